@@ -1,0 +1,22 @@
+//! Switchyard's pure core.
+//!
+//! Everything here is data and decisions: the provider/key configuration model and its validation,
+//! model-string parsing, routing and key selection, and the small wire-format helpers the proxy needs
+//! (top-level JSON field rewriting, SSE event framing, error-body normalisation, upstream URL joining).
+//!
+//! Invariant: this crate performs no I/O (no sockets, files, clocks or environment reads other than
+//! through values passed in), so all of it is tested with plain unit and snapshot tests.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod error_body;
+pub mod json_fields;
+pub mod model_ref;
+pub mod provider;
+pub mod routing;
+pub mod secret;
+pub mod sse;
+pub mod upstream_url;
+
+pub use config::{KeyConfig, ProviderConfig, ValidationError};
+pub use provider::{ProviderName, WireApi};

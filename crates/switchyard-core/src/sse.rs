@@ -1,0 +1,170 @@
+//! Server-sent-event framing for relayed streams.
+//!
+//! [`SseFramer`] cuts an upstream byte stream into whole events so the gateway forwards exactly one
+//! event per write (never a half event, never several coalesced), and remembers whether the stream
+//! ended properly with `data: [DONE]` or carried an error event. It does not decode the JSON inside.
+
+use bytes::{Bytes, BytesMut};
+
+#[derive(Debug, Default)]
+pub struct SseFramer {
+    pending: BytesMut,
+    saw_done: bool,
+    saw_error: bool,
+    events: u64,
+}
+
+impl SseFramer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds a chunk; returns the complete events it finished, each with its terminating blank line.
+    pub fn push(&mut self, chunk: Bytes) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        if self.pending.is_empty() {
+            // Fast path: slice events straight out of the chunk without copying.
+            let mut start = 0;
+            while let Some(end) = event_end(&chunk, start) {
+                let ev = chunk.slice(start..end);
+                self.inspect(&ev);
+                out.push(ev);
+                start = end;
+            }
+            if start < chunk.len() {
+                self.pending.extend_from_slice(&chunk[start..]);
+            }
+        } else {
+            self.pending.extend_from_slice(&chunk);
+            while let Some(end) = event_end(&self.pending, 0) {
+                let ev = self.pending.split_to(end).freeze();
+                self.inspect(&ev);
+                out.push(ev);
+            }
+        }
+        out
+    }
+
+    /// Bytes left over when the upstream ended in the middle of an event.
+    pub fn take_partial(&mut self) -> Option<Bytes> {
+        (!self.pending.is_empty()).then(|| self.pending.split().freeze())
+    }
+
+    /// The stream ended properly (`data: [DONE]`).
+    pub fn saw_done(&self) -> bool {
+        self.saw_done
+    }
+
+    /// An event carried an `error` object (the upstream already reported a failure in-stream).
+    pub fn saw_error(&self) -> bool {
+        self.saw_error
+    }
+
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    fn inspect(&mut self, event: &[u8]) {
+        self.events += 1;
+        for line in event.split(|&b| b == b'\n') {
+            let Some(payload) = line.strip_prefix(b"data:") else {
+                continue;
+            };
+            let payload = payload.trim_ascii();
+            if payload == b"[DONE]" {
+                self.saw_done = true;
+            } else if payload.starts_with(b"{\"error\"") {
+                self.saw_error = true;
+            }
+        }
+    }
+}
+
+/// Index just past the blank line that ends the event starting at or after `from`.
+fn event_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(pos) = memchr::memchr2(b'\n', b'\r', &buf[i..]) {
+        let p = i + pos;
+        let rest = &buf[p..];
+        if rest.starts_with(b"\n\n") || rest.starts_with(b"\r\r") {
+            return Some(p + 2);
+        }
+        if rest.starts_with(b"\r\n\r\n") {
+            return Some(p + 4);
+        }
+        if rest.starts_with(b"\n\r\n") {
+            return Some(p + 3);
+        }
+        i = p + 1;
+    }
+    None
+}
+
+/// An in-stream error event in the OpenAI shape (openai-python raises `APIError` on it).
+pub fn error_event(message: &str, error_type: &str) -> Bytes {
+    let body =
+        serde_json::json!({"error": {"message": message, "type": error_type, "param": null, "code": null}});
+    Bytes::from(format!("data: {body}\n\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push_all(f: &mut SseFramer, chunks: &[&str]) -> Vec<String> {
+        chunks
+            .iter()
+            .flat_map(|c| f.push(Bytes::copy_from_slice(c.as_bytes())))
+            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn splits_coalesced_events_and_joins_split_ones() {
+        let mut f = SseFramer::new();
+        let evs = push_all(
+            &mut f,
+            &["data: {\"a\":1}\n\ndata: {\"b\"", ":2}\n", "\ndata: [DONE]\n\n"],
+        );
+        assert_eq!(
+            evs,
+            ["data: {\"a\":1}\n\n", "data: {\"b\":2}\n\n", "data: [DONE]\n\n"]
+        );
+        assert!(f.saw_done());
+        assert_eq!(f.events(), 3);
+        assert!(f.take_partial().is_none());
+    }
+
+    #[test]
+    fn crlf_framing_and_comments() {
+        let mut f = SseFramer::new();
+        let evs = push_all(&mut f, &[": ping\r\n\r\nevent: x\r\ndata: {}\r\n\r\n"]);
+        assert_eq!(evs, [": ping\r\n\r\n", "event: x\r\ndata: {}\r\n\r\n"]);
+        assert!(!f.saw_done());
+    }
+
+    #[test]
+    fn cut_stream_leaves_partial_and_no_done() {
+        let mut f = SseFramer::new();
+        let evs = push_all(&mut f, &["data: {\"a\":1}\n\ndata: {\"tru"]);
+        assert_eq!(evs.len(), 1);
+        assert!(!f.saw_done());
+        assert_eq!(f.take_partial().unwrap(), Bytes::from_static(b"data: {\"tru"));
+    }
+
+    #[test]
+    fn upstream_error_events_are_noticed() {
+        let mut f = SseFramer::new();
+        push_all(&mut f, &["data: {\"error\":{\"message\":\"boom\"}}\n\n"]);
+        assert!(f.saw_error());
+    }
+
+    #[test]
+    fn error_event_shape() {
+        let ev = error_event("upstream closed", "upstream_stream_cut");
+        let s = std::str::from_utf8(&ev).unwrap();
+        let v: serde_json::Value = serde_json::from_str(s.strip_prefix("data: ").unwrap().trim()).unwrap();
+        assert_eq!(v["error"]["message"], "upstream closed");
+        assert!(v["error"]["param"].is_null() && v["error"]["code"].is_null());
+    }
+}

@@ -1,0 +1,56 @@
+//! Joining a provider's base URL with an API path.
+
+/// Joins `base_url` and an OpenAI-style path such as `/chat/completions`.
+///
+/// The seed registers endpoints as `https://host/v1`, other guides as `https://host`: both must reach
+/// `https://host/v1/chat/completions`, and nothing may ever produce `/v1/v1/...`. A base URL whose last
+/// segment is a version (`/v1`, `/v1beta`, `/v2`) is used as is; otherwise `/v1` is inserted.
+pub fn openai_endpoint(base_url: &str, path: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    let last_segment = base.rsplit('/').next().unwrap_or("");
+    let versioned = last_segment.len() >= 2
+        && last_segment.starts_with('v')
+        && last_segment[1..].starts_with(|c: char| c.is_ascii_digit());
+    let scheme_only = base.matches('/').count() <= 2; // "https://host"
+    if versioned && !scheme_only {
+        format!("{base}{path}")
+    } else {
+        format!("{base}/v1{path}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_and_without_v1() {
+        for base in [
+            "https://llm.aihosting.mittwald.de/v1",
+            "https://llm.aihosting.mittwald.de/v1/",
+            "https://llm.aihosting.mittwald.de",
+        ] {
+            assert_eq!(
+                openai_endpoint(base, "/chat/completions"),
+                "https://llm.aihosting.mittwald.de/v1/chat/completions"
+            );
+        }
+        assert_eq!(
+            openai_endpoint("https://api.groq.com/openai/v1", "/models"),
+            "https://api.groq.com/openai/v1/models"
+        );
+        assert_eq!(
+            openai_endpoint("http://127.0.0.1:9000", "/models"),
+            "http://127.0.0.1:9000/v1/models"
+        );
+        assert_eq!(
+            openai_endpoint("https://openrouter.ai/api/v1", "/models"),
+            "https://openrouter.ai/api/v1/models"
+        );
+        assert_eq!(openai_endpoint("http://v1", "/models"), "http://v1/v1/models");
+        assert_eq!(
+            openai_endpoint("https://x/openai", "/models"),
+            "https://x/openai/v1/models"
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! The gateway's error type and its one mapping to HTTP.
+//!
+//! Every failure a client can see is a [`GatewayError`]; [`ApiError`] adds the request context Bifrost
+//! puts in `extra_fields`. `IntoResponse` for `ApiError` is the only place where errors become status
+//! codes and bodies, so the shape is identical on every route.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use switchyard_core::error_body::{default_type_for_status, ErrorDetail};
+use switchyard_core::json_fields::JsonBodyError;
+use switchyard_core::routing::RoutingError;
+use switchyard_core::ValidationError;
+use switchyard_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{message}")]
+    BadRequest { message: String, param: Option<String> },
+    #[error("{0}")]
+    Validation(#[from] ValidationError),
+    #[error("{message}")]
+    NotFound {
+        message: String,
+        code: Option<&'static str>,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than the limit of {limit_bytes} bytes")]
+    PayloadTooLarge { limit_bytes: usize },
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Routing(#[from] RoutingError),
+    #[error("provider '{provider}' does not allow '{request_type}' requests (custom_provider_config.allowed_requests)")]
+    RequestTypeNotAllowed {
+        provider: String,
+        request_type: &'static str,
+    },
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error(
+        "provider '{provider}' did not answer within {timeout_secs} s; raise \
+         network_config.default_request_timeout_in_seconds if the model needs longer"
+    )]
+    UpstreamTimeout { provider: String, timeout_secs: u64 },
+    #[error("could not reach provider '{provider}': {reason}")]
+    UpstreamUnreachable { provider: String, reason: String },
+    /// An error answer from the upstream, normalised; its status is passed on.
+    #[error("{}", detail.message)]
+    Upstream { status: StatusCode, detail: ErrorDetail },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<JsonBodyError> for GatewayError {
+    fn from(e: JsonBodyError) -> Self {
+        let param = match &e {
+            JsonBodyError::FieldType { field, .. } => Some((*field).to_owned()),
+            _ => None,
+        };
+        GatewayError::BadRequest {
+            message: e.to_string(),
+            param,
+        }
+    }
+}
+
+impl GatewayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::BadRequest { .. } | GatewayError::Validation(_) => StatusCode::BAD_REQUEST,
+            GatewayError::NotFound { .. } | GatewayError::Routing(_) => StatusCode::NOT_FOUND,
+            GatewayError::Conflict(_) => StatusCode::CONFLICT,
+            GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            GatewayError::RequestTypeNotAllowed { .. } => StatusCode::FORBIDDEN,
+            GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,
+            GatewayError::Upstream { status, .. } => *status,
+            GatewayError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
+            GatewayError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+            GatewayError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn detail(&self) -> ErrorDetail {
+        let status = self.status().as_u16();
+        let (error_type, param, code): (&str, Option<String>, Option<&str>) = match self {
+            GatewayError::Upstream { detail, .. } => return detail.clone(),
+            GatewayError::BadRequest { param, .. } => ("invalid_request_error", param.clone(), None),
+            GatewayError::Validation(v) => ("invalid_request_error", Some(v.field.clone()), None),
+            GatewayError::NotFound { code, .. } => ("invalid_request_error", None, *code),
+            GatewayError::Routing(RoutingError::ProviderNotConfigured { .. }) => (
+                "invalid_request_error",
+                Some("model".into()),
+                Some("provider_not_configured"),
+            ),
+            GatewayError::Routing(_) => (
+                "invalid_request_error",
+                Some("model".into()),
+                Some("model_not_found"),
+            ),
+            GatewayError::Conflict(_) | GatewayError::Store(StoreError::Conflict(_)) => {
+                ("invalid_request_error", None, Some("conflict"))
+            }
+            GatewayError::PayloadTooLarge { .. } => {
+                ("invalid_request_error", None, Some("request_too_large"))
+            }
+            GatewayError::RequestTypeNotAllowed { .. } => {
+                ("permission_error", None, Some("request_type_blocked"))
+            }
+            GatewayError::NotImplemented(_) => ("invalid_request_error", None, Some("not_implemented")),
+            GatewayError::UpstreamTimeout { .. } => ("timeout_error", None, Some("request_timed_out")),
+            GatewayError::UpstreamUnreachable { .. } => ("server_error", None, Some("upstream_unreachable")),
+            _ => (default_type_for_status(status), None, None),
+        };
+        ErrorDetail {
+            message: self.to_string(),
+            error_type: error_type.to_owned(),
+            param,
+            code: code.map(str::to_owned),
+        }
+    }
+}
+
+/// Request context echoed in an error's `extra_fields`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ErrorContext {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_requested: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_type: Option<&'static str>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub error: GatewayError,
+    pub context: ErrorContext,
+}
+
+impl<E: Into<GatewayError>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError {
+            error: e.into(),
+            context: ErrorContext::default(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorResponseBody<'a> {
+    is_bifrost_error: bool,
+    status_code: u16,
+    error: ErrorDetail,
+    #[serde(skip_serializing_if = "is_empty_context")]
+    extra_fields: &'a ErrorContext,
+}
+
+fn is_empty_context(c: &&ErrorContext) -> bool {
+    c.provider.is_none() && c.model_requested.is_none() && c.request_type.is_none()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.error.status();
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), error = %self.error, provider = ?self.context.provider, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), error = %self.error, "request rejected");
+        }
+        let body = ErrorResponseBody {
+            is_bifrost_error: !matches!(self.error, GatewayError::Upstream { .. }),
+            status_code: status.as_u16(),
+            error: self.error.detail(),
+            extra_fields: &self.context,
+        };
+        let json = serde_json::to_vec(&body).expect("error bodies always serialise");
+        let mut resp = (status, json).into_response();
+        resp.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}

@@ -1,0 +1,422 @@
+//! Inference routes: `/v1/chat/completions`, `/v1/models` and their `/openai/v1` drop-in twins.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use switchyard_core::error_body::{normalize_upstream_error, scrub_secret};
+use switchyard_core::json_fields::JsonObject;
+use switchyard_core::routing::{RuntimeKey, RuntimeProvider};
+use switchyard_core::upstream_url::openai_endpoint;
+use switchyard_core::WireApi;
+
+use crate::body::read_limited;
+use crate::error::{ApiError, ErrorContext, GatewayError};
+use crate::relay::SseRelay;
+use crate::state::AppState;
+use crate::upstream::{is_hop_by_hop, UpstreamCall};
+
+/// Largest upstream error body read (error bodies are small; anything larger is cut).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+pub async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let bytes = read_limited(body, state.max_body_bytes).await?;
+    let mut obj = JsonObject::parse(&bytes).map_err(GatewayError::from)?;
+    let requested = obj
+        .get_str("model")?
+        .ok_or_else(|| GatewayError::BadRequest {
+            message: "model is required".into(),
+            param: Some("model".into()),
+        })?
+        .into_owned();
+    match obj.get_raw("messages") {
+        Some(raw) if raw.starts_with('[') => {}
+        Some(_) => {
+            return Err(GatewayError::BadRequest {
+                message: "messages must be an array".into(),
+                param: Some("messages".into()),
+            }
+            .into())
+        }
+        None => {
+            return Err(GatewayError::BadRequest {
+                message: "messages is required".into(),
+                param: Some("messages".into()),
+            }
+            .into())
+        }
+    }
+    let stream = obj.get_bool("stream")?.unwrap_or(false);
+    let request_type = if stream {
+        "chat_completion_stream"
+    } else {
+        "chat_completion"
+    };
+    let mut ctx = ErrorContext {
+        provider: None,
+        model_requested: Some(requested.clone()),
+        request_type: Some("chat_completion"),
+    };
+    let with_ctx = |e: GatewayError, ctx: &ErrorContext| ApiError {
+        error: e,
+        context: ctx.clone(),
+    };
+
+    let snapshot = state.config.snapshot();
+    let mut rng = fastrand::Rng::new();
+    let targets = snapshot
+        .resolve(&requested, &mut rng)
+        .map_err(|e| with_ctx(e.into(), &ctx))?;
+    let target = targets[0];
+    let provider = target.provider;
+    ctx.provider = Some(provider.config.name.to_string());
+    if !provider.config.allows_request(request_type) {
+        return Err(with_ctx(
+            GatewayError::RequestTypeNotAllowed {
+                provider: provider.config.name.to_string(),
+                request_type,
+            },
+            &ctx,
+        ));
+    }
+    if provider.config.wire() != WireApi::OpenAi {
+        return Err(with_ctx(
+            GatewayError::NotImplemented(format!(
+                "provider '{}' speaks the {} API, which this build cannot translate chat completions to yet",
+                provider.config.name,
+                provider.config.wire().as_str()
+            )),
+            &ctx,
+        ));
+    }
+    let key = provider
+        .select_key(target.model, &mut rng)
+        .map_err(|e| with_ctx(e.into(), &ctx))?;
+
+    obj.set_str("model", target.model);
+    // Gateway-only fields never reach the upstream (OpenAI rejects unknown arguments).
+    obj.remove("fallbacks");
+    let upstream_body = Bytes::from(obj.to_vec());
+    drop(obj);
+
+    let call = UpstreamCall {
+        provider,
+        key: Some(key),
+        method: Method::POST,
+        url: openai_endpoint(&provider.base_url, "/chat/completions"),
+        accept_sse: stream,
+        client_headers: &headers,
+    };
+    let req = call
+        .build(Body::from(upstream_body))
+        .map_err(|e| with_ctx(e, &ctx))?;
+    let provider_name = provider.config.name.to_string();
+    let timeout = Duration::from_secs(provider.config.network_config.default_request_timeout_in_seconds);
+    let timed_out = || GatewayError::UpstreamTimeout {
+        provider: provider_name.clone(),
+        timeout_secs: timeout.as_secs(),
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+
+    // The upstream is opened before any response header is written, so a failure here is an ordinary
+    // JSON error with a real status, also for streams.
+    let resp = tokio::time::timeout_at(deadline, state.upstream.send(&provider_name, req))
+        .await
+        .map_err(|_| with_ctx(timed_out(), &ctx))?
+        .map_err(|e| with_ctx(e, &ctx))?;
+    let (parts, upstream_body) = resp.into_parts();
+
+    if !parts.status.is_success() {
+        let body = tokio::time::timeout_at(deadline, read_upstream_capped(upstream_body, MAX_ERROR_BODY))
+            .await
+            .unwrap_or_default();
+        return Err(with_ctx(upstream_error(parts.status, &body, key), &ctx));
+    }
+
+    let mut out_headers = HeaderMap::with_capacity(parts.headers.len() + 4);
+    for (name, value) in &parts.headers {
+        if !is_hop_by_hop(name) {
+            out_headers.append(name, value.clone());
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&provider_name) {
+        out_headers.insert("x-switchyard-provider", v);
+    }
+
+    let is_sse = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    if is_sse {
+        out_headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        let relay = SseRelay::new(upstream_body, provider_name);
+        let mut resp = Response::new(Body::from_stream(relay));
+        *resp.status_mut() = parts.status;
+        *resp.headers_mut() = out_headers;
+        return Ok(resp);
+    }
+
+    let body = tokio::time::timeout_at(deadline, upstream_body.collect())
+        .await
+        .map_err(|_| with_ctx(timed_out(), &ctx))?
+        .map_err(|e| {
+            with_ctx(
+                GatewayError::UpstreamUnreachable {
+                    provider: provider_name.clone(),
+                    reason: format!("connection failed while reading the answer: {e}"),
+                },
+                &ctx,
+            )
+        })?
+        .to_bytes();
+    let extra = json!({
+        "request_type": "chat_completion",
+        "provider": provider_name,
+        "model_requested": requested,
+        "latency": started.elapsed().as_millis() as u64,
+    });
+    let body = append_extra_fields(body, &extra);
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = parts.status;
+    *resp.headers_mut() = out_headers;
+    Ok(resp)
+}
+
+fn upstream_error(status: StatusCode, body: &[u8], key: &RuntimeKey) -> GatewayError {
+    let mut detail = normalize_upstream_error(status.as_u16(), body);
+    if let Some(secret) = &key.secret {
+        detail.message = scrub_secret(&detail.message, secret.expose());
+    }
+    GatewayError::Upstream { status, detail }
+}
+
+async fn read_upstream_capped(mut body: hyper::body::Incoming, cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            let room = cap.saturating_sub(out.len());
+            out.extend_from_slice(&data[..data.len().min(room)]);
+            if out.len() >= cap {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Adds Bifrost's `extra_fields` block to a JSON object answer by splicing it in before the closing
+/// brace; the upstream's bytes are otherwise left untouched. Anything that is not a JSON object (or
+/// already has `extra_fields`) is returned as is.
+fn append_extra_fields(body: Bytes, extra: &Value) -> Bytes {
+    let trimmed_end = body.iter().rposition(|b| !b.is_ascii_whitespace());
+    let Some(close) = trimmed_end.filter(|&i| body[i] == b'}') else {
+        return body;
+    };
+    if !body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{')
+    {
+        return body;
+    }
+    if memchr::memmem::find(&body, b"\"extra_fields\"").is_some() {
+        return body;
+    }
+    let before = body[..close].iter().rposition(|b| !b.is_ascii_whitespace());
+    let empty_object = before.is_some_and(|i| body[i] == b'{');
+    let mut out = Vec::with_capacity(body.len() + 160);
+    out.extend_from_slice(&body[..close]);
+    if !empty_object {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"extra_fields\":");
+    serde_json::to_writer(&mut out, extra).expect("writing to a Vec cannot fail");
+    out.extend_from_slice(&body[close..]);
+    Bytes::from(out)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ModelsQuery {
+    provider: Option<String>,
+}
+
+/// `GET /v1/models`: the models of every configured provider, as `provider/model` ids, limited to what
+/// the provider's keys allow. OpenAI-compatible upstreams are asked in parallel (their extra fields such
+/// as `max_model_len` are kept); explicitly listed models are included even when the upstream does not
+/// list them (yet), and an unreachable upstream degrades to its keys' explicit lists.
+pub async fn list_models(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<ModelsQuery>,
+) -> Result<Response, ApiError> {
+    let snapshot = state.config.snapshot();
+    if let Some(p) = &q.provider {
+        if snapshot.provider(p).is_none() {
+            return Err(GatewayError::NotFound {
+                message: format!("provider '{p}' is not configured"),
+                code: Some("provider_not_found"),
+            }
+            .into());
+        }
+    }
+    let providers: Vec<&RuntimeProvider> = snapshot
+        .providers
+        .iter()
+        .filter(|p| {
+            q.provider
+                .as_deref()
+                .is_none_or(|name| p.config.name.as_str() == name)
+        })
+        .filter(|p| p.keys.iter().any(|k| k.usable()))
+        .collect();
+    let lists = futures_util::future::join_all(providers.iter().map(|p| provider_models(&state, p))).await;
+    let data: Vec<Value> = lists.into_iter().flatten().collect();
+    Ok(axum::Json(json!({"object": "list", "data": data})).into_response())
+}
+
+async fn provider_models(state: &AppState, p: &RuntimeProvider) -> Vec<Value> {
+    let name = p.config.name.as_str();
+    let usable: Vec<&RuntimeKey> = p.keys.iter().filter(|k| k.usable()).collect();
+    let mut out: Vec<Value> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let any_wildcard = usable.iter().any(|k| k.config.models.iter().any(|m| m == "*"));
+    if p.config.wire() == WireApi::OpenAi && p.config.allows_request("list_models") {
+        match fetch_upstream_models(state, p, usable[0]).await {
+            Ok(items) => {
+                for mut item in items {
+                    let Some(id) = item.get("id").and_then(Value::as_str).map(str::to_owned) else {
+                        continue;
+                    };
+                    if !usable.iter().any(|k| k.serves(&id).is_some()) || !seen.insert(id.clone()) {
+                        continue;
+                    }
+                    item["id"] = Value::String(format!("{name}/{id}"));
+                    item["object"] = Value::String("model".into());
+                    item["owned_by"] = Value::String(name.to_owned());
+                    if !item.get("created").is_some_and(Value::is_i64) {
+                        item["created"] = json!(0);
+                    }
+                    out.push(item);
+                }
+            }
+            Err(e) => tracing::warn!(provider = name, error = %e, "listing upstream models failed"),
+        }
+    } else if any_wildcard {
+        tracing::debug!(
+            provider = name,
+            "provider cannot list models here; showing explicit key models only"
+        );
+    }
+    for k in &usable {
+        for m in &k.config.models {
+            if m != "*" && k.serves(m).is_some() && seen.insert(m.clone()) {
+                out.push(
+                    json!({"id": format!("{name}/{m}"), "object": "model", "created": 0, "owned_by": name}),
+                );
+            }
+        }
+    }
+    out
+}
+
+async fn fetch_upstream_models(
+    state: &AppState,
+    p: &RuntimeProvider,
+    key: &RuntimeKey,
+) -> Result<Vec<Value>, GatewayError> {
+    let name = p.config.name.to_string();
+    let headers = HeaderMap::new();
+    let call = UpstreamCall {
+        provider: p,
+        key: Some(key),
+        method: Method::GET,
+        url: openai_endpoint(&p.base_url, "/models"),
+        accept_sse: false,
+        client_headers: &headers,
+    };
+    let req = call.build(Body::empty())?;
+    let timeout = Duration::from_secs(10);
+    let fetch = async {
+        let resp = state.upstream.send(&name, req).await?;
+        let status = resp.status();
+        let body = read_upstream_capped(resp.into_body(), 8 * 1024 * 1024).await;
+        if !status.is_success() {
+            return Err(upstream_error(status, &body, key));
+        }
+        let v: Value = serde_json::from_slice(&body).map_err(|e| GatewayError::UpstreamUnreachable {
+            provider: name.clone(),
+            reason: format!("model list is not JSON: {e}"),
+        })?;
+        Ok(match v.get("data") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => Vec::new(),
+        })
+    };
+    tokio::time::timeout(timeout, fetch)
+        .await
+        .map_err(|_| GatewayError::UpstreamTimeout {
+            provider: name.clone(),
+            timeout_secs: timeout.as_secs(),
+        })?
+}
+
+/// Result of probing one key against its provider, for the status page.
+pub async fn check_key(state: &AppState, p: &RuntimeProvider, key: &RuntimeKey) -> Value {
+    if let Some(problem) = &key.problem {
+        return json!({"ok": false, "message": problem});
+    }
+    if p.config.wire() != WireApi::OpenAi {
+        return json!({"ok": null, "message": format!("checks for {} providers are not available yet", p.config.wire().as_str())});
+    }
+    let started = Instant::now();
+    match fetch_upstream_models(state, p, key).await {
+        Ok(models) => json!({
+            "ok": true,
+            "latency_ms": started.elapsed().as_millis() as u64,
+            "message": format!("reachable, {} models listed", models.len()),
+        }),
+        Err(e) => json!({
+            "ok": false,
+            "latency_ms": started.elapsed().as_millis() as u64,
+            "status": e.status().as_u16(),
+            "message": e.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_fields_are_spliced_into_objects_only() {
+        let extra = json!({"provider": "p"});
+        let out = append_extra_fields(Bytes::from_static(b"{\"id\":\"x\"}\n"), &extra);
+        assert_eq!(
+            &out[..],
+            b"{\"id\":\"x\",\"extra_fields\":{\"provider\":\"p\"}}\n"
+        );
+        let out = append_extra_fields(Bytes::from_static(b" { } "), &extra);
+        assert_eq!(&out[..], b" { \"extra_fields\":{\"provider\":\"p\"}} ");
+        let out = append_extra_fields(Bytes::from_static(b"[1]"), &extra);
+        assert_eq!(&out[..], b"[1]");
+        let v: Value = serde_json::from_slice(&append_extra_fields(
+            Bytes::from_static(b"{\"a\":{\"b\":1}}"),
+            &extra,
+        ))
+        .unwrap();
+        assert_eq!(v["extra_fields"]["provider"], "p");
+    }
+}

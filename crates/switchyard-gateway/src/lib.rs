@@ -1,0 +1,16 @@
+//! Switchyard's I/O edges: the HTTP server, the management API, the inference proxy, the upstream client
+//! and the status page. Decisions (validation, routing, wire formats) live in `switchyard-core`; this
+//! crate wires them to sockets and the config store.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod body;
+pub mod error;
+pub mod inference;
+pub mod relay;
+pub mod server;
+pub mod state;
+pub mod status_page;
+pub mod upstream;
+
+pub use server::{Gateway, ServerConfig, StartError};

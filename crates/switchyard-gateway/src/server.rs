@@ -1,0 +1,176 @@
+//! Assembling the router and running the server with graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use switchyard_store::{ConfigStore, SqliteConfigStore};
+use tokio::net::TcpListener;
+
+use crate::error::GatewayError;
+use crate::state::{AppState, ConfigService};
+use crate::upstream::UpstreamClient;
+use crate::{api, inference, status_page};
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    /// Holds `config.db` (and, later, `logs.db`).
+    pub app_dir: PathBuf,
+    /// How long in-flight requests (incl. streams) may run on after a shutdown signal.
+    pub shutdown_grace: Duration,
+    pub max_request_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            app_dir: PathBuf::from("./data"),
+            shutdown_grace: Duration::from_secs(30),
+            max_request_body_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create app dir {path}: {source}")]
+    AppDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot open config store: {0}")]
+    Store(#[from] switchyard_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+/// A gateway that has opened its store and bound its socket, ready to serve.
+pub struct Gateway {
+    listener: TcpListener,
+    router: Router,
+    shutdown_grace: Duration,
+}
+
+impl Gateway {
+    pub async fn bind(config: &ServerConfig) -> Result<Gateway, StartError> {
+        std::fs::create_dir_all(&config.app_dir).map_err(|source| StartError::AppDir {
+            path: config.app_dir.clone(),
+            source,
+        })?;
+        let store: Arc<dyn ConfigStore> =
+            Arc::new(SqliteConfigStore::open(&config.app_dir.join("config.db")).await?);
+        let state = Arc::new(AppState {
+            config: ConfigService::open(store).await?,
+            upstream: UpstreamClient::new(),
+            max_body_bytes: config.max_request_body_bytes,
+        });
+        let addr = format!("{}:{}", config.host, config.port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        Ok(Gateway {
+            listener,
+            router: router(state),
+            shutdown_grace: config.shutdown_grace,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish for up
+    /// to the grace period.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let (signalled_tx, mut signalled_rx) = tokio::sync::watch::channel(false);
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let server = axum::serve(listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutdown signal received; finishing in-flight requests");
+            let _ = signalled_tx.send(true);
+        });
+        let grace = self.shutdown_grace;
+        let deadline = async move {
+            let _ = signalled_rx.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            r = server => r,
+            _ = deadline => {
+                tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; closing remaining connections");
+                Ok(())
+            }
+        }
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let inference_routes = Router::new()
+        .route("/chat/completions", post(inference::chat_completions))
+        .route("/models", get(inference::list_models));
+    Router::new()
+        .route("/", get(status_page::index))
+        .route("/health", get(health))
+        .route(
+            "/api/providers",
+            get(api::list_providers).post(api::create_provider),
+        )
+        .route(
+            "/api/providers/{provider}",
+            get(api::get_provider)
+                .put(api::update_provider)
+                .delete(api::delete_provider),
+        )
+        .route(
+            "/api/providers/{provider}/keys",
+            get(api::list_keys).post(api::create_key),
+        )
+        .route(
+            "/api/providers/{provider}/keys/{key_id}",
+            get(api::get_key).put(api::update_key).delete(api::delete_key),
+        )
+        .route(
+            "/api/providers/{provider}/keys/{key_id}/check",
+            post(api::check_key),
+        )
+        .nest("/v1", inference_routes.clone())
+        .nest("/openai/v1", inference_routes)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    match state.config.ping().await {
+        Ok(()) => Json(json!({"status": "ok"})).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "error", "message": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn not_found(uri: Uri) -> Response {
+    GatewayError::NotFound {
+        message: format!("no route for {}", uri.path()),
+        code: Some("route_not_found"),
+    }
+    .into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    GatewayError::MethodNotAllowed.into_response()
+}

@@ -1,0 +1,181 @@
+//! The upstream HTTP client: one pooled hyper client for every provider (HTTP/1.1 and HTTP/2 over
+//! rustls), and the request builders for the OpenAI-compatible and Anthropic wire APIs.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use http::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderMap, Method, Request, Response, Uri};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use switchyard_core::routing::{RuntimeKey, RuntimeProvider};
+
+use crate::error::GatewayError;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+static GATEWAY_USER_AGENT: HeaderValue =
+    HeaderValue::from_static(concat!("switchyard/", env!("CARGO_PKG_VERSION")));
+
+/// Client headers that must never be forwarded through `x-bf-eh-*`: they carry credentials or belong
+/// to the connection.
+const FORWARD_DENYLIST: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "host",
+    "content-length",
+    "connection",
+    "transfer-encoding",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "x-bf-vk",
+    "te",
+    "upgrade",
+    "keep-alive",
+];
+
+#[derive(Clone)]
+pub struct UpstreamClient {
+    client: Client<HttpsConnector<HttpConnector>, Body>,
+}
+
+impl Default for UpstreamClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl UpstreamClient {
+    pub fn new() -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(512)
+            .build(https);
+        UpstreamClient { client }
+    }
+
+    /// Sends a request; connection-level failures become [`GatewayError::UpstreamUnreachable`].
+    pub async fn send(&self, provider: &str, req: Request<Body>) -> Result<Response<Incoming>, GatewayError> {
+        self.client
+            .request(req)
+            .await
+            .map_err(|e| GatewayError::UpstreamUnreachable {
+                provider: provider.to_owned(),
+                reason: describe_client_error(&e),
+            })
+    }
+}
+
+fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
+    use std::error::Error;
+    let mut msg = if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+/// What an upstream call needs besides the body.
+pub struct UpstreamCall<'a> {
+    pub provider: &'a RuntimeProvider,
+    pub key: Option<&'a RuntimeKey>,
+    pub method: Method,
+    pub url: String,
+    pub accept_sse: bool,
+    pub client_headers: &'a HeaderMap,
+}
+
+impl UpstreamCall<'_> {
+    /// Builds the upstream request from scratch: the client's own credentials are never copied; only
+    /// `x-bf-eh-*` headers (prefix stripped, credentials denied) and the provider's `extra_headers` are
+    /// added, and the stored key is set last so nothing can override it.
+    pub fn build(self, body: Body) -> Result<Request<Body>, GatewayError> {
+        let uri: Uri = self.url.parse().map_err(|e| GatewayError::UpstreamUnreachable {
+            provider: self.provider.config.name.to_string(),
+            reason: format!("invalid upstream URL '{}': {e}", self.url),
+        })?;
+        let mut req = Request::builder()
+            .method(self.method)
+            .uri(uri)
+            .body(body)
+            .expect("parts are valid");
+        let h = req.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            ACCEPT,
+            HeaderValue::from_static(if self.accept_sse {
+                "text/event-stream"
+            } else {
+                "application/json"
+            }),
+        );
+        h.insert(USER_AGENT, GATEWAY_USER_AGENT.clone());
+        for (name, value) in self.client_headers {
+            if let Some(stripped) = name.as_str().strip_prefix("x-bf-eh-") {
+                if FORWARD_DENYLIST.contains(&stripped) {
+                    continue;
+                }
+                if let Ok(n) = HeaderName::from_bytes(stripped.as_bytes()) {
+                    h.insert(n, value.clone());
+                }
+            }
+        }
+        for (name, value) in &self.provider.config.network_config.extra_headers {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                h.insert(n, v);
+            }
+        }
+        if let Some(secret) = self.key.and_then(|k| k.secret.as_ref()) {
+            let mut v = HeaderValue::from_str(&format!("Bearer {}", secret.expose())).map_err(|_| {
+                GatewayError::UpstreamUnreachable {
+                    provider: self.provider.config.name.to_string(),
+                    reason: "the stored key contains characters that cannot be sent in a header".into(),
+                }
+            })?;
+            v.set_sensitive(true);
+            h.insert(AUTHORIZATION, v);
+        }
+        Ok(req)
+    }
+}
+
+/// Response headers that describe the upstream connection, not the answer, and are not passed on.
+pub fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "te"
+            | "trailer"
+            | "upgrade"
+            | "content-length"
+            | "set-cookie"
+    )
+}

@@ -1,0 +1,97 @@
+//! `switchyard`: the gateway binary. Parses the command line, sets up logging, and runs the server
+//! until SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use switchyard_gateway::{Gateway, ServerConfig};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Switchyard: an AI gateway in front of mittwald AI Hosting, OpenAI, Anthropic and any
+/// OpenAI-compatible server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Address to listen on. Loopback by default; expose it deliberately.
+    #[arg(long, env = "SWITCHYARD_HOST", default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, env = "SWITCHYARD_PORT", default_value_t = 8080)]
+    port: u16,
+    /// Directory for config.db (created if missing).
+    #[arg(long, env = "SWITCHYARD_APP_DIR", default_value = "./data")]
+    app_dir: PathBuf,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive such as "switchyard=debug".
+    #[arg(long, env = "SWITCHYARD_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    #[arg(long, env = "SWITCHYARD_LOG_FORMAT", value_enum, default_value = "pretty")]
+    log_format: LogFormat,
+    /// Seconds in-flight requests may run on after SIGTERM/SIGINT before the process exits.
+    #[arg(long, env = "SWITCHYARD_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+    shutdown_grace_seconds: u64,
+    /// Largest accepted request body, in MiB.
+    #[arg(long, env = "SWITCHYARD_MAX_REQUEST_BODY_MB", default_value_t = 64)]
+    max_request_body_mb: usize,
+}
+
+fn init_logging(cli: &Cli) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+        .map_err(|e| anyhow::anyhow!("invalid --log-level '{}': {e}", cli.log_level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli)?;
+    let config = ServerConfig {
+        host: cli.host.clone(),
+        port: cli.port,
+        app_dir: cli.app_dir.clone(),
+        shutdown_grace: Duration::from_secs(cli.shutdown_grace_seconds),
+        max_request_body_bytes: cli.max_request_body_mb.saturating_mul(1024 * 1024),
+    };
+    let gateway = Gateway::bind(&config).await?;
+    tracing::info!(
+        addr = %gateway.local_addr(),
+        app_dir = %config.app_dir.display(),
+        "switchyard listening on http://{}",
+        gateway.local_addr()
+    );
+    gateway.serve(shutdown_signal()).await?;
+    tracing::info!("switchyard stopped");
+    Ok(())
+}
