@@ -142,10 +142,12 @@ impl RuntimeConfig {
     /// - `provider/model`: that provider only.
     /// - bare model: every provider with a usable key serving it; providers whose key lists the model
     ///   explicitly come before providers that serve it through `*`; within one tier the order is drawn
-    ///   by weight (sum of the serving keys' weights).
+    ///   by weight (sum of the serving keys' weights), except that the route's `native` provider (e.g.
+    ///   `openai` on `/openai/v1`, as in Bifrost) goes first within its tier.
     pub fn resolve<'a>(
         &'a self,
         model: &'a str,
+        native: Option<&str>,
         rng: &mut fastrand::Rng,
     ) -> Result<Vec<Target<'a>>, RoutingError> {
         match parse_model(model, |p| self.is_known_provider(p)) {
@@ -183,6 +185,15 @@ impl RuntimeConfig {
                 for tier in tiers.chunk_by_mut(|a, b| a.0 == b.0) {
                     let mut rest: Vec<(&RuntimeProvider, f64)> =
                         tier.iter().map(|(_, p, w)| (*p, *w)).collect();
+                    if let Some(i) = rest
+                        .iter()
+                        .position(|(p, _)| Some(p.config.name.as_str()) == native)
+                    {
+                        out.push(Target {
+                            provider: rest.remove(i).0,
+                            model,
+                        });
+                    }
                     while !rest.is_empty() {
                         let i = weighted_index(rest.iter().map(|(_, w)| *w), rng);
                         out.push(Target {
@@ -337,7 +348,7 @@ mod tests {
 
     fn route(cfg: &RuntimeConfig, model: &str) -> Vec<String> {
         let mut rng = fastrand::Rng::with_seed(7);
-        cfg.resolve(model, &mut rng)
+        cfg.resolve(model, None, &mut rng)
             .unwrap()
             .iter()
             .map(|t| format!("{}/{}", t.provider.config.name, t.model))
@@ -364,10 +375,51 @@ mod tests {
     }
 
     #[test]
+    fn native_provider_goes_first_within_its_tier_only() {
+        let mut cfg = lanes();
+        // Give the dedicated lane a '*' key too, as in the seed's first walkthrough.
+        let p = cfg.provider("openai").unwrap().config.clone();
+        let mut keys: Vec<KeyConfig> = cfg
+            .provider("openai")
+            .unwrap()
+            .keys
+            .iter()
+            .map(|k| k.config.clone())
+            .collect();
+        keys.push(key(&p, r#"{"name":"all","value":"K","models":["*"]}"#));
+        let others: Vec<_> = ["mittwald-shared", "anthropic"]
+            .iter()
+            .map(|n| {
+                let rp = cfg.provider(n).unwrap();
+                (
+                    rp.config.clone(),
+                    rp.keys.iter().map(|k| k.config.clone()).collect(),
+                )
+            })
+            .collect();
+        let mut stored = vec![(p, keys)];
+        stored.extend(others);
+        cfg = RuntimeConfig::build(stored, |_| None);
+        for seed in 0..50 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let first = |m: &str, rng: &mut fastrand::Rng| {
+                cfg.resolve(m, Some("openai"), rng).unwrap()[0]
+                    .provider
+                    .config
+                    .name
+                    .to_string()
+            };
+            assert_eq!(first("gpt-oss-120b", &mut rng), "openai");
+            // An explicit listing elsewhere still beats the native provider's '*'.
+            assert_eq!(first("claude-3-7-sonnet", &mut rng), "anthropic");
+        }
+    }
+
+    #[test]
     fn unconfigured_builtin_prefix_says_what_to_register() {
         let cfg = lanes();
         let err = cfg
-            .resolve("gemini/gemini-2.5-pro", &mut fastrand::Rng::with_seed(1))
+            .resolve("gemini/gemini-2.5-pro", None, &mut fastrand::Rng::with_seed(1))
             .unwrap_err();
         assert_eq!(
             err,
@@ -395,7 +447,9 @@ mod tests {
     #[test]
     fn bare_model_nobody_serves() {
         let cfg = RuntimeConfig::empty();
-        let err = cfg.resolve("x", &mut fastrand::Rng::with_seed(1)).unwrap_err();
+        let err = cfg
+            .resolve("x", None, &mut fastrand::Rng::with_seed(1))
+            .unwrap_err();
         assert_eq!(err, RoutingError::NoProviderForModel { model: "x".into() });
     }
 
@@ -471,7 +525,7 @@ mod tests {
         let n = 20_000;
         let first_a = (0..n)
             .filter(|_| {
-                cfg.resolve("m", &mut rng).unwrap()[0]
+                cfg.resolve("m", None, &mut rng).unwrap()[0]
                     .provider
                     .config
                     .name

@@ -26,8 +26,44 @@ use crate::upstream::{is_hop_by_hop, UpstreamCall};
 /// Largest upstream error body read (error bodies are small; anything larger is cut).
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-pub async fn chat_completions(
+/// Which client-facing surface a request came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ingress {
+    /// `/v1/*`: bare models are routed across all providers.
+    Unified,
+    /// `/openai/v1/*`: the OpenAI SDK drop-in; bare models prefer the `openai` provider (Bifrost's rule)
+    /// and fall through to the other lanes when it does not serve them.
+    OpenAi,
+}
+
+impl Ingress {
+    pub fn native_provider(self) -> Option<&'static str> {
+        match self {
+            Ingress::Unified => None,
+            Ingress::OpenAi => Some("openai"),
+        }
+    }
+}
+
+pub async fn chat_completions_unified(
+    state: State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    chat_completions(state, Ingress::Unified, headers, body).await
+}
+
+pub async fn chat_completions_openai(
+    state: State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    chat_completions(state, Ingress::OpenAi, headers, body).await
+}
+
+async fn chat_completions(
     State(state): State<Arc<AppState>>,
+    route: Ingress,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -77,7 +113,7 @@ pub async fn chat_completions(
     let snapshot = state.config.snapshot();
     let mut rng = fastrand::Rng::new();
     let targets = snapshot
-        .resolve(&requested, &mut rng)
+        .resolve(&requested, route.native_provider(), &mut rng)
         .map_err(|e| with_ctx(e.into(), &ctx))?;
     let target = targets[0];
     let provider = target.provider;
@@ -225,11 +261,7 @@ fn append_extra_fields(body: Bytes, extra: &Value) -> Bytes {
     let Some(close) = trimmed_end.filter(|&i| body[i] == b'}') else {
         return body;
     };
-    if !body
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|&b| b == b'{')
-    {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return body;
     }
     if memchr::memmem::find(&body, b"\"extra_fields\"").is_some() {

@@ -116,8 +116,11 @@ impl Gateway {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let inference_routes = Router::new()
-        .route("/chat/completions", post(inference::chat_completions))
+    let unified = Router::new()
+        .route("/chat/completions", post(inference::chat_completions_unified))
+        .route("/models", get(inference::list_models));
+    let openai_drop_in = Router::new()
+        .route("/chat/completions", post(inference::chat_completions_openai))
         .route("/models", get(inference::list_models));
     Router::new()
         .route("/", get(status_page::index))
@@ -144,8 +147,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/providers/{provider}/keys/{key_id}/check",
             post(api::check_key),
         )
-        .nest("/v1", inference_routes.clone())
-        .nest("/openai/v1", inference_routes)
+        .nest("/v1", unified)
+        .nest("/openai/v1", openai_drop_in)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::disable())

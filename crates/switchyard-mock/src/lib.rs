@@ -1,0 +1,162 @@
+//! `switchyard-mock`: a deterministic mock LLM upstream that behaves like mittwald AI Hosting (a vLLM
+//! backend) / OpenAI.
+//!
+//! Used in-process by Switchyard's integration tests ([`start`]), as a binary by the Python SDK tests
+//! and as the upstream in benchmarks. It never generates random content and only binds `127.0.0.1`.
+//!
+//! The behaviour of `POST /v1/chat/completions` (and, where it makes sense, of `/v1/completions` and
+//! `/v1/embeddings`) is chosen by a prefix of the requested model name: `fail*`, `unavail*`,
+//! `ratelimit*`, `flat400*`, `str401*`, `reset*`, `slow-<ms>*`, `cut*`, `tool*`, `drip*`; anything
+//! else echoes the last user message (`"echo: <text>"`).
+
+mod body;
+mod handlers;
+mod openai;
+mod server;
+mod state;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::state::{Endpoint, Shared};
+
+/// Options of a mock server.
+#[derive(Clone, Debug)]
+pub struct MockOptions {
+    /// Port on 127.0.0.1; 0 picks an ephemeral port.
+    pub port: u16,
+    /// Delay added before every response (before the headers), except for `/__calls`.
+    pub latency: Duration,
+    /// If set, every `/v1` request must carry `Authorization: Bearer <key>`, otherwise it gets
+    /// 401 `{"error":"Unauthorized"}` (like mittwald dedicated).
+    pub api_key: Option<String>,
+    /// Record request details (see [`MockUpstream::requests`]); benchmarks turn this off.
+    pub record: bool,
+}
+
+impl Default for MockOptions {
+    fn default() -> Self {
+        MockOptions {
+            port: 0,
+            latency: Duration::ZERO,
+            api_key: None,
+            record: true,
+        }
+    }
+}
+
+/// A request as the mock received it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Path including the query string.
+    pub path: String,
+    /// Header names are lowercase; repeated headers appear repeatedly.
+    pub headers: Vec<(String, String)>,
+    pub body: bytes::Bytes,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON, `Null` if it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A running mock server. Dropping it or calling [`MockUpstream::shutdown`] stops it.
+pub struct MockUpstream {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Binds `127.0.0.1:<port>` and starts serving on the current Tokio runtime.
+pub async fn start(opts: MockOptions) -> std::io::Result<MockUpstream> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, opts.port)).await?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(Shared::new(opts.latency, opts.api_key.as_deref(), opts.record));
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(server::serve(listener, shared.clone(), rx));
+    Ok(MockUpstream {
+        addr,
+        shared,
+        shutdown: tx,
+        task: Some(task),
+    })
+}
+
+impl MockUpstream {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/v1`
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The recorded requests in arrival order (at most the last 10 000; empty if recording is off).
+    /// Requests to `/__calls` are not recorded.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared
+            .records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Requests that reached `endpoint` (`"chat"`, `"models"`, `"embeddings"`, `"completions"`),
+    /// including failing ones; 0 for unknown keys.
+    pub fn call_count(&self, endpoint: &str) -> u64 {
+        Endpoint::from_key(endpoint).map_or(0, |ep| self.shared.calls(ep))
+    }
+
+    /// Clears the recorded requests, the call counters and the cancelled-stream counter.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Streamed responses that ended because the client went away before the mock finished.
+    pub fn cancelled_streams(&self) -> u64 {
+        self.shared.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting, closes all connections and waits until the server task has ended.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for MockUpstream {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+impl std::fmt::Debug for MockUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockUpstream")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}

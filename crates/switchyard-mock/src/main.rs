@@ -1,0 +1,70 @@
+//! `switchyard-mock [--port 9000] [--latency-ms 0] [--api-key KEY] [--no-record]`
+
+use std::io::Write;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Deterministic mock LLM upstream (OpenAI / mittwald AI Hosting behaviour) on 127.0.0.1.
+#[derive(Parser, Debug)]
+#[command(name = "switchyard-mock", version, about)]
+struct Args {
+    /// Port to listen on (0 = ephemeral; the chosen port is printed).
+    #[arg(long, env = "SWITCHYARD_MOCK_PORT", default_value_t = 9000)]
+    port: u16,
+    /// Delay in milliseconds added before every response.
+    #[arg(long, env = "SWITCHYARD_MOCK_LATENCY_MS", default_value_t = 0)]
+    latency_ms: u64,
+    /// Require `Authorization: Bearer <KEY>` on /v1 routes.
+    #[arg(long, env = "SWITCHYARD_MOCK_API_KEY")]
+    api_key: Option<String>,
+    /// Do not record request details (for benchmarks).
+    #[arg(long, env = "SWITCHYARD_MOCK_NO_RECORD")]
+    no_record: bool,
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    let mock = switchyard_mock::start(switchyard_mock::MockOptions {
+        port: args.port,
+        latency: Duration::from_millis(args.latency_ms),
+        api_key: args.api_key,
+        record: !args.no_record,
+    })
+    .await?;
+
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "switchyard-mock listening on http://{}", mock.addr())?;
+        out.flush()?;
+    }
+
+    wait_for_signal().await;
+    mock.shutdown().await;
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
