@@ -122,15 +122,9 @@ async fn streams_pass_through_with_usage_and_done() {
 #[tokio::test]
 async fn a_cut_stream_ends_with_an_error_event_not_a_clean_finish() {
     let (gw, _mock, _dir) = setup().await;
-    let mut body = chat("mittwald/cut");
-    body["stream"] = json!(true);
     let text = gw
-        .http
-        .post(gw.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
+        .post_stream("/v1/chat/completions", "mittwald/cut")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -274,15 +268,7 @@ async fn slow_upstreams_time_out_with_504() {
 #[tokio::test]
 async fn a_client_that_disconnects_cancels_the_upstream_stream() {
     let (gw, mock, _dir) = setup().await;
-    let mut body = chat("mittwald/drip");
-    body["stream"] = json!(true);
-    let r = gw
-        .http
-        .post(gw.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = gw.post_stream("/v1/chat/completions", "mittwald/drip").await;
     let mut stream = r.bytes_stream();
     let first = stream.next().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "));

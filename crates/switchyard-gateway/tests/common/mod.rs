@@ -96,6 +96,13 @@ impl TestGateway {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Posts a streaming chat request for `model` and returns the response unread.
+    pub async fn post_stream(&self, path: &str, model: &str) -> reqwest::Response {
+        let mut body = chat(model);
+        body["stream"] = json!(true);
+        self.http.post(self.url(path)).json(&body).send().await.unwrap()
+    }
+
     /// Registers an OpenAI-compatible custom provider pointing at `base_url` with one `*` key.
     pub async fn add_openai_compatible(&self, name: &str, base_url: &str, key: &str) {
         let (s, b) = self
