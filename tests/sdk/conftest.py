@@ -18,6 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN_DIR = pathlib.Path(os.environ.get("SWITCHYARD_BIN_DIR", ROOT / "target" / "debug"))
 DEDICATED_KEY = "sk-dedicated-test-key-0001"
 SHARED_KEY = "sk-shared-test-key-0002"
+GATEWAY_RETRIES = 2
 
 
 def _free_port() -> int:
@@ -79,8 +80,16 @@ def lanes():
             base + "/api/providers",
             {
                 "provider": "mittwald-shared",
-                "network_config": {"base_url": shared_url},
+                # Short backoff keeps the suite fast; GATEWAY_RETRIES retries as by default. The error
+                # cases hit the same key on purpose, so its circuit breaker must not eject it.
+                "network_config": {
+                    "base_url": shared_url,
+                    "max_retries": GATEWAY_RETRIES,
+                    "retry_backoff_initial": 20,
+                    "retry_backoff_max": 50,
+                },
                 "custom_provider_config": {"base_provider_type": "openai"},
+                "circuit_breaker": {"failure_threshold": 1000},
             },
         )
         _call(

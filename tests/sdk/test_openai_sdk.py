@@ -9,6 +9,8 @@ import urllib.request
 import openai
 import pytest
 
+from conftest import GATEWAY_RETRIES
+
 MSG = [{"role": "user", "content": "Hello"}]
 TOOLS = [
     {
@@ -133,3 +135,16 @@ def test_models(oai):
     assert "mittwald-shared/gpt-oss-120b" in ids
     assert "openai/PREMIUM-MODEL" in ids
     assert "openai/gpt-oss-120b" not in ids  # outside the dedicated key's allowlist
+
+
+def test_gateway_stops_client_retries(lanes):
+    # SDK retries on: the final 5xx carries x-should-retry: false, so the upstream sees exactly
+    # 1 + (gateway retries) attempts, not three times that.
+    client = openai.OpenAI(base_url=lanes["base"] + "/v1", api_key="dummy", max_retries=2)
+    before = mock_calls(lanes["shared_mock"])["chat"]
+    with pytest.raises(openai.InternalServerError) as e:
+        client.chat.completions.create(model="mittwald-shared/fail", messages=MSG)
+    assert e.value.response.headers.get("x-should-retry") == "false"
+    assert mock_calls(lanes["shared_mock"])["chat"] - before == 1 + GATEWAY_RETRIES
+    trail = e.value.response.json()["extra_fields"]["attempts"]
+    assert [a["outcome"] for a in trail] == ["500"] * (1 + GATEWAY_RETRIES)

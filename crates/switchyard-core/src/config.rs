@@ -34,6 +34,15 @@ impl ValidationError {
 /// SDKs give up after 600 s. A gateway default below the client's own would cut answers the client is
 /// still willing to wait for (Bifrost's 30 s is its most reported weakness).
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 600;
+/// mittwald's guidance is to retry 5xx (and its 429 carries no `Retry-After`); two retries with backoff
+/// ride out a model restart without multiplying load during a real outage.
+pub const DEFAULT_MAX_RETRIES: u32 = 2;
+/// A stream that sends nothing for this long after its first event is considered stalled. Reasoning
+/// output streams continuously once it has started; silence before the first event is covered by the
+/// request timeout instead.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT_SECS: u64 = 120;
+pub const DEFAULT_BREAKER_FAILURE_THRESHOLD: u32 = 5;
+pub const DEFAULT_BREAKER_COOLDOWN_SECS: u64 = 30;
 pub const DEFAULT_RETRY_BACKOFF_INITIAL_MS: u64 = 500;
 pub const DEFAULT_RETRY_BACKOFF_MAX_MS: u64 = 5_000;
 pub const DEFAULT_CONCURRENCY: u32 = 1_000;
@@ -78,12 +87,23 @@ pub struct NetworkConfig {
     pub base_url: Option<String>,
     #[serde(default)]
     pub extra_headers: BTreeMap<String, String>,
+    /// Whole non-streaming call; for streams, the wait for the first event.
     pub default_request_timeout_in_seconds: u64,
+    /// Optional tighter bound on the time to the first byte (JSON headers, or the first stream event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_byte_timeout_in_seconds: Option<u64>,
+    /// Longest silence allowed between stream events once the stream has started.
+    #[serde(default = "default_stream_idle")]
+    pub stream_idle_timeout_in_seconds: u64,
     pub max_retries: u32,
     /// Milliseconds.
     pub retry_backoff_initial: u64,
     /// Milliseconds.
     pub retry_backoff_max: u64,
+}
+
+fn default_stream_idle() -> u64 {
+    DEFAULT_STREAM_IDLE_TIMEOUT_SECS
 }
 
 impl Default for NetworkConfig {
@@ -92,7 +112,9 @@ impl Default for NetworkConfig {
             base_url: None,
             extra_headers: BTreeMap::new(),
             default_request_timeout_in_seconds: DEFAULT_REQUEST_TIMEOUT_SECS,
-            max_retries: 0,
+            first_byte_timeout_in_seconds: None,
+            stream_idle_timeout_in_seconds: DEFAULT_STREAM_IDLE_TIMEOUT_SECS,
+            max_retries: DEFAULT_MAX_RETRIES,
             retry_backoff_initial: DEFAULT_RETRY_BACKOFF_INITIAL_MS,
             retry_backoff_max: DEFAULT_RETRY_BACKOFF_MAX_MS,
         }
@@ -110,6 +132,24 @@ impl Default for ConcurrencyAndBufferSize {
         ConcurrencyAndBufferSize {
             concurrency: DEFAULT_CONCURRENCY,
             buffer_size: DEFAULT_BUFFER_SIZE,
+        }
+    }
+}
+
+/// The passive circuit breaker of each key (and of the provider as a whole).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CircuitBreakerConfig {
+    /// Consecutive failures (429, 401/402/403, connection errors, timeouts) that eject a key.
+    pub failure_threshold: u32,
+    /// How long an ejected key is skipped before one probe request may try it again.
+    pub cooldown_in_seconds: u64,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        CircuitBreakerConfig {
+            failure_threshold: DEFAULT_BREAKER_FAILURE_THRESHOLD,
+            cooldown_in_seconds: DEFAULT_BREAKER_COOLDOWN_SECS,
         }
     }
 }
@@ -134,6 +174,12 @@ pub struct ProviderConfig {
     pub custom_provider_config: Option<CustomProviderConfig>,
     #[serde(default)]
     pub send_back_raw_response: bool,
+    /// Operator-configured fallback chain: where a request for this provider goes when it fails.
+    /// Each entry is `provider` (same model name) or `provider/model`.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    #[serde(default)]
+    pub circuit_breaker: CircuitBreakerConfig,
 }
 
 impl ProviderConfig {
@@ -209,6 +255,10 @@ pub struct NetworkConfigInput {
     pub base_url: Option<String>,
     pub extra_headers: Option<BTreeMap<String, String>>,
     pub default_request_timeout_in_seconds: Option<u64>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    pub first_byte_timeout_in_seconds: Option<Option<u64>>,
+    pub stream_idle_timeout_in_seconds: Option<u64>,
     pub max_retries: Option<u32>,
     pub retry_backoff_initial: Option<u64>,
     pub retry_backoff_max: Option<u64>,
@@ -229,6 +279,13 @@ pub struct CustomProviderConfigInput {
     pub is_key_less: Option<bool>,
 }
 
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreakerInput {
+    pub failure_threshold: Option<u32>,
+    pub cooldown_in_seconds: Option<u64>,
+}
+
 /// Body of `POST /api/providers` and `PUT /api/providers/{provider}`.
 ///
 /// On PUT, blocks that are present replace the stored ones field by field; absent blocks are kept, and
@@ -245,10 +302,13 @@ pub struct ProviderInput {
     #[serde(default, deserialize_with = "double_option")]
     pub custom_provider_config: Option<Option<CustomProviderConfigInput>>,
     pub send_back_raw_response: Option<bool>,
+    pub fallbacks: Option<Vec<String>>,
+    pub circuit_breaker: Option<CircuitBreakerInput>,
     /// Pre-v1.5 Bifrost bodies create keys together with the provider (POST only).
     pub keys: Option<Vec<KeyInput>>,
-    /// Response-only field, accepted and ignored so GET -> PUT round trips work.
+    /// Response-only fields, accepted and ignored so GET -> PUT round trips work.
     pub provider_status: Option<serde_json::Value>,
+    pub health: Option<serde_json::Value>,
 }
 
 fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -271,8 +331,10 @@ pub struct KeyInput {
     pub blacklisted_models: Option<Vec<String>>,
     pub weight: Option<f64>,
     pub enabled: Option<bool>,
-    /// Response-only field, accepted and ignored so GET -> PUT round trips work.
+    /// Response-only fields, accepted and ignored so GET -> PUT round trips work.
     pub status: Option<serde_json::Value>,
+    pub status_reason: Option<serde_json::Value>,
+    pub health: Option<serde_json::Value>,
 }
 
 // === Validation ===
@@ -292,6 +354,8 @@ impl ProviderInput {
             concurrency_and_buffer_size: ConcurrencyAndBufferSize::default(),
             custom_provider_config: None,
             send_back_raw_response: false,
+            fallbacks: Vec::new(),
+            circuit_breaker: CircuitBreakerConfig::default(),
         };
         self.apply_to(base)
     }
@@ -327,6 +391,12 @@ impl ProviderInput {
             if let Some(t) = n.default_request_timeout_in_seconds {
                 nc.default_request_timeout_in_seconds = t;
             }
+            if let Some(t) = n.first_byte_timeout_in_seconds {
+                nc.first_byte_timeout_in_seconds = t;
+            }
+            if let Some(t) = n.stream_idle_timeout_in_seconds {
+                nc.stream_idle_timeout_in_seconds = t;
+            }
             if let Some(r) = n.max_retries {
                 nc.max_retries = r;
             }
@@ -352,6 +422,17 @@ impl ProviderInput {
         }
         if let Some(v) = self.send_back_raw_response {
             p.send_back_raw_response = v;
+        }
+        if let Some(f) = self.fallbacks {
+            p.fallbacks = f;
+        }
+        if let Some(cb) = self.circuit_breaker {
+            if let Some(v) = cb.failure_threshold {
+                p.circuit_breaker.failure_threshold = v;
+            }
+            if let Some(v) = cb.cooldown_in_seconds {
+                p.circuit_breaker.cooldown_in_seconds = v;
+            }
         }
         validate_provider(&p)?;
         Ok(p)
@@ -444,6 +525,20 @@ pub fn validate_provider(p: &ProviderConfig) -> Result<(), ValidationError> {
             "must be between 1 and 86400 seconds",
         ));
     }
+    if let Some(t) = nc.first_byte_timeout_in_seconds {
+        if !(1..=86_400).contains(&t) {
+            return Err(ValidationError::new(
+                "network_config.first_byte_timeout_in_seconds",
+                "must be between 1 and 86400 seconds",
+            ));
+        }
+    }
+    if !(1..=86_400).contains(&nc.stream_idle_timeout_in_seconds) {
+        return Err(ValidationError::new(
+            "network_config.stream_idle_timeout_in_seconds",
+            "must be between 1 and 86400 seconds",
+        ));
+    }
     if nc.max_retries > 20 {
         return Err(ValidationError::new(
             "network_config.max_retries",
@@ -460,6 +555,36 @@ pub fn validate_provider(p: &ProviderConfig) -> Result<(), ValidationError> {
         return Err(ValidationError::new(
             "network_config.retry_backoff_max",
             "must be at least retry_backoff_initial and at most 3600000 milliseconds",
+        ));
+    }
+    for (i, f) in p.fallbacks.iter().enumerate() {
+        let field = format!("fallbacks[{i}]");
+        let provider = f.split_once('/').map_or(f.as_str(), |(p, _)| p);
+        ProviderName::parse(provider).map_err(|e| ValidationError::new(field.clone(), e.message))?;
+        if f.ends_with('/') {
+            return Err(ValidationError::new(field, "use 'provider' or 'provider/model'"));
+        }
+        if provider == p.name.as_str() && !f.contains('/') {
+            return Err(ValidationError::new(
+                field,
+                "a provider cannot fall back to itself with the same model",
+            ));
+        }
+    }
+    if p.fallbacks.len() > 10 {
+        return Err(ValidationError::new("fallbacks", "at most 10 fallbacks"));
+    }
+    let cb = &p.circuit_breaker;
+    if !(1..=1000).contains(&cb.failure_threshold) {
+        return Err(ValidationError::new(
+            "circuit_breaker.failure_threshold",
+            "must be between 1 and 1000",
+        ));
+    }
+    if !(1..=86_400).contains(&cb.cooldown_in_seconds) {
+        return Err(ValidationError::new(
+            "circuit_breaker.cooldown_in_seconds",
+            "must be between 1 and 86400 seconds",
         ));
     }
     let c = &p.concurrency_and_buffer_size;

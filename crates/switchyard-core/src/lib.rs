@@ -10,9 +10,11 @@
 
 pub mod config;
 pub mod error_body;
+pub mod health;
 pub mod json_fields;
 pub mod model_ref;
 pub mod provider;
+pub mod retry;
 pub mod routing;
 pub mod secret;
 pub mod sse;

@@ -11,12 +11,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
-use switchyard_core::config::{ConcurrencyAndBufferSize, CustomProviderConfig, KeyInput, ProviderInput};
+use switchyard_core::config::{
+    CircuitBreakerConfig, ConcurrencyAndBufferSize, CustomProviderConfig, KeyInput, ProviderInput,
+};
 use switchyard_core::routing::{RuntimeKey, RuntimeProvider};
 use switchyard_core::secret::redact;
 
 use crate::body::{parse_json, read_limited};
 use crate::error::{ApiError, GatewayError};
+use crate::health::{HealthRegistry, HealthView, Scope};
 use crate::state::AppState;
 
 /// Management bodies are small; this keeps a stray upload from being buffered.
@@ -29,8 +32,12 @@ pub struct ProviderView {
     pub concurrency_and_buffer_size: ConcurrencyAndBufferSize,
     pub custom_provider_config: Option<CustomProviderConfig>,
     pub send_back_raw_response: bool,
+    pub fallbacks: Vec<String>,
+    pub circuit_breaker: CircuitBreakerConfig,
     pub keys: Vec<KeyView>,
     pub provider_status: &'static str,
+    /// The provider-wide circuit breaker (connection errors, timeouts, 5xx).
+    pub health: HealthView,
 }
 
 #[derive(Serialize)]
@@ -39,6 +46,9 @@ pub struct NetworkConfigView {
     pub base_url: String,
     pub extra_headers: std::collections::BTreeMap<String, String>,
     pub default_request_timeout_in_seconds: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_byte_timeout_in_seconds: Option<u64>,
+    pub stream_idle_timeout_in_seconds: u64,
     pub max_retries: u32,
     pub retry_backoff_initial: u64,
     pub retry_backoff_max: u64,
@@ -58,10 +68,12 @@ pub struct KeyView {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
+    /// The key's circuit breaker.
+    pub health: HealthView,
 }
 
 impl KeyView {
-    pub fn of(k: &RuntimeKey) -> Self {
+    pub fn of(k: &RuntimeKey, health: &HealthRegistry) -> Self {
         let (status, status_reason) = match (&k.problem, k.config.enabled) {
             (_, false) => ("disabled", None),
             (Some(p), true) => ("error", Some(p.clone())),
@@ -77,12 +89,13 @@ impl KeyView {
             enabled: k.config.enabled,
             status,
             status_reason,
+            health: health.view(Scope::Key(&k.config.id)),
         }
     }
 }
 
 impl ProviderView {
-    pub fn of(p: &RuntimeProvider) -> Self {
+    pub fn of(p: &RuntimeProvider, health: &HealthRegistry) -> Self {
         let nc = &p.config.network_config;
         ProviderView {
             name: p.config.name.to_string(),
@@ -90,6 +103,8 @@ impl ProviderView {
                 base_url: p.base_url.clone(),
                 extra_headers: nc.extra_headers.clone(),
                 default_request_timeout_in_seconds: nc.default_request_timeout_in_seconds,
+                first_byte_timeout_in_seconds: nc.first_byte_timeout_in_seconds,
+                stream_idle_timeout_in_seconds: nc.stream_idle_timeout_in_seconds,
                 max_retries: nc.max_retries,
                 retry_backoff_initial: nc.retry_backoff_initial,
                 retry_backoff_max: nc.retry_backoff_max,
@@ -97,8 +112,11 @@ impl ProviderView {
             concurrency_and_buffer_size: p.config.concurrency_and_buffer_size,
             custom_provider_config: p.config.custom_provider_config.clone(),
             send_back_raw_response: p.config.send_back_raw_response,
-            keys: p.keys.iter().map(KeyView::of).collect(),
+            fallbacks: p.config.fallbacks.clone(),
+            circuit_breaker: p.config.circuit_breaker,
+            keys: p.keys.iter().map(|k| KeyView::of(k, health)).collect(),
             provider_status: "active",
+            health: health.view(Scope::Provider(p.config.name.as_str())),
         }
     }
 }
@@ -108,7 +126,7 @@ fn provider_view(state: &AppState, name: &str) -> Result<ProviderView, GatewayEr
         .config
         .snapshot()
         .provider(name)
-        .map(ProviderView::of)
+        .map(|p| ProviderView::of(p, &state.health))
         .ok_or_else(|| GatewayError::NotFound {
             message: format!("provider '{name}' not found; list providers with GET /api/providers"),
             code: Some("provider_not_found"),
@@ -124,7 +142,7 @@ fn key_view(state: &AppState, provider: &str, key_id: &str) -> Result<KeyView, G
     p.keys
         .iter()
         .find(|k| k.config.id == key_id)
-        .map(KeyView::of)
+        .map(|k| KeyView::of(k, &state.health))
         .ok_or_else(|| GatewayError::NotFound {
             message: format!("key '{key_id}' not found in provider '{provider}'"),
             code: Some("key_not_found"),
@@ -144,7 +162,11 @@ async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, Gate
 
 pub async fn list_providers(State(state): State<Arc<AppState>>) -> Json<Value> {
     let snap = state.config.snapshot();
-    let providers: Vec<ProviderView> = snap.providers.iter().map(ProviderView::of).collect();
+    let providers: Vec<ProviderView> = snap
+        .providers
+        .iter()
+        .map(|p| ProviderView::of(p, &state.health))
+        .collect();
     Json(json!({"total": providers.len(), "providers": providers}))
 }
 

@@ -13,6 +13,8 @@ use switchyard_core::routing::RoutingError;
 use switchyard_core::ValidationError;
 use switchyard_store::StoreError;
 
+use crate::dispatch::AttemptRecord;
+
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error("{message}")]
@@ -39,6 +41,9 @@ pub enum GatewayError {
     },
     #[error("{0}")]
     NotImplemented(String),
+    /// No target could take the request (all ejected, at capacity, or without usable keys).
+    #[error("{0}")]
+    Unavailable(String),
     #[error(
         "provider '{provider}' did not answer within {timeout_secs} s; raise \
          network_config.default_request_timeout_in_seconds if the model needs longer"
@@ -70,12 +75,14 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             GatewayError::BadRequest { .. } | GatewayError::Validation(_) => StatusCode::BAD_REQUEST,
+            GatewayError::Routing(RoutingError::BadFallback { .. }) => StatusCode::BAD_REQUEST,
             GatewayError::NotFound { .. } | GatewayError::Routing(_) => StatusCode::NOT_FOUND,
             GatewayError::Conflict(_) => StatusCode::CONFLICT,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::RequestTypeNotAllowed { .. } => StatusCode::FORBIDDEN,
             GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            GatewayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,
             GatewayError::Upstream { status, .. } => *status,
@@ -97,6 +104,9 @@ impl GatewayError {
                 Some("model".into()),
                 Some("provider_not_configured"),
             ),
+            GatewayError::Routing(RoutingError::BadFallback { index, .. }) => {
+                ("invalid_request_error", Some(format!("fallbacks[{index}]")), None)
+            }
             GatewayError::Routing(_) => (
                 "invalid_request_error",
                 Some("model".into()),
@@ -112,6 +122,7 @@ impl GatewayError {
                 ("permission_error", None, Some("request_type_blocked"))
             }
             GatewayError::NotImplemented(_) => ("invalid_request_error", None, Some("not_implemented")),
+            GatewayError::Unavailable(_) => ("server_error", None, Some("provider_unavailable")),
             GatewayError::UpstreamTimeout { .. } => ("timeout_error", None, Some("request_timed_out")),
             GatewayError::UpstreamUnreachable { .. } => ("server_error", None, Some("upstream_unreachable")),
             _ => (default_type_for_status(status), None, None),
@@ -134,6 +145,13 @@ pub struct ErrorContext {
     pub model_requested: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_type: Option<&'static str>,
+    /// The routing trail: every attempt and skipped target, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptRecord>,
+    /// Set when the gateway already retried and fell back as far as it could: the answer then tells
+    /// SDK clients not to retry on their own (`x-should-retry: false`), which would multiply load.
+    #[serde(skip)]
+    pub gateway_retried: bool,
 }
 
 #[derive(Debug)]
@@ -161,7 +179,7 @@ struct ErrorResponseBody<'a> {
 }
 
 fn is_empty_context(c: &&ErrorContext) -> bool {
-    c.provider.is_none() && c.model_requested.is_none() && c.request_type.is_none()
+    c.provider.is_none() && c.model_requested.is_none() && c.request_type.is_none() && c.attempts.is_empty()
 }
 
 impl IntoResponse for ApiError {
@@ -180,10 +198,16 @@ impl IntoResponse for ApiError {
         };
         let json = serde_json::to_vec(&body).expect("error bodies always serialise");
         let mut resp = (status, json).into_response();
-        resp.headers_mut().insert(
+        let headers = resp.headers_mut();
+        headers.insert(
             axum::http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if self.context.gateway_retried
+            && (status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
+        {
+            headers.insert("x-should-retry", HeaderValue::from_static("false"));
+        }
         resp
     }
 }

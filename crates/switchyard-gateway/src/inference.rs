@@ -5,26 +5,25 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use switchyard_core::error_body::{normalize_upstream_error, scrub_secret};
 use switchyard_core::json_fields::JsonObject;
-use switchyard_core::routing::{RuntimeKey, RuntimeProvider};
+use switchyard_core::routing::{RuntimeKey, RuntimeProvider, Target};
 use switchyard_core::upstream_url::openai_endpoint;
 use switchyard_core::WireApi;
 
 use crate::body::read_limited;
+use crate::dispatch::{
+    dispatch, read_capped, timeout_override, upstream_error, AttemptRecord, DispatchOptions, Served,
+    ServedBody, UpstreamRequest,
+};
 use crate::error::{ApiError, ErrorContext, GatewayError};
 use crate::relay::SseRelay;
 use crate::state::AppState;
 use crate::upstream::{is_hop_by_hop, UpstreamCall};
-
-/// Largest upstream error body read (error bodies are small; anything larger is cut).
-const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Which client-facing surface a request came in on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,185 +71,170 @@ async fn chat_completions(
     let mut obj = JsonObject::parse(&bytes).map_err(GatewayError::from)?;
     let requested = obj
         .get_str("model")?
-        .ok_or_else(|| GatewayError::BadRequest {
-            message: "model is required".into(),
-            param: Some("model".into()),
-        })?
+        .ok_or_else(|| bad_field("model is required", "model"))?
         .into_owned();
     match obj.get_raw("messages") {
         Some(raw) if raw.starts_with('[') => {}
-        Some(_) => {
-            return Err(GatewayError::BadRequest {
-                message: "messages must be an array".into(),
-                param: Some("messages".into()),
-            }
-            .into())
-        }
-        None => {
-            return Err(GatewayError::BadRequest {
-                message: "messages is required".into(),
-                param: Some("messages".into()),
-            }
-            .into())
-        }
+        Some(_) => return Err(bad_field("messages must be an array", "messages").into()),
+        None => return Err(bad_field("messages is required", "messages").into()),
     }
     let stream = obj.get_bool("stream")?.unwrap_or(false);
-    let request_type = if stream {
-        "chat_completion_stream"
-    } else {
-        "chat_completion"
+    let request_fallbacks: Vec<String> = match obj.get_raw("fallbacks") {
+        None | Some("null") => Vec::new(),
+        Some(raw) => serde_json::from_str(raw).map_err(|_| {
+            bad_field(
+                "fallbacks must be an array of \"provider/model\" strings",
+                "fallbacks",
+            )
+        })?,
     };
+    // Gateway-only fields never reach the upstream (OpenAI rejects unknown arguments).
+    obj.remove("fallbacks");
+    let timeout_override = timeout_override(&headers)?;
     let mut ctx = ErrorContext {
-        provider: None,
         model_requested: Some(requested.clone()),
         request_type: Some("chat_completion"),
-    };
-    let with_ctx = |e: GatewayError, ctx: &ErrorContext| ApiError {
-        error: e,
-        context: ctx.clone(),
+        ..ErrorContext::default()
     };
 
     let snapshot = state.config.snapshot();
     let mut rng = fastrand::Rng::new();
-    let targets = snapshot
-        .resolve(&requested, route.native_provider(), &mut rng)
-        .map_err(|e| with_ctx(e.into(), &ctx))?;
-    let target = targets[0];
-    let provider = target.provider;
-    ctx.provider = Some(provider.config.name.to_string());
-    if !provider.config.allows_request(request_type) {
-        return Err(with_ctx(
-            GatewayError::RequestTypeNotAllowed {
-                provider: provider.config.name.to_string(),
-                request_type,
-            },
-            &ctx,
-        ));
-    }
-    if provider.config.wire() != WireApi::OpenAi {
-        return Err(with_ctx(
-            GatewayError::NotImplemented(format!(
-                "provider '{}' speaks the {} API, which this build cannot translate chat completions to yet",
-                provider.config.name,
-                provider.config.wire().as_str()
-            )),
-            &ctx,
-        ));
-    }
-    let key = provider
-        .select_key(target.model, &mut rng)
-        .map_err(|e| with_ctx(e.into(), &ctx))?;
-
-    obj.set_str("model", target.model);
-    // Gateway-only fields never reach the upstream (OpenAI rejects unknown arguments).
-    obj.remove("fallbacks");
-    let upstream_body = Bytes::from(obj.to_vec());
-    drop(obj);
-
-    let call = UpstreamCall {
-        provider,
-        key: Some(key),
-        method: Method::POST,
-        url: openai_endpoint(&provider.base_url, "/chat/completions"),
-        accept_sse: stream,
+    let plan = snapshot
+        .plan(&requested, route.native_provider(), &request_fallbacks, &mut rng)
+        .map_err(|e| ApiError {
+            error: e.into(),
+            context: ctx.clone(),
+        })?;
+    let mut upstream_request = OpenAiChat {
+        body: obj,
         client_headers: &headers,
+        stream,
     };
-    let req = call
-        .build(Body::from(upstream_body))
-        .map_err(|e| with_ctx(e, &ctx))?;
-    let provider_name = provider.config.name.to_string();
-    let timeout = Duration::from_secs(provider.config.network_config.default_request_timeout_in_seconds);
-    let timed_out = || GatewayError::UpstreamTimeout {
-        provider: provider_name.clone(),
-        timeout_secs: timeout.as_secs(),
+    let opts = DispatchOptions {
+        stream,
+        timeout_override,
     };
-    let deadline = tokio::time::Instant::now() + timeout;
+    let served = match dispatch(&state, &plan, &mut upstream_request, &opts).await {
+        Ok(s) => s,
+        Err(f) => {
+            ctx.provider = f.provider;
+            ctx.attempts = f.trail;
+            ctx.gateway_retried = true;
+            return Err(ApiError {
+                error: f.error,
+                context: ctx,
+            });
+        }
+    };
 
-    // The upstream is opened before any response header is written, so a failure here is an ordinary
-    // JSON error with a real status, also for streams.
-    let resp = tokio::time::timeout_at(deadline, state.upstream.send(&provider_name, req))
-        .await
-        .map_err(|_| with_ctx(timed_out(), &ctx))?
-        .map_err(|e| with_ctx(e, &ctx))?;
-    let (parts, upstream_body) = resp.into_parts();
-
-    if !parts.status.is_success() {
-        let body = tokio::time::timeout_at(deadline, read_upstream_capped(upstream_body, MAX_ERROR_BODY))
-            .await
-            .unwrap_or_default();
-        return Err(with_ctx(upstream_error(parts.status, &body, key), &ctx));
-    }
-
-    let mut out_headers = HeaderMap::with_capacity(parts.headers.len() + 4);
-    for (name, value) in &parts.headers {
+    let mut out_headers = HeaderMap::with_capacity(served.parts.headers.len() + 6);
+    for (name, value) in &served.parts.headers {
         if !is_hop_by_hop(name) {
             out_headers.append(name, value.clone());
         }
     }
-    if let Ok(v) = HeaderValue::from_str(&provider_name) {
-        out_headers.insert("x-switchyard-provider", v);
-    }
+    routing_headers(&mut out_headers, &served);
 
-    let is_sse = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    if is_sse {
-        out_headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        let relay = SseRelay::new(upstream_body, provider_name);
-        let mut resp = Response::new(Body::from_stream(relay));
-        *resp.status_mut() = parts.status;
-        *resp.headers_mut() = out_headers;
-        return Ok(resp);
-    }
-
-    let body = tokio::time::timeout_at(deadline, upstream_body.collect())
-        .await
-        .map_err(|_| with_ctx(timed_out(), &ctx))?
-        .map_err(|e| {
-            with_ctx(
-                GatewayError::UpstreamUnreachable {
-                    provider: provider_name.clone(),
-                    reason: format!("connection failed while reading the answer: {e}"),
-                },
-                &ctx,
-            )
-        })?
-        .to_bytes();
-    let extra = json!({
-        "request_type": "chat_completion",
-        "provider": provider_name,
-        "model_requested": requested,
-        "latency": started.elapsed().as_millis() as u64,
-    });
-    let body = append_extra_fields(body, &extra);
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = parts.status;
-    *resp.headers_mut() = out_headers;
-    Ok(resp)
-}
-
-fn upstream_error(status: StatusCode, body: &[u8], key: &RuntimeKey) -> GatewayError {
-    let mut detail = normalize_upstream_error(status.as_u16(), body);
-    if let Some(secret) = &key.secret {
-        detail.message = scrub_secret(&detail.message, secret.expose());
-    }
-    GatewayError::Upstream { status, detail }
-}
-
-async fn read_upstream_capped(mut body: hyper::body::Incoming, cap: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(Ok(frame)) = body.frame().await {
-        if let Ok(data) = frame.into_data() {
-            let room = cap.saturating_sub(out.len());
-            out.extend_from_slice(&data[..data.len().min(room)]);
-            if out.len() >= cap {
-                break;
-            }
+    match served.body {
+        ServedBody::Stream(start) => {
+            out_headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            let relay = SseRelay::new(start, served.provider, Some(served.permit));
+            let mut resp = Response::new(Body::from_stream(relay));
+            *resp.status_mut() = served.parts.status;
+            *resp.headers_mut() = out_headers;
+            Ok(resp)
+        }
+        ServedBody::Json(body) => {
+            drop(served.permit);
+            let extra = json!({
+                "request_type": "chat_completion",
+                "provider": served.provider,
+                "model_requested": requested,
+                "resolved_model_used": served.model,
+                "latency": started.elapsed().as_millis() as u64,
+                "fallback_index": served.fallback_index,
+                "attempts": served.trail,
+            });
+            let body = append_extra_fields(body, &extra);
+            let mut resp = Response::new(Body::from(body));
+            *resp.status_mut() = served.parts.status;
+            *resp.headers_mut() = out_headers;
+            Ok(resp)
         }
     }
-    out
+}
+
+fn bad_field(message: &str, field: &str) -> GatewayError {
+    GatewayError::BadRequest {
+        message: message.to_owned(),
+        param: Some(field.to_owned()),
+    }
+}
+
+/// Which provider and key served, after how many attempts, and the trail: visible to every caller,
+/// streams included (they carry no `extra_fields`).
+fn routing_headers(h: &mut HeaderMap, served: &Served) {
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    };
+    set("x-switchyard-provider", served.provider.clone());
+    set("x-switchyard-model", served.model.clone());
+    set("x-switchyard-key", served.key_name.clone());
+    set(
+        "x-switchyard-attempts",
+        served
+            .trail
+            .iter()
+            .filter(|a| a.key.is_some())
+            .count()
+            .to_string(),
+    );
+    set("x-switchyard-fallback-index", served.fallback_index.to_string());
+    set(
+        "x-switchyard-trail",
+        served
+            .trail
+            .iter()
+            .map(AttemptRecord::compact)
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+}
+
+/// The OpenAI-to-OpenAI pass-through: the client's body with only `model` rewritten per target.
+struct OpenAiChat<'a> {
+    body: JsonObject<'a>,
+    client_headers: &'a HeaderMap,
+    stream: bool,
+}
+
+impl UpstreamRequest for OpenAiChat<'_> {
+    fn request_type(&self) -> &'static str {
+        if self.stream {
+            "chat_completion_stream"
+        } else {
+            "chat_completion"
+        }
+    }
+
+    fn supports(&self, wire: WireApi) -> bool {
+        wire == WireApi::OpenAi
+    }
+
+    fn build(&mut self, target: &Target<'_>, key: &RuntimeKey) -> Result<http::Request<Body>, GatewayError> {
+        self.body.set_str("model", target.model);
+        let call = UpstreamCall {
+            provider: target.provider,
+            key: Some(key),
+            method: Method::POST,
+            url: openai_endpoint(&target.provider.base_url, "/chat/completions"),
+            accept_sse: self.stream,
+            client_headers: self.client_headers,
+        };
+        call.build(Body::from(self.body.to_vec()))
+    }
 }
 
 /// Adds Bifrost's `extra_fields` block to a JSON object answer by splicing it in before the closing
@@ -383,7 +367,7 @@ async fn fetch_upstream_models(
     let fetch = async {
         let resp = state.upstream.send(&name, req).await?;
         let status = resp.status();
-        let body = read_upstream_capped(resp.into_body(), 8 * 1024 * 1024).await;
+        let body = read_capped(resp.into_body(), 8 * 1024 * 1024).await;
         if !status.is_success() {
             return Err(upstream_error(status, &body, key));
         }

@@ -5,8 +5,11 @@
 
 pub mod api;
 pub mod body;
+pub mod dispatch;
 pub mod error;
+pub mod health;
 pub mod inference;
+pub mod limits;
 pub mod relay;
 pub mod server;
 pub mod state;

@@ -16,6 +16,8 @@ use switchyard_store::{ConfigStore, SqliteConfigStore};
 use tokio::net::TcpListener;
 
 use crate::error::GatewayError;
+use crate::health::HealthRegistry;
+use crate::limits::ProviderLimits;
 use crate::state::{AppState, ConfigService};
 use crate::upstream::UpstreamClient;
 use crate::{api, inference, status_page};
@@ -71,6 +73,8 @@ impl Gateway {
         let state = Arc::new(AppState {
             config: ConfigService::open(store).await?,
             upstream: UpstreamClient::new(),
+            health: HealthRegistry::new(),
+            limits: ProviderLimits::default(),
             max_body_bytes: config.max_request_body_bytes,
         });
         let addr = format!("{}:{}", config.host, config.port);

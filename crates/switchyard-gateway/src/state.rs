@@ -10,11 +10,15 @@ use switchyard_store::{ConfigStore, StoreError};
 use tokio::sync::Mutex;
 
 use crate::error::GatewayError;
+use crate::health::HealthRegistry;
+use crate::limits::ProviderLimits;
 use crate::upstream::UpstreamClient;
 
 pub struct AppState {
     pub config: ConfigService,
     pub upstream: UpstreamClient,
+    pub health: HealthRegistry,
+    pub limits: ProviderLimits,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
 }

@@ -31,7 +31,7 @@ pub async fn index(State(state): State<Arc<AppState>>) -> Html<String> {
     let snap = state.config.snapshot();
     let mut rows = String::new();
     for p in &snap.providers {
-        let v = ProviderView::of(p);
+        let v = ProviderView::of(p, &state.health);
         let kind = match &v.custom_provider_config {
             Some(c) => format!("custom ({})", c.base_provider_type.as_str()),
             None => "built-in".to_owned(),
@@ -60,10 +60,16 @@ pub async fn index(State(state): State<Arc<AppState>>) -> Html<String> {
                 } else {
                     k.models.join(", ")
                 };
-                let state_text = match &k.status_reason {
+                let mut state_text = match &k.status_reason {
                     Some(r) => format!("{}: {}", k.status, r),
                     None => k.status.to_owned(),
                 };
+                if k.health.state != "healthy" {
+                    state_text.push_str(&format!(" · {}", k.health.state));
+                    if let Some(ms) = k.health.retry_in_ms {
+                        state_text.push_str(&format!(" (probe in {} s)", ms.div_ceil(1000)));
+                    }
+                }
                 let _ = write!(
                     rows,
                     "<tr class=\"key\" data-key-id=\"{id}\"><td>{name}</td><td><code>{value}</code></td><td>{models}</td>\

@@ -23,6 +23,16 @@ async fn setup() -> (TestGateway, MockUpstream, tempfile::TempDir) {
     (gw, mock, dir)
 }
 
+async fn no_retries(gw: &TestGateway, provider: &str) {
+    let (s, b) = gw
+        .put(
+            &format!("/api/providers/{provider}"),
+            json!({"network_config": {"max_retries": 0}, "circuit_breaker": {"failure_threshold": 1000}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+}
+
 /// Reads an SSE body into its `data:` payloads.
 fn sse_payloads(text: &str) -> Vec<String> {
     text.split("\n\n")
@@ -43,7 +53,7 @@ async fn body_is_forwarded_with_only_the_model_rewritten() {
         "chat_template_kwargs": {"enable_thinking": true},
         "top_k": 20,
         "reasoning_effort": "high",
-        "fallbacks": ["openai/gpt-4o"]
+        "fallbacks": ["mittwald/gpt-4o"]
     });
     let r = gw
         .http
@@ -143,6 +153,8 @@ async fn a_cut_stream_ends_with_an_error_event_not_a_clean_finish() {
 #[tokio::test]
 async fn upstream_errors_keep_their_status_in_the_standard_shape() {
     let (gw, _mock, _dir) = setup().await;
+    // Status mapping only: no retries, and no ejection by the circuit breaker across the cases.
+    no_retries(&gw, "mittwald").await;
     let cases = [
         ("mittwald/fail", 500, None),
         ("mittwald/unavail", 503, None),
@@ -245,6 +257,7 @@ async fn caller_mistakes_are_4xx_with_a_helpful_message() {
 #[tokio::test]
 async fn slow_upstreams_time_out_with_504() {
     let (gw, _mock, _dir) = setup().await;
+    no_retries(&gw, "mittwald").await;
     gw.put(
         "/api/providers/mittwald",
         json!({"network_config": {"default_request_timeout_in_seconds": 1}}),

@@ -198,12 +198,13 @@ async fn multi_lane_example_routes_by_model_name() {
     assert_eq!(lanes.shared.call_count("chat"), 2);
     assert_eq!(lanes.dedicated.call_count("chat"), 2);
 
-    // claude-3-7-sonnet -> the Anthropic lane. Translation to Anthropic's API is a later step, so the
-    // gateway says so plainly instead of sending it elsewhere.
+    // claude-3-7-sonnet -> the Anthropic lane first.
     let (status, body) = gw
         .post("/v1/chat/completions", common::chat("claude-3-7-sonnet"))
         .await;
-    assert_eq!(status, 501, "{body}");
-    assert_eq!(body["extra_fields"]["provider"], "anthropic");
-    assert_eq!(lanes.shared.call_count("chat"), 2);
+    assert_eq!(
+        body["extra_fields"]["attempts"][0]["provider"], "anthropic",
+        "{body}"
+    );
+    assert_eq!(status, 200, "{body}");
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::body::MockBody;
 use crate::openai::{self, *};
 use crate::state::{Endpoint, Shared};
-use crate::RecordedRequest;
+use crate::{anthropic, gemini, RecordedRequest};
 
 /// What the connection should do with a request.
 pub(crate) enum Reply {
@@ -29,11 +29,24 @@ impl From<Response<MockBody>> for Reply {
     }
 }
 
+/// The wire API a route belongs to: decides the auth scheme and the error shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Api {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
 enum Route<'a> {
     Endpoint(Endpoint),
     Model(&'a str),
-    MethodNotAllowed(&'static str),
-    NotFound,
+    /// `POST /v1beta/models/{model}:generateContent` / `:streamGenerateContent`.
+    Gemini {
+        model: &'a str,
+        stream: bool,
+    },
+    MethodNotAllowed(&'static str, Api),
+    NotFound(Api),
 }
 
 fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
@@ -42,21 +55,59 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
         "/v1/completions" => (Endpoint::Completions, Method::POST),
         "/v1/embeddings" => (Endpoint::Embeddings, Method::POST),
         "/v1/models" => (Endpoint::Models, Method::GET),
+        "/v1/messages" => (Endpoint::Messages, Method::POST),
+        "/v1/messages/count_tokens" => (Endpoint::CountTokens, Method::POST),
+        _ if path.starts_with("/v1/messages/") => return Route::NotFound(Api::Anthropic),
+        _ if path == "/v1beta" || path.starts_with("/v1beta/") => return gemini_route(method, path),
         _ => {
             return match path.strip_prefix("/v1/models/") {
                 Some(id) if !id.is_empty() && *method == Method::GET => Route::Model(id),
-                Some(id) if !id.is_empty() => Route::MethodNotAllowed("GET"),
-                _ => Route::NotFound,
+                Some(id) if !id.is_empty() => Route::MethodNotAllowed("GET", Api::OpenAi),
+                _ => Route::NotFound(Api::OpenAi),
             };
         }
+    };
+    let api = match endpoint {
+        Endpoint::Messages | Endpoint::CountTokens => Api::Anthropic,
+        _ => Api::OpenAi,
     };
     if *method == allowed {
         Route::Endpoint(endpoint)
     } else if allowed == Method::GET {
-        Route::MethodNotAllowed("GET")
+        Route::MethodNotAllowed("GET", api)
     } else {
-        Route::MethodNotAllowed("POST")
+        Route::MethodNotAllowed("POST", api)
     }
+}
+
+fn gemini_route<'a>(method: &Method, path: &'a str) -> Route<'a> {
+    let Some((model, action)) = path
+        .strip_prefix("/v1beta/models/")
+        .and_then(|rest| rest.rsplit_once(':'))
+    else {
+        return Route::NotFound(Api::Gemini);
+    };
+    let stream = match action {
+        "generateContent" => false,
+        "streamGenerateContent" => true,
+        _ => return Route::NotFound(Api::Gemini),
+    };
+    if model.is_empty() || model.contains('/') {
+        Route::NotFound(Api::Gemini)
+    } else if *method != Method::POST {
+        Route::MethodNotAllowed("POST", Api::Gemini)
+    } else {
+        Route::Gemini { model, stream }
+    }
+}
+
+/// The value of query parameter `name` (not percent-decoded).
+fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
@@ -119,30 +170,81 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
             shared.count(Endpoint::Models);
             Route::Model(id)
         }
+        Route::Gemini { model, stream } => {
+            shared.count(Endpoint::Generate);
+            Route::Gemini { model, stream }
+        }
         other => other,
+    };
+    // `GET /v1/models[/{id}]` answers in Anthropic's shape (and takes Anthropic auth) when the request
+    // carries `anthropic-version`.
+    let anthropic_models = matches!(route, Route::Endpoint(Endpoint::Models) | Route::Model(_))
+        && parts.headers.contains_key(ANTHROPIC_VERSION);
+    let api = match route {
+        Route::Endpoint(Endpoint::Messages | Endpoint::CountTokens) => Api::Anthropic,
+        Route::Gemini { .. } => Api::Gemini,
+        Route::MethodNotAllowed(_, api) | Route::NotFound(api) => api,
+        _ if anthropic_models => Api::Anthropic,
+        _ => Api::OpenAi,
     };
 
     if !shared.latency.is_zero() {
         tokio::time::sleep(shared.latency).await;
     }
 
-    if let Some(expected) = &shared.expected_auth {
-        if path == "/v1" || path.starts_with("/v1/") {
-            let ok = parts
-                .headers
-                .get(AUTHORIZATION)
-                .is_some_and(|v| v.as_bytes() == &expected[..]);
-            if !ok {
-                return unauthorized().into();
+    if let (Some(expected), Some(key)) = (&shared.expected_auth, &shared.api_key) {
+        let bearer_ok = parts
+            .headers
+            .get(AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes() == &expected[..]);
+        match api {
+            Api::OpenAi if path == "/v1" || path.starts_with("/v1/") => {
+                if !bearer_ok {
+                    return unauthorized().into();
+                }
+            }
+            Api::OpenAi => {}
+            Api::Anthropic => {
+                let key_ok = parts
+                    .headers
+                    .get(X_API_KEY)
+                    .is_some_and(|v| v.as_bytes() == key.as_bytes());
+                if !key_ok && !bearer_ok {
+                    return anthropic::unauthorized().into();
+                }
+            }
+            Api::Gemini => {
+                let given = parts
+                    .headers
+                    .get(X_GOOG_API_KEY)
+                    .map(HeaderValue::as_bytes)
+                    .or_else(|| query_param(parts.uri.query(), "key").map(str::as_bytes));
+                if given != Some(key.as_bytes()) {
+                    return gemini::auth_error(given.is_some()).into();
+                }
             }
         }
     }
+    if matches!(route, Route::Endpoint(Endpoint::Messages | Endpoint::CountTokens))
+        && !parts.headers.contains_key(ANTHROPIC_VERSION)
+    {
+        return anthropic::missing_version().into();
+    }
 
     match route {
+        Route::Endpoint(Endpoint::Models) if anthropic_models => anthropic::models().into(),
+        Route::Model(id) if anthropic_models => anthropic::model(id).into(),
         Route::Endpoint(Endpoint::Models) => json(StatusCode::OK, shared.models_body.clone()).into(),
         Route::Endpoint(Endpoint::Chat) => chat(&shared, &body).await,
         Route::Endpoint(Endpoint::Completions) => completions(&shared, &body).await,
         Route::Endpoint(Endpoint::Embeddings) => embeddings(&body).await,
+        Route::Endpoint(Endpoint::Messages) => anthropic::messages(&shared, &body).await,
+        Route::Endpoint(Endpoint::CountTokens) => anthropic::count_tokens(&body),
+        Route::Endpoint(Endpoint::Generate) => unreachable!("Gemini requests route as Route::Gemini"),
+        Route::Gemini { model, stream } => {
+            let sse = query_param(parts.uri.query(), "alt") == Some("sse");
+            gemini::generate(&shared, model, stream, sse, &body).await
+        }
         Route::Model(id) => match MODEL_IDS.iter().find(|m| **m == id) {
             Some(id) => json(StatusCode::OK, to_json(&model_object(id))).into(),
             None => json(
@@ -156,8 +258,37 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
             )
             .into(),
         },
-        Route::MethodNotAllowed(allow) => method_not_allowed(allow).into(),
-        Route::NotFound => json(
+        Route::MethodNotAllowed(allow, Api::OpenAi) => method_not_allowed(allow).into(),
+        Route::MethodNotAllowed(allow, api) => {
+            let mut resp = if api == Api::Anthropic {
+                anthropic::error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "invalid_request_error",
+                    "Method Not Allowed",
+                )
+            } else {
+                gemini::error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "INVALID_ARGUMENT",
+                    "Method Not Allowed",
+                )
+            };
+            resp.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+            resp.into()
+        }
+        Route::NotFound(Api::Anthropic) => anthropic::error(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            &format!("Not found: {} {}", parts.method, path),
+        )
+        .into(),
+        Route::NotFound(Api::Gemini) => gemini::error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("Requested entity was not found: {} {}", parts.method, path),
+        )
+        .into(),
+        Route::NotFound(Api::OpenAi) => json(
             StatusCode::NOT_FOUND,
             openai_error(
                 &format!("Invalid URL ({} {})", parts.method, path),
@@ -179,6 +310,8 @@ enum Mode {
     Fail,
     Unavail,
     RateLimit,
+    /// `ratelimit-after-<secs>`: a 429 that says when to come back (`retry-after`), unlike mittwald's.
+    RateLimitAfter(u64),
     Flat400,
     Str401,
     Reset,
@@ -186,6 +319,8 @@ enum Mode {
     Cut,
     Tool,
     Drip,
+    /// `stall*`: a stream that sends its first chunks and then goes silent without closing.
+    Stall,
     Echo,
 }
 
@@ -194,6 +329,8 @@ fn mode_of(model: &str) -> Mode {
         Mode::Fail
     } else if model.starts_with("unavail") {
         Mode::Unavail
+    } else if let Some(rest) = model.strip_prefix("ratelimit-after-") {
+        Mode::RateLimitAfter(slow_millis(rest).unwrap_or(1))
     } else if model.starts_with("ratelimit") {
         Mode::RateLimit
     } else if model.starts_with("flat400") {
@@ -203,17 +340,24 @@ fn mode_of(model: &str) -> Mode {
     } else if model.starts_with("reset") {
         Mode::Reset
     } else if let Some(rest) = model.strip_prefix("slow-") {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        rest[..digits].parse().map_or(Mode::Echo, Mode::Slow)
+        slow_millis(rest).map_or(Mode::Echo, Mode::Slow)
     } else if model.starts_with("cut") {
         Mode::Cut
     } else if model.starts_with("tool") {
         Mode::Tool
     } else if model.starts_with("drip") {
         Mode::Drip
+    } else if model.starts_with("stall") {
+        Mode::Stall
     } else {
         Mode::Echo
     }
+}
+
+/// The milliseconds of a `slow-<ms>*` model name (`rest` follows `slow-`); `None` without digits.
+pub(crate) fn slow_millis(rest: &str) -> Option<u64> {
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    rest[..digits].parse().ok()
 }
 
 /// Handles the modes shared by all POST endpoints. `None` means: produce a normal answer.
@@ -240,6 +384,16 @@ async fn common_mode(mode: Mode) -> Option<Reply> {
             ),
         )
         .into(),
+        Mode::RateLimitAfter(secs) => {
+            let mut resp = json(
+                StatusCode::TOO_MANY_REQUESTS,
+                Bytes::from_static(
+                    br#"{"error":{"message":"Rate limit exceeded","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#,
+                ),
+            );
+            resp.headers_mut().insert("retry-after", HeaderValue::from(secs));
+            resp.into()
+        }
         Mode::Flat400 => json(
             StatusCode::BAD_REQUEST,
             Bytes::from_static(
@@ -253,7 +407,7 @@ async fn common_mode(mode: Mode) -> Option<Reply> {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             return None;
         }
-        Mode::Cut | Mode::Tool | Mode::Drip | Mode::Echo => return None,
+        Mode::Cut | Mode::Tool | Mode::Drip | Mode::Stall | Mode::Echo => return None,
     })
 }
 
@@ -437,6 +591,23 @@ async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
             }
             sse_response(MockBody::events(w.into_frames(), shared)).into()
         }
+        Mode::Stall => {
+            // Role chunk and one word now, the rest after an hour: the stream is open but silent.
+            let pieces = word_pieces(&content);
+            for piece in &pieces {
+                w.chat_delta(
+                    Delta {
+                        content: Some(piece),
+                        ..Delta::default()
+                    },
+                    None,
+                );
+            }
+            w.chat_delta(Delta::default(), Some("stop"));
+            let frames = w.finish(None);
+            let range = 2..frames.len();
+            sse_response(MockBody::paced_events(frames, shared, STALL_PAUSE, range)).into()
+        }
         _ => {
             let (content, finish) = truncate_words(content, limit);
             let pieces = word_pieces(&content);
@@ -456,8 +627,9 @@ async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
     }
 }
 
-const DRIP_CHUNKS: usize = 100;
-const DRIP_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const DRIP_CHUNKS: usize = 100;
+pub(crate) const STALL_PAUSE: Duration = Duration::from_secs(3600);
+pub(crate) const DRIP_INTERVAL: Duration = Duration::from_millis(100);
 
 fn chat_completion(
     id: &str,
@@ -743,7 +915,7 @@ impl<'a> StreamWriter<'a> {
     }
 }
 
-fn echo_text(user_text: &str) -> String {
+pub(crate) fn echo_text(user_text: &str) -> String {
     let mut s = String::with_capacity(6 + user_text.len());
     s.push_str("echo: ");
     s.push_str(user_text);
@@ -751,7 +923,7 @@ fn echo_text(user_text: &str) -> String {
 }
 
 /// Cuts `content` down to `limit` words if it has more; returns the finish reason.
-fn truncate_words(mut content: String, limit: Option<u64>) -> (String, &'static str) {
+pub(crate) fn truncate_words(mut content: String, limit: Option<u64>) -> (String, &'static str) {
     let Some(limit) = limit else {
         return (content, "stop");
     };
@@ -771,22 +943,29 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("serializing a response cannot fail")
 }
 
 fn calls_body(shared: &Shared) -> Vec<u8> {
     format!(
-        r#"{{"chat":{},"models":{},"embeddings":{},"completions":{}}}"#,
+        r#"{{"chat":{},"models":{},"embeddings":{},"completions":{},"messages":{},"count_tokens":{},"generate":{}}}"#,
         shared.calls(Endpoint::Chat),
         shared.calls(Endpoint::Models),
         shared.calls(Endpoint::Embeddings),
         shared.calls(Endpoint::Completions),
+        shared.calls(Endpoint::Messages),
+        shared.calls(Endpoint::CountTokens),
+        shared.calls(Endpoint::Generate),
     )
     .into_bytes()
 }
 
-fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<MockBody> {
+const ANTHROPIC_VERSION: &str = "anthropic-version";
+const X_API_KEY: &str = "x-api-key";
+const X_GOOG_API_KEY: &str = "x-goog-api-key";
+
+pub(crate) fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<MockBody> {
     let mut resp = Response::new(MockBody::full(body));
     *resp.status_mut() = status;
     resp.headers_mut()
@@ -794,7 +973,7 @@ fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<MockBody> {
     resp
 }
 
-fn sse_response(body: MockBody) -> Response<MockBody> {
+pub(crate) fn sse_response(body: MockBody) -> Response<MockBody> {
     let mut resp = Response::new(body);
     let headers = resp.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -803,7 +982,7 @@ fn sse_response(body: MockBody) -> Response<MockBody> {
 }
 
 /// 200 with a `content-length` that promises more than is sent; the connection is then aborted.
-fn truncated(body: Vec<u8>) -> Response<MockBody> {
+pub(crate) fn truncated(body: Vec<u8>) -> Response<MockBody> {
     let full_len = body.len();
     let mut bytes = Bytes::from(body);
     bytes.truncate(full_len / 2);

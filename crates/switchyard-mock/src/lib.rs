@@ -8,8 +8,19 @@
 //! `/v1/embeddings`) is chosen by a prefix of the requested model name: `fail*`, `unavail*`,
 //! `ratelimit*`, `flat400*`, `str401*`, `reset*`, `slow-<ms>*`, `cut*`, `tool*`, `drip*`; anything
 //! else echoes the last user message (`"echo: <text>"`).
+//!
+//! The same server also speaks two other wire APIs, with their own auth, error shapes and model-prefix
+//! modes (see the `anthropic` and `gemini` modules):
+//! - Anthropic Messages: `POST /v1/messages` (JSON and SSE with `event:` lines),
+//!   `POST /v1/messages/count_tokens`, and `GET /v1/models[/{id}]` in Anthropic's shape when the
+//!   request carries `anthropic-version`;
+//! - Gemini: `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent`
+//!   (`?alt=sse` for SSE, otherwise an incrementally sent JSON array).
 
+mod anthropic;
 mod body;
+mod frames;
+mod gemini;
 mod handlers;
 mod openai;
 mod server;
@@ -33,8 +44,11 @@ pub struct MockOptions {
     pub port: u16,
     /// Delay added before every response (before the headers), except for `/__calls`.
     pub latency: Duration,
-    /// If set, every `/v1` request must carry `Authorization: Bearer <key>`, otherwise it gets
-    /// 401 `{"error":"Unauthorized"}` (like mittwald dedicated).
+    /// If set, every OpenAI `/v1` request must carry `Authorization: Bearer <key>`, otherwise it gets
+    /// 401 `{"error":"Unauthorized"}` (like mittwald dedicated). Anthropic routes accept `x-api-key:
+    /// <key>` or the bearer token (else 401 `authentication_error`); Gemini routes take
+    /// `x-goog-api-key: <key>` or `?key=<key>` (else 403 `PERMISSION_DENIED` without a key, 400
+    /// `INVALID_ARGUMENT`/`API_KEY_INVALID` with a wrong one, as Google answers).
     pub api_key: Option<String>,
     /// Record request details (see [`MockUpstream::requests`]); benchmarks turn this off.
     pub record: bool,
@@ -122,8 +136,8 @@ impl MockUpstream {
             .collect()
     }
 
-    /// Requests that reached `endpoint` (`"chat"`, `"models"`, `"embeddings"`, `"completions"`),
-    /// including failing ones; 0 for unknown keys.
+    /// Requests that reached `endpoint` (`"chat"`, `"models"`, `"embeddings"`, `"completions"`,
+    /// `"messages"`, `"count_tokens"`, `"generate"`), including failing ones; 0 for unknown keys.
     pub fn call_count(&self, endpoint: &str) -> u64 {
         Endpoint::from_key(endpoint).map_or(0, |ep| self.shared.calls(ep))
     }

@@ -8,7 +8,7 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Deterministic mock LLM upstream (OpenAI / mittwald AI Hosting behaviour) on 127.0.0.1.
+/// Deterministic mock LLM upstream (OpenAI / mittwald AI Hosting, Anthropic and Gemini APIs) on 127.0.0.1.
 #[derive(Parser, Debug)]
 #[command(name = "switchyard-mock", version, about)]
 struct Args {
@@ -18,7 +18,8 @@ struct Args {
     /// Delay in milliseconds added before every response.
     #[arg(long, env = "SWITCHYARD_MOCK_LATENCY_MS", default_value_t = 0)]
     latency_ms: u64,
-    /// Require `Authorization: Bearer <KEY>` on /v1 routes.
+    /// Require the key on /v1 and /v1beta routes (`Authorization: Bearer <KEY>`; Anthropic routes also
+    /// take `x-api-key`, Gemini routes `x-goog-api-key` or `?key=`).
     #[arg(long, env = "SWITCHYARD_MOCK_API_KEY")]
     api_key: Option<String>,
     /// Do not record request details (for benchmarks).

@@ -19,7 +19,16 @@ pub(crate) enum Endpoint {
     Models = 1,
     Embeddings = 2,
     Completions = 3,
+    /// Anthropic `POST /v1/messages`.
+    Messages = 4,
+    /// Anthropic `POST /v1/messages/count_tokens`.
+    CountTokens = 5,
+    /// Gemini `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent`.
+    Generate = 6,
 }
+
+/// Number of [`Endpoint`]s.
+pub(crate) const ENDPOINTS: usize = 7;
 
 impl Endpoint {
     pub(crate) fn from_key(key: &str) -> Option<Self> {
@@ -28,6 +37,9 @@ impl Endpoint {
             "models" => Some(Endpoint::Models),
             "embeddings" => Some(Endpoint::Embeddings),
             "completions" => Some(Endpoint::Completions),
+            "messages" => Some(Endpoint::Messages),
+            "count_tokens" => Some(Endpoint::CountTokens),
+            "generate" => Some(Endpoint::Generate),
             _ => None,
         }
     }
@@ -37,9 +49,11 @@ pub(crate) struct Shared {
     pub(crate) latency: Duration,
     /// The complete expected `Authorization` header value (`Bearer <key>`).
     pub(crate) expected_auth: Option<Box<[u8]>>,
+    /// The bare key (Anthropic `x-api-key`, Gemini `x-goog-api-key` / `?key=`).
+    pub(crate) api_key: Option<Box<str>>,
     pub(crate) record: bool,
     pub(crate) records: Mutex<VecDeque<RecordedRequest>>,
-    pub(crate) counters: [AtomicU64; 4],
+    pub(crate) counters: [AtomicU64; ENDPOINTS],
     pub(crate) cancelled: AtomicU64,
     pub(crate) next_id: AtomicU64,
     /// Pre-serialized `GET /v1/models` answer.
@@ -51,6 +65,7 @@ impl Shared {
         Shared {
             latency,
             expected_auth: api_key.map(|k| format!("Bearer {k}").into_bytes().into_boxed_slice()),
+            api_key: api_key.map(Box::from),
             record,
             records: Mutex::new(VecDeque::new()),
             counters: Default::default(),
