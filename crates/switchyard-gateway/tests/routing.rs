@@ -367,7 +367,6 @@ async fn concurrency_and_buffer_bound_each_provider() {
     )
     .await;
     let body = chat("openai/slow-3000");
-    l.gw.put("/api/providers/openai/keys/x", json!({})).await; // no-op on an unknown key (404)
     let (a, b) = tokio::join!(post_full(&l.gw, body.clone()), async {
         tokio::time::sleep(Duration::from_millis(200)).await;
         post_full(&l.gw, chat("openai/PREMIUM")).await
