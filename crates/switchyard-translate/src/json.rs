@@ -1,0 +1,156 @@
+//! Small typed readers over `serde_json::Value` that name the failing field.
+
+use serde_json::{Map, Value};
+
+use crate::TranslateError;
+
+pub(crate) type Obj = Map<String, Value>;
+
+pub(crate) fn parse_object(body: &[u8]) -> Result<Obj, TranslateError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(TranslateError::NotAnObject),
+        Err(e) => Err(TranslateError::InvalidJson(e.to_string())),
+    }
+}
+
+/// `prefix.key`, or `key` at the top level.
+pub(crate) fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+pub(crate) fn object<'a>(v: &'a Value, param: &str) -> Result<&'a Obj, TranslateError> {
+    v.as_object()
+        .ok_or_else(|| TranslateError::invalid(param, "must be an object"))
+}
+
+pub(crate) fn opt_object<'a>(v: Option<&'a Value>, param: &str) -> Result<Option<&'a Obj>, TranslateError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => object(v, param).map(Some),
+    }
+}
+
+pub(crate) fn opt_str<'a>(v: Option<&'a Value>, param: &str) -> Result<Option<&'a str>, TranslateError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(TranslateError::invalid(param, "must be a string")),
+    }
+}
+
+pub(crate) fn req_str<'a>(v: Option<&'a Value>, param: &str) -> Result<&'a str, TranslateError> {
+    opt_str(v, param)?.ok_or_else(|| TranslateError::MissingField {
+        param: param.to_owned(),
+    })
+}
+
+pub(crate) fn opt_bool(v: Option<&Value>, param: &str) -> Result<Option<bool>, TranslateError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(TranslateError::invalid(param, "must be a boolean")),
+    }
+}
+
+pub(crate) fn opt_f64(v: Option<&Value>, param: &str) -> Result<Option<f64>, TranslateError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(_) => Err(TranslateError::invalid(param, "must be a number")),
+    }
+}
+
+pub(crate) fn opt_u32(v: Option<&Value>, param: &str) -> Result<Option<u32>, TranslateError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| TranslateError::invalid(param, "must be a non-negative integer")),
+        Some(_) => Err(TranslateError::invalid(param, "must be a non-negative integer")),
+    }
+}
+
+pub(crate) fn opt_array<'a>(
+    v: Option<&'a Value>,
+    param: &str,
+) -> Result<Option<&'a Vec<Value>>, TranslateError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => Ok(Some(a)),
+        Some(_) => Err(TranslateError::invalid(param, "must be an array")),
+    }
+}
+
+pub(crate) fn req_array<'a>(v: Option<&'a Value>, param: &str) -> Result<&'a Vec<Value>, TranslateError> {
+    opt_array(v, param)?.ok_or_else(|| TranslateError::MissingField {
+        param: param.to_owned(),
+    })
+}
+
+/// A token count: absent, `null` or not a number reads as 0 (usage is reported, never validated).
+pub(crate) fn count(v: Option<&Value>) -> u64 {
+    v.and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// A string list given as one string or an array of strings (OpenAI's `stop`).
+pub(crate) fn string_or_list(v: Option<&Value>, param: &str) -> Result<Vec<String>, TranslateError> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| TranslateError::invalid(format!("{param}[{i}]"), "must be a string"))
+            })
+            .collect(),
+        Some(_) => Err(TranslateError::invalid(
+            param,
+            "must be a string or an array of strings",
+        )),
+    }
+}
+
+/// Checks that tool-call arguments are the JSON text of an object (empty text counts as `{}`).
+pub(crate) fn check_arguments(args: &str, param: &str) -> Result<(), TranslateError> {
+    if args.trim().is_empty() {
+        return Ok(());
+    }
+    match serde_json::from_str::<Value>(args) {
+        Ok(Value::Object(_)) => Ok(()),
+        Ok(_) => Err(TranslateError::invalid(
+            param,
+            "must be the JSON text of an object",
+        )),
+        Err(e) => Err(TranslateError::invalid(param, format!("is not valid JSON: {e}"))),
+    }
+}
+
+/// Parses tool-call arguments into an object; empty text is `{}`. `None` when they are not an object.
+pub(crate) fn arguments_object(args: &str) -> Option<Value> {
+    if args.trim().is_empty() {
+        return Some(Value::Object(Map::new()));
+    }
+    match serde_json::from_str::<Value>(args) {
+        Ok(v @ Value::Object(_)) => Some(v),
+        _ => None,
+    }
+}
+
+/// Parses arguments that a request parser already checked ([`check_arguments`]).
+pub(crate) fn checked_arguments(args: &str) -> Value {
+    arguments_object(args).unwrap_or_else(|| Value::Object(Map::new()))
+}
+
+pub(crate) fn to_bytes(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).expect("a Value always serialises")
+}
