@@ -50,7 +50,7 @@ impl SseFramer {
         (!self.pending.is_empty()).then(|| self.pending.split().freeze())
     }
 
-    /// The stream ended properly (`data: [DONE]`).
+    /// The stream ended properly (`data: [DONE]`, or Anthropic's `event: message_stop`).
     pub fn saw_done(&self) -> bool {
         self.saw_done
     }
@@ -67,6 +67,15 @@ impl SseFramer {
     fn inspect(&mut self, event: &[u8]) {
         self.events += 1;
         for line in event.split(|&b| b == b'\n') {
+            // Anthropic streams end with `event: message_stop` and report failures as `event: error`.
+            if let Some(name) = line.strip_prefix(b"event:") {
+                match name.trim_ascii() {
+                    b"message_stop" => self.saw_done = true,
+                    b"error" => self.saw_error = true,
+                    _ => {}
+                }
+                continue;
+            }
             let Some(payload) = line.strip_prefix(b"data:") else {
                 continue;
             };
@@ -150,6 +159,19 @@ mod tests {
         assert_eq!(evs.len(), 1);
         assert!(!f.saw_done());
         assert_eq!(f.take_partial().unwrap(), Bytes::from_static(b"data: {\"tru"));
+    }
+
+    #[test]
+    fn anthropic_end_and_error_events() {
+        let mut f = SseFramer::new();
+        push_all(
+            &mut f,
+            &["event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"],
+        );
+        assert!(f.saw_done());
+        let mut f = SseFramer::new();
+        push_all(&mut f, &["event: error\ndata: {\"type\":\"error\"}\n\n"]);
+        assert!(f.saw_error());
     }
 
     #[test]

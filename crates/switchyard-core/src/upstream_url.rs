@@ -19,9 +19,45 @@ pub fn openai_endpoint(base_url: &str, path: &str) -> String {
     }
 }
 
+/// The Gemini `generateContent` / `streamGenerateContent` URL for `model`. A base URL that already
+/// ends in a version (`/v1beta`, `/v1`) is used as is; otherwise `/v1beta` is inserted.
+pub fn gemini_endpoint(base_url: &str, model: &str, stream: bool) -> String {
+    let base = base_url.trim_end_matches('/');
+    let last = base.rsplit('/').next().unwrap_or("");
+    let versioned = base.matches('/').count() > 2
+        && last.starts_with('v')
+        && last[1..].starts_with(|c: char| c.is_ascii_digit());
+    let action = if stream {
+        "streamGenerateContent?alt=sse"
+    } else {
+        "generateContent"
+    };
+    if versioned {
+        format!("{base}/models/{model}:{action}")
+    } else {
+        format!("{base}/v1beta/models/{model}:{action}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gemini_urls() {
+        assert_eq!(
+            gemini_endpoint(
+                "https://generativelanguage.googleapis.com",
+                "gemini-2.5-pro",
+                false
+            ),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:generateContent"
+        );
+        assert_eq!(
+            gemini_endpoint("http://127.0.0.1:9/v1beta/", "g", true),
+            "http://127.0.0.1:9/v1beta/models/g:streamGenerateContent?alt=sse"
+        );
+    }
 
     #[test]
     fn with_and_without_v1() {

@@ -80,6 +80,8 @@ pub struct Served {
     pub parts: http::response::Parts,
     pub body: ServedBody,
     pub provider: String,
+    /// The wire API of the provider that served (decides whether the answer is translated).
+    pub wire: WireApi,
     pub model: String,
     pub key_name: String,
     pub fallback_index: usize,
@@ -255,7 +257,18 @@ pub async fn dispatch(
                     })
                 }
             };
-            let attempt = attempt(state, &pname, key, req, opts.stream, total, first_byte, idle).await;
+            let attempt = attempt(
+                state,
+                &pname,
+                provider.config.wire(),
+                key,
+                req,
+                opts.stream,
+                total,
+                first_byte,
+                idle,
+            )
+            .await;
             let latency_ms = started.elapsed().as_millis() as u64;
             match attempt {
                 Ok((parts, body)) => {
@@ -279,6 +292,7 @@ pub async fn dispatch(
                         parts,
                         body,
                         provider: pname,
+                        wire: provider.config.wire(),
                         model: target.model.to_owned(),
                         key_name: key.config.name.clone(),
                         fallback_index: index,
@@ -389,6 +403,7 @@ fn record_failure(
 async fn attempt(
     state: &AppState,
     provider: &str,
+    provider_wire: WireApi,
     key: &RuntimeKey,
     req: Request<Body>,
     stream: bool,
@@ -437,7 +452,7 @@ async fn attempt(
         };
         return Err(AttemptError {
             failure,
-            error: upstream_error(parts.status, &bytes, key),
+            error: upstream_error_for(provider_wire, parts.status, &bytes, key),
         });
     }
 
@@ -487,6 +502,24 @@ async fn attempt(
             "connection failed while reading the answer: {e}"
         ))),
         Ok(Ok(collected)) => Ok((parts, ServedBody::Json(collected.to_bytes()))),
+    }
+}
+
+/// Reads an upstream error answer in its own wire format. The status reported to the client may
+/// differ from the upstream's (Anthropic's 529 becomes 503); retry decisions use the upstream's.
+fn upstream_error_for(wire: WireApi, status: StatusCode, body: &[u8], key: &RuntimeKey) -> GatewayError {
+    let protocol = match wire {
+        WireApi::Anthropic => switchyard_translate::Protocol::Anthropic,
+        WireApi::Gemini => switchyard_translate::Protocol::Gemini,
+        _ => return upstream_error(status, body, key),
+    };
+    let mut info = switchyard_translate::parse_error(protocol, status.as_u16(), body);
+    if let Some(secret) = &key.secret {
+        info.detail.message = scrub_secret(&info.detail.message, secret.expose());
+    }
+    GatewayError::Upstream {
+        status: StatusCode::from_u16(info.status).unwrap_or(status),
+        detail: info.detail,
     }
 }
 

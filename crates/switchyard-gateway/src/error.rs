@@ -13,6 +13,9 @@ use switchyard_core::routing::RoutingError;
 use switchyard_core::ValidationError;
 use switchyard_store::StoreError;
 
+use switchyard_translate::canonical::ErrorInfo;
+use switchyard_translate::Protocol;
+
 use crate::dispatch::AttemptRecord;
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +161,8 @@ pub struct ErrorContext {
 pub struct ApiError {
     pub error: GatewayError,
     pub context: ErrorContext,
+    /// The client's protocol: errors answer in its own shape.
+    pub shape: Protocol,
 }
 
 impl<E: Into<GatewayError>> From<E> for ApiError {
@@ -165,6 +170,7 @@ impl<E: Into<GatewayError>> From<E> for ApiError {
         ApiError {
             error: e.into(),
             context: ErrorContext::default(),
+            shape: Protocol::OpenAi,
         }
     }
 }
@@ -190,14 +196,28 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = status.as_u16(), error = %self.error, "request rejected");
         }
-        let body = ErrorResponseBody {
-            is_bifrost_error: !matches!(self.error, GatewayError::Upstream { .. }),
-            status_code: status.as_u16(),
-            error: self.error.detail(),
-            extra_fields: &self.context,
+        let detail = self.error.detail();
+        let mut resp = if self.shape == Protocol::OpenAi {
+            let body = ErrorResponseBody {
+                is_bifrost_error: !matches!(self.error, GatewayError::Upstream { .. }),
+                status_code: status.as_u16(),
+                error: detail,
+                extra_fields: &self.context,
+            };
+            let json = serde_json::to_vec(&body).expect("error bodies always serialise");
+            (status, json).into_response()
+        } else {
+            // Anthropic and Gemini clients get their own error shape; the trail goes in a header.
+            let rendered = switchyard_translate::render_error(
+                self.shape,
+                &ErrorInfo {
+                    status: status.as_u16(),
+                    detail,
+                },
+            );
+            let status = StatusCode::from_u16(rendered.status).unwrap_or(status);
+            (status, rendered.body).into_response()
         };
-        let json = serde_json::to_vec(&body).expect("error bodies always serialise");
-        let mut resp = (status, json).into_response();
         let headers = resp.headers_mut();
         headers.insert(
             axum::http::header::CONTENT_TYPE,
@@ -207,6 +227,12 @@ impl IntoResponse for ApiError {
             && (status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
         {
             headers.insert("x-should-retry", HeaderValue::from_static("false"));
+        }
+        if !self.context.attempts.is_empty() {
+            let trail: Vec<String> = self.context.attempts.iter().map(AttemptRecord::compact).collect();
+            if let Ok(v) = HeaderValue::from_str(&trail.join(", ")) {
+                headers.insert("x-switchyard-trail", v);
+            }
         }
         resp
     }

@@ -1,29 +1,25 @@
-//! Inference routes: `/v1/chat/completions`, `/v1/models` and their `/openai/v1` drop-in twins.
+//! Inference surfaces (`Ingress`), `GET /v1/models` (and `/openai/v1/models`), and key checks. Chat in
+//! every protocol lives in `chat`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use switchyard_core::json_fields::JsonObject;
-use switchyard_core::routing::{RuntimeKey, RuntimeProvider, Target};
+use switchyard_core::routing::{RuntimeKey, RuntimeProvider};
 use switchyard_core::upstream_url::openai_endpoint;
 use switchyard_core::WireApi;
+use switchyard_translate::Protocol;
 
-use crate::body::read_limited;
-use crate::dispatch::{
-    dispatch, read_capped, timeout_override, upstream_error, AttemptRecord, DispatchOptions, Served,
-    ServedBody, UpstreamRequest,
-};
-use crate::error::{ApiError, ErrorContext, GatewayError};
-use crate::relay::SseRelay;
+use crate::dispatch::{read_capped, upstream_error};
+use crate::error::{ApiError, GatewayError};
 use crate::state::AppState;
-use crate::upstream::{is_hop_by_hop, UpstreamCall};
+use crate::upstream::UpstreamCall;
 
 /// Which client-facing surface a request came in on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +29,10 @@ pub enum Ingress {
     /// `/openai/v1/*`: the OpenAI SDK drop-in; bare models prefer the `openai` provider (Bifrost's rule)
     /// and fall through to the other lanes when it does not serve them.
     OpenAi,
+    /// `/anthropic/v1/*`: the Anthropic SDK drop-in; bare models prefer the `anthropic` provider.
+    Anthropic,
+    /// `/genai/v1beta/*`: the Gemini drop-in; bare models prefer the `gemini` provider.
+    Gemini,
 }
 
 impl Ingress {
@@ -40,207 +40,25 @@ impl Ingress {
         match self {
             Ingress::Unified => None,
             Ingress::OpenAi => Some("openai"),
-        }
-    }
-}
-
-pub async fn chat_completions_unified(
-    state: State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    chat_completions(state, Ingress::Unified, headers, body).await
-}
-
-pub async fn chat_completions_openai(
-    state: State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    chat_completions(state, Ingress::OpenAi, headers, body).await
-}
-
-async fn chat_completions(
-    State(state): State<Arc<AppState>>,
-    route: Ingress,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let bytes = read_limited(body, state.max_body_bytes).await?;
-    let mut obj = JsonObject::parse(&bytes).map_err(GatewayError::from)?;
-    let requested = obj
-        .get_str("model")?
-        .ok_or_else(|| bad_field("model is required", "model"))?
-        .into_owned();
-    match obj.get_raw("messages") {
-        Some(raw) if raw.starts_with('[') => {}
-        Some(_) => return Err(bad_field("messages must be an array", "messages").into()),
-        None => return Err(bad_field("messages is required", "messages").into()),
-    }
-    let stream = obj.get_bool("stream")?.unwrap_or(false);
-    let request_fallbacks: Vec<String> = match obj.get_raw("fallbacks") {
-        None | Some("null") => Vec::new(),
-        Some(raw) => serde_json::from_str(raw).map_err(|_| {
-            bad_field(
-                "fallbacks must be an array of \"provider/model\" strings",
-                "fallbacks",
-            )
-        })?,
-    };
-    // Gateway-only fields never reach the upstream (OpenAI rejects unknown arguments).
-    obj.remove("fallbacks");
-    let timeout_override = timeout_override(&headers)?;
-    let mut ctx = ErrorContext {
-        model_requested: Some(requested.clone()),
-        request_type: Some("chat_completion"),
-        ..ErrorContext::default()
-    };
-
-    let snapshot = state.config.snapshot();
-    let mut rng = fastrand::Rng::new();
-    let plan = snapshot
-        .plan(&requested, route.native_provider(), &request_fallbacks, &mut rng)
-        .map_err(|e| ApiError {
-            error: e.into(),
-            context: ctx.clone(),
-        })?;
-    let mut upstream_request = OpenAiChat {
-        body: obj,
-        client_headers: &headers,
-        stream,
-    };
-    let opts = DispatchOptions {
-        stream,
-        timeout_override,
-    };
-    let served = match dispatch(&state, &plan, &mut upstream_request, &opts).await {
-        Ok(s) => s,
-        Err(f) => {
-            ctx.provider = f.provider;
-            ctx.attempts = f.trail;
-            ctx.gateway_retried = true;
-            return Err(ApiError {
-                error: f.error,
-                context: ctx,
-            });
-        }
-    };
-
-    let mut out_headers = HeaderMap::with_capacity(served.parts.headers.len() + 6);
-    for (name, value) in &served.parts.headers {
-        if !is_hop_by_hop(name) {
-            out_headers.append(name, value.clone());
-        }
-    }
-    routing_headers(&mut out_headers, &served);
-
-    match served.body {
-        ServedBody::Stream(start) => {
-            out_headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            let relay = SseRelay::new(start, served.provider, Some(served.permit));
-            let mut resp = Response::new(Body::from_stream(relay));
-            *resp.status_mut() = served.parts.status;
-            *resp.headers_mut() = out_headers;
-            Ok(resp)
-        }
-        ServedBody::Json(body) => {
-            drop(served.permit);
-            let extra = json!({
-                "request_type": "chat_completion",
-                "provider": served.provider,
-                "model_requested": requested,
-                "resolved_model_used": served.model,
-                "latency": started.elapsed().as_millis() as u64,
-                "fallback_index": served.fallback_index,
-                "attempts": served.trail,
-            });
-            let body = append_extra_fields(body, &extra);
-            let mut resp = Response::new(Body::from(body));
-            *resp.status_mut() = served.parts.status;
-            *resp.headers_mut() = out_headers;
-            Ok(resp)
-        }
-    }
-}
-
-fn bad_field(message: &str, field: &str) -> GatewayError {
-    GatewayError::BadRequest {
-        message: message.to_owned(),
-        param: Some(field.to_owned()),
-    }
-}
-
-/// Which provider and key served, after how many attempts, and the trail: visible to every caller,
-/// streams included (they carry no `extra_fields`).
-fn routing_headers(h: &mut HeaderMap, served: &Served) {
-    let mut set = |name: &'static str, value: String| {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            h.insert(name, v);
-        }
-    };
-    set("x-switchyard-provider", served.provider.clone());
-    set("x-switchyard-model", served.model.clone());
-    set("x-switchyard-key", served.key_name.clone());
-    set(
-        "x-switchyard-attempts",
-        served
-            .trail
-            .iter()
-            .filter(|a| a.key.is_some())
-            .count()
-            .to_string(),
-    );
-    set("x-switchyard-fallback-index", served.fallback_index.to_string());
-    set(
-        "x-switchyard-trail",
-        served
-            .trail
-            .iter()
-            .map(AttemptRecord::compact)
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-}
-
-/// The OpenAI-to-OpenAI pass-through: the client's body with only `model` rewritten per target.
-struct OpenAiChat<'a> {
-    body: JsonObject<'a>,
-    client_headers: &'a HeaderMap,
-    stream: bool,
-}
-
-impl UpstreamRequest for OpenAiChat<'_> {
-    fn request_type(&self) -> &'static str {
-        if self.stream {
-            "chat_completion_stream"
-        } else {
-            "chat_completion"
+            Ingress::Anthropic => Some("anthropic"),
+            Ingress::Gemini => Some("gemini"),
         }
     }
 
-    fn supports(&self, wire: WireApi) -> bool {
-        wire == WireApi::OpenAi
-    }
-
-    fn build(&mut self, target: &Target<'_>, key: &RuntimeKey) -> Result<http::Request<Body>, GatewayError> {
-        self.body.set_str("model", target.model);
-        let call = UpstreamCall {
-            provider: target.provider,
-            key: Some(key),
-            method: Method::POST,
-            url: openai_endpoint(&target.provider.base_url, "/chat/completions"),
-            accept_sse: self.stream,
-            client_headers: self.client_headers,
-        };
-        call.build(Body::from(self.body.to_vec()))
+    /// The protocol the client speaks (and gets its errors in).
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Ingress::Unified | Ingress::OpenAi => Protocol::OpenAi,
+            Ingress::Anthropic => Protocol::Anthropic,
+            Ingress::Gemini => Protocol::Gemini,
+        }
     }
 }
 
 /// Adds Bifrost's `extra_fields` block to a JSON object answer by splicing it in before the closing
 /// brace; the upstream's bytes are otherwise left untouched. Anything that is not a JSON object (or
 /// already has `extra_fields`) is returned as is.
-fn append_extra_fields(body: Bytes, extra: &Value) -> Bytes {
+pub fn append_extra_fields(body: Bytes, extra: &Value) -> Bytes {
     let trimmed_end = body.iter().rposition(|b| !b.is_ascii_whitespace());
     let Some(close) = trimmed_end.filter(|&i| body[i] == b'}') else {
         return body;
@@ -361,6 +179,7 @@ async fn fetch_upstream_models(
         url: openai_endpoint(&p.base_url, "/models"),
         accept_sse: false,
         client_headers: &headers,
+        protocol_headers: Vec::new(),
     };
     let req = call.build(Body::empty())?;
     let timeout = Duration::from_secs(10);

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod body;
+pub mod chat;
 pub mod dispatch;
 pub mod error;
 pub mod health;

@@ -1,11 +1,13 @@
 //! Relaying an upstream SSE stream to the client, one event per write.
 //!
-//! Events pass through unchanged (no re-encoding). What the relay adds: it never lets a stream end
-//! silently. If the upstream connection fails, stalls for longer than the provider's
-//! `stream_idle_timeout_in_seconds`, or closes before `data: [DONE]`, the client gets a final
-//! `data: {"error": ...}` event, because the OpenAI SDKs do not notice a missing `[DONE]` and would take
-//! a cut answer for a complete one. Dropping the relay (client gone) drops the upstream body, which
-//! closes the upstream connection and so cancels the call, and frees the provider's concurrency slot.
+//! Same protocol on both sides: events pass through unchanged (no re-encoding). Different protocols:
+//! each event goes through a `StreamTranslator`. Either way the relay never lets a stream end silently:
+//! if the upstream connection fails, stalls for longer than the provider's
+//! `stream_idle_timeout_in_seconds`, or closes before its end marker (`data: [DONE]`, Anthropic's
+//! `message_stop`), the client gets a final error event in its own protocol, because the SDKs do not
+//! notice a missing end marker and would take a cut answer for a complete one. Dropping the relay
+//! (client gone) drops the upstream body, which closes the upstream connection and so cancels the call,
+//! and frees the provider's concurrency slot.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -18,14 +20,24 @@ use futures_util::Stream;
 use http_body::Body as _;
 use hyper::body::Incoming;
 use switchyard_core::sse::{error_event, SseFramer};
+use switchyard_translate::{Protocol, StreamTranslator};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 
 use crate::dispatch::StreamStart;
 
+/// What the relay does with upstream events.
+pub enum RelayMode {
+    /// Same protocol on both sides: events pass unchanged; `client` decides how a failure is reported.
+    PassThrough { client: Protocol },
+    /// Different protocols: every event goes through the translator.
+    Translate(Box<StreamTranslator>),
+}
+
 pub struct SseRelay {
     upstream: Incoming,
     framer: SseFramer,
+    mode: RelayMode,
     ready: VecDeque<Bytes>,
     finished: bool,
     provider: String,
@@ -35,11 +47,32 @@ pub struct SseRelay {
 }
 
 impl SseRelay {
-    pub fn new(start: StreamStart, provider: String, permit: Option<OwnedSemaphorePermit>) -> Self {
+    pub fn new(
+        start: StreamStart,
+        provider: String,
+        mut mode: RelayMode,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Self {
+        let mut framer = start.framer;
+        let ready: VecDeque<Bytes> = match &mut mode {
+            RelayMode::PassThrough { .. } => start.first_events.into(),
+            RelayMode::Translate(t) => {
+                // The translator frames for itself: hand it everything read so far.
+                let mut out = VecDeque::new();
+                for ev in start.first_events {
+                    out.extend(t.push_bytes(ev));
+                }
+                if let Some(partial) = framer.take_partial() {
+                    out.extend(t.push_bytes(partial));
+                }
+                out
+            }
+        };
         SseRelay {
             upstream: start.body,
-            framer: start.framer,
-            ready: start.first_events.into(),
+            framer,
+            mode,
+            ready,
             finished: false,
             provider,
             idle_timeout: start.idle_timeout,
@@ -48,21 +81,55 @@ impl SseRelay {
         }
     }
 
+    fn push_data(&mut self, data: Bytes) {
+        match &mut self.mode {
+            RelayMode::PassThrough { .. } => self.ready.extend(self.framer.push(data)),
+            RelayMode::Translate(t) => self.ready.extend(t.push_bytes(data)),
+        }
+    }
+
+    /// Ends the stream: cleanly (`problem` = None, upstream closed) or with a failure.
     fn end_with(&mut self, problem: Option<String>) {
         self.finished = true;
         self._permit = None;
-        if self.framer.saw_done() || self.framer.saw_error() {
+        let client = match &mut self.mode {
+            RelayMode::Translate(t) => {
+                let frames = match &problem {
+                    Some(message) => {
+                        tracing::warn!(provider = %self.provider, %message, "stream failed");
+                        t.fail(message)
+                    }
+                    None => t.finish(),
+                };
+                self.ready.extend(frames);
+                return;
+            }
+            RelayMode::PassThrough { client } => *client,
+        };
+        if problem.is_none() {
+            if let Some(partial) = self.framer.take_partial() {
+                // A last event without its blank line is still whole once terminated.
+                let mut ev = partial.to_vec();
+                ev.extend_from_slice(b"\n\n");
+                self.ready.extend(self.framer.push(Bytes::from(ev)));
+            }
+        } else {
+            // A half event is useless to a client; drop it and report the failure instead.
+            self.framer.take_partial();
+        }
+        // Gemini streams have no end marker: their end of stream is a clean end.
+        let complete = self.framer.saw_done() || client == Protocol::Gemini;
+        if self.framer.saw_error() || (complete && problem.is_none()) {
             return;
         }
         let message = problem.unwrap_or_else(|| {
             format!(
-                "provider '{}' closed the stream before it finished (no [DONE])",
+                "provider '{}' closed the stream before it finished",
                 self.provider
             )
         });
         tracing::warn!(provider = %self.provider, %message, "stream cut");
-        self.ready
-            .push_back(error_event(&message, "upstream_stream_error"));
+        self.ready.push_back(error_frame(client, &message));
     }
 }
 
@@ -94,28 +161,35 @@ impl Stream for SseRelay {
                 Poll::Ready(Some(Ok(frame))) => {
                     this.idle.as_mut().reset(Instant::now() + this.idle_timeout);
                     if let Ok(data) = frame.into_data() {
-                        this.ready.extend(this.framer.push(data));
+                        this.push_data(data);
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    // A half event is useless to a client; drop it and report the failure instead.
-                    this.framer.take_partial();
                     let msg = format!(
                         "connection to provider '{}' failed mid-stream: {e}",
                         this.provider
                     );
                     this.end_with(Some(msg));
                 }
-                Poll::Ready(None) => {
-                    if let Some(partial) = this.framer.take_partial() {
-                        // A last event without its blank line is still whole once terminated.
-                        let mut ev = partial.to_vec();
-                        ev.extend_from_slice(b"\n\n");
-                        this.ready.extend(this.framer.push(Bytes::from(ev)));
-                    }
-                    this.end_with(None);
-                }
+                Poll::Ready(None) => this.end_with(None),
             }
+        }
+    }
+}
+
+/// An in-stream error in the client's protocol, for pass-through streams.
+fn error_frame(client: Protocol, message: &str) -> Bytes {
+    match client {
+        Protocol::OpenAi => error_event(message, "upstream_stream_error"),
+        Protocol::Anthropic => {
+            let body =
+                serde_json::json!({"type": "error", "error": {"type": "api_error", "message": message}});
+            Bytes::from(format!("event: error\ndata: {body}\n\n"))
+        }
+        Protocol::Gemini => {
+            let body =
+                serde_json::json!({"error": {"code": 502, "message": message, "status": "UNAVAILABLE"}});
+            Bytes::from(format!("data: {body}\n\n"))
         }
     }
 }

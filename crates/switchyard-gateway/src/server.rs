@@ -20,7 +20,7 @@ use crate::health::HealthRegistry;
 use crate::limits::ProviderLimits;
 use crate::state::{AppState, ConfigService};
 use crate::upstream::UpstreamClient;
-use crate::{api, inference, status_page};
+use crate::{api, chat, inference, status_page};
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -121,10 +121,10 @@ impl Gateway {
 
 pub fn router(state: Arc<AppState>) -> Router {
     let unified = Router::new()
-        .route("/chat/completions", post(inference::chat_completions_unified))
+        .route("/chat/completions", post(chat::chat_completions_unified))
         .route("/models", get(inference::list_models));
     let openai_drop_in = Router::new()
-        .route("/chat/completions", post(inference::chat_completions_openai))
+        .route("/chat/completions", post(chat::chat_completions_openai))
         .route("/models", get(inference::list_models));
     Router::new()
         .route("/", get(status_page::index))
@@ -151,6 +151,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/providers/{provider}/keys/{key_id}/check",
             post(api::check_key),
         )
+        .route("/anthropic/v1/messages", post(chat::anthropic_messages))
+        .route(
+            "/anthropic/v1/messages/count_tokens",
+            post(chat::anthropic_count_tokens),
+        )
+        .route("/genai/v1beta/models/{*model_action}", post(chat::genai_generate))
         .nest("/v1", unified)
         .nest("/openai/v1", openai_drop_in)
         .fallback(not_found)

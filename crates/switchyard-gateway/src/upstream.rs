@@ -12,6 +12,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use switchyard_core::routing::{RuntimeKey, RuntimeProvider};
+use switchyard_core::WireApi;
 
 use crate::error::GatewayError;
 
@@ -105,6 +106,18 @@ pub struct UpstreamCall<'a> {
     pub url: String,
     pub accept_sse: bool,
     pub client_headers: &'a HeaderMap,
+    /// Protocol headers the wire API needs (e.g. `anthropic-version`).
+    pub protocol_headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// How a wire API carries the key.
+fn auth_header(wire: WireApi, secret: &str) -> (HeaderName, String) {
+    match wire {
+        WireApi::Anthropic => (HeaderName::from_static("x-api-key"), secret.to_owned()),
+        WireApi::Gemini => (HeaderName::from_static("x-goog-api-key"), secret.to_owned()),
+        WireApi::Azure => (HeaderName::from_static("api-key"), secret.to_owned()),
+        _ => (AUTHORIZATION, format!("Bearer {secret}")),
+    }
 }
 
 impl UpstreamCall<'_> {
@@ -142,6 +155,9 @@ impl UpstreamCall<'_> {
                 }
             }
         }
+        for (name, value) in self.protocol_headers {
+            h.insert(name, value);
+        }
         for (name, value) in &self.provider.config.network_config.extra_headers {
             if let (Ok(n), Ok(v)) = (
                 HeaderName::from_bytes(name.as_bytes()),
@@ -151,14 +167,13 @@ impl UpstreamCall<'_> {
             }
         }
         if let Some(secret) = self.key.and_then(|k| k.secret.as_ref()) {
-            let mut v = HeaderValue::from_str(&format!("Bearer {}", secret.expose())).map_err(|_| {
-                GatewayError::UpstreamUnreachable {
-                    provider: self.provider.config.name.to_string(),
-                    reason: "the stored key contains characters that cannot be sent in a header".into(),
-                }
+            let (name, value) = auth_header(self.provider.config.wire(), secret.expose());
+            let mut v = HeaderValue::from_str(&value).map_err(|_| GatewayError::UpstreamUnreachable {
+                provider: self.provider.config.name.to_string(),
+                reason: "the stored key contains characters that cannot be sent in a header".into(),
             })?;
             v.set_sensitive(true);
-            h.insert(AUTHORIZATION, v);
+            h.insert(name, v);
         }
         Ok(req)
     }

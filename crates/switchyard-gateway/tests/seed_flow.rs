@@ -41,6 +41,7 @@ fn seed_commands(text: &str) -> Vec<String> {
 struct Lanes {
     dedicated: MockUpstream,
     shared: MockUpstream,
+    anthropic: MockUpstream,
 }
 
 impl Lanes {
@@ -57,7 +58,17 @@ impl Lanes {
         })
         .await
         .unwrap();
-        Lanes { dedicated, shared }
+        let anthropic = start(MockOptions {
+            api_key: Some("YOUR_ANTHROPIC_API_KEY".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        Lanes {
+            dedicated,
+            shared,
+            anthropic,
+        }
     }
 
     fn rewrite(&self, cmd: &str, gw: &TestGateway) -> String {
@@ -198,13 +209,25 @@ async fn multi_lane_example_routes_by_model_name() {
     assert_eq!(lanes.shared.call_count("chat"), 2);
     assert_eq!(lanes.dedicated.call_count("chat"), 2);
 
-    // claude-3-7-sonnet -> the Anthropic lane first.
+    // claude-3-7-sonnet -> the Anthropic lane. The guide registers Anthropic without a base URL (the
+    // public API); only that URL is pointed at the local Anthropic-speaking mock.
+    let (s, b) = gw
+        .put(
+            "/api/providers/anthropic",
+            serde_json::json!({"network_config": {"base_url": lanes.anthropic.base_url()}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
     let (status, body) = gw
         .post("/v1/chat/completions", common::chat("claude-3-7-sonnet"))
         .await;
-    assert_eq!(
-        body["extra_fields"]["attempts"][0]["provider"], "anthropic",
-        "{body}"
-    );
     assert_eq!(status, 200, "{body}");
+    assert_eq!(body["extra_fields"]["provider"], "anthropic");
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["choices"][0]["message"]["content"], "echo: Hello there");
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    let call = lanes.anthropic.requests().pop().unwrap();
+    assert_eq!(call.path, "/v1/messages");
+    assert_eq!(call.header("x-api-key"), Some("YOUR_ANTHROPIC_API_KEY"));
+    assert_eq!(lanes.shared.call_count("chat"), 2);
 }
