@@ -19,6 +19,8 @@ BIN_DIR = pathlib.Path(os.environ.get("SWITCHYARD_BIN_DIR", ROOT / "target" / "d
 DEDICATED_KEY = "sk-dedicated-test-key-0001"
 SHARED_KEY = "sk-shared-test-key-0002"
 GATEWAY_RETRIES = 2
+ANTHROPIC_KEY = "sk-ant-test-key-0003"
+CLAUDE_MODELS = ["claude-3-7-sonnet", "claude-4-sonnet", "tool-claude", "overloaded-claude"]
 
 
 def _free_port() -> int:
@@ -51,7 +53,8 @@ def lanes():
     procs = []
     dedicated, dedicated_url = _start_mock(DEDICATED_KEY)
     shared, shared_url = _start_mock(SHARED_KEY)
-    procs += [dedicated, shared]
+    anthropic, anthropic_url = _start_mock(ANTHROPIC_KEY)
+    procs += [dedicated, shared, anthropic]
     port = _free_port()
     app_dir = tempfile.mkdtemp(prefix="switchyard-sdk-")
     gw = subprocess.Popen(
@@ -96,6 +99,17 @@ def lanes():
             "POST",
             base + "/api/providers/mittwald-shared/keys",
             {"name": "mittwald-shared-key", "value": SHARED_KEY, "models": ["*"], "weight": 1.0},
+        )
+        # The guide's third lane, pointed at an Anthropic-speaking mock.
+        _call(
+            "POST",
+            base + "/api/providers",
+            {"provider": "anthropic", "network_config": {"base_url": anthropic_url, "max_retries": 0}},
+        )
+        _call(
+            "POST",
+            base + "/api/providers/anthropic/keys",
+            {"name": "claude-key", "value": ANTHROPIC_KEY, "models": CLAUDE_MODELS, "weight": 1.0},
         )
         yield {"base": base, "dedicated_mock": dedicated_url.removesuffix("/v1"), "shared_mock": shared_url.removesuffix("/v1")}
     finally:
