@@ -174,6 +174,10 @@ pub struct ProviderConfig {
     pub custom_provider_config: Option<CustomProviderConfig>,
     #[serde(default)]
     pub send_back_raw_response: bool,
+    /// Log request and response bodies of this provider's calls (off by default; the global switch
+    /// `--log-content` turns it on for all providers).
+    #[serde(default)]
+    pub store_raw_request_response: bool,
     /// Operator-configured fallback chain: where a request for this provider goes when it fails.
     /// Each entry is `provider` (same model name) or `provider/model`.
     #[serde(default)]
@@ -302,6 +306,7 @@ pub struct ProviderInput {
     #[serde(default, deserialize_with = "double_option")]
     pub custom_provider_config: Option<Option<CustomProviderConfigInput>>,
     pub send_back_raw_response: Option<bool>,
+    pub store_raw_request_response: Option<bool>,
     pub fallbacks: Option<Vec<String>>,
     pub circuit_breaker: Option<CircuitBreakerInput>,
     /// Pre-v1.5 Bifrost bodies create keys together with the provider (POST only).
@@ -354,6 +359,7 @@ impl ProviderInput {
             concurrency_and_buffer_size: ConcurrencyAndBufferSize::default(),
             custom_provider_config: None,
             send_back_raw_response: false,
+            store_raw_request_response: false,
             fallbacks: Vec::new(),
             circuit_breaker: CircuitBreakerConfig::default(),
         };
@@ -422,6 +428,9 @@ impl ProviderInput {
         }
         if let Some(v) = self.send_back_raw_response {
             p.send_back_raw_response = v;
+        }
+        if let Some(v) = self.store_raw_request_response {
+            p.store_raw_request_response = v;
         }
         if let Some(f) = self.fallbacks {
             p.fallbacks = f;

@@ -13,12 +13,14 @@ pub mod error_body;
 pub mod health;
 pub mod json_fields;
 pub mod model_ref;
+pub mod pricing;
 pub mod provider;
 pub mod retry;
 pub mod routing;
 pub mod secret;
 pub mod sse;
 pub mod upstream_url;
+pub mod usage;
 
 pub use config::{KeyConfig, ProviderConfig, ValidationError};
 pub use provider::{ProviderName, WireApi};

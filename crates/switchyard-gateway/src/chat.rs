@@ -14,11 +14,14 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
+use axum::Extension;
 use bytes::Bytes;
 use serde_json::json;
 use switchyard_core::json_fields::JsonObject;
+use switchyard_core::pricing::{PriceTable, Prices};
 use switchyard_core::routing::{RuntimeKey, Target};
 use switchyard_core::upstream_url::{gemini_endpoint, openai_endpoint};
+use switchyard_core::usage::{usage_from_json, UsageFormat};
 use switchyard_core::WireApi;
 use switchyard_translate::{Protocol, RequestOptions, ResponseContext, StreamTranslator, DEFAULT_MAX_TOKENS};
 
@@ -28,7 +31,8 @@ use crate::dispatch::{
 };
 use crate::error::{ApiError, ErrorContext, GatewayError};
 use crate::inference::{append_extra_fields, Ingress};
-use crate::relay::{RelayMode, SseRelay};
+use crate::observe::{capped, ObsHandle};
+use crate::relay::{RelayMode, SseRelay, StreamObserver};
 use crate::state::AppState;
 use crate::upstream::{is_hop_by_hop, UpstreamCall};
 
@@ -46,18 +50,20 @@ pub fn protocol_of(wire: WireApi) -> Option<Protocol> {
 
 pub async fn chat_completions_unified(
     state: State<Arc<AppState>>,
+    obs: Extension<ObsHandle>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    openai_chat(state, Ingress::Unified, headers, body).await
+    openai_chat(state, obs, Ingress::Unified, headers, body).await
 }
 
 pub async fn chat_completions_openai(
     state: State<Arc<AppState>>,
+    obs: Extension<ObsHandle>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    openai_chat(state, Ingress::OpenAi, headers, body).await
+    openai_chat(state, obs, Ingress::OpenAi, headers, body).await
 }
 
 fn bad_field(message: &str, field: &str) -> GatewayError {
@@ -86,6 +92,7 @@ struct ChatCall {
 
 async fn openai_chat(
     State(state): State<Arc<AppState>>,
+    Extension(obs): Extension<ObsHandle>,
     ingress: Ingress,
     headers: HeaderMap,
     body: Body,
@@ -114,7 +121,7 @@ async fn openai_chat(
         include_usage,
         fallbacks,
     };
-    run(&state, call, &headers, &bytes, Some(obj)).await
+    run(&state, &obs, call, &headers, &bytes, Some(obj)).await
 }
 
 /// Bifrost's `fallbacks` field: read, then removed from what goes upstream.
@@ -135,6 +142,7 @@ fn take_fallbacks(obj: &mut JsonObject<'_>) -> Result<Vec<String>, GatewayError>
 /// `POST /anthropic/v1/messages`: the Anthropic SDK's drop-in.
 pub async fn anthropic_messages(
     State(state): State<Arc<AppState>>,
+    Extension(obs): Extension<ObsHandle>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -156,12 +164,13 @@ pub async fn anthropic_messages(
         include_usage: info.stream,
         fallbacks,
     };
-    run(&state, call, &headers, &bytes, Some(obj)).await
+    run(&state, &obs, call, &headers, &bytes, Some(obj)).await
 }
 
 /// `POST /genai/v1beta/models/{model}:generateContent` and `:streamGenerateContent`.
 pub async fn genai_generate(
     State(state): State<Arc<AppState>>,
+    Extension(obs): Extension<ObsHandle>,
     Path(rest): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -187,7 +196,7 @@ pub async fn genai_generate(
         include_usage: stream,
         fallbacks: Vec::new(),
     };
-    run(&state, call, &headers, &bytes, None).await
+    run(&state, &obs, call, &headers, &bytes, None).await
 }
 
 fn not_found_route(rest: &str) -> GatewayError {
@@ -209,6 +218,7 @@ fn translate_error(e: switchyard_translate::TranslateError) -> GatewayError {
 /// The shared pipeline: plan, dispatch, and the answer in the client's protocol.
 async fn run(
     state: &AppState,
+    obs: &ObsHandle,
     call: ChatCall,
     headers: &HeaderMap,
     raw: &Bytes,
@@ -226,6 +236,11 @@ async fn run(
         context: ctx.clone(),
         shape: client,
     };
+    obs.update(|d| {
+        d.request_type = Some("chat_completion");
+        d.model_requested = Some(call.model.clone());
+        d.stream = call.stream;
+    });
     let timeout_override = timeout_override(headers).map_err(|e| fail(e, &ctx))?;
     let snapshot = state.config.snapshot();
     let mut rng = fastrand::Rng::new();
@@ -251,6 +266,18 @@ async fn run(
     let served = match dispatch(state, &plan, &mut upstream, &opts).await {
         Ok(s) => s,
         Err(f) => {
+            obs.update(|d| {
+                d.provider = f.provider.clone();
+                // The model of the reported provider's last real attempt.
+                d.model = f
+                    .trail
+                    .iter()
+                    .rev()
+                    .find(|a| a.key.is_some() && Some(&a.provider) == f.provider.as_ref())
+                    .map(|a| a.model.clone());
+                d.upstream_ms = Some(f.trail.iter().map(|a| a.latency_ms as f64).sum());
+                d.trail = f.trail.clone();
+            });
             ctx.provider = f.provider;
             ctx.attempts = f.trail;
             ctx.gateway_retried = true;
@@ -259,6 +286,25 @@ async fn run(
     };
     ctx.provider = Some(served.provider.clone());
     let upstream_protocol = protocol_of(served.wire).expect("dispatch only serves supported wires");
+    let served_provider = snapshot.provider(&served.provider);
+    let log_content =
+        state.log_content.enabled || served_provider.is_some_and(|p| p.config.store_raw_request_response);
+    obs.update(|d| {
+        d.provider = Some(served.provider.clone());
+        d.model = Some(served.model.clone());
+        d.key_id = Some(served.key_id.clone());
+        d.key_name = Some(served.key_name.clone());
+        d.fallback_index = Some(served.fallback_index as u32);
+        d.upstream_ms = Some(served.trail.iter().map(|a| a.latency_ms as f64).sum());
+        d.trail = served.trail.clone();
+        d.price = served_provider.and_then(|p| list_price(p, &served.model));
+        if call.stream {
+            d.ttft_ms = Some(obs.elapsed_ms());
+        }
+        if log_content {
+            d.request_body = Some(capped(raw, state.log_content.max_bytes));
+        }
+    });
 
     let mut out_headers = HeaderMap::with_capacity(served.parts.headers.len() + 8);
     for (name, value) in &served.parts.headers {
@@ -268,11 +314,9 @@ async fn run(
         }
     }
     routing_headers(&mut out_headers, &served);
-    let response_ctx = ResponseContext {
-        created: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(1),
+    // Only translated answers need a fresh id and timestamp; pass-through keeps the upstream's.
+    let response_ctx = || ResponseContext {
+        created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1),
         model: served.model.clone(),
         id_hint: uuid::Uuid::new_v4().simple().to_string(),
         include_usage: call.include_usage,
@@ -287,7 +331,7 @@ async fn run(
                 RelayMode::Translate(Box::new(StreamTranslator::new(
                     upstream_protocol,
                     client,
-                    &response_ctx,
+                    &response_ctx(),
                 )))
             };
             out_headers.insert(
@@ -295,7 +339,9 @@ async fn run(
                 HeaderValue::from_static("text/event-stream"),
             );
             out_headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            let relay = SseRelay::new(start, served.provider, mode, Some(served.permit));
+            let content_cap = log_content.then_some(state.log_content.max_bytes);
+            let tap = StreamObserver::new(obs.clone(), usage_format(client), content_cap);
+            let relay = SseRelay::new(start, served.provider, mode, Some(served.permit)).observed(tap);
             Body::from_stream(relay)
         }
         ServedBody::Json(bytes) => {
@@ -307,7 +353,7 @@ async fn run(
                     upstream_protocol,
                     client,
                     &bytes,
-                    &response_ctx,
+                    &response_ctx(),
                 )
                 .map_err(|e| {
                     fail(
@@ -324,6 +370,12 @@ async fn run(
                 );
                 Bytes::from(translated)
             };
+            obs.update(|d| {
+                d.usage = usage_from_json(usage_format(client), &bytes);
+                if log_content {
+                    d.response_body = Some(capped(&bytes, state.log_content.max_bytes));
+                }
+            });
             if client == Protocol::OpenAi {
                 let extra = json!({
                     "request_type": "chat_completion",
@@ -343,6 +395,24 @@ async fn run(
     *resp.status_mut() = status;
     *resp.headers_mut() = out_headers;
     Ok(resp)
+}
+
+fn usage_format(p: Protocol) -> UsageFormat {
+    match p {
+        Protocol::OpenAi => UsageFormat::OpenAi,
+        Protocol::Anthropic => UsageFormat::Anthropic,
+        Protocol::Gemini => UsageFormat::Gemini,
+    }
+}
+
+/// The embedded list price applies only to a built-in provider at its own default endpoint; anything
+/// else (a custom provider, or `openai` pointed at a mittwald endpoint) has no known price.
+fn list_price(p: &switchyard_core::routing::RuntimeProvider, model: &str) -> Option<Prices> {
+    let builtin = p.config.name.builtin()?;
+    if p.config.custom_provider_config.is_some() || builtin.default_base_url != Some(p.base_url.as_str()) {
+        return None;
+    }
+    PriceTable::embedded().lookup(builtin.name, model)
 }
 
 fn is_representation_header(name: &HeaderName) -> bool {

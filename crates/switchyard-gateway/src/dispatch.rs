@@ -51,6 +51,9 @@ pub struct AttemptRecord {
     /// `skipped: ...`).
     pub outcome: String,
     pub latency_ms: u64,
+    /// When the attempt started (for trace spans; not shown to callers).
+    #[serde(skip)]
+    pub started_at: Option<std::time::SystemTime>,
 }
 
 impl AttemptRecord {
@@ -83,6 +86,7 @@ pub struct Served {
     /// The wire API of the provider that served (decides whether the answer is translated).
     pub wire: WireApi,
     pub model: String,
+    pub key_id: String,
     pub key_name: String,
     pub fallback_index: usize,
     pub trail: Vec<AttemptRecord>,
@@ -132,6 +136,7 @@ pub async fn dispatch(
                 key: None,
                 outcome: format!("skipped: {why}"),
                 latency_ms: 0,
+                started_at: None,
             })
         };
         if !request.supports(provider.config.wire()) {
@@ -247,6 +252,7 @@ pub async fn dispatch(
             let key_id = key.config.id.as_str();
             state.health.on_dispatch(Scope::Key(key_id));
             let started = Instant::now();
+            let started_at = std::time::SystemTime::now();
             let req = match request.build(target, key) {
                 Ok(r) => r,
                 Err(e) => {
@@ -280,6 +286,7 @@ pub async fn dispatch(
                         key: Some(key.config.name.clone()),
                         outcome: parts.status.as_u16().to_string(),
                         latency_ms,
+                        started_at: Some(started_at),
                     });
                     if trail.len() > 1 {
                         tracing::info!(
@@ -294,6 +301,7 @@ pub async fn dispatch(
                         provider: pname,
                         wire: provider.config.wire(),
                         model: target.model.to_owned(),
+                        key_id: key.config.id.clone(),
                         key_name: key.config.name.clone(),
                         fallback_index: index,
                         trail,
@@ -314,6 +322,7 @@ pub async fn dispatch(
                         key: Some(key.config.name.clone()),
                         outcome,
                         latency_ms,
+                        started_at: Some(started_at),
                     });
                     record_failure(state, &pname, key_id, &breaker_cfg, &failure, &error);
                     match next_step(failure, retries, &policy, rng.f64()) {

@@ -218,6 +218,10 @@ impl IntoResponse for ApiError {
             let status = StatusCode::from_u16(rendered.status).unwrap_or(status);
             (status, rendered.body).into_response()
         };
+        resp.extensions_mut().insert(crate::observe::ErrorSummary {
+            error_type: self.error.detail().error_type,
+            message: self.error.to_string(),
+        });
         let headers = resp.headers_mut();
         headers.insert(
             axum::http::header::CONTENT_TYPE,

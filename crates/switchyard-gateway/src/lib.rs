@@ -11,10 +11,14 @@ pub mod error;
 pub mod health;
 pub mod inference;
 pub mod limits;
+pub mod logs_api;
+pub mod metrics;
+pub mod observe;
 pub mod relay;
 pub mod server;
 pub mod state;
 pub mod status_page;
+pub mod trace;
 pub mod upstream;
 
-pub use server::{Gateway, ServerConfig, StartError};
+pub use server::{Gateway, LogsConfig, ServerConfig, StartError};

@@ -20,11 +20,13 @@ use futures_util::Stream;
 use http_body::Body as _;
 use hyper::body::Incoming;
 use switchyard_core::sse::{error_event, SseFramer};
+use switchyard_core::usage::{UsageFormat, UsageTap};
 use switchyard_translate::{Protocol, StreamTranslator};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 
 use crate::dispatch::StreamStart;
+use crate::observe::ObsHandle;
 
 /// What the relay does with upstream events.
 pub enum RelayMode {
@@ -34,7 +36,47 @@ pub enum RelayMode {
     Translate(Box<StreamTranslator>),
 }
 
+/// Watches the frames that go to the client: usage (for logs, metrics and cost) and, when content
+/// logging is on, the text up to a cap. Writes to the request's observation as it learns things, so the
+/// record is right even when the client leaves mid-stream.
+pub struct StreamObserver {
+    handle: ObsHandle,
+    tap: UsageTap,
+    content: Option<(usize, Vec<u8>)>,
+}
+
+impl StreamObserver {
+    pub fn new(handle: ObsHandle, format: UsageFormat, content_cap: Option<usize>) -> Self {
+        StreamObserver {
+            handle,
+            tap: UsageTap::new(format),
+            content: content_cap.map(|cap| (cap, Vec::new())),
+        }
+    }
+
+    fn observe(&mut self, frame: &[u8]) {
+        let before = self.tap.usage();
+        self.tap.observe(frame);
+        let usage = self.tap.usage();
+        if usage != before {
+            self.handle.update(|d| d.usage = usage);
+        }
+        if let Some((cap, buf)) = &mut self.content {
+            if buf.len() < *cap {
+                buf.extend_from_slice(&frame[..frame.len().min(*cap - buf.len())]);
+                let text = crate::observe::capped(buf, *cap);
+                self.handle.update(|d| d.response_body = Some(text));
+            }
+        }
+    }
+
+    fn failed(&self, message: &str) {
+        self.handle.update(|d| d.stream_error = Some(message.to_owned()));
+    }
+}
+
 pub struct SseRelay {
+    observer: Option<StreamObserver>,
     upstream: Incoming,
     framer: SseFramer,
     mode: RelayMode,
@@ -69,6 +111,7 @@ impl SseRelay {
             }
         };
         SseRelay {
+            observer: None,
             upstream: start.body,
             framer,
             mode,
@@ -79,6 +122,12 @@ impl SseRelay {
             idle: Box::pin(tokio::time::sleep(start.idle_timeout)),
             _permit: permit,
         }
+    }
+
+    /// Reports usage, content and failures of this stream to the request's observation.
+    pub fn observed(mut self, observer: StreamObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     fn push_data(&mut self, data: Bytes) {
@@ -92,6 +141,9 @@ impl SseRelay {
     fn end_with(&mut self, problem: Option<String>) {
         self.finished = true;
         self._permit = None;
+        if let (Some(o), Some(p)) = (&self.observer, &problem) {
+            o.failed(p);
+        }
         let client = match &mut self.mode {
             RelayMode::Translate(t) => {
                 let frames = match &problem {
@@ -122,6 +174,9 @@ impl SseRelay {
         if self.framer.saw_error() || (complete && problem.is_none()) {
             return;
         }
+        if let (Some(o), None) = (&self.observer, &problem) {
+            o.failed("the upstream closed the stream before it finished");
+        }
         let message = problem.unwrap_or_else(|| {
             format!(
                 "provider '{}' closed the stream before it finished",
@@ -140,6 +195,9 @@ impl Stream for SseRelay {
         let this = &mut *self;
         loop {
             if let Some(ev) = this.ready.pop_front() {
+                if let Some(o) = &mut this.observer {
+                    o.observe(&ev);
+                }
                 return Poll::Ready(Some(Ok(ev)));
             }
             if this.finished {

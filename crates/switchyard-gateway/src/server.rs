@@ -18,9 +18,12 @@ use tokio::net::TcpListener;
 use crate::error::GatewayError;
 use crate::health::HealthRegistry;
 use crate::limits::ProviderLimits;
-use crate::state::{AppState, ConfigService};
+use crate::metrics::Metrics;
+use crate::state::{AppState, ConfigService, LogContentConfig};
+use crate::trace::Tracer;
 use crate::upstream::UpstreamClient;
-use crate::{api, chat, inference, status_page};
+use crate::{api, chat, inference, logs_api, observe, status_page};
+use switchyard_logs::{LogStore, LogWriter, PostgresLogStore, SqliteLogStore};
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -31,6 +34,37 @@ pub struct ServerConfig {
     /// How long in-flight requests (incl. streams) may run on after a shutdown signal.
     pub shutdown_grace: Duration,
     pub max_request_body_bytes: usize,
+    pub logs: LogsConfig,
+    /// OTLP/HTTP endpoint for traces (e.g. `http://127.0.0.1:4318`); `None` = tracing export off.
+    pub otlp_endpoint: Option<String>,
+    pub otlp_flush_every: Duration,
+}
+
+/// The request log.
+#[derive(Clone, Debug)]
+pub struct LogsConfig {
+    pub enabled: bool,
+    /// `None`: SQLite `logs.db` in the app dir; `Some(url)`: a PostgreSQL database.
+    pub postgres_url: Option<String>,
+    pub retention_days: u32,
+    /// Log request and response bodies for every provider (off by default, per the compliance advice
+    /// of the seed guide).
+    pub content: bool,
+    pub content_max_bytes: usize,
+    pub queue_capacity: usize,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig {
+            enabled: true,
+            postgres_url: None,
+            retention_days: 30,
+            content: false,
+            content_max_bytes: 64 * 1024,
+            queue_capacity: 50_000,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -41,6 +75,9 @@ impl Default for ServerConfig {
             app_dir: PathBuf::from("./data"),
             shutdown_grace: Duration::from_secs(30),
             max_request_body_bytes: 64 * 1024 * 1024,
+            logs: LogsConfig::default(),
+            otlp_endpoint: None,
+            otlp_flush_every: Duration::from_secs(2),
         }
     }
 }
@@ -51,6 +88,8 @@ pub enum StartError {
     AppDir { path: PathBuf, source: std::io::Error },
     #[error("cannot open config store: {0}")]
     Store(#[from] switchyard_store::StoreError),
+    #[error("cannot open the request log store: {0}")]
+    Logs(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }
@@ -60,6 +99,7 @@ pub struct Gateway {
     listener: TcpListener,
     router: Router,
     shutdown_grace: Duration,
+    state: Arc<AppState>,
 }
 
 impl Gateway {
@@ -70,11 +110,46 @@ impl Gateway {
         })?;
         let store: Arc<dyn ConfigStore> =
             Arc::new(SqliteConfigStore::open(&config.app_dir.join("config.db")).await?);
+        let (logs, log_store) = if config.logs.enabled {
+            let log_store: Arc<dyn LogStore> = match &config.logs.postgres_url {
+                Some(url) => Arc::new(
+                    PostgresLogStore::connect(url)
+                        .await
+                        .map_err(|e| StartError::Logs(e.to_string()))?,
+                ),
+                None => Arc::new(
+                    SqliteLogStore::open(&config.app_dir.join("logs.db"))
+                        .await
+                        .map_err(|e| StartError::Logs(e.to_string()))?,
+                ),
+            };
+            let writer = LogWriter::spawn_with_retention(
+                log_store.clone(),
+                config.logs.queue_capacity,
+                config.logs.retention_days,
+            );
+            (Some(writer), Some(log_store))
+        } else {
+            (None, None)
+        };
+        let upstream = UpstreamClient::new();
+        let tracer = config
+            .otlp_endpoint
+            .as_deref()
+            .map(|e| Tracer::spawn(upstream.clone(), e, "switchyard".into(), config.otlp_flush_every));
         let state = Arc::new(AppState {
             config: ConfigService::open(store).await?,
-            upstream: UpstreamClient::new(),
+            upstream,
             health: HealthRegistry::new(),
             limits: ProviderLimits::default(),
+            metrics: Metrics::new(),
+            logs,
+            log_store,
+            tracer,
+            log_content: LogContentConfig {
+                enabled: config.logs.content,
+                max_bytes: config.logs.content_max_bytes,
+            },
             max_body_bytes: config.max_request_body_bytes,
         });
         let addr = format!("{}:{}", config.host, config.port);
@@ -83,8 +158,9 @@ impl Gateway {
             .map_err(|source| StartError::Bind { addr, source })?;
         Ok(Gateway {
             listener,
-            router: router(state),
+            router: router(state.clone()),
             shutdown_grace: config.shutdown_grace,
+            state,
         })
     }
 
@@ -109,22 +185,36 @@ impl Gateway {
             let _ = signalled_rx.wait_for(|s| *s).await;
             tokio::time::sleep(grace).await;
         };
-        tokio::select! {
+        let result = tokio::select! {
             r = server => r,
             _ = deadline => {
                 tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; closing remaining connections");
                 Ok(())
             }
+        };
+        // Every answered request has queued its log record by now; write them all before exiting.
+        if let Some(logs) = &self.state.logs {
+            logs.clone().shutdown().await;
         }
+        result
     }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
+    let observed = |r: axum::routing::MethodRouter<Arc<AppState>>| {
+        r.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
+    };
     let unified = Router::new()
-        .route("/chat/completions", post(chat::chat_completions_unified))
+        .route(
+            "/chat/completions",
+            observed(post(chat::chat_completions_unified)),
+        )
         .route("/models", get(inference::list_models));
     let openai_drop_in = Router::new()
-        .route("/chat/completions", post(chat::chat_completions_openai))
+        .route("/chat/completions", observed(post(chat::chat_completions_openai)))
         .route("/models", get(inference::list_models));
     Router::new()
         .route("/", get(status_page::index))
@@ -151,12 +241,20 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/providers/{provider}/keys/{key_id}/check",
             post(api::check_key),
         )
-        .route("/anthropic/v1/messages", post(chat::anthropic_messages))
+        .route("/anthropic/v1/messages", observed(post(chat::anthropic_messages)))
         .route(
             "/anthropic/v1/messages/count_tokens",
             post(chat::anthropic_count_tokens),
         )
-        .route("/genai/v1beta/models/{*model_action}", post(chat::genai_generate))
+        .route(
+            "/genai/v1beta/models/{*model_action}",
+            observed(post(chat::genai_generate)),
+        )
+        .route("/metrics", get(logs_api::metrics))
+        .route("/api/logs", get(logs_api::list))
+        .route("/api/logs/stats", get(logs_api::stats))
+        .route("/api/logs/histogram", get(logs_api::histogram))
+        .route("/api/logs/{id}", get(logs_api::get))
         .nest("/v1", unified)
         .nest("/openai/v1", openai_drop_in)
         .fallback(not_found)

@@ -12,13 +12,31 @@ use tokio::sync::Mutex;
 use crate::error::GatewayError;
 use crate::health::HealthRegistry;
 use crate::limits::ProviderLimits;
+use crate::metrics::Metrics;
 use crate::upstream::UpstreamClient;
+use switchyard_logs::LogWriter;
+
+/// Whether request and response bodies go into the request log (global switch; providers can opt in
+/// one by one with `store_raw_request_response`), and how much of each.
+#[derive(Clone, Copy, Debug)]
+pub struct LogContentConfig {
+    pub enabled: bool,
+    pub max_bytes: usize,
+}
 
 pub struct AppState {
     pub config: ConfigService,
     pub upstream: UpstreamClient,
     pub health: HealthRegistry,
     pub limits: ProviderLimits,
+    pub metrics: Metrics,
+    /// The request log's queue; `None` when request logging is off.
+    pub logs: Option<LogWriter>,
+    /// The log store behind the writer, for the logs API.
+    pub log_store: Option<std::sync::Arc<dyn switchyard_logs::LogStore>>,
+    /// OTLP trace exporter; `None` unless an endpoint is configured.
+    pub tracer: Option<crate::trace::Tracer>,
+    pub log_content: LogContentConfig,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use switchyard_gateway::{Gateway, ServerConfig};
+use switchyard_gateway::{Gateway, LogsConfig, ServerConfig};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -40,6 +40,25 @@ struct Cli {
     /// Largest accepted request body, in MiB.
     #[arg(long, env = "SWITCHYARD_MAX_REQUEST_BODY_MB", default_value_t = 64)]
     max_request_body_mb: usize,
+    /// Turn the request log off (it is on by default: SQLite logs.db in the app dir).
+    #[arg(long, env = "SWITCHYARD_NO_REQUEST_LOGS")]
+    no_request_logs: bool,
+    /// Keep the request log in PostgreSQL instead (postgres://user@host/db).
+    #[arg(long, env = "SWITCHYARD_LOGS_POSTGRES_URL")]
+    logs_postgres_url: Option<String>,
+    /// Delete request log rows older than this many days.
+    #[arg(long, env = "SWITCHYARD_LOG_RETENTION_DAYS", default_value_t = 30)]
+    log_retention_days: u32,
+    /// Log request and response bodies of every call (off by default; providers can opt in one by
+    /// one with store_raw_request_response).
+    #[arg(long, env = "SWITCHYARD_LOG_CONTENT")]
+    log_content: bool,
+    /// Largest logged body, in KiB (longer bodies are cut).
+    #[arg(long, env = "SWITCHYARD_LOG_CONTENT_MAX_KB", default_value_t = 64)]
+    log_content_max_kb: usize,
+    /// Export traces over OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318). Off by default.
+    #[arg(long, env = "SWITCHYARD_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 }
 
 fn init_logging(cli: &Cli) -> anyhow::Result<()> {
@@ -83,6 +102,16 @@ async fn main() -> anyhow::Result<()> {
         app_dir: cli.app_dir.clone(),
         shutdown_grace: Duration::from_secs(cli.shutdown_grace_seconds),
         max_request_body_bytes: cli.max_request_body_mb.saturating_mul(1024 * 1024),
+        logs: LogsConfig {
+            enabled: !cli.no_request_logs,
+            postgres_url: cli.logs_postgres_url.clone(),
+            retention_days: cli.log_retention_days,
+            content: cli.log_content,
+            content_max_bytes: cli.log_content_max_kb.saturating_mul(1024),
+            ..LogsConfig::default()
+        },
+        otlp_endpoint: cli.otlp_endpoint.clone(),
+        ..ServerConfig::default()
     };
     let gateway = Gateway::bind(&config).await?;
     tracing::info!(

@@ -26,6 +26,7 @@ impl TestGateway {
             app_dir: app_dir.to_owned(),
             shutdown_grace: Duration::from_secs(5),
             max_request_body_bytes: 1024 * 1024,
+            ..ServerConfig::default()
         })
         .await
     }

@@ -1,0 +1,120 @@
+//! What a call cost: the embedded per-token price table and token usage read from answers.
+//!
+//! The table (`data/prices.json`, derived from LiteLLM's MIT-licensed table, see
+//! `data/PRICES-NOTICE.md`) is embedded at build time and never fetched at run time. It applies only
+//! where it is true: a built-in provider at its own default endpoint. A provider whose `base_url` was
+//! changed (e.g. `openai` pointed at a mittwald dedicated endpoint, as in the seed) is not billed at the
+//! vendor's list price; like every custom provider, its cost is *unknown* (flagged, never a silent $0)
+//! until operators set their own prices.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+/// USD per token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
+pub struct Prices {
+    pub input: f64,
+    #[serde(default)]
+    pub output: f64,
+    #[serde(default)]
+    pub cache_read: Option<f64>,
+    #[serde(default)]
+    pub cache_write: Option<f64>,
+}
+
+/// Token counts of one call. `input` excludes cached tokens (`cache_read`, `cache_write`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenUsage {
+    pub input: u64,
+    pub output: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
+}
+
+impl TokenUsage {
+    pub fn total(&self) -> u64 {
+        self.input + self.output + self.cache_read + self.cache_write
+    }
+}
+
+impl Prices {
+    pub fn cost(&self, u: &TokenUsage) -> f64 {
+        u.input as f64 * self.input
+            + u.output as f64 * self.output
+            + u.cache_read as f64 * self.cache_read.unwrap_or(self.input)
+            + u.cache_write as f64 * self.cache_write.unwrap_or(self.input)
+    }
+}
+
+pub struct PriceTable {
+    by_provider: HashMap<String, HashMap<String, Prices>>,
+}
+
+static EMBEDDED: OnceLock<PriceTable> = OnceLock::new();
+
+impl PriceTable {
+    pub fn embedded() -> &'static PriceTable {
+        EMBEDDED.get_or_init(|| {
+            let by_provider = serde_json::from_str(include_str!("../data/prices.json"))
+                .expect("the embedded price table is valid JSON");
+            PriceTable { by_provider }
+        })
+    }
+
+    /// Prices of `model` at built-in `provider`; tries the name as given, then without `-latest`.
+    pub fn lookup(&self, provider: &str, model: &str) -> Option<Prices> {
+        let models = self.by_provider.get(provider)?;
+        models
+            .get(model)
+            .or_else(|| models.get(model.strip_suffix("-latest")?))
+            .copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_provider.values().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_table_prices_known_models() {
+        let t = PriceTable::embedded();
+        assert!(t.len() > 500);
+        let p = t.lookup("openai", "gpt-4o-mini").unwrap();
+        let usage = TokenUsage {
+            input: 1_000_000,
+            output: 1_000_000,
+            cache_read: 0,
+            cache_write: 0,
+        };
+        assert!((p.cost(&usage) - 0.75).abs() < 1e-9, "{}", p.cost(&usage));
+        assert!(t.lookup("openai", "YOUR_MODEL_ID").is_none());
+        assert!(t.lookup("mittwald-shared", "gpt-oss-120b").is_none());
+    }
+
+    #[test]
+    fn cached_tokens_use_their_own_price() {
+        let p = Prices {
+            input: 1.0,
+            output: 2.0,
+            cache_read: Some(0.1),
+            cache_write: Some(1.25),
+        };
+        let u = TokenUsage {
+            input: 10,
+            output: 5,
+            cache_read: 100,
+            cache_write: 8,
+        };
+        assert!((p.cost(&u) - (10.0 + 10.0 + 10.0 + 10.0)).abs() < 1e-9);
+    }
+}

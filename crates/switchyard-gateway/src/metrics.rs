@@ -1,0 +1,287 @@
+//! Prometheus metrics at `GET /metrics`.
+//!
+//! Labels are kept low-cardinality: provider names come from the config; model names are capped (the
+//! first 200 distinct served models get their own label value, the rest share `other`), because a `*`
+//! key lets callers invent model names and an unbounded label set would grow without end.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+const MAX_MODEL_LABELS: usize = 200;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: String,
+    pub provider: String,
+    pub model: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabels {
+    pub provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    pub provider: String,
+    pub model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    pub provider: String,
+    pub model: String,
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeyLabels {
+    pub provider: String,
+    pub key: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms .. ~9 min
+    Histogram::new(exponential_buckets(0.001, 2.0, 20))
+}
+
+fn overhead_histogram() -> Histogram {
+    // 10 µs .. ~160 ms: the gateway's own time.
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 15))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: HistogramFamily<ProviderLabels>,
+    upstream: HistogramFamily<ProviderLabels>,
+    ttft: HistogramFamily<ProviderLabels>,
+    overhead: Histogram,
+    tokens: Family<TokenLabels, Counter>,
+    cost: Family<ModelLabels, Counter<f64, AtomicU64>>,
+    unknown_cost: Family<ModelLabels, Counter>,
+    retries: Family<ProviderLabels, Counter>,
+    fallbacks: Family<ProviderLabels, Counter>,
+    in_flight: Gauge,
+    key_up: Family<KeyLabels, Gauge>,
+    dropped_logs: Counter,
+    dropped_seen: AtomicU64,
+    models: Mutex<HashSet<String>>,
+}
+
+/// Everything one finished request contributes.
+pub struct RequestSample<'a> {
+    pub route: &'a str,
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub status: u16,
+    pub total_secs: f64,
+    pub upstream_secs: Option<f64>,
+    pub ttft_secs: Option<f64>,
+    pub retries: u64,
+    pub fell_back: bool,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_tokens: u64,
+    pub cost_usd: Option<f64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("switchyard");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let duration: HistogramFamily<ProviderLabels> = Family::new_with_constructor(latency_histogram);
+        let upstream: HistogramFamily<ProviderLabels> = Family::new_with_constructor(latency_histogram);
+        let ttft: HistogramFamily<ProviderLabels> = Family::new_with_constructor(latency_histogram);
+        let overhead = overhead_histogram();
+        let tokens = Family::<TokenLabels, Counter>::default();
+        let cost = Family::<ModelLabels, Counter<f64, AtomicU64>>::default();
+        let unknown_cost = Family::<ModelLabels, Counter>::default();
+        let retries = Family::<ProviderLabels, Counter>::default();
+        let fallbacks = Family::<ProviderLabels, Counter>::default();
+        let in_flight = Gauge::default();
+        let key_up = Family::<KeyLabels, Gauge>::default();
+        let dropped_logs = Counter::default();
+        registry.register(
+            "requests",
+            "Inference requests by route, provider, model and status",
+            requests.clone(),
+        );
+        registry.register("request_duration_seconds", "Total request time", duration.clone());
+        registry.register(
+            "upstream_duration_seconds",
+            "Time spent in upstream calls",
+            upstream.clone(),
+        );
+        registry.register(
+            "time_to_first_token_seconds",
+            "Time to the first stream event",
+            ttft.clone(),
+        );
+        registry.register(
+            "gateway_overhead_seconds",
+            "Request time not spent waiting on upstreams (gateway overhead)",
+            overhead.clone(),
+        );
+        registry.register(
+            "tokens",
+            "Tokens by provider, model and kind (input, output, cached)",
+            tokens.clone(),
+        );
+        registry.register("cost_usd", "Cost in USD of priced requests", cost.clone());
+        registry.register(
+            "unknown_cost_requests",
+            "Requests whose model has no known price",
+            unknown_cost.clone(),
+        );
+        registry.register(
+            "upstream_retries",
+            "Retries of upstream attempts",
+            retries.clone(),
+        );
+        registry.register(
+            "fallbacks",
+            "Requests served by a fallback target",
+            fallbacks.clone(),
+        );
+        registry.register(
+            "in_flight_requests",
+            "Inference requests in progress",
+            in_flight.clone(),
+        );
+        registry.register(
+            "key_up",
+            "1 when a key is usable and not ejected by its circuit breaker",
+            key_up.clone(),
+        );
+        registry.register(
+            "log_records_dropped",
+            "Request log records dropped (full queue)",
+            dropped_logs.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            duration,
+            upstream,
+            ttft,
+            overhead,
+            tokens,
+            cost,
+            unknown_cost,
+            retries,
+            fallbacks,
+            in_flight,
+            key_up,
+            dropped_logs,
+            dropped_seen: AtomicU64::new(0),
+            models: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub fn in_flight(&self) -> &Gauge {
+        &self.in_flight
+    }
+
+    fn model_label(&self, model: &str) -> String {
+        let mut seen = self.models.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.contains(model) {
+            return model.to_owned();
+        }
+        if seen.len() < MAX_MODEL_LABELS {
+            seen.insert(model.to_owned());
+            return model.to_owned();
+        }
+        "other".to_owned()
+    }
+
+    pub fn record(&self, s: &RequestSample<'_>) {
+        let model = self.model_label(s.model);
+        let provider = s.provider.to_owned();
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: s.route.to_owned(),
+                provider: provider.clone(),
+                model: model.clone(),
+                status: s.status,
+            })
+            .inc();
+        let p = ProviderLabels {
+            provider: provider.clone(),
+        };
+        self.duration.get_or_create(&p).observe(s.total_secs);
+        if let Some(u) = s.upstream_secs {
+            self.upstream.get_or_create(&p).observe(u);
+            self.overhead.observe((s.total_secs - u).max(0.0));
+        }
+        if let Some(t) = s.ttft_secs {
+            self.ttft.get_or_create(&p).observe(t);
+        }
+        if s.retries > 0 {
+            self.retries.get_or_create(&p).inc_by(s.retries);
+        }
+        if s.fell_back {
+            self.fallbacks.get_or_create(&p).inc();
+        }
+        for (kind, n) in [
+            ("input", s.input_tokens),
+            ("output", s.output_tokens),
+            ("cached", s.cached_tokens),
+        ] {
+            if n > 0 {
+                let labels = TokenLabels {
+                    provider: provider.clone(),
+                    model: model.clone(),
+                    kind,
+                };
+                self.tokens.get_or_create(&labels).inc_by(n);
+            }
+        }
+        if s.status < 400 && !provider.is_empty() {
+            let labels = ModelLabels { provider, model };
+            match s.cost_usd {
+                Some(c) => {
+                    self.cost.get_or_create(&labels).inc_by(c);
+                }
+                None => {
+                    self.unknown_cost.get_or_create(&labels).inc();
+                }
+            }
+        }
+    }
+
+    /// Renders the exposition text; `keys` gives each key's current up/down state, `dropped_logs` the
+    /// log writer's running count.
+    pub fn render(&self, keys: impl Iterator<Item = (String, String, bool)>, dropped_logs: u64) -> String {
+        for (provider, key, up) in keys {
+            self.key_up
+                .get_or_create(&KeyLabels { provider, key })
+                .set(i64::from(up));
+        }
+        let before = self.dropped_seen.swap(dropped_logs, Ordering::AcqRel);
+        if dropped_logs > before {
+            self.dropped_logs.inc_by(dropped_logs - before);
+        }
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

@@ -1,0 +1,127 @@
+//! Switchyard's request-log store: one row per inference call, and the queries behind the logs API.
+//!
+//! The request path never touches the database: it hands each finished call to a [`LogWriter`], which
+//! only puts it on a bounded channel (dropping and counting when the channel is full). A background
+//! task writes batches through a [`LogStore`]: [`SqliteLogStore`] (`logs.db` in the app dir, the
+//! default) or [`PostgresLogStore`] (shared by several gateways). Both implement the same trait and
+//! pass the same behavioural tests.
+//!
+//! Query design, so that every API query stays fast on millions of rows:
+//! - list pages pick their rows' `seq`s from an index first and read only those rows;
+//! - stats, histograms and page totals read a rollup table of per-hour and per-day counters (by
+//!   provider, model, status and whether the cost was known), falling back to the raw rows only for
+//!   the partial hours at the ends of a range and for filters the rollup does not keep;
+//! - latency percentiles come from per-bucket counts on a log scale (see [`bucket`]), within 25 % of
+//!   the exact value, instead of sorting every matching latency.
+#![forbid(unsafe_code)]
+
+pub mod bucket;
+mod decode;
+mod engine;
+mod filter;
+mod postgres;
+mod record;
+mod sql;
+mod sqlite;
+mod time;
+mod writer;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub use filter::{
+    GroupBy, HistogramQuery, LogFilter, LogQuery, Order, QueryParamError, SortBy, StatusClass,
+    DEFAULT_BUCKET_SECONDS, DEFAULT_LIMIT, MAX_BUCKET_SECONDS, MAX_LIMIT,
+};
+pub use postgres::PostgresLogStore;
+pub use record::{is_success_status, LogRecord};
+pub use sqlite::SqliteLogStore;
+pub use time::parse_rfc3339_ms;
+pub use writer::LogWriter;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogStoreError {
+    /// The request itself cannot be answered (for example a zero-second histogram bucket).
+    #[error("invalid log query: {0}")]
+    Invalid(String),
+    /// A stored value does not fit its Rust type; only a hand-edited database gets here.
+    #[error("log store is corrupt: {0}")]
+    Corrupt(String),
+    #[error("log store error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("log store migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// One page of the list view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogPage {
+    pub logs: Vec<LogRecord>,
+    /// How many rows match the filter in all.
+    pub total: u64,
+    /// The page size actually used (the request's, cut to [`MAX_LIMIT`]).
+    pub limit: u32,
+    pub offset: u64,
+}
+
+/// Totals over the rows a filter matches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogStats {
+    pub requests: u64,
+    pub errors: u64,
+    /// Percentage (0–100) of requests that succeeded; 0 when there were none.
+    pub success_rate: f64,
+    /// Exact mean.
+    pub latency_avg_ms: f64,
+    /// Percentiles estimated from log-scale buckets: within 25 % of the exact nearest-rank value.
+    pub latency_p50_ms: f64,
+    pub latency_p95_ms: f64,
+    pub latency_p99_ms: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// The sum of the known costs; see `unknown_cost_requests` for calls whose price was unknown.
+    pub cost_usd: f64,
+    /// Calls whose cost was unknown and are therefore missing from `cost_usd`.
+    pub unknown_cost_requests: u64,
+}
+
+/// One time bucket of a histogram (one per group when grouped). Buckets without requests are left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistogramBucket {
+    /// Start of the bucket in unix ms; buckets are aligned to multiples of their width since the epoch
+    /// (so daily buckets are UTC days).
+    pub start_ms: i64,
+    /// The provider or model of this series when grouped; `None` for calls that had none (and for every
+    /// bucket of an ungrouped histogram).
+    pub group: Option<String>,
+    pub requests: u64,
+    pub errors: u64,
+    pub latency_p50_ms: f64,
+    pub latency_p95_ms: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+}
+
+/// Where request logs are kept. All methods are safe to call concurrently.
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// Writes the records in one transaction. A record whose id is already stored is skipped, so a
+    /// retried batch is not counted twice.
+    async fn insert_batch(&self, records: &[LogRecord]) -> Result<(), LogStoreError>;
+    async fn query(&self, query: &LogQuery) -> Result<LogPage, LogStoreError>;
+    async fn get(&self, id: &str) -> Result<Option<LogRecord>, LogStoreError>;
+    async fn stats(&self, filter: &LogFilter) -> Result<LogStats, LogStoreError>;
+    /// Per-time-bucket aggregates, sorted by start then group. Bucket widths that are whole hours are
+    /// served from the rollup; others scan the matching rows.
+    async fn histogram(
+        &self,
+        filter: &LogFilter,
+        bucket_seconds: u64,
+        group_by: Option<GroupBy>,
+    ) -> Result<Vec<HistogramBucket>, LogStoreError>;
+    /// Deletes every record with `timestamp_ms < older_than_ms`; returns how many went.
+    async fn prune(&self, older_than_ms: i64) -> Result<u64, LogStoreError>;
+    /// Cheap liveness check for `/health`.
+    async fn ping(&self) -> Result<(), LogStoreError>;
+}

@@ -1,0 +1,206 @@
+//! PostgreSQL: the store several gateway replicas share.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Row};
+
+use crate::bucket::Agg;
+use crate::engine::{self, Backend};
+use crate::sql::{self, Dialect, Param, Sql, INSERT_CHUNK};
+use crate::{
+    decode, GroupBy, HistogramBucket, LogFilter, LogPage, LogQuery, LogRecord, LogStats, LogStore,
+    LogStoreError,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Rows deleted per transaction while pruning.
+const PRUNE_CHUNK: i64 = 20_000;
+
+pub struct PostgresLogStore {
+    pool: PgPool,
+}
+
+impl PostgresLogStore {
+    /// Connects to `url` and brings the schema up to date in the connection's default schema.
+    pub async fn connect(url: &str) -> Result<Self, LogStoreError> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = pool_options().connect_with(options).await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(PostgresLogStore { pool })
+    }
+
+    /// Like [`connect`](Self::connect), but every table (the migration ledger included) lives in
+    /// `schema`, created if missing. Lets several stores share one database without seeing each other:
+    /// tests run in parallel this way, and a deployment can keep logs apart from other data.
+    /// `schema` must be a plain identifier (`[a-z_][a-z0-9_]*`, at most 63 bytes).
+    pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self, LogStoreError> {
+        let valid = !schema.is_empty()
+            && schema.len() <= 63
+            && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && schema
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            return Err(LogStoreError::Invalid(format!(
+                "schema name '{schema}' must match [a-z_][a-z0-9_]* (at most 63 bytes)"
+            )));
+        }
+        let options = PgConnectOptions::from_str(url)?;
+        let mut conn = PgConnection::connect_with(&options).await?;
+        conn.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
+            .await?;
+        conn.close().await?;
+        let set_path = format!("SET search_path TO \"{schema}\"");
+        let pool = pool_options()
+            .after_connect(move |conn, _meta| {
+                let set_path = set_path.clone();
+                Box::pin(async move {
+                    conn.execute(set_path.as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(PostgresLogStore { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(10))
+}
+
+fn bind<'q>(
+    mut q: sqlx::query::Query<'q, Postgres, PgArguments>,
+    params: &'q [Param],
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    for p in params {
+        q = match p {
+            Param::I64(v) => q.bind(*v),
+            Param::F64(v) => q.bind(*v),
+            Param::Bool(v) => q.bind(*v),
+            Param::Text(v) => q.bind(v.as_str()),
+            Param::OptI64(v) => q.bind(*v),
+            Param::OptF64(v) => q.bind(*v),
+            Param::OptText(v) => q.bind(v.as_deref()),
+        };
+    }
+    q
+}
+
+fn query(sql: &Sql) -> sqlx::query::Query<'_, Postgres, PgArguments> {
+    bind(sqlx::query(&sql.text), &sql.params)
+}
+
+#[async_trait]
+impl Backend for PostgresLogStore {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    async fn fetch_records(&self, sql: &Sql) -> Result<Vec<LogRecord>, LogStoreError> {
+        let rows = query(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(decode::record).collect()
+    }
+
+    async fn fetch_aggs(
+        &self,
+        sql: &Sql,
+        from_rollup: bool,
+    ) -> Result<Vec<(i64, String, Agg)>, LogStoreError> {
+        let rows = query(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| decode::agg(r, from_rollup)).collect()
+    }
+
+    async fn fetch_count(&self, sql: &Sql) -> Result<i64, LogStoreError> {
+        Ok(query(sql).fetch_one(&self.pool).await?.try_get(0)?)
+    }
+}
+
+#[async_trait]
+impl LogStore for PostgresLogStore {
+    async fn insert_batch(&self, records: &[LogRecord]) -> Result<(), LogStoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut inserted: HashSet<String> = HashSet::with_capacity(records.len());
+        for chunk in records.chunks(INSERT_CHUNK) {
+            let stmt = sql::insert_logs(Dialect::Postgres, chunk);
+            for row in query(&stmt).fetch_all(&mut *tx).await? {
+                inserted.insert(row.try_get(0)?);
+            }
+        }
+        // Each inserted id counts once, even if the batch held it twice. The deltas are applied in
+        // key order, so two gateways upserting the same rollup rows wait for each other instead of
+        // deadlocking.
+        let deltas = sql::rollup_deltas(records.iter().filter(|r| inserted.remove(&r.id)));
+        for stmt in sql::rollup_upserts(Dialect::Postgres, &deltas) {
+            query(&stmt).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn query(&self, q: &LogQuery) -> Result<LogPage, LogStoreError> {
+        engine::query(self, q).await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<LogRecord>, LogStoreError> {
+        engine::get(self, id).await
+    }
+
+    async fn stats(&self, filter: &LogFilter) -> Result<LogStats, LogStoreError> {
+        engine::stats(self, filter).await
+    }
+
+    async fn histogram(
+        &self,
+        filter: &LogFilter,
+        bucket_seconds: u64,
+        group_by: Option<GroupBy>,
+    ) -> Result<Vec<HistogramBucket>, LogStoreError> {
+        engine::histogram(self, filter, bucket_seconds, group_by).await
+    }
+
+    async fn prune(&self, older_than_ms: i64) -> Result<u64, LogStoreError> {
+        let mut deleted = 0u64;
+        loop {
+            let stmt = sql::prune_chunk(Dialect::Postgres, older_than_ms, PRUNE_CHUNK);
+            let n = query(&stmt).execute(&self.pool).await?.rows_affected();
+            deleted += n;
+            if n < PRUNE_CHUNK as u64 {
+                break;
+            }
+        }
+        let (stragglers, rollup_fix) = sql::prune_final(Dialect::Postgres, older_than_ms);
+        let mut tx = self.pool.begin().await?;
+        // Recomputing a bucket from raw rows must not interleave with another gateway's upsert into
+        // it; this mode blocks concurrent writers of the rollup (not its readers) until commit.
+        sqlx::query("LOCK TABLE log_rollup IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        deleted += query(&stragglers).execute(&mut *tx).await?.rows_affected();
+        for stmt in &rollup_fix {
+            query(stmt).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn ping(&self) -> Result<(), LogStoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,707 @@
+//! SQL text shared by both stores.
+//!
+//! The two schemas are the same apart from column types, and every statement here is written in the
+//! common subset of SQLite and PostgreSQL (`CAST(x AS BIGINT)` and `CAST(x AS DOUBLE PRECISION)` give
+//! the same result types in both). The only differences are the placeholder syntax and the
+//! case-insensitive match for content search, both handled by [`Dialect`]. Values are always bound,
+//! never spliced into the text.
+
+use std::collections::BTreeMap;
+
+use crate::bucket::{latency_bucket, Agg, LATENCY_BUCKETS};
+use crate::filter::{GroupBy, LogFilter, LogQuery, Order, SortBy, StatusClass};
+use crate::record::{is_success_status, LogRecord};
+
+pub(crate) const HOUR_MS: i64 = 3_600_000;
+pub(crate) const DAY_MS: i64 = 86_400_000;
+/// Rollup grains, coarsest first (the order [`plan_segments`] wants).
+pub(crate) const GRAINS: [i64; 2] = [DAY_MS, HOUR_MS];
+/// "No upper bound": far enough to be past every real timestamp, small enough not to overflow.
+const FAR_FUTURE_MS: i64 = 1 << 53;
+
+/// Rows per multi-row `INSERT INTO logs`: 33 values each stays far below SQLite's 32,766 and
+/// PostgreSQL's 65,535 bind parameters.
+pub(crate) const INSERT_CHUNK: usize = 500;
+/// Rows per rollup upsert (75 values each).
+const ROLLUP_CHUNK: usize = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Param {
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    Text(String),
+    OptI64(Option<i64>),
+    OptF64(Option<f64>),
+    OptText(Option<String>),
+}
+
+/// A statement and its bound values, built left to right.
+#[derive(Debug, Clone)]
+pub(crate) struct Sql {
+    pub text: String,
+    pub params: Vec<Param>,
+    dialect: Dialect,
+}
+
+impl Sql {
+    pub fn new(dialect: Dialect) -> Sql {
+        Sql {
+            text: String::with_capacity(256),
+            params: Vec::new(),
+            dialect,
+        }
+    }
+
+    pub fn push(&mut self, s: &str) -> &mut Sql {
+        self.text.push_str(s);
+        self
+    }
+
+    /// Appends a placeholder for `p`.
+    pub fn bind(&mut self, p: Param) -> &mut Sql {
+        self.params.push(p);
+        match self.dialect {
+            Dialect::Sqlite => self.text.push('?'),
+            Dialect::Postgres => {
+                self.text.push('$');
+                self.text.push_str(&self.params.len().to_string());
+            }
+        }
+        self
+    }
+
+    fn bind_list<T: Clone>(&mut self, column: &str, items: &[T], to_param: fn(T) -> Param) {
+        self.push(column).push(" IN (");
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(to_param(item.clone()));
+        }
+        self.push(")");
+    }
+}
+
+/// The record's columns, in the order [`crate::decode`] reads them.
+pub(crate) const RECORD_COLUMNS: &str = "id, timestamp_ms, route, request_type, model_requested, provider, \
+     model, key_id, key_name, virtual_key_id, team_id, customer_id, status, error_type, error_message, \
+     stream, attempts, fallback_index, trail, latency_ms, upstream_latency_ms, overhead_ms, ttft_ms, \
+     input_tokens, output_tokens, cached_tokens, cost_usd, cost_known, user_agent, request_body, \
+     response_body";
+
+/// A latency that is not a finite, non-negative number is stored as 0 rather than failing the whole
+/// batch over one caller's bad clock reading.
+pub(crate) fn clean_latency(ms: f64) -> f64 {
+    if ms.is_finite() && ms >= 0.0 {
+        ms
+    } else {
+        0.0
+    }
+}
+
+/// Optional measurements that are not finite are stored as unknown (SQLite would turn NaN into NULL
+/// anyway; PostgreSQL would keep it and poison every sum).
+fn clean_opt(x: Option<f64>) -> Option<f64> {
+    x.filter(|v| v.is_finite())
+}
+
+/// One multi-row insert. Rows whose id is already stored are skipped, and the ids actually inserted
+/// come back, so a batch retried after an ambiguous commit neither fails nor double-counts.
+pub(crate) fn insert_logs(dialect: Dialect, rows: &[LogRecord]) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("INSERT INTO logs (")
+        .push(RECORD_COLUMNS)
+        .push(", latency_bucket, total_tokens) VALUES ");
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        let latency = clean_latency(r.latency_ms);
+        let values = [
+            Param::Text(r.id.clone()),
+            Param::I64(r.timestamp_ms),
+            Param::Text(r.route.clone()),
+            Param::Text(r.request_type.clone()),
+            Param::Text(r.model_requested.clone()),
+            Param::OptText(r.provider.clone()),
+            Param::OptText(r.model.clone()),
+            Param::OptText(r.key_id.clone()),
+            Param::OptText(r.key_name.clone()),
+            Param::OptText(r.virtual_key_id.clone()),
+            Param::OptText(r.team_id.clone()),
+            Param::OptText(r.customer_id.clone()),
+            Param::I64(i64::from(r.status)),
+            Param::OptText(r.error_type.clone()),
+            Param::OptText(r.error_message.clone()),
+            Param::Bool(r.stream),
+            Param::I64(i64::from(r.attempts)),
+            Param::OptI64(r.fallback_index.map(i64::from)),
+            Param::OptText(r.trail.clone()),
+            Param::F64(latency),
+            Param::OptF64(clean_opt(r.upstream_latency_ms)),
+            Param::OptF64(clean_opt(r.overhead_ms)),
+            Param::OptF64(clean_opt(r.ttft_ms)),
+            Param::OptI64(r.input_tokens),
+            Param::OptI64(r.output_tokens),
+            Param::OptI64(r.cached_tokens),
+            Param::OptF64(clean_opt(r.cost_usd)),
+            Param::Bool(r.cost_known),
+            Param::OptText(r.user_agent.clone()),
+            Param::OptText(r.request_body.clone()),
+            Param::OptText(r.response_body.clone()),
+            Param::I64(latency_bucket(latency) as i64),
+            Param::I64(r.total_tokens()),
+        ];
+        sql.push("(");
+        for (j, v) in values.into_iter().enumerate() {
+            if j > 0 {
+                sql.push(", ");
+            }
+            sql.bind(v);
+        }
+        sql.push(")");
+    }
+    sql.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+    sql
+}
+
+/// The identity of one rollup row. Ordered, so that upserts always touch rows in the same order and
+/// concurrent writers (several gateways on one PostgreSQL) cannot deadlock on each other.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct RollupKey {
+    grain_ms: i64,
+    bucket_start_ms: i64,
+    provider: String,
+    model: String,
+    status: i64,
+    cost_known: bool,
+}
+
+/// Folds records into the rollup rows they add to, at every grain.
+pub(crate) fn rollup_deltas<'a>(records: impl Iterator<Item = &'a LogRecord>) -> BTreeMap<RollupKey, Agg> {
+    let mut out: BTreeMap<RollupKey, Agg> = BTreeMap::new();
+    for r in records {
+        let latency = clean_latency(r.latency_ms);
+        for grain in GRAINS {
+            let key = RollupKey {
+                grain_ms: grain,
+                bucket_start_ms: r.timestamp_ms.div_euclid(grain) * grain,
+                provider: r.provider.clone().unwrap_or_default(),
+                model: r.model.clone().unwrap_or_default(),
+                status: i64::from(r.status),
+                cost_known: r.cost_known,
+            };
+            let agg = out.entry(key).or_default();
+            agg.requests += 1;
+            agg.errors += i64::from(!is_success_status(r.status));
+            agg.latency_sum_ms += latency;
+            agg.input_tokens += r.input_tokens.unwrap_or(0);
+            agg.output_tokens += r.output_tokens.unwrap_or(0);
+            agg.cost_usd += clean_opt(r.cost_usd).unwrap_or(0.0);
+            agg.unknown_cost += i64::from(!r.cost_known);
+            agg.buckets[latency_bucket(latency)] += 1;
+        }
+    }
+    out
+}
+
+fn bucket_columns() -> impl Iterator<Item = String> {
+    (0..LATENCY_BUCKETS).map(|i| format!("lb{i:02}"))
+}
+
+const ROLLUP_KEY_COLUMNS: &str = "grain_ms, bucket_start_ms, provider, model, status, cost_known";
+const ROLLUP_SUM_COLUMNS: [&str; 5] = [
+    "requests",
+    "latency_sum_ms",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+];
+
+fn rollup_insert_head(sql: &mut Sql) {
+    sql.push("INSERT INTO log_rollup (").push(ROLLUP_KEY_COLUMNS);
+    for c in ROLLUP_SUM_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(bucket_columns())
+    {
+        sql.push(", ").push(&c);
+    }
+    sql.push(")");
+}
+
+/// Upserts that add the deltas to the rollup (creating rows as needed).
+pub(crate) fn rollup_upserts(dialect: Dialect, deltas: &BTreeMap<RollupKey, Agg>) -> Vec<Sql> {
+    let entries: Vec<(&RollupKey, &Agg)> = deltas.iter().collect();
+    let mut update = String::new();
+    for c in ROLLUP_SUM_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(bucket_columns())
+    {
+        if !update.is_empty() {
+            update.push_str(", ");
+        }
+        update.push_str(&format!("{c} = log_rollup.{c} + excluded.{c}"));
+    }
+    entries
+        .chunks(ROLLUP_CHUNK)
+        .map(|chunk| {
+            let mut sql = Sql::new(dialect);
+            rollup_insert_head(&mut sql);
+            sql.push(" VALUES ");
+            for (i, (k, a)) in chunk.iter().enumerate() {
+                sql.push(if i > 0 { ", (" } else { "(" });
+                sql.bind(Param::I64(k.grain_ms)).push(", ");
+                sql.bind(Param::I64(k.bucket_start_ms)).push(", ");
+                sql.bind(Param::Text(k.provider.clone())).push(", ");
+                sql.bind(Param::Text(k.model.clone())).push(", ");
+                sql.bind(Param::I64(k.status)).push(", ");
+                sql.bind(Param::Bool(k.cost_known)).push(", ");
+                sql.bind(Param::I64(a.requests)).push(", ");
+                sql.bind(Param::F64(a.latency_sum_ms)).push(", ");
+                sql.bind(Param::I64(a.input_tokens)).push(", ");
+                sql.bind(Param::I64(a.output_tokens)).push(", ");
+                sql.bind(Param::F64(a.cost_usd));
+                for b in a.buckets {
+                    sql.push(", ").bind(Param::I64(b));
+                }
+                sql.push(")");
+            }
+            sql.push(" ON CONFLICT (")
+                .push(ROLLUP_KEY_COLUMNS)
+                .push(") DO UPDATE SET ")
+                .push(&update);
+            sql
+        })
+        .collect()
+}
+
+/// Deletes up to `chunk` of the oldest rows before `cutoff_ms`; run repeatedly, each in its own short
+/// transaction, so pruning a large backlog never holds the write lock for long.
+pub(crate) fn prune_chunk(dialect: Dialect, cutoff_ms: i64, chunk: i64) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("DELETE FROM logs WHERE seq IN (SELECT seq FROM logs WHERE timestamp_ms < ")
+        .bind(Param::I64(cutoff_ms))
+        .push(" ORDER BY timestamp_ms LIMIT ")
+        .bind(Param::I64(chunk))
+        .push(")");
+    sql
+}
+
+/// The final transaction of a prune at `cutoff_ms`: first a delete of any row still before the cutoff
+/// (rows that arrived late, after the chunked deletes), then the statements that bring the rollup in
+/// line: rollup rows wholly before the cutoff go, and the rows of each bucket the cutoff falls inside
+/// are recomputed from the raw rows that remain.
+pub(crate) fn prune_final(dialect: Dialect, cutoff_ms: i64) -> (Sql, Vec<Sql>) {
+    let mut stragglers = Sql::new(dialect);
+    stragglers
+        .push("DELETE FROM logs WHERE timestamp_ms < ")
+        .bind(Param::I64(cutoff_ms));
+    let mut out = Vec::new();
+    let mut sql = Sql::new(dialect);
+    sql.push("DELETE FROM log_rollup WHERE bucket_start_ms + grain_ms <= ")
+        .bind(Param::I64(cutoff_ms));
+    out.push(sql);
+    for grain in GRAINS {
+        let start = cutoff_ms.div_euclid(grain) * grain;
+        if start == cutoff_ms {
+            continue;
+        }
+        let mut sql = Sql::new(dialect);
+        sql.push("DELETE FROM log_rollup WHERE grain_ms = ")
+            .bind(Param::I64(grain))
+            .push(" AND bucket_start_ms = ")
+            .bind(Param::I64(start));
+        out.push(sql);
+        let mut sql = Sql::new(dialect);
+        rollup_insert_head(&mut sql);
+        sql.push(" SELECT ")
+            .bind(Param::I64(grain))
+            .push(", ")
+            .bind(Param::I64(start))
+            .push(
+                ", COALESCE(provider, ''), COALESCE(model, ''), status, cost_known, COUNT(*), \
+                 SUM(latency_ms), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), \
+                 COALESCE(SUM(cost_usd), 0)",
+            );
+        for i in 0..LATENCY_BUCKETS {
+            sql.push(&format!(
+                ", SUM(CASE WHEN latency_bucket = {i} THEN 1 ELSE 0 END)"
+            ));
+        }
+        sql.push(" FROM logs WHERE timestamp_ms >= ")
+            .bind(Param::I64(start))
+            .push(" AND timestamp_ms < ")
+            .bind(Param::I64(start + grain))
+            .push(" GROUP BY COALESCE(provider, ''), COALESCE(model, ''), status, cost_known");
+        out.push(sql);
+    }
+    (stragglers, out)
+}
+
+/// Where an aggregate reads from: raw rows, or rollup rows of one grain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    Raw,
+    Rollup(i64),
+}
+
+/// Whether the rollup can answer this filter: it only keeps time, provider, model, status and
+/// cost_known, so any other constraint sends the query to the raw rows.
+pub(crate) fn rollup_capable(f: &LogFilter) -> bool {
+    f.virtual_key_ids.is_empty()
+        && f.min_latency_ms.is_none()
+        && f.max_latency_ms.is_none()
+        && f.min_tokens.is_none()
+        && f.max_tokens.is_none()
+        && f.min_cost_usd.is_none()
+        && f.max_cost_usd.is_none()
+        && f.content_search.is_none()
+}
+
+/// The filter's time range as `[start, end)`.
+pub(crate) fn time_range(f: &LogFilter) -> (i64, i64) {
+    let start = f.start_ms.unwrap_or(0);
+    let end = f
+        .end_ms
+        .map_or(FAR_FUTURE_MS, |e| e.saturating_add(1).min(FAR_FUTURE_MS));
+    (start, end)
+}
+
+/// Splits `[start, end)` into pieces each answered by one source: whole days from the daily rollup,
+/// whole hours at the edges from the hourly one, and the partial hours at the very ends from raw rows.
+/// `grains` (coarsest first) are the rollup grains allowed; none means one raw piece.
+pub(crate) fn plan_segments(start: i64, end: i64, grains: &[i64]) -> Vec<(Source, i64, i64)> {
+    if start >= end {
+        return Vec::new();
+    }
+    let Some((&grain, finer)) = grains.split_first() else {
+        return vec![(Source::Raw, start, end)];
+    };
+    let inner_start = start.div_euclid(grain) * grain + if start.rem_euclid(grain) == 0 { 0 } else { grain };
+    let inner_end = end.div_euclid(grain) * grain;
+    if inner_start >= inner_end {
+        return plan_segments(start, end, finer);
+    }
+    let mut out = plan_segments(start, inner_start, finer);
+    out.push((Source::Rollup(grain), inner_start, inner_end));
+    out.extend(plan_segments(inner_end, end, finer));
+    out
+}
+
+/// Appends ` WHERE ...` for `f` against `source`. `range` (`[start, end)`) replaces the filter's own
+/// time bounds; without it the filter's inclusive bounds apply (list queries).
+pub(crate) fn push_where(sql: &mut Sql, f: &LogFilter, source: Source, range: Option<(i64, i64)>) {
+    let mut first = true;
+    let mut and = |sql: &mut Sql| {
+        sql.push(if first { " WHERE " } else { " AND " });
+        first = false;
+    };
+    match (source, range) {
+        (Source::Rollup(grain), Some((s, e))) => {
+            and(sql);
+            sql.push("grain_ms = ").bind(Param::I64(grain));
+            sql.push(" AND bucket_start_ms >= ").bind(Param::I64(s));
+            sql.push(" AND bucket_start_ms < ").bind(Param::I64(e));
+        }
+        (Source::Raw, Some((s, e))) => {
+            and(sql);
+            sql.push("timestamp_ms >= ").bind(Param::I64(s));
+            sql.push(" AND timestamp_ms < ").bind(Param::I64(e));
+        }
+        (_, None) => {
+            if let Some(s) = f.start_ms {
+                and(sql);
+                sql.push("timestamp_ms >= ").bind(Param::I64(s));
+            }
+            if let Some(e) = f.end_ms {
+                and(sql);
+                sql.push("timestamp_ms <= ").bind(Param::I64(e));
+            }
+        }
+    }
+    if !f.providers.is_empty() {
+        and(sql);
+        sql.bind_list("provider", &f.providers, Param::Text);
+    }
+    if !f.models.is_empty() {
+        and(sql);
+        sql.bind_list("model", &f.models, Param::Text);
+    }
+    if !f.statuses.is_empty() {
+        and(sql);
+        sql.bind_list("status", &f.statuses, |s| Param::I64(i64::from(s)));
+    }
+    match f.status_class {
+        Some(StatusClass::Success) => {
+            and(sql);
+            sql.push("(status >= 200 AND status < 400)");
+        }
+        Some(StatusClass::Error) => {
+            and(sql);
+            sql.push("(status < 200 OR status >= 400)");
+        }
+        None => {}
+    }
+    if f.missing_cost_only {
+        and(sql);
+        sql.push("NOT cost_known");
+    }
+    if source != Source::Raw {
+        return;
+    }
+    if !f.virtual_key_ids.is_empty() {
+        and(sql);
+        sql.bind_list("virtual_key_id", &f.virtual_key_ids, Param::Text);
+    }
+    let bounds: [(&str, &str, Option<Param>); 6] = [
+        ("latency_ms", ">=", f.min_latency_ms.map(Param::F64)),
+        ("latency_ms", "<=", f.max_latency_ms.map(Param::F64)),
+        ("total_tokens", ">=", f.min_tokens.map(Param::I64)),
+        ("total_tokens", "<=", f.max_tokens.map(Param::I64)),
+        ("cost_usd", ">=", f.min_cost_usd.map(Param::F64)),
+        ("cost_usd", "<=", f.max_cost_usd.map(Param::F64)),
+    ];
+    for (column, op, value) in bounds {
+        if let Some(v) = value {
+            and(sql);
+            sql.push(column).push(" ").push(op).push(" ").bind(v);
+        }
+    }
+    if let Some(needle) = &f.content_search {
+        let pattern = format!("%{}%", escape_like(needle));
+        let op = match sql.dialect {
+            Dialect::Sqlite => " LIKE ",
+            Dialect::Postgres => " ILIKE ",
+        };
+        and(sql);
+        sql.push("(request_body")
+            .push(op)
+            .bind(Param::Text(pattern.clone()))
+            .push(" ESCAPE '\\'");
+        sql.push(" OR response_body")
+            .push(op)
+            .bind(Param::Text(pattern))
+            .push(" ESCAPE '\\')");
+    }
+}
+
+/// Makes `%`, `_` and `\` in a search string match themselves.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn sort_parts(q: &LogQuery) -> (&'static str, &'static str, &'static str) {
+    let dir = match q.order {
+        Order::Asc => "ASC",
+        Order::Desc => "DESC",
+    };
+    match q.sort_by {
+        SortBy::Timestamp => ("timestamp_ms", dir, ""),
+        SortBy::Latency => ("latency_ms", dir, ""),
+        SortBy::Tokens => ("total_tokens", dir, ""),
+        // The two databases disagree on where NULLs sort; say it explicitly.
+        SortBy::Cost => ("cost_usd", dir, " NULLS LAST"),
+    }
+}
+
+/// One page of records. The page's `seq`s are chosen first by a query that can be answered from an
+/// index alone, and only those rows are then read, so a large offset or a sort over a wide time range
+/// never drags whole rows (bodies included) through the sorter. Ties break on insertion order.
+pub(crate) fn page(dialect: Dialect, q: &LogQuery, limit: i64) -> Sql {
+    let (column, dir, nulls) = sort_parts(q);
+    let order = format!(" ORDER BY {column} {dir}{nulls}, seq {dir}");
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT ")
+        .push(RECORD_COLUMNS)
+        .push(" FROM logs WHERE seq IN (SELECT seq FROM logs");
+    push_where(&mut sql, &q.filter, Source::Raw, None);
+    sql.push(&order).push(" LIMIT ").bind(Param::I64(limit));
+    sql.push(" OFFSET ")
+        .bind(Param::I64(i64::try_from(q.offset).unwrap_or(i64::MAX)));
+    sql.push(")").push(&order);
+    sql
+}
+
+pub(crate) fn get(dialect: Dialect, id: &str) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT ")
+        .push(RECORD_COLUMNS)
+        .push(" FROM logs WHERE id = ")
+        .bind(Param::Text(id.to_owned()));
+    sql
+}
+
+/// How many rows of one segment match.
+pub(crate) fn count(dialect: Dialect, f: &LogFilter, source: Source, range: Option<(i64, i64)>) -> Sql {
+    let mut sql = Sql::new(dialect);
+    match source {
+        Source::Raw => sql.push("SELECT COUNT(*) FROM logs"),
+        Source::Rollup(_) => sql.push("SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM log_rollup"),
+    };
+    push_where(&mut sql, f, source, range);
+    sql
+}
+
+/// The aggregate of one segment, split by time bucket (`bucket_ms`) and group when asked.
+///
+/// Raw rows come back as `tkey, gkey, lb, requests, errors, latency_sum, input, output, cost, unknown`
+/// per latency bucket; rollup rows as `tkey, gkey, requests, ..., unknown, lb00..lb63`. Both fold into
+/// the same [`Agg`].
+pub(crate) fn aggregate(
+    dialect: Dialect,
+    f: &LogFilter,
+    source: Source,
+    range: (i64, i64),
+    bucket_ms: Option<i64>,
+    group_by: Option<GroupBy>,
+) -> Sql {
+    let mut sql = Sql::new(dialect);
+    let time_col = match source {
+        Source::Raw => "timestamp_ms",
+        Source::Rollup(_) => "bucket_start_ms",
+    };
+    let mut group_cols: Vec<&str> = Vec::new();
+    sql.push("SELECT ");
+    match bucket_ms {
+        Some(b) => {
+            sql.push(&format!("CAST(({time_col} / "))
+                .bind(Param::I64(b))
+                .push(") * ")
+                .bind(Param::I64(b))
+                .push(" AS BIGINT)");
+            group_cols.push("1");
+        }
+        None => {
+            sql.push("CAST(0 AS BIGINT)");
+        }
+    }
+    let group_col = match group_by {
+        Some(GroupBy::Provider) => Some("provider"),
+        Some(GroupBy::Model) => Some("model"),
+        None => None,
+    };
+    match (group_col, source) {
+        (Some(c), Source::Raw) => {
+            sql.push(&format!(", COALESCE({c}, '')"));
+            group_cols.push("2");
+        }
+        (Some(c), Source::Rollup(_)) => {
+            sql.push(&format!(", {c}"));
+            group_cols.push("2");
+        }
+        (None, _) => {
+            sql.push(", CAST('' AS TEXT)");
+        }
+    }
+    match source {
+        Source::Raw => {
+            sql.push(
+                ", latency_bucket, COUNT(*), \
+                 CAST(SUM(CASE WHEN status < 200 OR status >= 400 THEN 1 ELSE 0 END) AS BIGINT), \
+                 CAST(SUM(latency_ms) AS DOUBLE PRECISION), \
+                 CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION), \
+                 CAST(SUM(CASE WHEN cost_known THEN 0 ELSE 1 END) AS BIGINT) FROM logs",
+            );
+            group_cols.push("3");
+        }
+        Source::Rollup(_) => {
+            sql.push(
+                ", CAST(COALESCE(SUM(requests), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(CASE WHEN status < 200 OR status >= 400 THEN requests ELSE 0 END), 0) \
+                 AS BIGINT), \
+                 CAST(COALESCE(SUM(latency_sum_ms), 0) AS DOUBLE PRECISION), \
+                 CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION), \
+                 CAST(COALESCE(SUM(CASE WHEN cost_known THEN 0 ELSE requests END), 0) AS BIGINT)",
+            );
+            for c in bucket_columns() {
+                sql.push(&format!(", CAST(COALESCE(SUM({c}), 0) AS BIGINT)"));
+            }
+            sql.push(" FROM log_rollup");
+        }
+    }
+    push_where(&mut sql, f, source, Some(range));
+    if !group_cols.is_empty() {
+        sql.push(" GROUP BY ").push(&group_cols.join(", "));
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_cover_the_range_exactly_once() {
+        let h = HOUR_MS;
+        let d = DAY_MS;
+        // Aligned whole days only.
+        assert_eq!(
+            plan_segments(0, 2 * d, &GRAINS),
+            vec![(Source::Rollup(d), 0, 2 * d)]
+        );
+        // Ragged on both ends.
+        let s = d - h - 5;
+        let e = 3 * d + 2 * h + 7;
+        assert_eq!(
+            plan_segments(s, e, &GRAINS),
+            vec![
+                (Source::Raw, s, d - h),
+                (Source::Rollup(h), d - h, d),
+                (Source::Rollup(d), d, 3 * d),
+                (Source::Rollup(h), 3 * d, 3 * d + 2 * h),
+                (Source::Raw, 3 * d + 2 * h, e),
+            ]
+        );
+        // Inside one hour: raw only; no grains: raw only; empty range: nothing.
+        assert_eq!(plan_segments(10, 20, &GRAINS), vec![(Source::Raw, 10, 20)]);
+        assert_eq!(plan_segments(0, 5 * d, &[]), vec![(Source::Raw, 0, 5 * d)]);
+        assert!(plan_segments(5, 5, &GRAINS).is_empty());
+        // Hour grain only (hourly histogram).
+        assert_eq!(
+            plan_segments(h / 2, 3 * h, &[HOUR_MS]),
+            vec![(Source::Raw, h / 2, h), (Source::Rollup(h), h, 3 * h)]
+        );
+    }
+
+    #[test]
+    fn placeholders_follow_the_dialect() {
+        let f = LogFilter {
+            providers: vec!["a".into(), "b".into()],
+            ..LogFilter::default()
+        };
+        let s = count(Dialect::Postgres, &f, Source::Raw, Some((1, 2)));
+        assert!(s
+            .text
+            .ends_with("timestamp_ms >= $1 AND timestamp_ms < $2 AND provider IN ($3, $4)"));
+        let s = count(Dialect::Sqlite, &f, Source::Raw, Some((1, 2)));
+        assert!(s
+            .text
+            .ends_with("timestamp_ms >= ? AND timestamp_ms < ? AND provider IN (?, ?)"));
+        assert_eq!(s.params.len(), 4);
+    }
+
+    #[test]
+    fn like_metacharacters_are_escaped() {
+        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
+    }
+}

@@ -1,0 +1,1006 @@
+//! One behavioural suite, run against a real SQLite file and a real PostgreSQL schema.
+//!
+//! PostgreSQL is reached at `SWITCHYARD_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
+//! each test gets its own schema, dropped at the end.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{Connection, Executor};
+use switchyard_logs::bucket::{latency_bucket, LATENCY_BUCKET_RATIO};
+use switchyard_logs::{
+    GroupBy, LogFilter, LogQuery, LogRecord, LogStore, LogWriter, Order, PostgresLogStore, SortBy,
+    SqliteLogStore, StatusClass,
+};
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 86_400_000;
+/// A UTC midnight, so tests can place records on hour and day boundaries on purpose.
+const T0: i64 = 20_000 * DAY;
+
+// ---------------------------------------------------------------------------------------------------
+// Harness
+
+struct Harness {
+    store: Arc<dyn LogStore>,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(Arc<PostgresLogStore>, String)>,
+}
+
+fn pg_url() -> String {
+    std::env::var("SWITCHYARD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+impl Harness {
+    async fn sqlite(_name: &str) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteLogStore::open(&dir.path().join("logs.db")).await.unwrap();
+        Harness {
+            store: Arc::new(store),
+            _dir: Some(dir),
+            pg: None,
+        }
+    }
+
+    async fn postgres(name: &str) -> Harness {
+        let schema = format!("sylogs_{}_{}", name, std::process::id());
+        let store = PostgresLogStore::connect_in_schema(&pg_url(), &schema)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {} is needed for this test: {e}", pg_url()));
+        let store = Arc::new(store);
+        Harness {
+            store: store.clone(),
+            _dir: None,
+            pg: Some((store, schema)),
+        }
+    }
+
+    async fn finish(self) {
+        if let Some((store, schema)) = self.pg {
+            store.close().await;
+            let mut conn = sqlx::PgConnection::connect(&pg_url()).await.unwrap();
+            conn.execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Runs each named test fn (taking the store) against both databases.
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let h = super::Harness::sqlite(stringify!($name)).await;
+                    super::$name(h.store.clone()).await;
+                    h.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let h = super::Harness::postgres(stringify!($name)).await;
+                    super::$name(h.store.clone()).await;
+                    h.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    round_trips_every_field,
+    inserting_an_id_twice_keeps_one_row,
+    filters_match_an_oracle,
+    sorts_and_pages,
+    stats_on_a_hand_made_dataset,
+    histogram_on_a_hand_made_dataset,
+    stats_and_histograms_match_an_oracle,
+    prune_deletes_old_rows_and_keeps_totals_right,
+    writer_flushes_everything_on_shutdown,
+    writer_drops_instead_of_blocking_when_full,
+    retention_prunes_at_start,
+    invalid_histogram_bucket_is_an_error,
+);
+
+// ---------------------------------------------------------------------------------------------------
+// Data
+
+fn full_record() -> LogRecord {
+    LogRecord {
+        id: "0195f0c2-0000-7000-8000-000000000001".into(),
+        timestamp_ms: T0 + 1_234,
+        route: "/v1/chat/completions".into(),
+        request_type: "chat_completion".into(),
+        model_requested: "openai/gpt-4o".into(),
+        provider: Some("openai".into()),
+        model: Some("gpt-4o".into()),
+        key_id: Some("key-1".into()),
+        key_name: Some("primary".into()),
+        virtual_key_id: Some("vk-1".into()),
+        team_id: Some("team-1".into()),
+        customer_id: Some("cust-1".into()),
+        status: 429,
+        error_type: Some("rate_limit".into()),
+        error_message: Some("slow down — ünïcode ✓".into()),
+        stream: true,
+        attempts: 3,
+        fallback_index: Some(2),
+        trail: Some(r#"[{"provider":"openai","status":429}]"#.into()),
+        latency_ms: 1234.5678,
+        upstream_latency_ms: Some(1200.25),
+        overhead_ms: Some(0.375),
+        ttft_ms: Some(321.5),
+        input_tokens: Some(12_345_678_901),
+        output_tokens: Some(42),
+        cached_tokens: Some(7),
+        cost_usd: Some(0.000_123_456_789),
+        cost_known: true,
+        user_agent: Some("openai-python/1.0".into()),
+        request_body: Some(
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi 'there' %_\\"}]}"#.into(),
+        ),
+        response_body: Some("{}".into()),
+    }
+}
+
+/// A small deterministic generator, so the oracle tests need no RNG crate.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn unit(&mut self) -> f64 {
+        self.next() as f64 / (1u64 << 31) as f64
+    }
+}
+
+/// About 400 varied records over three and a half days starting at `T0 - 5h`.
+fn dataset() -> Vec<LogRecord> {
+    let mut rng = Lcg(42);
+    let providers: [(Option<&str>, &[&str]); 4] = [
+        (Some("openai"), &["gpt-4o", "gpt-4o-mini"]),
+        (Some("anthropic"), &["claude-sonnet"]),
+        (Some("mittwald"), &["qwen3", "gpt-oss"]),
+        (None, &[]),
+    ];
+    let statuses = [200, 200, 200, 200, 200, 200, 201, 400, 429, 500, 503];
+    (0..400)
+        .map(|i| {
+            let ts = T0 - 5 * HOUR + rng.below((3 * DAY + 12 * HOUR) as u64) as i64;
+            let (provider, models) = providers[rng.below(4) as usize];
+            let model = if models.is_empty() {
+                None
+            } else {
+                Some(models[rng.below(models.len() as u64) as usize])
+            };
+            let status = if provider.is_none() {
+                400
+            } else {
+                statuses[rng.below(statuses.len() as u64) as usize]
+            };
+            let latency = (2.0 + rng.unit() * 7.0).exp();
+            let input = (rng.below(5) > 0).then(|| rng.below(5_000) as i64);
+            let output = input.map(|_| rng.below(2_000) as i64);
+            let cost_known = provider.is_some() && model != Some("gpt-oss");
+            let mut r = LogRecord::new(
+                format!("00000000-0000-7000-8000-{i:012}"),
+                ts,
+                "/v1/chat/completions",
+                model.unwrap_or("nope"),
+                status,
+                latency,
+            );
+            r.provider = provider.map(str::to_owned);
+            r.model = model.map(str::to_owned);
+            r.virtual_key_id = (rng.below(3) > 0).then(|| format!("vk-{}", rng.below(3)));
+            r.input_tokens = input;
+            r.output_tokens = output;
+            r.cost_known = cost_known;
+            r.cost_usd =
+                cost_known.then(|| (input.unwrap_or(0) as f64) * 2e-6 + rng.below(100) as f64 * 1e-5);
+            if i % 10 == 0 {
+                r.request_body = Some(format!("{{\"messages\":\"needle-{} Hello\"}}", i % 30));
+                r.response_body = Some("ok".into());
+            }
+            r
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The oracle: the filter semantics restated over plain records.
+
+fn matches(f: &LogFilter, r: &LogRecord) -> bool {
+    let in_list =
+        |list: &[String], v: &Option<String>| list.is_empty() || v.as_ref().is_some_and(|v| list.contains(v));
+    let total = r.total_tokens();
+    in_list(&f.providers, &r.provider)
+        && in_list(&f.models, &r.model)
+        && in_list(&f.virtual_key_ids, &r.virtual_key_id)
+        && (f.statuses.is_empty() || f.statuses.contains(&r.status))
+        && match f.status_class {
+            Some(StatusClass::Success) => r.is_success(),
+            Some(StatusClass::Error) => !r.is_success(),
+            None => true,
+        }
+        && f.start_ms.is_none_or(|s| r.timestamp_ms >= s)
+        && f.end_ms.is_none_or(|e| r.timestamp_ms <= e)
+        && f.min_latency_ms.is_none_or(|m| r.latency_ms >= m)
+        && f.max_latency_ms.is_none_or(|m| r.latency_ms <= m)
+        && f.min_tokens.is_none_or(|m| total >= m)
+        && f.max_tokens.is_none_or(|m| total <= m)
+        && f.min_cost_usd.is_none_or(|m| r.cost_usd.is_some_and(|c| c >= m))
+        && f.max_cost_usd.is_none_or(|m| r.cost_usd.is_some_and(|c| c <= m))
+        && f.content_search.as_ref().is_none_or(|needle| {
+            let n = needle.to_lowercase();
+            [&r.request_body, &r.response_body]
+                .iter()
+                .any(|b| b.as_ref().is_some_and(|b| b.to_lowercase().contains(&n)))
+        })
+        && (!f.missing_cost_only || !r.cost_known)
+}
+
+#[derive(Debug, Default)]
+struct Expected {
+    requests: u64,
+    errors: u64,
+    latencies: Vec<f64>,
+    input: u64,
+    output: u64,
+    cost: f64,
+    unknown: u64,
+}
+
+impl Expected {
+    fn add(&mut self, r: &LogRecord) {
+        self.requests += 1;
+        self.errors += u64::from(!r.is_success());
+        self.latencies.push(r.latency_ms);
+        self.input += r.input_tokens.unwrap_or(0) as u64;
+        self.output += r.output_tokens.unwrap_or(0) as u64;
+        self.cost += r.cost_usd.unwrap_or(0.0);
+        self.unknown += u64::from(!r.cost_known);
+    }
+
+    /// The exact nearest-rank percentile.
+    fn percentile(&mut self, q: f64) -> f64 {
+        self.latencies.sort_by(f64::total_cmp);
+        let n = self.latencies.len();
+        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+        self.latencies[rank - 1]
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1e-9)
+}
+
+/// The estimate must sit in the exact value's bucket, hence within the bucket ratio of it.
+fn assert_percentile(what: &str, estimate: f64, exact: f64) {
+    assert_eq!(
+        latency_bucket(estimate),
+        latency_bucket(exact),
+        "{what}: estimate {estimate} is not in the bucket of {exact}"
+    );
+    let ratio = estimate / exact;
+    assert!(
+        ratio > 1.0 / LATENCY_BUCKET_RATIO && ratio < LATENCY_BUCKET_RATIO,
+        "{what}: estimate {estimate} vs exact {exact}"
+    );
+}
+
+async fn check_stats(store: &Arc<dyn LogStore>, data: &[LogRecord], f: &LogFilter) {
+    let mut e = Expected::default();
+    data.iter().filter(|r| matches(f, r)).for_each(|r| e.add(r));
+    let s = store.stats(f).await.unwrap();
+    let ctx = format!("{f:?}");
+    assert_eq!(s.requests, e.requests, "requests for {ctx}");
+    assert_eq!(s.errors, e.errors, "errors for {ctx}");
+    assert_eq!(s.input_tokens, e.input, "input tokens for {ctx}");
+    assert_eq!(s.output_tokens, e.output, "output tokens for {ctx}");
+    assert_eq!(s.unknown_cost_requests, e.unknown, "unknown cost for {ctx}");
+    assert!(
+        close(s.cost_usd, e.cost),
+        "cost {} vs {} for {ctx}",
+        s.cost_usd,
+        e.cost
+    );
+    if e.requests == 0 {
+        assert_eq!(
+            (s.success_rate, s.latency_avg_ms, s.latency_p50_ms),
+            (0.0, 0.0, 0.0)
+        );
+        return;
+    }
+    let avg = e.latencies.iter().sum::<f64>() / e.requests as f64;
+    assert!(
+        close(s.latency_avg_ms, avg),
+        "avg {} vs {avg} for {ctx}",
+        s.latency_avg_ms
+    );
+    let rate = (e.requests - e.errors) as f64 * 100.0 / e.requests as f64;
+    assert!(close(s.success_rate, rate), "success rate for {ctx}");
+    assert_percentile(&format!("p50 {ctx}"), s.latency_p50_ms, e.percentile(0.5));
+    assert_percentile(&format!("p95 {ctx}"), s.latency_p95_ms, e.percentile(0.95));
+    assert_percentile(&format!("p99 {ctx}"), s.latency_p99_ms, e.percentile(0.99));
+}
+
+async fn check_histogram(
+    store: &Arc<dyn LogStore>,
+    data: &[LogRecord],
+    f: &LogFilter,
+    bucket_seconds: u64,
+    group_by: Option<GroupBy>,
+) {
+    let b = bucket_seconds as i64 * 1000;
+    let mut want: BTreeMap<(i64, Option<String>), Expected> = BTreeMap::new();
+    for r in data.iter().filter(|r| matches(f, r)) {
+        let group = match group_by {
+            Some(GroupBy::Provider) => r.provider.clone(),
+            Some(GroupBy::Model) => r.model.clone(),
+            None => None,
+        };
+        want.entry((r.timestamp_ms.div_euclid(b) * b, group))
+            .or_default()
+            .add(r);
+    }
+    let got = store.histogram(f, bucket_seconds, group_by).await.unwrap();
+    let ctx = format!("bucket {bucket_seconds}s, {group_by:?}, {f:?}");
+    let got_keys: Vec<_> = got.iter().map(|h| (h.start_ms, h.group.clone())).collect();
+    let want_keys: Vec<_> = want.keys().cloned().collect();
+    assert_eq!(got_keys, want_keys, "bucket keys for {ctx}");
+    for (h, e) in got.iter().zip(want.values_mut()) {
+        assert_eq!(h.requests, e.requests, "{ctx} at {}", h.start_ms);
+        assert_eq!(h.errors, e.errors, "{ctx} at {}", h.start_ms);
+        assert_eq!((h.input_tokens, h.output_tokens), (e.input, e.output), "{ctx}");
+        assert!(
+            close(h.cost_usd, e.cost),
+            "{ctx}: cost {} vs {}",
+            h.cost_usd,
+            e.cost
+        );
+        assert_percentile(&ctx, h.latency_p50_ms, e.percentile(0.5));
+        assert_percentile(&ctx, h.latency_p95_ms, e.percentile(0.95));
+    }
+}
+
+async fn all_ids(store: &Arc<dyn LogStore>, f: &LogFilter) -> (Vec<String>, u64) {
+    let q = LogQuery {
+        filter: f.clone(),
+        limit: 1000,
+        ..LogQuery::default()
+    };
+    let page = store.query(&q).await.unwrap();
+    (page.logs.into_iter().map(|r| r.id).collect(), page.total)
+}
+
+/// A varied set of filters: each field alone, and combinations that take the rollup and raw paths.
+fn filters() -> Vec<LogFilter> {
+    let f = LogFilter::default;
+    let s = T0 + 2 * HOUR + 17;
+    let e = T0 + 2 * DAY + 5 * HOUR + 3_000;
+    vec![
+        f(),
+        LogFilter {
+            providers: vec!["openai".into(), "mittwald".into()],
+            ..f()
+        },
+        LogFilter {
+            models: vec!["gpt-4o-mini".into()],
+            ..f()
+        },
+        LogFilter {
+            statuses: vec![429, 500],
+            ..f()
+        },
+        LogFilter {
+            status_class: Some(StatusClass::Success),
+            ..f()
+        },
+        LogFilter {
+            status_class: Some(StatusClass::Error),
+            ..f()
+        },
+        LogFilter {
+            virtual_key_ids: vec!["vk-1".into()],
+            ..f()
+        },
+        LogFilter {
+            start_ms: Some(s),
+            ..f()
+        },
+        LogFilter {
+            end_ms: Some(e),
+            ..f()
+        },
+        LogFilter {
+            start_ms: Some(s),
+            end_ms: Some(e),
+            ..f()
+        },
+        LogFilter {
+            start_ms: Some(T0),
+            end_ms: Some(T0 + 2 * DAY - 1),
+            ..f()
+        },
+        LogFilter {
+            start_ms: Some(T0 + 7),
+            end_ms: Some(T0 + HOUR - 8),
+            ..f()
+        },
+        LogFilter {
+            min_latency_ms: Some(100.0),
+            ..f()
+        },
+        LogFilter {
+            max_latency_ms: Some(100.0),
+            ..f()
+        },
+        LogFilter {
+            min_tokens: Some(1_000),
+            max_tokens: Some(4_000),
+            ..f()
+        },
+        LogFilter {
+            min_cost_usd: Some(0.001),
+            ..f()
+        },
+        LogFilter {
+            max_cost_usd: Some(0.001),
+            ..f()
+        },
+        LogFilter {
+            content_search: Some("NEEDLE-1".into()),
+            ..f()
+        },
+        LogFilter {
+            content_search: Some("%".into()),
+            ..f()
+        },
+        LogFilter {
+            missing_cost_only: true,
+            ..f()
+        },
+        LogFilter {
+            providers: vec!["openai".into()],
+            status_class: Some(StatusClass::Success),
+            start_ms: Some(s),
+            end_ms: Some(e),
+            ..f()
+        },
+        LogFilter {
+            providers: vec!["anthropic".into()],
+            statuses: vec![200],
+            min_latency_ms: Some(50.0),
+            ..f()
+        },
+        LogFilter {
+            providers: vec!["nobody".into()],
+            ..f()
+        },
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The suite
+
+async fn round_trips_every_field(store: Arc<dyn LogStore>) {
+    let full = full_record();
+    let mut sparse = LogRecord::new(
+        "0195f0c2-0000-7000-8000-000000000002",
+        T0 - 1,
+        "/v1/embeddings",
+        "m",
+        200,
+        0.0,
+    );
+    sparse.request_type = "embedding".into();
+    store.insert_batch(&[full.clone(), sparse.clone()]).await.unwrap();
+    assert_eq!(store.get(&full.id).await.unwrap(), Some(full.clone()));
+    assert_eq!(store.get(&sparse.id).await.unwrap(), Some(sparse.clone()));
+    assert_eq!(store.get("missing").await.unwrap(), None);
+    let page = store.query(&LogQuery::default()).await.unwrap();
+    assert_eq!(page.logs, vec![full, sparse]);
+    assert_eq!((page.total, page.limit, page.offset), (2, 50, 0));
+    store.ping().await.unwrap();
+    // JSON round trip of the API shape too.
+    let json = serde_json::to_string(&page).unwrap();
+    assert_eq!(
+        serde_json::from_str::<switchyard_logs::LogPage>(&json).unwrap(),
+        page
+    );
+}
+
+async fn inserting_an_id_twice_keeps_one_row(store: Arc<dyn LogStore>) {
+    let data = dataset();
+    store.insert_batch(&data[..100]).await.unwrap();
+    // A retried batch (some rows already in) and a row repeated within one batch.
+    let mut again = data[50..150].to_vec();
+    again.push(data[149].clone());
+    store.insert_batch(&again).await.unwrap();
+    let (ids, total) = all_ids(&store, &LogFilter::default()).await;
+    assert_eq!((ids.len(), total), (150, 150));
+    check_stats(&store, &data[..150], &LogFilter::default()).await;
+}
+
+async fn filters_match_an_oracle(store: Arc<dyn LogStore>) {
+    let data = dataset();
+    store.insert_batch(&data).await.unwrap();
+    for f in filters() {
+        let mut want: Vec<&LogRecord> = data.iter().filter(|r| matches(&f, r)).collect();
+        want.sort_by_key(|r| std::cmp::Reverse(r.timestamp_ms));
+        let want: Vec<String> = want.iter().map(|r| r.id.clone()).collect();
+        let (got, total) = all_ids(&store, &f).await;
+        assert_eq!(got, want, "rows for {f:?}");
+        assert_eq!(total, want.len() as u64, "total for {f:?}");
+    }
+    // Content search found what it should, and `%` only matched a literal percent sign.
+    let (hits, _) = all_ids(
+        &store,
+        &LogFilter {
+            content_search: Some("NEEDLE-10 hello".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(!hits.is_empty());
+    let (hits, _) = all_ids(
+        &store,
+        &LogFilter {
+            content_search: Some("%".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(hits.is_empty());
+}
+
+async fn sorts_and_pages(store: Arc<dyn LogStore>) {
+    let data = dataset();
+    store.insert_batch(&data).await.unwrap();
+    let by_id: BTreeMap<String, LogRecord> = data.iter().map(|r| (r.id.clone(), r.clone())).collect();
+    for sort_by in [SortBy::Timestamp, SortBy::Latency, SortBy::Tokens, SortBy::Cost] {
+        for order in [Order::Asc, Order::Desc] {
+            let q = LogQuery {
+                limit: 1000,
+                sort_by,
+                order,
+                ..LogQuery::default()
+            };
+            let full = store.query(&q).await.unwrap();
+            assert_eq!(full.logs.len(), data.len());
+            let key = |r: &LogRecord| -> Option<f64> {
+                match sort_by {
+                    SortBy::Timestamp => Some(r.timestamp_ms as f64),
+                    SortBy::Latency => Some(r.latency_ms),
+                    SortBy::Tokens => Some(r.total_tokens() as f64),
+                    SortBy::Cost => r.cost_usd,
+                }
+            };
+            for w in full.logs.windows(2) {
+                let (a, b) = (key(&w[0]), key(&w[1]));
+                let ok = match (a, b, order) {
+                    (Some(a), Some(b), Order::Asc) => a <= b,
+                    (Some(a), Some(b), Order::Desc) => a >= b,
+                    // Unknown costs come last in both directions.
+                    (_, None, _) => true,
+                    (None, Some(_), _) => false,
+                };
+                assert!(ok, "{sort_by:?} {order:?}: {a:?} before {b:?}");
+                assert_eq!(by_id[&w[0].id], w[0]);
+            }
+            // Pages of 7 put together are the full list.
+            let mut paged = Vec::new();
+            let mut offset = 0;
+            loop {
+                let page = store
+                    .query(&LogQuery {
+                        limit: 7,
+                        offset,
+                        ..q.clone()
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(page.total, data.len() as u64);
+                if page.logs.is_empty() {
+                    break;
+                }
+                assert!(page.logs.len() <= 7);
+                paged.extend(page.logs.into_iter().map(|r| r.id));
+                offset += 7;
+            }
+            let full_ids: Vec<String> = full.logs.iter().map(|r| r.id.clone()).collect();
+            assert_eq!(paged, full_ids, "{sort_by:?} {order:?}");
+        }
+    }
+    // Limits are cut to the maximum; the page says so.
+    let page = store
+        .query(&LogQuery {
+            limit: 5_000,
+            ..LogQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.limit, 1000);
+    // A filtered sort over a time range.
+    let f = LogFilter {
+        start_ms: Some(T0),
+        end_ms: Some(T0 + DAY),
+        ..Default::default()
+    };
+    let q = LogQuery {
+        filter: f.clone(),
+        limit: 5,
+        sort_by: SortBy::Latency,
+        order: Order::Desc,
+        offset: 0,
+    };
+    let got: Vec<f64> = store
+        .query(&q)
+        .await
+        .unwrap()
+        .logs
+        .iter()
+        .map(|r| r.latency_ms)
+        .collect();
+    let mut want: Vec<f64> = data
+        .iter()
+        .filter(|r| matches(&f, r))
+        .map(|r| r.latency_ms)
+        .collect();
+    want.sort_by(|a, b| b.total_cmp(a));
+    assert_eq!(got, want[..5]);
+}
+
+/// Ten calls whose answers are worked out by hand.
+fn hand_made() -> Vec<LogRecord> {
+    let mut out = Vec::new();
+    for i in 0..10i64 {
+        // 100, 200, ..., 1000 ms; two per hour over five hours starting at T0 + 30 min.
+        let mut r = LogRecord::new(
+            format!("hand-{i}"),
+            T0 + HOUR / 2 + (i / 2) * HOUR + (i % 2) * 1_000,
+            "/v1/chat/completions",
+            "m",
+            if i == 3 {
+                500
+            } else if i == 7 {
+                429
+            } else {
+                200
+            },
+            (i + 1) as f64 * 100.0,
+        );
+        r.provider = Some(if i < 6 { "openai" } else { "anthropic" }.into());
+        r.model = Some(if i < 6 { "gpt-4o" } else { "claude" }.into());
+        r.input_tokens = Some(10 * (i + 1));
+        r.output_tokens = Some(i + 1);
+        r.cost_known = i != 9;
+        r.cost_usd = (i != 9).then_some(0.25);
+        out.push(r);
+    }
+    out
+}
+
+async fn stats_on_a_hand_made_dataset(store: Arc<dyn LogStore>) {
+    store.insert_batch(&hand_made()).await.unwrap();
+    let s = store.stats(&LogFilter::default()).await.unwrap();
+    assert_eq!((s.requests, s.errors), (10, 2));
+    assert_eq!(s.success_rate, 80.0);
+    assert_eq!(s.latency_avg_ms, 550.0);
+    assert_eq!((s.input_tokens, s.output_tokens), (550, 55));
+    assert_eq!((s.cost_usd, s.unknown_cost_requests), (2.25, 1));
+    assert_percentile("p50", s.latency_p50_ms, 500.0);
+    assert_percentile("p95", s.latency_p95_ms, 1000.0);
+    assert_percentile("p99", s.latency_p99_ms, 1000.0);
+
+    let errors = LogFilter {
+        status_class: Some(StatusClass::Error),
+        ..Default::default()
+    };
+    let s = store.stats(&errors).await.unwrap();
+    assert_eq!(
+        (s.requests, s.errors, s.success_rate, s.latency_avg_ms),
+        (2, 2, 0.0, 600.0)
+    );
+
+    let anthropic = LogFilter {
+        providers: vec!["anthropic".into()],
+        ..Default::default()
+    };
+    let s = store.stats(&anthropic).await.unwrap();
+    assert_eq!(
+        (s.requests, s.input_tokens, s.cost_usd, s.unknown_cost_requests),
+        (4, 340, 0.75, 1)
+    );
+    assert_percentile("p50 anthropic", s.latency_p50_ms, 800.0);
+
+    // 02:30 to 03:30 holds calls 4, 5 (02:30) and 6, 7 (03:30): a range cut mid-hour on both ends.
+    let window = LogFilter {
+        start_ms: Some(T0 + 2 * HOUR + HOUR / 2),
+        end_ms: Some(T0 + 3 * HOUR + HOUR / 2),
+        ..Default::default()
+    };
+    let s = store.stats(&window).await.unwrap();
+    assert_eq!((s.requests, s.errors, s.latency_avg_ms), (3, 0, 600.0));
+
+    let empty = LogFilter {
+        providers: vec!["none".into()],
+        ..Default::default()
+    };
+    let s = store.stats(&empty).await.unwrap();
+    assert_eq!((s.requests, s.latency_p50_ms, s.success_rate), (0, 0.0, 0.0));
+}
+
+async fn histogram_on_a_hand_made_dataset(store: Arc<dyn LogStore>) {
+    store.insert_batch(&hand_made()).await.unwrap();
+    let h = store.histogram(&LogFilter::default(), 3_600, None).await.unwrap();
+    let starts: Vec<i64> = h.iter().map(|b| b.start_ms).collect();
+    assert_eq!(starts, (0..5).map(|i| T0 + i * HOUR).collect::<Vec<_>>());
+    assert!(h.iter().all(|b| b.requests == 2 && b.group.is_none()));
+    assert_eq!(h.iter().map(|b| b.errors).collect::<Vec<_>>(), [0, 1, 0, 1, 0]);
+    assert_eq!(h[1].input_tokens, 30 + 40);
+    assert_eq!(h[4].cost_usd, 0.25);
+    assert_percentile("first hour p50", h[0].latency_p50_ms, 100.0);
+    assert_percentile("first hour p95", h[0].latency_p95_ms, 200.0);
+
+    let h = store
+        .histogram(&LogFilter::default(), 86_400, Some(GroupBy::Provider))
+        .await
+        .unwrap();
+    let rows: Vec<(i64, Option<&str>, u64)> = h
+        .iter()
+        .map(|b| (b.start_ms, b.group.as_deref(), b.requests))
+        .collect();
+    assert_eq!(rows, [(T0, Some("anthropic"), 4), (T0, Some("openai"), 6)]);
+
+    let h = store
+        .histogram(&LogFilter::default(), 7_200, Some(GroupBy::Model))
+        .await
+        .unwrap();
+    let rows: Vec<(i64, Option<&str>, u64)> = h
+        .iter()
+        .map(|b| (b.start_ms, b.group.as_deref(), b.requests))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (T0, Some("gpt-4o"), 4),
+            (T0 + 2 * HOUR, Some("claude"), 2),
+            (T0 + 2 * HOUR, Some("gpt-4o"), 2),
+            (T0 + 4 * HOUR, Some("claude"), 2),
+        ]
+    );
+}
+
+async fn stats_and_histograms_match_an_oracle(store: Arc<dyn LogStore>) {
+    let data = dataset();
+    // Several batches, so rollup rows are created and then added to.
+    for chunk in data.chunks(64) {
+        store.insert_batch(chunk).await.unwrap();
+    }
+    for f in filters() {
+        check_stats(&store, &data, &f).await;
+    }
+    let ranged = LogFilter {
+        start_ms: Some(T0 - 3 * HOUR - 5),
+        end_ms: Some(T0 + 2 * DAY + 90_000),
+        ..Default::default()
+    };
+    let openai_ok = LogFilter {
+        providers: vec!["openai".into()],
+        status_class: Some(StatusClass::Success),
+        ..ranged.clone()
+    };
+    let raw_only = LogFilter {
+        virtual_key_ids: vec!["vk-0".into(), "vk-2".into()],
+        ..ranged.clone()
+    };
+    for f in [LogFilter::default(), ranged, openai_ok, raw_only] {
+        for bucket in [3_600, 86_400, 300, 5_400, 7 * 86_400] {
+            check_histogram(&store, &data, &f, bucket, None).await;
+        }
+        check_histogram(&store, &data, &f, 3_600, Some(GroupBy::Provider)).await;
+        check_histogram(&store, &data, &f, 86_400, Some(GroupBy::Model)).await;
+        check_histogram(&store, &data, &f, 900, Some(GroupBy::Model)).await;
+    }
+}
+
+async fn prune_deletes_old_rows_and_keeps_totals_right(store: Arc<dyn LogStore>) {
+    let data = dataset();
+    store.insert_batch(&data).await.unwrap();
+    // Mid-hour and mid-day, so both rollup grains have a bucket cut in two.
+    let cutoff = T0 + DAY + 7 * HOUR + 1_234;
+    let expected = data.iter().filter(|r| r.timestamp_ms < cutoff).count() as u64;
+    assert!(expected > 0);
+    assert_eq!(store.prune(cutoff).await.unwrap(), expected);
+    assert_eq!(store.prune(cutoff).await.unwrap(), 0);
+    let kept: Vec<LogRecord> = data
+        .iter()
+        .filter(|r| r.timestamp_ms >= cutoff)
+        .cloned()
+        .collect();
+    let gone = data.iter().find(|r| r.timestamp_ms < cutoff).unwrap();
+    assert_eq!(store.get(&gone.id).await.unwrap(), None);
+    let (ids, total) = all_ids(&store, &LogFilter::default()).await;
+    assert_eq!((ids.len() as u64, total), (kept.len() as u64, kept.len() as u64));
+    check_stats(&store, &kept, &LogFilter::default()).await;
+    check_stats(
+        &store,
+        &kept,
+        &LogFilter {
+            providers: vec!["openai".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    check_histogram(&store, &kept, &LogFilter::default(), 3_600, None).await;
+    check_histogram(
+        &store,
+        &kept,
+        &LogFilter::default(),
+        86_400,
+        Some(GroupBy::Provider),
+    )
+    .await;
+    // New rows in the cut buckets still add up.
+    let mut late = data[0].clone();
+    late.id = "late".into();
+    late.timestamp_ms = cutoff + 1;
+    store.insert_batch(std::slice::from_ref(&late)).await.unwrap();
+    let mut kept = kept;
+    kept.push(late);
+    check_stats(&store, &kept, &LogFilter::default()).await;
+    check_histogram(&store, &kept, &LogFilter::default(), 86_400, None).await;
+}
+
+async fn writer_flushes_everything_on_shutdown(store: Arc<dyn LogStore>) {
+    let writer = LogWriter::spawn(store.clone(), 5_000);
+    for i in 0..5_000 {
+        writer.log(LogRecord::new(
+            format!("w-{i:05}"),
+            T0 + i,
+            "/v1/chat/completions",
+            "m",
+            200,
+            12.0,
+        ));
+    }
+    assert!(writer.queued() > 0);
+    let probe = writer.clone();
+    writer.shutdown().await;
+    assert_eq!((probe.written(), probe.dropped(), probe.queued()), (5_000, 0, 0));
+    let (_, total) = all_ids(&store, &LogFilter::default()).await;
+    assert_eq!(total, 5_000);
+    // After shutdown, records are refused and counted, not lost silently.
+    probe.log(LogRecord::new("late", T0, "/v1/chat/completions", "m", 200, 1.0));
+    assert_eq!(probe.dropped(), 1);
+}
+
+/// `#[tokio::test]` runs on one thread: the writer task cannot run while this loop logs without
+/// awaiting, so a one-slot channel stays full.
+async fn writer_drops_instead_of_blocking_when_full(store: Arc<dyn LogStore>) {
+    let writer = LogWriter::spawn(store.clone(), 1);
+    let started = std::time::Instant::now();
+    for i in 0..1_000 {
+        writer.log(LogRecord::new(
+            format!("d-{i}"),
+            T0 + i,
+            "/v1/chat/completions",
+            "m",
+            200,
+            5.0,
+        ));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "logging must not wait"
+    );
+    assert_eq!((writer.dropped(), writer.queued()), (999, 1));
+    let probe = writer.clone();
+    writer.shutdown().await;
+    assert_eq!((probe.written(), probe.dropped()), (1, 999));
+    let (ids, _) = all_ids(&store, &LogFilter::default()).await;
+    assert_eq!(ids, ["d-0"]);
+}
+
+async fn retention_prunes_at_start(store: Arc<dyn LogStore>) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let old = LogRecord::new("old", now - 3 * DAY, "/v1/chat/completions", "m", 200, 5.0);
+    let fresh = LogRecord::new("fresh", now - HOUR, "/v1/chat/completions", "m", 200, 5.0);
+    store.insert_batch(&[old, fresh]).await.unwrap();
+    let writer = LogWriter::spawn_with_retention(store.clone(), 16, 2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ids, _) = all_ids(&store, &LogFilter::default()).await;
+        if ids == ["fresh"] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "old record still there: {ids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    writer.shutdown().await;
+}
+
+async fn invalid_histogram_bucket_is_an_error(store: Arc<dyn LogStore>) {
+    let err = store.histogram(&LogFilter::default(), 0, None).await.unwrap_err();
+    assert!(err.to_string().contains("bucket"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// SQLite-only: what happens when the database refuses writes.
+
+#[tokio::test]
+async fn writer_counts_a_batch_the_database_refuses_as_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteLogStore::open(&dir.path().join("logs.db")).await.unwrap());
+    store.close().await;
+    let writer = LogWriter::spawn(store.clone(), 16);
+    for i in 0..3 {
+        writer.log(LogRecord::new(
+            format!("x-{i}"),
+            T0,
+            "/v1/chat/completions",
+            "m",
+            200,
+            5.0,
+        ));
+    }
+    let probe = writer.clone();
+    // Retries with backoff, then gives up on the batch; shutdown still returns.
+    tokio::time::timeout(Duration::from_secs(10), writer.shutdown())
+        .await
+        .unwrap();
+    assert_eq!((probe.written(), probe.dropped()), (0, 3));
+}
+
+#[tokio::test]
+async fn reopening_keeps_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    let store = SqliteLogStore::open(&path).await.unwrap();
+    store.insert_batch(&[full_record()]).await.unwrap();
+    store.close().await;
+    let store = SqliteLogStore::open(&path).await.unwrap();
+    assert_eq!(store.get(&full_record().id).await.unwrap(), Some(full_record()));
+    let ids: HashSet<String> = store
+        .query(&LogQuery::default())
+        .await
+        .unwrap()
+        .logs
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids.len(), 1);
+}
+
+#[tokio::test]
+async fn bad_schema_names_are_refused() {
+    for bad in ["", "Upper", "semi;colon", "quote\"", "1starts_with_digit"] {
+        let err = PostgresLogStore::connect_in_schema(&pg_url(), bad)
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("schema name"), "{bad}: {err}");
+    }
+}
