@@ -316,7 +316,10 @@ async fn run(
     routing_headers(&mut out_headers, &served);
     // Only translated answers need a fresh id and timestamp; pass-through keeps the upstream's.
     let response_ctx = || ResponseContext {
-        created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1),
+        created: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(1),
         model: served.model.clone(),
         id_hint: uuid::Uuid::new_v4().simple().to_string(),
         include_usage: call.include_usage,
