@@ -26,7 +26,12 @@ pub struct PostgresLogStore {
 }
 
 impl PostgresLogStore {
-    /// Connects to `url` and brings the schema up to date in the connection's default schema.
+    /// Connects to `url` and brings the schema up to date in the connection's default schema
+    /// (`search_path`, usually `public`).
+    ///
+    /// sqlx keeps its migration ledger (`_sqlx_migrations`) per schema, so a database that another
+    /// sqlx-migrated store also uses in the same schema will refuse one of the two ledgers; give the
+    /// logs their own schema with [`connect_in_schema`](Self::connect_in_schema) in that case.
     pub async fn connect(url: &str) -> Result<Self, LogStoreError> {
         let options = PgConnectOptions::from_str(url)?;
         let pool = pool_options().connect_with(options).await?;

@@ -39,6 +39,8 @@ impl SqliteLogStore {
             // power loss, never corrupt the file.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
+            // 32 MB of page cache per connection instead of 2 MB, so the index pages the writer
+            // appends to stay in memory; it only grows as far as it is used.
             .pragma("cache_size", "-32768");
         // One connection writes at a time (SQLite's rule); the others serve the API's reads, which WAL
         // lets run alongside the writer.

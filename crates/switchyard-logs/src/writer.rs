@@ -70,8 +70,8 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// Starts the writer task on the current tokio runtime. `capacity` is how many records may wait for
-    /// the database before new ones are dropped (at least 1).
+    /// Starts the writer task on the current tokio runtime (so it must be called inside one).
+    /// `capacity` is how many records may wait for the database before new ones are dropped (at least 1).
     pub fn spawn(store: Arc<dyn LogStore>, capacity: usize) -> LogWriter {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (close, close_rx) = watch::channel(false);
@@ -129,6 +129,9 @@ impl LogWriter {
 
     /// Stops accepting records and returns once every record accepted before the call has been written
     /// (or, if the database kept refusing it, counted as dropped). This is how SIGTERM flushes.
+    ///
+    /// With the database down this takes up to four attempts per queued batch; a caller with a shutdown
+    /// deadline wraps it in `tokio::time::timeout`.
     pub async fn shutdown(self) {
         self.inner.close.send_replace(true);
         let mut done = self.inner.done.clone();
@@ -210,12 +213,21 @@ async fn write_batch(store: &dyn LogStore, batch: &[LogRecord], counters: &Count
                 return;
             }
             Err(e) if attempt < RETRY_DELAYS.len() => {
-                tracing::warn!(error = %e, rows = batch.len(), attempt = attempt + 1, "writing request logs failed; retrying");
+                tracing::warn!(
+                    error = %e,
+                    rows = batch.len(),
+                    attempt = attempt + 1,
+                    "writing request logs failed; retrying"
+                );
                 tokio::time::sleep(RETRY_DELAYS[attempt]).await;
                 attempt += 1;
             }
             Err(e) => {
-                tracing::error!(error = %e, rows = batch.len(), "writing request logs failed; dropping the batch");
+                tracing::error!(
+                    error = %e,
+                    rows = batch.len(),
+                    "writing request logs failed; dropping the batch"
+                );
                 counters.drop_records(batch.len() as u64, "database error");
                 return;
             }

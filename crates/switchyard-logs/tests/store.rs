@@ -25,12 +25,37 @@ const T0: i64 = 20_000 * DAY;
 struct Harness {
     store: Arc<dyn LogStore>,
     _dir: Option<tempfile::TempDir>,
-    pg: Option<(Arc<PostgresLogStore>, String)>,
+    _schema: Option<SchemaGuard>,
 }
 
 fn pg_url() -> String {
     std::env::var("SWITCHYARD_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// Drops a test's PostgreSQL schema when the test ends, also when it panics. Drop cannot await, and the
+/// test's runtime may be the one unwinding, so the cleanup runs on a thread with its own runtime.
+struct SchemaGuard(String);
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let schema = self.0.clone();
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&pg_url()).await?;
+                conn.execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
+                    .await?;
+                Ok::<_, sqlx::Error>(())
+            })
+        });
+        if let Ok(Err(e)) = cleanup.join() {
+            eprintln!("could not drop test schema {}: {e}", self.0);
+        }
+    }
 }
 
 impl Harness {
@@ -40,30 +65,20 @@ impl Harness {
         Harness {
             store: Arc::new(store),
             _dir: Some(dir),
-            pg: None,
+            _schema: None,
         }
     }
 
     async fn postgres(name: &str) -> Harness {
         let schema = format!("sylogs_{}_{}", name, std::process::id());
+        let guard = SchemaGuard(schema.clone());
         let store = PostgresLogStore::connect_in_schema(&pg_url(), &schema)
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {} is needed for this test: {e}", pg_url()));
-        let store = Arc::new(store);
         Harness {
-            store: store.clone(),
+            store: Arc::new(store),
             _dir: None,
-            pg: Some((store, schema)),
-        }
-    }
-
-    async fn finish(self) {
-        if let Some((store, schema)) = self.pg {
-            store.close().await;
-            let mut conn = sqlx::PgConnection::connect(&pg_url()).await.unwrap();
-            conn.execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
-                .await
-                .unwrap();
+            _schema: Some(guard),
         }
     }
 }
@@ -77,7 +92,6 @@ macro_rules! suite {
                 async fn $name() {
                     let h = super::Harness::sqlite(stringify!($name)).await;
                     super::$name(h.store.clone()).await;
-                    h.finish().await;
                 }
             )*
         }
@@ -87,7 +101,6 @@ macro_rules! suite {
                 async fn $name() {
                     let h = super::Harness::postgres(stringify!($name)).await;
                     super::$name(h.store.clone()).await;
-                    h.finish().await;
                 }
             )*
         }
