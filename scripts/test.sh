@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 command -v curl >/dev/null || { echo "scripts/test.sh: curl is required (the seed replay runs it)" >&2; exit 1; }
 
+echo "== test dependencies (headless Chromium for the web UI tests)"
+bash scripts/ui-test-deps.sh
+
 echo "== cargo test"
 cargo build --workspace --bins --quiet
 cargo test --workspace

@@ -207,7 +207,7 @@ async fn fetch_upstream_models(
         })?
 }
 
-/// Result of probing one key against its provider, for the status page.
+/// Result of probing one key against its provider, for the web UI.
 pub async fn check_key(state: &AppState, p: &RuntimeProvider, key: &RuntimeKey) -> Value {
     if let Some(problem) = &key.problem {
         return json!({"ok": false, "message": problem});

@@ -1,5 +1,5 @@
 //! Switchyard's I/O edges: the HTTP server, the management API, the inference proxy, the upstream client
-//! and the status page. Decisions (validation, routing, wire formats) live in `switchyard-core`; this
+//! and the web UI. Decisions (validation, routing, wire formats) live in `switchyard-core`; this
 //! crate wires them to sockets and the config store.
 #![forbid(unsafe_code)]
 
@@ -17,8 +17,8 @@ pub mod observe;
 pub mod relay;
 pub mod server;
 pub mod state;
-pub mod status_page;
 pub mod trace;
+pub mod ui;
 pub mod upstream;
 
 pub use server::{Gateway, LogsConfig, ServerConfig, StartError};

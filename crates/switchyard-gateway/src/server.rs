@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 use crate::state::{AppState, ConfigService, LogContentConfig};
 use crate::trace::Tracer;
 use crate::upstream::UpstreamClient;
-use crate::{api, chat, inference, logs_api, observe, status_page};
+use crate::{api, chat, inference, logs_api, observe, ui};
 use switchyard_logs::{LogStore, LogWriter, PostgresLogStore, SqliteLogStore};
 
 #[derive(Clone, Debug)]
@@ -217,7 +217,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/chat/completions", observed(post(chat::chat_completions_openai)))
         .route("/models", get(inference::list_models));
     Router::new()
-        .route("/", get(status_page::index))
+        .merge(ui::router())
         .route("/health", get(health))
         .route(
             "/api/providers",
