@@ -411,6 +411,27 @@ async fn common_mode(mode: Mode) -> Option<Reply> {
     })
 }
 
+/// The checks shared by chat and legacy completions: vLLM's `stream_options` rule, then the
+/// model's behaviour mode. `Err` is the answer to send instead.
+async fn checked_mode(
+    model: &str,
+    stream: Option<bool>,
+    has_stream_options: bool,
+) -> Result<(bool, Mode), Reply> {
+    let stream = stream == Some(true);
+    if has_stream_options && !stream {
+        return Err(bad_request(
+            "Stream options can only be defined when `stream=True`.",
+            Some("stream_options"),
+        ));
+    }
+    let mode = mode_of(model);
+    match common_mode(mode).await {
+        Some(reply) => Err(reply),
+        None => Ok((stream, mode)),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Chat completions
 // ---------------------------------------------------------------------------------------------
@@ -427,17 +448,10 @@ async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
     let Some(messages) = req.messages else {
         return bad_request("Field required: messages", Some("messages"));
     };
-    let stream = req.stream == Some(true);
-    if req.stream_options.is_some() && !stream {
-        return bad_request(
-            "Stream options can only be defined when `stream=True`.",
-            Some("stream_options"),
-        );
-    }
-    let mode = mode_of(model);
-    if let Some(reply) = common_mode(mode).await {
-        return reply;
-    }
+    let (stream, mode) = match checked_mode(model, req.stream, req.stream_options.is_some()).await {
+        Ok(v) => v,
+        Err(reply) => return reply,
+    };
 
     let include_usage = req.stream_options.and_then(|o| o.include_usage) == Some(true);
     let thinking = req
@@ -671,17 +685,10 @@ async fn completions(shared: &Arc<Shared>, body: &Bytes) -> Reply {
     let Some(prompt) = req.prompt else {
         return bad_request("Field required: prompt", Some("prompt"));
     };
-    let stream = req.stream == Some(true);
-    if req.stream_options.is_some() && !stream {
-        return bad_request(
-            "Stream options can only be defined when `stream=True`.",
-            Some("stream_options"),
-        );
-    }
-    let mode = mode_of(model);
-    if let Some(reply) = common_mode(mode).await {
-        return reply;
-    }
+    let (stream, mode) = match checked_mode(model, req.stream, req.stream_options.is_some()).await {
+        Ok(v) => v,
+        Err(reply) => return reply,
+    };
 
     let include_usage = req.stream_options.and_then(|o| o.include_usage) == Some(true);
     let prompts = prompt.as_slice();
