@@ -13,7 +13,7 @@ use crate::canonical::{
 };
 use crate::json::{
     arguments_object, checked_arguments, count, join, object, opt_array, opt_bool, opt_f64, opt_object,
-    opt_str, opt_u32, parse_object, req_array, req_str, Obj,
+    opt_str, opt_u32, parse_object, req_array, req_str, text_or_text_items, Obj,
 };
 use crate::{Protocol, RequestOptions, ResponseContext, TranslateError};
 
@@ -112,7 +112,12 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, TranslateError> 
                             // the assistant message that made the calls).
                             req.messages.push(Message::Tool(ToolResult {
                                 tool_call_id: id.to_owned(),
-                                content: tool_result_text(bo.get("content"), &join(&bp, "content"))?,
+                                content: text_or_text_items(
+                                    bo.get("content"),
+                                    &join(&bp, "content"),
+                                    "only text can be translated in tool results",
+                                    "must be a string or an array of content blocks",
+                                )?,
                                 is_error: opt_bool(bo.get("is_error"), &join(&bp, "is_error"))?
                                     .unwrap_or(false),
                             }));
@@ -277,34 +282,6 @@ fn parse_document(bo: &Obj, bp: &str) -> Result<Part, TranslateError> {
         source: parse_source(bo.get("source"), &sp)?,
         filename,
     })
-}
-
-fn tool_result_text(v: Option<&Value>, p: &str) -> Result<String, TranslateError> {
-    match v {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(Value::Array(blocks)) => {
-            let mut texts = Vec::new();
-            for (k, b) in blocks.iter().enumerate() {
-                let kp = format!("{p}[{k}]");
-                let bo = object(b, &kp)?;
-                match req_str(bo.get("type"), &join(&kp, "type"))? {
-                    "text" => texts.push(req_str(bo.get("text"), &join(&kp, "text"))?.to_owned()),
-                    _ => {
-                        return Err(TranslateError::unsupported(
-                            join(&kp, "type"),
-                            "only text can be translated in tool results",
-                        ))
-                    }
-                }
-            }
-            Ok(texts.join("\n"))
-        }
-        Some(_) => Err(TranslateError::invalid(
-            p,
-            "must be a string or an array of content blocks",
-        )),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------

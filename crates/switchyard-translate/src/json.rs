@@ -154,3 +154,30 @@ pub(crate) fn checked_arguments(args: &str) -> Value {
 pub(crate) fn to_bytes(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).expect("a Value always serialises")
 }
+
+/// Content that must be text: absent, a string, or an array of `{"type":"text","text":...}` items
+/// (joined with `\n`). The messages say what the protocol calls the items.
+pub(crate) fn text_or_text_items(
+    v: Option<&Value>,
+    param: &str,
+    non_text: &str,
+    wrong_type: &str,
+) -> Result<String, TranslateError> {
+    match v {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Array(items)) => {
+            let mut texts = Vec::new();
+            for (k, item) in items.iter().enumerate() {
+                let ip = format!("{param}[{k}]");
+                let io = object(item, &ip)?;
+                match req_str(io.get("type"), &join(&ip, "type"))? {
+                    "text" => texts.push(req_str(io.get("text"), &join(&ip, "text"))?.to_owned()),
+                    _ => return Err(TranslateError::unsupported(join(&ip, "type"), non_text)),
+                }
+            }
+            Ok(texts.join("\n"))
+        }
+        Some(_) => Err(TranslateError::invalid(param, wrong_type)),
+    }
+}

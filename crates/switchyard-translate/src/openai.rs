@@ -12,7 +12,7 @@ use crate::canonical::{
 };
 use crate::json::{
     check_arguments, count, join, object, opt_array, opt_bool, opt_f64, opt_object, opt_str, opt_u32,
-    parse_object, req_array, req_str, string_or_list, Obj,
+    parse_object, req_array, req_str, string_or_list, text_or_text_items, Obj,
 };
 use crate::{Protocol, RequestOptions, ResponseContext, TranslateError};
 
@@ -145,31 +145,12 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, TranslateError> 
 
 /// Content that must be text: a string or an array of text parts (joined with `\n`).
 fn text_content(v: Option<&Value>, param: &str) -> Result<String, TranslateError> {
-    match v {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(Value::Array(parts)) => {
-            let mut texts = Vec::new();
-            for (j, part) in parts.iter().enumerate() {
-                let pp = format!("{param}[{j}]");
-                let po = object(part, &pp)?;
-                match req_str(po.get("type"), &join(&pp, "type"))? {
-                    "text" => texts.push(req_str(po.get("text"), &join(&pp, "text"))?.to_owned()),
-                    _ => {
-                        return Err(TranslateError::unsupported(
-                            join(&pp, "type"),
-                            "only text parts are allowed here",
-                        ))
-                    }
-                }
-            }
-            Ok(texts.join("\n"))
-        }
-        Some(_) => Err(TranslateError::invalid(
-            param,
-            "must be a string or an array of content parts",
-        )),
-    }
+    text_or_text_items(
+        v,
+        param,
+        "only text parts are allowed here",
+        "must be a string or an array of content parts",
+    )
 }
 
 fn user_parts(v: Option<&Value>, param: &str) -> Result<Vec<Part>, TranslateError> {
