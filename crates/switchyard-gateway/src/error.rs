@@ -197,6 +197,10 @@ impl IntoResponse for ApiError {
             tracing::debug!(status = status.as_u16(), error = %self.error, "request rejected");
         }
         let detail = self.error.detail();
+        let summary = crate::observe::ErrorSummary {
+            error_type: detail.error_type.clone(),
+            message: detail.message.clone(),
+        };
         let mut resp = if self.shape == Protocol::OpenAi {
             let body = ErrorResponseBody {
                 is_bifrost_error: !matches!(self.error, GatewayError::Upstream { .. }),
@@ -218,10 +222,7 @@ impl IntoResponse for ApiError {
             let status = StatusCode::from_u16(rendered.status).unwrap_or(status);
             (status, rendered.body).into_response()
         };
-        resp.extensions_mut().insert(crate::observe::ErrorSummary {
-            error_type: self.error.detail().error_type,
-            message: self.error.to_string(),
-        });
+        resp.extensions_mut().insert(summary);
         let headers = resp.headers_mut();
         headers.insert(
             axum::http::header::CONTENT_TYPE,
