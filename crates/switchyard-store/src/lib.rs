@@ -1,16 +1,21 @@
 //! Switchyard's config store: where providers and keys live between restarts.
 //!
 //! [`ConfigStore`] is the seam: the gateway only talks to the trait, so the embedded SQLite store
-//! ([`SqliteConfigStore`], the default `config.db` in the app dir) and a PostgreSQL store (for several
-//! replicas, a later step) are interchangeable. Every write is one transaction: it lands whole or not at
-//! all, and a crash in the middle never leaves a half-written provider.
+//! ([`SqliteConfigStore`], the default `config.db` in the app dir), the PostgreSQL store that several
+//! replicas share ([`PostgresConfigStore`]) and the read-only store of a file-only deployment
+//! ([`MemoryConfigStore`]) are interchangeable. Every write is one transaction: it lands whole or not
+//! at all, and a crash in the middle never leaves a half-written provider.
 #![forbid(unsafe_code)]
 
+mod memory;
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 use switchyard_core::{KeyConfig, ProviderConfig};
 
+pub use memory::MemoryConfigStore;
+pub use postgres::{validate_schema_name, PostgresConfigStore, CHANGE_CHANNEL, DEFAULT_SCHEMA};
 pub use sqlite::SqliteConfigStore;
 
 /// Everything the store holds, as loaded at start-up and after every change.
@@ -25,11 +30,29 @@ pub enum StoreError {
     NotFound(String),
     #[error("config store is corrupt: {0}")]
     Corrupt(String),
+    /// The store was opened with settings it cannot use (e.g. a bad schema name).
+    #[error("invalid config store settings: {0}")]
+    Invalid(String),
+    /// The configuration comes from a file and cannot be changed through the store.
+    #[error("the configuration is read-only: it comes from config.json (config_store.enabled = false); edit the file and restart")]
+    ReadOnly,
     #[error("config store error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("config store migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }
+
+/// What a store's change feed reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreChange {
+    /// Some writer (any replica, this one included) committed a change.
+    Changed,
+    /// The feed may have missed changes (it has just (re)connected): reload everything.
+    Resync,
+}
+
+/// A live feed of [`StoreChange`]s. The store's watcher task ends when the feed is dropped.
+pub type ChangeFeed = tokio::sync::mpsc::Receiver<StoreChange>;
 
 #[async_trait]
 pub trait ConfigStore: Send + Sync + 'static {
@@ -44,4 +67,10 @@ pub trait ConfigStore: Send + Sync + 'static {
     async fn delete_key(&self, provider: &str, key_id: &str) -> Result<(), StoreError>;
     /// Cheap liveness check for `/health`.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Starts following changes committed by any writer of this store, for stores that other
+    /// processes write too. `None` (the default) means nobody else writes it, so there is nothing to
+    /// follow. Decorators around a store must forward this, or replicas stop hearing each other.
+    async fn watch_changes(&self) -> Result<Option<ChangeFeed>, StoreError> {
+        Ok(None)
+    }
 }

@@ -1,0 +1,400 @@
+//! PostgreSQL: the store several gateway replicas share.
+//!
+//! Everything lives in one schema of its own (`switchyard` by default), the sqlx migration ledger
+//! included: every pooled connection sets `search_path` to that schema, so the request-log store's
+//! ledger in `public` (or any other schema) is never touched. Every write commits a `NOTIFY` on
+//! [`CHANGE_CHANNEL`] in the same transaction (payload: the schema name), so every replica's
+//! [`ConfigStore::watch_changes`] feed hears about it exactly when it becomes visible.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Row};
+use switchyard_core::{KeyConfig, ProviderConfig};
+use tokio::sync::mpsc;
+
+use crate::{ChangeFeed, ConfigStore, StoreChange, StoreError, StoredConfig};
+
+/// Runs every file in `migrations/postgres`, so migrations other stores add there (governance) join
+/// the same ledger.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub const DEFAULT_SCHEMA: &str = "switchyard";
+/// One channel for every schema; the payload names the schema, so stores in other schemas of the same
+/// database (tests, other deployments) ignore each other's changes.
+pub const CHANGE_CHANNEL: &str = "switchyard_config_changed";
+
+/// How long the watcher waits before connecting again after losing its listening connection.
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+pub struct PostgresConfigStore {
+    pool: PgPool,
+    schema: String,
+    options: PgConnectOptions,
+}
+
+/// A schema name must be a plain identifier, so it can be quoted into DDL and `search_path` safely.
+pub fn validate_schema_name(schema: &str) -> Result<(), StoreError> {
+    let valid = !schema.is_empty()
+        && schema.len() <= 63
+        && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "schema name '{schema}' must match [a-z_][a-z0-9_]* (at most 63 bytes)"
+        )))
+    }
+}
+
+impl PostgresConfigStore {
+    /// Connects to `url`, creates `schema` if it is missing and brings it up to date.
+    pub async fn connect(url: &str, schema: &str) -> Result<Self, StoreError> {
+        validate_schema_name(schema)?;
+        let options = PgConnectOptions::from_str(url)?.application_name("switchyard-config");
+        let mut conn = PgConnection::connect_with(&options).await?;
+        // Two replicas starting together may both try; IF NOT EXISTS can still race on the catalog,
+        // so a unique violation here means the other one won.
+        if let Err(e) = conn
+            .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
+            .await
+        {
+            let raced = matches!(&e, sqlx::Error::Database(db) if db.is_unique_violation());
+            if !raced {
+                return Err(e.into());
+            }
+        }
+        conn.close().await?;
+        let set_path = format!("SET search_path TO \"{schema}\"");
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                let set_path = set_path.clone();
+                Box::pin(async move {
+                    conn.execute(set_path.as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(PostgresConfigStore {
+            pool,
+            schema: schema.to_owned(),
+            options,
+        })
+    }
+
+    /// The store's pool. Its connections have `search_path` set to the store's schema, so another
+    /// store (governance) can share the pool, and its tables land next to the providers; add their
+    /// migrations to `migrations/postgres` and they run here.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn conflict_or(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
+        _ => StoreError::Database(e),
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("config types always serialise")
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
+
+impl PostgresConfigStore {
+    /// Queues the change notice; PostgreSQL delivers it when (and only if) the transaction commits.
+    async fn notify(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANGE_CHANNEL)
+            .bind(&self.schema)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_key_row(tx: &mut Tx<'_>, provider: &str, key: &KeyConfig) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO provider_keys (id, provider, name, value, models, blacklisted_models, weight, enabled)
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8)",
+        )
+        .bind(&key.id)
+        .bind(provider)
+        .bind(&key.name)
+        .bind(&key.value)
+        .bind(to_json(&key.models))
+        .bind(to_json(&key.blacklisted_models))
+        .bind(key.weight)
+        .bind(key.enabled)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| {
+            conflict_or(e, || {
+                format!(
+                    "a key with id '{}' or name '{}' already exists (key names are unique per provider)",
+                    key.id, key.name
+                )
+            })
+        })?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConfigStore for PostgresConfigStore {
+    async fn load(&self) -> Result<StoredConfig, StoreError> {
+        // Providers and keys are read in one snapshot, so a provider created by another replica between
+        // the two queries cannot show up as keys without their provider.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let providers = sqlx::query("SELECT name, config::text AS config FROM providers ORDER BY name")
+            .fetch_all(&mut *tx)
+            .await?;
+        let keys = sqlx::query(
+            "SELECT id, provider, name, value, models::text AS models, blacklisted_models::text AS blacklisted_models,
+                    weight, enabled
+             FROM provider_keys ORDER BY seq",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut out: StoredConfig = Vec::with_capacity(providers.len());
+        for row in providers {
+            let name: String = row.try_get("name")?;
+            let config: String = row.try_get("config")?;
+            let p: ProviderConfig = serde_json::from_str(&config)
+                .map_err(|e| StoreError::Corrupt(format!("provider '{name}': {e}")))?;
+            out.push((p, Vec::new()));
+        }
+        for row in keys {
+            let provider: String = row.try_get("provider")?;
+            let id: String = row.try_get("id")?;
+            let parse_list = |col: &str| -> Result<Vec<String>, StoreError> {
+                let raw: String = row.try_get(col)?;
+                serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("key '{id}' {col}: {e}")))
+            };
+            let key = KeyConfig {
+                id: id.clone(),
+                name: row.try_get("name")?,
+                value: row.try_get("value")?,
+                models: parse_list("models")?,
+                blacklisted_models: parse_list("blacklisted_models")?,
+                weight: row.try_get("weight")?,
+                enabled: row.try_get("enabled")?,
+            };
+            match out.iter_mut().find(|(p, _)| p.name.as_str() == provider) {
+                Some((_, keys)) => keys.push(key),
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "key '{id}' belongs to missing provider '{provider}'"
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn insert_provider(&self, provider: &ProviderConfig, keys: &[KeyConfig]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO providers (name, config) VALUES ($1, $2::jsonb)")
+            .bind(provider.name.as_str())
+            .bind(to_json(provider))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or(e, || format!("provider '{}' already exists", provider.name)))?;
+        for key in keys {
+            Self::insert_key_row(&mut tx, provider.name.as_str(), key).await?;
+        }
+        self.notify(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn update_provider(&self, provider: &ProviderConfig) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE providers SET config = $1::jsonb, updated_at = now() WHERE name = $2")
+            .bind(to_json(provider))
+            .bind(provider.name.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "provider '{}' not found",
+                provider.name
+            )));
+        }
+        self.notify(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_provider(&self, name: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM providers WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("provider '{name}' not found")));
+        }
+        self.notify(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_key(&self, provider: &str, key: &KeyConfig) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        Self::insert_key_row(&mut tx, provider, key).await.map_err(|e| match e {
+            // The provider was deleted (by another replica) in the meantime.
+            StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+                StoreError::NotFound(format!("provider '{provider}' not found"))
+            }
+            other => other,
+        })?;
+        self.notify(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn update_key(&self, provider: &str, key: &KeyConfig) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE provider_keys SET name = $1, value = $2, models = $3::jsonb, blacklisted_models = $4::jsonb,
+                    weight = $5, enabled = $6, updated_at = now()
+             WHERE provider = $7 AND id = $8",
+        )
+        .bind(&key.name)
+        .bind(&key.value)
+        .bind(to_json(&key.models))
+        .bind(to_json(&key.blacklisted_models))
+        .bind(key.weight)
+        .bind(key.enabled)
+        .bind(provider)
+        .bind(&key.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or(e, || format!("provider '{provider}' already has a key named '{}'", key.name)))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "key '{}' not found in provider '{provider}'",
+                key.id
+            )));
+        }
+        self.notify(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_key(&self, provider: &str, key_id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM provider_keys WHERE provider = $1 AND id = $2")
+            .bind(provider)
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "key '{key_id}' not found in provider '{provider}'"
+            )));
+        }
+        self.notify(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn watch_changes(&self) -> Result<Option<ChangeFeed>, StoreError> {
+        // The first connection is made here so that a store that cannot listen fails loudly at
+        // start-up; later losses are repaired by the watcher task.
+        let listener = listen(&self.options, &self.schema).await?;
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(watch(listener, self.options.clone(), self.schema.clone(), tx));
+        Ok(Some(rx))
+    }
+}
+
+async fn listen(options: &PgConnectOptions, schema: &str) -> Result<PgListener, sqlx::Error> {
+    // A pool of one connection of its own: LISTEN holds the connection for as long as it lives.
+    // The application name lets operators (and tests) find the listening session.
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_lazy_with(
+            options
+                .clone()
+                .application_name(&format!("switchyard-config-listener:{schema}")),
+        );
+    let mut listener = PgListener::connect_with(&pool).await?;
+    listener.listen(CHANGE_CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Forwards notices for `schema` to `feed` until the feed is dropped. Whenever the listening
+/// connection has been lost, notices may have been missed in between, so a [`StoreChange::Resync`]
+/// follows every reconnect.
+async fn watch(
+    mut listener: PgListener,
+    options: PgConnectOptions,
+    schema: String,
+    feed: mpsc::Sender<StoreChange>,
+) {
+    loop {
+        let next = tokio::select! {
+            _ = feed.closed() => return,
+            next = listener.try_recv() => next,
+        };
+        let change = match next {
+            Ok(Some(notice)) if notice.payload() == schema => StoreChange::Changed,
+            Ok(Some(_)) => continue,
+            // sqlx has already reconnected and re-issued LISTEN.
+            Ok(None) => {
+                tracing::warn!(schema, "config change listener reconnected; resyncing");
+                StoreChange::Resync
+            }
+            Err(e) => {
+                tracing::warn!(schema, error = %e, "config change listener lost; reconnecting");
+                listener = loop {
+                    tokio::select! {
+                        _ = feed.closed() => return,
+                        _ = tokio::time::sleep(RECONNECT_DELAY) => {}
+                    }
+                    match listen(&options, &schema).await {
+                        Ok(l) => break l,
+                        Err(e) => tracing::warn!(schema, error = %e, "config change listener cannot reconnect yet"),
+                    }
+                };
+                StoreChange::Resync
+            }
+        };
+        // A full feed already holds a pending reload, which will read this change too.
+        if let Err(mpsc::error::TrySendError::Closed(_)) = feed.try_send(change) {
+            return;
+        }
+    }
+}
