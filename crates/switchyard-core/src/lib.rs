@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod config_file;
 pub mod error_body;
 pub mod health;
 pub mod json_fields;

@@ -91,6 +91,7 @@ impl GatewayError {
             GatewayError::Upstream { status, .. } => *status,
             GatewayError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
             GatewayError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+            GatewayError::Store(StoreError::ReadOnly) => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -117,6 +118,9 @@ impl GatewayError {
             ),
             GatewayError::Conflict(_) | GatewayError::Store(StoreError::Conflict(_)) => {
                 ("invalid_request_error", None, Some("conflict"))
+            }
+            GatewayError::Store(StoreError::ReadOnly) => {
+                ("invalid_request_error", None, Some("config_read_only"))
             }
             GatewayError::PayloadTooLarge { .. } => {
                 ("invalid_request_error", None, Some("request_too_large"))

@@ -1,12 +1,13 @@
 //! Shared state: the live config snapshot and the single write path that replaces it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use switchyard_core::config::{KeyInput, ProviderInput};
 use switchyard_core::routing::RuntimeConfig;
 use switchyard_core::{KeyConfig, ProviderConfig, ValidationError};
-use switchyard_store::{ConfigStore, StoreError};
+use switchyard_store::{ConfigStore, StoreChange, StoreError};
 use tokio::sync::Mutex;
 
 use crate::error::GatewayError;
@@ -46,8 +47,13 @@ pub struct AppState {
 /// view never runs ahead of what survives a restart.
 pub struct ConfigService {
     store: Arc<dyn ConfigStore>,
-    snapshot: ArcSwap<RuntimeConfig>,
+    snapshot: Arc<ArcSwap<RuntimeConfig>>,
     write_lock: Mutex<()>,
+    /// Serialises reloads (after local writes, and on change notices from other replicas), so a
+    /// reload that read older data can never replace the snapshot of one that read newer data.
+    reload_lock: Arc<Mutex<()>>,
+    /// Set when the config comes from `config.json` alone: every management write is refused.
+    read_only: bool,
 }
 
 fn new_key_id() -> String {
@@ -66,9 +72,67 @@ impl ConfigService {
         let loaded = store.load().await?;
         Ok(ConfigService {
             store,
-            snapshot: ArcSwap::from_pointee(build_runtime(loaded)),
+            snapshot: Arc::new(ArcSwap::from_pointee(build_runtime(loaded))),
             write_lock: Mutex::new(()),
+            reload_lock: Arc::new(Mutex::new(())),
+            read_only: false,
         })
+    }
+
+    /// A service whose management writes are all refused (`405`, `config_read_only`).
+    pub async fn open_read_only(store: Arc<dyn ConfigStore>) -> Result<Self, StoreError> {
+        let mut service = Self::open(store).await?;
+        service.read_only = true;
+        Ok(service)
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn check_writable(&self) -> Result<(), GatewayError> {
+        if self.read_only {
+            return Err(GatewayError::Store(StoreError::ReadOnly));
+        }
+        Ok(())
+    }
+
+    /// Applies changes other replicas commit to a shared store: reloads the snapshot on every change
+    /// notice, and also every `resync_every` as a safety net (a notice lost with a connection is
+    /// covered by the store's resync notice; this covers anything else). Returns `false` when the
+    /// store has no other writers to follow. The task ends when the service is dropped.
+    pub async fn follow_changes(&self, resync_every: Duration) -> Result<bool, StoreError> {
+        let Some(mut feed) = self.store.watch_changes().await? else {
+            return Ok(false);
+        };
+        let store = self.store.clone();
+        let snapshot = Arc::downgrade(&self.snapshot);
+        let reload_lock = self.reload_lock.clone();
+        tokio::spawn(async move {
+            let mut resync = tokio::time::interval(resync_every);
+            resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            resync.tick().await; // the first tick is immediate; the snapshot is fresh already
+            loop {
+                let why = tokio::select! {
+                    change = feed.recv() => match change {
+                        Some(StoreChange::Changed) => "change notice",
+                        Some(StoreChange::Resync) => "listener reconnected",
+                        None => return,
+                    },
+                    _ = resync.tick() => "periodic resync",
+                };
+                let Some(snapshot) = snapshot.upgrade() else {
+                    return;
+                };
+                if let Err(e) = reload_into(store.as_ref(), &snapshot, &reload_lock).await {
+                    // The old snapshot keeps serving; the next notice or resync tries again.
+                    tracing::warn!(error = %e, why, "config reload failed");
+                } else {
+                    tracing::debug!(why, "config reloaded from the store");
+                }
+            }
+        });
+        Ok(true)
     }
 
     pub fn snapshot(&self) -> Arc<RuntimeConfig> {
@@ -80,8 +144,7 @@ impl ConfigService {
     }
 
     async fn reload(&self) -> Result<(), GatewayError> {
-        let loaded = self.store.load().await?;
-        self.snapshot.store(Arc::new(build_runtime(loaded)));
+        reload_into(self.store.as_ref(), &self.snapshot, &self.reload_lock).await?;
         Ok(())
     }
 
@@ -109,6 +172,7 @@ impl ConfigService {
     }
 
     pub async fn create_provider(&self, mut input: ProviderInput) -> Result<String, GatewayError> {
+        self.check_writable()?;
         let _guard = self.write_lock.lock().await;
         let key_inputs = input.keys.take().unwrap_or_default();
         let provider = input.into_new_provider()?;
@@ -131,6 +195,7 @@ impl ConfigService {
     }
 
     pub async fn update_provider(&self, name: &str, input: ProviderInput) -> Result<(), GatewayError> {
+        self.check_writable()?;
         let _guard = self.write_lock.lock().await;
         let current = self.current_provider(name)?;
         let updated = input.apply_update(&current)?;
@@ -139,6 +204,7 @@ impl ConfigService {
     }
 
     pub async fn delete_provider(&self, name: &str) -> Result<(), GatewayError> {
+        self.check_writable()?;
         let _guard = self.write_lock.lock().await;
         self.current_provider(name)?;
         self.store.delete_provider(name).await?;
@@ -146,6 +212,7 @@ impl ConfigService {
     }
 
     pub async fn create_key(&self, provider: &str, input: KeyInput) -> Result<String, GatewayError> {
+        self.check_writable()?;
         let _guard = self.write_lock.lock().await;
         let p = self.current_provider(provider)?;
         let key = input.into_new_key(&p, new_key_id())?;
@@ -160,6 +227,7 @@ impl ConfigService {
         key_id: &str,
         input: KeyInput,
     ) -> Result<(), GatewayError> {
+        self.check_writable()?;
         let _guard = self.write_lock.lock().await;
         let (p, current) = self.current_key(provider, key_id)?;
         let updated = input.apply_update(&current, &p)?;
@@ -168,11 +236,23 @@ impl ConfigService {
     }
 
     pub async fn delete_key(&self, provider: &str, key_id: &str) -> Result<(), GatewayError> {
+        self.check_writable()?;
         let _guard = self.write_lock.lock().await;
         self.current_key(provider, key_id)?;
         self.store.delete_key(provider, key_id).await?;
         self.reload().await
     }
+}
+
+async fn reload_into(
+    store: &dyn ConfigStore,
+    snapshot: &ArcSwap<RuntimeConfig>,
+    reload_lock: &Mutex<()>,
+) -> Result<(), StoreError> {
+    let _guard = reload_lock.lock().await;
+    let loaded = store.load().await?;
+    snapshot.store(Arc::new(build_runtime(loaded)));
+    Ok(())
 }
 
 /// `env.VAR` references are resolved here, whenever a snapshot is built (start-up and every change).
