@@ -6,6 +6,7 @@
 pub mod api;
 pub mod body;
 pub mod chat;
+pub mod config_source;
 pub mod dispatch;
 pub mod error;
 pub mod health;
@@ -21,4 +22,5 @@ pub mod trace;
 pub mod ui;
 pub mod upstream;
 
+pub use config_source::ConfigStoreSetting;
 pub use server::{Gateway, LogsConfig, ServerConfig, StartError};

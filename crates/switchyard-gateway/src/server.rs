@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use switchyard_store::{ConfigStore, SqliteConfigStore};
 use tokio::net::TcpListener;
 
+use crate::config_source::{self, ConfigStoreSetting};
 use crate::error::GatewayError;
 use crate::health::HealthRegistry;
 use crate::limits::ProviderLimits;
@@ -38,6 +38,13 @@ pub struct ServerConfig {
     /// OTLP/HTTP endpoint for traces (e.g. `http://127.0.0.1:4318`); `None` = tracing export off.
     pub otlp_endpoint: Option<String>,
     pub otlp_flush_every: Duration,
+    /// Where providers and keys are stored: SQLite in the app dir, or a shared PostgreSQL.
+    pub config_store: ConfigStoreSetting,
+    /// `config.json` to seed, reconcile or replace the store; `None`: `config.json` in the app dir, if
+    /// there is one.
+    pub config_file: Option<PathBuf>,
+    /// Safety-net reload interval of a shared store (changes normally arrive as notices at once).
+    pub config_resync_interval: Duration,
 }
 
 /// The request log.
@@ -78,6 +85,9 @@ impl Default for ServerConfig {
             logs: LogsConfig::default(),
             otlp_endpoint: None,
             otlp_flush_every: Duration::from_secs(2),
+            config_store: ConfigStoreSetting::default(),
+            config_file: None,
+            config_resync_interval: Duration::from_secs(10),
         }
     }
 }
@@ -90,6 +100,8 @@ pub enum StartError {
     Store(#[from] switchyard_store::StoreError),
     #[error("cannot open the request log store: {0}")]
     Logs(String),
+    #[error("invalid config file: {0}")]
+    ConfigFile(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }
@@ -108,8 +120,18 @@ impl Gateway {
             path: config.app_dir.clone(),
             source,
         })?;
-        let store: Arc<dyn ConfigStore> =
-            Arc::new(SqliteConfigStore::open(&config.app_dir.join("config.db")).await?);
+        let opened = config_source::open(config).await?;
+        let config_service = if opened.read_only {
+            ConfigService::open_read_only(opened.store).await?
+        } else {
+            ConfigService::open(opened.store).await?
+        };
+        if config_service
+            .follow_changes(config.config_resync_interval)
+            .await?
+        {
+            tracing::info!("following config changes made by other replicas");
+        }
         let (logs, log_store) = if config.logs.enabled {
             let log_store: Arc<dyn LogStore> = match &config.logs.postgres_url {
                 Some(url) => Arc::new(
@@ -138,7 +160,7 @@ impl Gateway {
             .as_deref()
             .map(|e| Tracer::spawn(upstream.clone(), e, "switchyard".into(), config.otlp_flush_every));
         let state = Arc::new(AppState {
-            config: ConfigService::open(store).await?,
+            config: config_service,
             upstream,
             health: HealthRegistry::new(),
             limits: ProviderLimits::default(),

@@ -264,13 +264,15 @@ impl ConfigStore for PostgresConfigStore {
 
     async fn insert_key(&self, provider: &str, key: &KeyConfig) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        Self::insert_key_row(&mut tx, provider, key).await.map_err(|e| match e {
-            // The provider was deleted (by another replica) in the meantime.
-            StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-                StoreError::NotFound(format!("provider '{provider}' not found"))
-            }
-            other => other,
-        })?;
+        Self::insert_key_row(&mut tx, provider, key)
+            .await
+            .map_err(|e| match e {
+                // The provider was deleted (by another replica) in the meantime.
+                StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+                    StoreError::NotFound(format!("provider '{provider}' not found"))
+                }
+                other => other,
+            })?;
         self.notify(&mut tx).await?;
         tx.commit().await?;
         Ok(())
@@ -386,7 +388,9 @@ async fn watch(
                     }
                     match listen(&options, &schema).await {
                         Ok(l) => break l,
-                        Err(e) => tracing::warn!(schema, error = %e, "config change listener cannot reconnect yet"),
+                        Err(e) => {
+                            tracing::warn!(schema, error = %e, "config change listener cannot reconnect yet")
+                        }
                     }
                 };
                 StoreChange::Resync

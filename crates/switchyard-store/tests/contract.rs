@@ -11,9 +11,7 @@ use std::time::Duration;
 use sqlx::{Connection, Executor, Row};
 use switchyard_core::config::{KeyInput, ProviderInput};
 use switchyard_core::{KeyConfig, ProviderConfig};
-use switchyard_store::{
-    ConfigStore, PostgresConfigStore, SqliteConfigStore, StoreChange, StoreError,
-};
+use switchyard_store::{ConfigStore, PostgresConfigStore, SqliteConfigStore, StoreChange, StoreError};
 
 fn pg_url() -> String {
     std::env::var("SWITCHYARD_TEST_PG_URL")
@@ -165,8 +163,15 @@ async fn round_trip_survives_reopen(b: Backend) {
     assert_eq!(loaded.len(), 2);
     let (lp, lk) = loaded.iter().find(|(x, _)| x.name.as_str() == "openai").unwrap();
     assert_eq!(lp, &p, "the provider's whole config survives");
-    assert_eq!(lk, &vec![key(&p, "k1", "a"), key(&p, "k2", "b")], "keys survive whole, in order");
-    let (lc, _) = loaded.iter().find(|(x, _)| x.name.as_str() == "mittwald-shared").unwrap();
+    assert_eq!(
+        lk,
+        &vec![key(&p, "k1", "a"), key(&p, "k2", "b")],
+        "keys survive whole, in order"
+    );
+    let (lc, _) = loaded
+        .iter()
+        .find(|(x, _)| x.name.as_str() == "mittwald-shared")
+        .unwrap();
     assert_eq!(lc, &c);
 }
 
@@ -175,7 +180,10 @@ async fn duplicates_are_conflicts(b: Backend) {
     let p = openai();
     store.insert_provider(&p, &[key(&p, "k1", "a")]).await.unwrap();
     let dup_provider = store.insert_provider(&p, &[]).await;
-    assert!(matches!(dup_provider, Err(StoreError::Conflict(_))), "{dup_provider:?}");
+    assert!(
+        matches!(dup_provider, Err(StoreError::Conflict(_))),
+        "{dup_provider:?}"
+    );
     let dup_name = store.insert_key("openai", &key(&p, "k2", "a")).await;
     assert!(matches!(dup_name, Err(StoreError::Conflict(_))), "{dup_name:?}");
     let dup_id = store.insert_key("openai", &key(&p, "k1", "z")).await;
@@ -187,21 +195,34 @@ async fn duplicates_are_conflicts(b: Backend) {
         "{renamed_onto_other:?}"
     );
     // Nothing of the refused writes is visible.
-    let names: Vec<String> = store.load().await.unwrap()[0].1.iter().map(|k| k.name.clone()).collect();
+    let names: Vec<String> = store.load().await.unwrap()[0]
+        .1
+        .iter()
+        .map(|k| k.name.clone())
+        .collect();
     assert_eq!(names, ["a", "b"]);
 }
 
 async fn missing_rows_are_not_found(b: Backend) {
     let store = b.open().await;
     let p = openai();
-    assert!(matches!(store.update_provider(&p).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(store.delete_provider("openai").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.update_provider(&p).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_provider("openai").await,
+        Err(StoreError::NotFound(_))
+    ));
     store.insert_provider(&p, &[]).await.unwrap();
     assert!(matches!(
         store.update_key("openai", &key(&p, "nope", "x")).await,
         Err(StoreError::NotFound(_))
     ));
-    assert!(matches!(store.delete_key("openai", "nope").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.delete_key("openai", "nope").await,
+        Err(StoreError::NotFound(_))
+    ));
     assert!(store.load().await.unwrap()[0].1.is_empty());
 }
 
@@ -254,7 +275,12 @@ async fn deleting_a_provider_deletes_its_keys(b: Backend) {
     // The deleted provider's key id is free again.
     store.insert_provider(&p, &[key(&p, "k1", "a")]).await.unwrap();
     store.delete_key("vllm-local", "k2").await.unwrap();
-    assert!(store.load().await.unwrap().iter().all(|(p, k)| p.name.as_str() == "openai" || k.is_empty()));
+    assert!(store
+        .load()
+        .await
+        .unwrap()
+        .iter()
+        .all(|(p, k)| p.name.as_str() == "openai" || k.is_empty()));
 }
 
 async fn providers_load_sorted_and_keys_in_insertion_order(b: Backend) {
@@ -298,7 +324,11 @@ async fn postgres_announces_every_committed_write_to_other_replicas() {
     let b = Backend::postgres("announce");
     let watcher = b.open().await;
     let writer = b.open().await;
-    let mut feed = watcher.watch_changes().await.unwrap().expect("postgres has a feed");
+    let mut feed = watcher
+        .watch_changes()
+        .await
+        .unwrap()
+        .expect("postgres has a feed");
     let p = openai();
     writer.insert_provider(&p, &[key(&p, "k1", "a")]).await.unwrap();
     assert_eq!(next_change(&mut feed).await, StoreChange::Changed);
@@ -325,17 +355,27 @@ async fn postgres_ignores_changes_in_other_schemas() {
     other_store.insert_provider(&p, &[]).await.unwrap();
     // Our own write comes after the other schema's notice on the same channel; the first notice we
     // get must already show it, or the other schema's notice was taken for ours.
-    mine.open().await.insert_provider(&custom("mine-only"), &[]).await.unwrap();
+    mine.open()
+        .await
+        .insert_provider(&custom("mine-only"), &[])
+        .await
+        .unwrap();
     assert_eq!(next_change(&mut feed).await, StoreChange::Changed);
     let loaded = watcher.load().await.unwrap();
-    assert_eq!(loaded.len(), 1, "the first notice is our own write, not the other schema's");
+    assert_eq!(
+        loaded.len(),
+        1,
+        "the first notice is our own write, not the other schema's"
+    );
     assert_eq!(loaded[0].0.name.as_str(), "mine-only");
 }
 
 #[tokio::test]
 async fn postgres_listener_reconnects_after_losing_its_connection() {
     let b = Backend::postgres("reconnect");
-    let Backend::Postgres { schema, .. } = &b else { unreachable!() };
+    let Backend::Postgres { schema, .. } = &b else {
+        unreachable!()
+    };
     let watcher = b.open().await;
     let mut feed = watcher.watch_changes().await.unwrap().unwrap();
     // Kill the listening session from outside, as a database restart or failover would.
@@ -376,7 +416,9 @@ async fn postgres_listener_reconnects_after_losing_its_connection() {
 #[tokio::test]
 async fn postgres_keeps_its_migration_ledger_in_its_own_schema() {
     let b = Backend::postgres("ledger");
-    let Backend::Postgres { schema, .. } = &b else { unreachable!() };
+    let Backend::Postgres { schema, .. } = &b else {
+        unreachable!()
+    };
     let _first = b.open().await;
     let _second = b.open().await; // a second replica migrates the same schema without complaint
     let mut conn = sqlx::PgConnection::connect(&pg_url()).await.unwrap();

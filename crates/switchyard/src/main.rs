@@ -1,11 +1,14 @@
 //! `switchyard`: the gateway binary. Parses the command line, sets up logging, and runs the server
 //! until SIGTERM or SIGINT.
 
+mod config_cmd;
+
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
-use switchyard_gateway::{Gateway, LogsConfig, ServerConfig};
+use clap::{Parser, Subcommand, ValueEnum};
+use switchyard_gateway::{ConfigStoreSetting, Gateway, LogsConfig, ServerConfig};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -59,6 +62,41 @@ struct Cli {
     /// Export traces over OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318). Off by default.
     #[arg(long, env = "SWITCHYARD_OTLP_ENDPOINT")]
     otlp_endpoint: Option<String>,
+    /// Config store: "sqlite" (config.db in the app dir, the default) or a postgres:// URL shared by
+    /// several replicas.
+    #[arg(
+        long,
+        env = "SWITCHYARD_CONFIG_STORE",
+        default_value = "sqlite",
+        hide_env_values = true
+    )]
+    config_store: String,
+    /// PostgreSQL schema of the config store (created if missing).
+    #[arg(long, env = "SWITCHYARD_CONFIG_STORE_SCHEMA", default_value = "switchyard")]
+    config_store_schema: String,
+    /// config.json to load at start-up (default: config.json in the app dir, if present).
+    #[arg(long, env = "SWITCHYARD_CONFIG_FILE")]
+    config_file: Option<PathBuf>,
+    /// Seconds between safety-net reloads from a shared config store.
+    #[arg(long, env = "SWITCHYARD_CONFIG_RESYNC_SECONDS", default_value_t = 10)]
+    config_resync_seconds: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with config.json files.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Check a config file: exit 0 when valid, 1 with the exact field (or line and column) otherwise.
+    Validate { file: PathBuf },
 }
 
 fn init_logging(cli: &Cli) -> anyhow::Result<()> {
@@ -92,10 +130,25 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    if let Some(Command::Config {
+        action: ConfigAction::Validate { file },
+    }) = &cli.command
+    {
+        return Ok(config_cmd::validate(file));
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(cli))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(cli: Cli) -> anyhow::Result<()> {
     init_logging(&cli)?;
+    let config_store = ConfigStoreSetting::parse(&cli.config_store, Some(&cli.config_store_schema))
+        .map_err(|e| anyhow::anyhow!("invalid --config-store: {e}"))?;
     let config = ServerConfig {
         host: cli.host.clone(),
         port: cli.port,
@@ -111,6 +164,9 @@ async fn main() -> anyhow::Result<()> {
             ..LogsConfig::default()
         },
         otlp_endpoint: cli.otlp_endpoint.clone(),
+        config_store,
+        config_file: cli.config_file.clone(),
+        config_resync_interval: Duration::from_secs(cli.config_resync_seconds.max(1)),
         ..ServerConfig::default()
     };
     let gateway = Gateway::bind(&config).await?;

@@ -1,0 +1,340 @@
+//! Several replicas on one PostgreSQL config store: two real `switchyard` processes, one schema.
+//!
+//! A change made through either replica must be applied by the other within a second. The safety-net
+//! resync is set to an hour here, so only the change notices (LISTEN/NOTIFY) can make that happen.
+//!
+//! PostgreSQL is reached at `SWITCHYARD_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
+//! each test uses its own schema, dropped at the end.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor};
+
+fn pg_url() -> String {
+    std::env::var("SWITCHYARD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+struct SchemaGuard(String);
+
+impl SchemaGuard {
+    fn new(test: &str) -> SchemaGuard {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        SchemaGuard(format!(
+            "syrep_{test}_{}_{}_{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let schema = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&pg_url()).await?;
+                conn.execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
+                    .await?;
+                conn.close().await
+            })
+        })
+        .join();
+    }
+}
+
+/// One `switchyard` process, killed when dropped.
+struct Replica {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+    _app_dir: tempfile::TempDir,
+}
+
+impl Replica {
+    fn start(schema: &str, extra: &[&str]) -> Replica {
+        let app_dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--log-format",
+                "json",
+                "--log-level",
+                "info",
+            ])
+            .arg("--app-dir")
+            .arg(app_dir.path())
+            .args(["--no-request-logs", "--config-resync-seconds", "3600"])
+            .args(["--config-store", &pg_url(), "--config-store-schema", schema])
+            .args(extra)
+            .env_remove("SWITCHYARD_CONFIG_FILE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("switchyard starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        // Reads the log until the process ends (a full pipe would block it), reporting the address.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                if let Some(addr) = parsed["addr"].as_str() {
+                    let _ = tx.send(addr.to_owned());
+                }
+                if parsed["level"] == "WARN" || parsed["level"] == "ERROR" || parsed.is_null() {
+                    eprintln!("replica: {line}");
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the replica reports its address");
+        Replica {
+            child,
+            base: format!("http://{addr}"),
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            _app_dir: app_dir,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value, Option<String>) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let key = resp
+            .headers()
+            .get("x-switchyard-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (status, resp.json().await.unwrap_or(Value::Null), key)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let (s, b, _) = self.send(reqwest::Method::POST, path, Some(body)).await;
+        (s, b)
+    }
+
+    /// A chat call; returns the status and the name of the key that served it.
+    async fn chat(&self, model: &str) -> (u16, Option<String>) {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        let (s, _, key) = self
+            .send(reqwest::Method::POST, "/v1/chat/completions", Some(body))
+            .await;
+        (s, key)
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it holds, and returns how long that took (`None`: not within `limit`).
+async fn time_until<F, Fut>(limit: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+fn write_config(dir: &Path, upstream: &str) -> std::path::PathBuf {
+    let path = dir.join("config.json");
+    let file = json!({
+        "providers": {
+            "seeded": {
+                "keys": [{"name": "seeded-key", "value": "sk-seeded-000000001", "models": ["*"], "weight": 1.0}],
+                "network_config": {"base_url": upstream},
+                "custom_provider_config": {"base_provider_type": "openai"}
+            }
+        }
+    });
+    std::fs::write(&path, file.to_string()).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_added_through_one_replica_serves_through_the_other_within_a_second() {
+    let schema = SchemaGuard::new("add");
+    let mock = switchyard_mock::start(switchyard_mock::MockOptions::default())
+        .await
+        .unwrap();
+    // Both replicas start from the same config.json at once: seeding the same provider twice must not
+    // stop either of them.
+    let files = tempfile::tempdir().unwrap();
+    let config = write_config(files.path(), &mock.base_url());
+    let config = config.to_str().unwrap();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| Replica::start(&schema.0, &["--config-file", config]));
+        let b = s.spawn(|| Replica::start(&schema.0, &["--config-file", config]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for r in [&a, &b] {
+        assert_eq!(
+            r.chat("seeded/echo").await.0,
+            200,
+            "the seeded provider serves on every replica"
+        );
+    }
+    let (_, providers, _) = a.send(reqwest::Method::GET, "/api/providers", None).await;
+    assert_eq!(
+        providers["providers"].as_array().map(Vec::len),
+        Some(1),
+        "{providers}"
+    );
+
+    // Before `fresh` exists, `fresh/echo` is a bare model name, which the seeded `*` key serves.
+    assert_eq!(b.chat("fresh/echo").await, (200, Some("seeded-key".into())));
+    let (s, body) = a
+        .post(
+            "/api/providers",
+            json!({"provider": "fresh", "network_config": {"base_url": mock.base_url()},
+                   "custom_provider_config": {"base_provider_type": "openai"},
+                   "keys": [{"name": "fresh-key", "value": "sk-fresh-000000001", "models": ["*"], "weight": 1.0}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let took = time_until(Duration::from_secs(1), || async {
+        b.chat("fresh/echo").await == (200, Some("fresh-key".into()))
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "replica B serves the provider added through A within a second"
+    );
+
+    // And the other way round: a provider deleted through B is gone from A.
+    let (s, _, _) = b
+        .send(reqwest::Method::DELETE, "/api/providers/fresh", None)
+        .await;
+    assert_eq!(s, 200);
+    let took = time_until(Duration::from_secs(1), || async {
+        a.chat("fresh/echo").await == (200, Some("seeded-key".into()))
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "replica A drops the provider deleted through B within a second"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_deleted_through_one_replica_stops_being_used_by_the_other() {
+    let schema = SchemaGuard::new("delkey");
+    let mock = switchyard_mock::start(switchyard_mock::MockOptions::default())
+        .await
+        .unwrap();
+    let a = Replica::start(&schema.0, &[]);
+    let b = Replica::start(&schema.0, &[]);
+    // `old` has all the weight; `new` (weight 0) is only drawn once `old` is gone.
+    let (s, body) = a
+        .post(
+            "/api/providers",
+            json!({"provider": "lane", "network_config": {"base_url": mock.base_url()},
+                   "custom_provider_config": {"base_provider_type": "openai"},
+                   "keys": [{"id": "old-key", "name": "old", "value": "sk-old-0000000001", "models": ["*"], "weight": 1.0},
+                            {"id": "new-key", "name": "new", "value": "sk-new-0000000002", "models": ["*"], "weight": 0.0}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let ready = time_until(Duration::from_secs(1), || async {
+        b.chat("lane/echo").await.0 == 200
+    })
+    .await;
+    assert!(ready.is_some(), "B has the provider");
+    for _ in 0..5 {
+        assert_eq!(b.chat("lane/echo").await, (200, Some("old".into())));
+    }
+
+    let (s, _, _) = a
+        .send(reqwest::Method::DELETE, "/api/providers/lane/keys/old-key", None)
+        .await;
+    assert_eq!(s, 200);
+    let took = time_until(Duration::from_secs(1), || async {
+        b.chat("lane/echo").await == (200, Some("new".into()))
+    })
+    .await;
+    assert!(took.is_some(), "B stops using the deleted key within a second");
+    for _ in 0..10 {
+        assert_eq!(
+            b.chat("lane/echo").await,
+            (200, Some("new".into())),
+            "never the deleted key again"
+        );
+    }
+    let (_, keys, _) = b
+        .send(reqwest::Method::GET, "/api/providers/lane/keys", None)
+        .await;
+    assert!(!keys.to_string().contains("old-key"), "{keys}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_lost_its_listener_catches_up() {
+    let schema = SchemaGuard::new("relisten");
+    let mock = switchyard_mock::start(switchyard_mock::MockOptions::default())
+        .await
+        .unwrap();
+    let a = Replica::start(&schema.0, &[]);
+    let b = Replica::start(&schema.0, &[]);
+    // Cut B's listening session, as a database failover would.
+    let mut admin = sqlx::PgConnection::connect(&pg_url()).await.unwrap();
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1) t",
+    )
+    .bind(format!("switchyard-config-listener:{}", schema.0))
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(killed, 2, "both replicas were listening");
+    admin.close().await.unwrap();
+    let (s, body) = a
+        .post(
+            "/api/providers",
+            json!({"provider": "late", "network_config": {"base_url": mock.base_url()},
+                   "custom_provider_config": {"base_provider_type": "openai"},
+                   "keys": [{"name": "late-key", "value": "sk-late-000000001", "models": ["*"], "weight": 1.0}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    // Whether the notice was sent before or after B re-listened, B reconnects, resyncs and serves it
+    // (the hourly safety net cannot be what does it here).
+    let took = time_until(Duration::from_secs(10), || async {
+        b.chat("late/echo").await.0 == 200
+    })
+    .await;
+    assert!(took.is_some(), "B catches up after losing its listener");
+}
