@@ -173,6 +173,8 @@ pub async fn list_providers(State(state): State<Arc<AppState>>) -> Json<Value> {
 }
 
 pub async fn create_provider(State(state): State<Arc<AppState>>, body: Body) -> Result<Response, ApiError> {
+    // A read-only config refuses the write before looking at the body.
+    state.config.check_writable()?;
     let input: ProviderInput = json_body(body).await?;
     let name = state.config.create_provider(input).await?;
     Ok(Json(provider_view(&state, &name)?).into_response())
@@ -190,6 +192,8 @@ pub async fn update_provider(
     Path(name): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
+    // A read-only config refuses the write before looking at the body.
+    state.config.check_writable()?;
     let input: ProviderInput = json_body(body).await?;
     state.config.update_provider(&name, input).await?;
     Ok(Json(provider_view(&state, &name)?).into_response())
@@ -216,6 +220,8 @@ pub async fn create_key(
     Path(name): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
+    // A read-only config refuses the write before looking at the body.
+    state.config.check_writable()?;
     let input: KeyInput = json_body(body).await?;
     let id = state.config.create_key(&name, input).await?;
     Ok(Json(key_view(&state, &name, &id)?).into_response())
@@ -233,6 +239,8 @@ pub async fn update_key(
     Path((name, key_id)): Path<(String, String)>,
     body: Body,
 ) -> Result<Response, ApiError> {
+    // A read-only config refuses the write before looking at the body.
+    state.config.check_writable()?;
     let input: KeyInput = json_body(body).await?;
     state.config.update_key(&name, &key_id, input).await?;
     Ok(Json(key_view(&state, &name, &key_id)?).into_response())

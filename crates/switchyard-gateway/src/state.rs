@@ -90,7 +90,8 @@ impl ConfigService {
         self.read_only
     }
 
-    fn check_writable(&self) -> Result<(), GatewayError> {
+    /// `405 config_read_only` when the config comes from a file alone.
+    pub fn check_writable(&self) -> Result<(), GatewayError> {
         if self.read_only {
             return Err(GatewayError::Store(StoreError::ReadOnly));
         }
