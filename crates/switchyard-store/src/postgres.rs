@@ -19,7 +19,13 @@ use crate::{ChangeFeed, ConfigStore, StoreChange, StoreError, StoredConfig};
 
 /// Runs every file in `migrations/postgres`, so migrations other stores add there (governance) join
 /// the same ledger.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+fn migrator() -> sqlx::migrate::Migrator {
+    let mut m = sqlx::migrate!("./migrations/postgres");
+    // During a rolling upgrade a replica of the older build must keep starting after a newer one has
+    // applied migrations it does not know yet.
+    m.set_ignore_missing(true);
+    m
+}
 
 pub const DEFAULT_SCHEMA: &str = "switchyard";
 /// One channel for every schema; the payload names the schema, so stores in other schemas of the same
@@ -83,7 +89,7 @@ impl PostgresConfigStore {
             })
             .connect_with(options.clone())
             .await?;
-        MIGRATOR.run(&pool).await?;
+        migrator().run(&pool).await?;
         Ok(PostgresConfigStore {
             pool,
             schema: schema.to_owned(),

@@ -437,6 +437,30 @@ async fn postgres_keeps_its_migration_ledger_in_its_own_schema() {
 }
 
 #[tokio::test]
+async fn postgres_store_of_an_older_build_starts_on_a_newer_schema() {
+    let b = Backend::postgres("rolling");
+    let Backend::Postgres { schema, .. } = &b else {
+        unreachable!()
+    };
+    let store = b.open().await;
+    store.insert_provider(&openai(), &[]).await.unwrap();
+    // A newer replica applied a migration this build does not have.
+    let mut conn = sqlx::PgConnection::connect(&pg_url()).await.unwrap();
+    conn.execute(
+        format!(
+            "INSERT INTO \"{schema}\"._sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (99990101000000, 'from a newer build', true, '\\x00'::bytea, 0)"
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let again = b.open().await;
+    assert_eq!(again.load().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn postgres_refuses_bad_schema_names() {
     for bad in ["", "Upper", "a-b", "x;drop", "1abc", &"a".repeat(64)] {
         let err = PostgresConfigStore::connect(&pg_url(), bad)

@@ -107,3 +107,24 @@ fn an_unreadable_file_is_an_error_too() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/config.json: cannot read"));
 }
+
+#[test]
+fn an_unknown_config_store_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["--port", "0", "--config-store", "mysql://root:hunter2@db/x"])
+        .arg("--app-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid --config-store: expected \"sqlite\" or a postgres:// URL"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2"),
+        "the URL's password is not echoed: {stderr}"
+    );
+}
