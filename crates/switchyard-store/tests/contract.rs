@@ -334,9 +334,22 @@ async fn postgres_announces_every_committed_write_to_other_replicas() {
     assert_eq!(next_change(&mut feed).await, StoreChange::Changed);
     // What the notice announced is visible to the watcher by then.
     assert_eq!(watcher.load().await.unwrap().len(), 1);
+    let mut changed = p.clone();
+    changed.network_config.max_retries = 9;
+    writer.update_provider(&changed).await.unwrap();
+    assert_eq!(next_change(&mut feed).await, StoreChange::Changed);
+    assert_eq!(watcher.load().await.unwrap()[0].0.network_config.max_retries, 9);
+    writer.insert_key("openai", &key(&p, "k2", "b")).await.unwrap();
+    assert_eq!(next_change(&mut feed).await, StoreChange::Changed);
+    assert_eq!(watcher.load().await.unwrap()[0].1.len(), 2);
+    let mut k2 = key(&p, "k2", "b");
+    k2.enabled = false;
+    writer.update_key("openai", &k2).await.unwrap();
+    assert_eq!(next_change(&mut feed).await, StoreChange::Changed);
+    assert!(!watcher.load().await.unwrap()[0].1[1].enabled);
     writer.delete_key("openai", "k1").await.unwrap();
     assert_eq!(next_change(&mut feed).await, StoreChange::Changed);
-    assert!(watcher.load().await.unwrap()[0].1.is_empty());
+    assert_eq!(watcher.load().await.unwrap()[0].1, vec![k2]);
     // A refused write announces nothing: the next notice is the next successful write.
     assert!(writer.delete_key("openai", "k1").await.is_err());
     writer.delete_provider("openai").await.unwrap();
