@@ -110,7 +110,8 @@ impl ConfigService {
         let snapshot = Arc::downgrade(&self.snapshot);
         let reload_lock = self.reload_lock.clone();
         tokio::spawn(async move {
-            let mut resync = tokio::time::interval(resync_every);
+            // A zero period would make `interval` panic; a reload per second is plenty as a floor.
+            let mut resync = tokio::time::interval(resync_every.max(Duration::from_secs(1)));
             resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             resync.tick().await; // the first tick is immediate; the snapshot is fresh already
             loop {
