@@ -826,6 +826,13 @@ pub fn validate_key(key: &KeyConfig, provider: &ProviderConfig) -> Result<(), Va
             "value may not contain line breaks or NUL",
         ));
     }
+    if key.value.starts_with("sy-enc:") {
+        // The config store's prefix for encrypted values: a clear value may not look like one.
+        return Err(ValidationError::new(
+            "value",
+            "value may not start with 'sy-enc:' (reserved for encrypted values)",
+        ));
+    }
     if let Some(var) = key.value.strip_prefix(secret::ENV_PREFIX) {
         if !secret::is_valid_env_name(var) {
             return Err(ValidationError::new(

@@ -6,11 +6,13 @@
 //! all, and a crash in the middle never leaves a half-written provider.
 #![forbid(unsafe_code)]
 
+mod sealed;
 mod sqlite;
 
 use async_trait::async_trait;
 use switchyard_core::{KeyConfig, ProviderConfig};
 
+pub use sealed::{is_sealed, SealError, SealReport, SealedConfigStore, SealingKey, SEALED_PREFIX};
 pub use sqlite::SqliteConfigStore;
 
 /// Everything the store holds, as loaded at start-up and after every change.
@@ -27,6 +29,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("config store error: {0}")]
     Database(#[from] sqlx::Error),
+    /// Encrypted key values that cannot be opened (no encryption key, or the wrong one).
+    #[error("config store is encrypted: {0}")]
+    Sealed(String),
     #[error("config store migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }
@@ -44,4 +49,10 @@ pub trait ConfigStore: Send + Sync + 'static {
     async fn delete_key(&self, provider: &str, key_id: &str) -> Result<(), StoreError>;
     /// Cheap liveness check for `/health`.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Makes values that were overwritten unrecoverable from the storage files, where the engine keeps
+    /// old versions (SQLite's WAL, PostgreSQL's dead tuples). Called after key values were sealed in
+    /// place. The default does nothing.
+    async fn scrub(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
