@@ -98,6 +98,33 @@ fn is_port_suffix(s: &str) -> bool {
         .is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Whether an `Origin` header (`scheme://host[:port]`, or `null`) names the same host and port as the
+/// request's `Host`. Browsers send `Origin` on cross-site state-changing requests; a mismatch means the
+/// request was made by another site's page.
+pub fn origin_matches_host(origin: &str, host: &str) -> bool {
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" => "80",
+        "https" => "443",
+        _ => return false,
+    };
+    let with_port = |a: &str| -> String {
+        let a = a.trim().trim_end_matches('/').to_ascii_lowercase();
+        let has_port = match a.rfind(']') {
+            Some(i) => a[i..].contains(':'),
+            None => a.contains(':'),
+        };
+        if has_port {
+            a
+        } else {
+            format!("{a}:{default_port}")
+        }
+    };
+    !authority.is_empty() && !authority.contains(['/', '@']) && with_port(authority) == with_port(host)
+}
+
 /// Admin tokens as given in `SWITCHYARD_ADMIN_TOKENS` or a tokens file: separated by commas or line
 /// breaks, surrounding whitespace ignored, empty entries and `#` comment lines skipped.
 pub fn parse_token_list(text: &str) -> Vec<String> {
@@ -213,6 +240,18 @@ mod tests {
     }
 
     #[test]
+    fn origins() {
+        assert!(origin_matches_host("http://localhost:8080", "localhost:8080"));
+        assert!(origin_matches_host("http://LOCALHOST:8080", "localhost:8080"));
+        assert!(origin_matches_host("https://gw.example", "gw.example:443"));
+        assert!(origin_matches_host("http://[::1]:8080", "[::1]:8080"));
+        assert!(!origin_matches_host("http://evil.example", "localhost:8080"));
+        assert!(!origin_matches_host("http://localhost:8081", "localhost:8080"));
+        assert!(!origin_matches_host("null", "localhost:8080"));
+        assert!(!origin_matches_host("http://a@localhost:8080", "localhost:8080"));
+    }
+
+    #[test]
     fn token_lists() {
         assert_eq!(
             parse_token_list("# admins\n tok-a , tok-b\n\n,tok-c\n"),
@@ -258,6 +297,16 @@ mod tests {
         fn everything_under_api_is_admin_except_the_login_endpoints(rest in "[a-z0-9/{}._-]{0,40}") {
             let p = format!("/api/{rest}");
             prop_assert_eq!(is_admin_path(&p), !PUBLIC_API_PATHS.contains(&p.as_str()));
+        }
+
+        #[test]
+        fn an_origin_matches_its_own_host(host in "[a-z][a-z0-9.-]{0,20}", port in 1u16..) {
+            let origin = format!("http://{host}:{port}");
+            let host_header = format!("{host}:{port}");
+            prop_assert!(origin_matches_host(&origin, &host_header));
+            let other = format!("{host}x:{port}");
+            prop_assert!(!origin_matches_host(&origin, &other));
+            let _ = origin_matches_host(&host_header, &origin);
         }
 
         #[test]

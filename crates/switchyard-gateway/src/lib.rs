@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod auth;
 pub mod body;
 pub mod chat;
 pub mod dispatch;
@@ -11,14 +12,17 @@ pub mod error;
 pub mod health;
 pub mod inference;
 pub mod limits;
+pub mod listen;
 pub mod logs_api;
 pub mod metrics;
 pub mod observe;
 pub mod relay;
+pub mod security;
 pub mod server;
 pub mod state;
 pub mod trace;
 pub mod ui;
 pub mod upstream;
 
+pub use security::{AdminCredentials, SecurityConfig};
 pub use server::{Gateway, LogsConfig, ServerConfig, StartError};

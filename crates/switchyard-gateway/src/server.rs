@@ -15,10 +15,13 @@ use serde_json::json;
 use switchyard_store::{ConfigStore, SqliteConfigStore};
 use tokio::net::TcpListener;
 
+use crate::auth::{self, AdminAuth};
 use crate::error::GatewayError;
 use crate::health::HealthRegistry;
 use crate::limits::ProviderLimits;
+use crate::listen::{self, ConnectionLimits};
 use crate::metrics::Metrics;
+use crate::security::{self, SecurityConfig};
 use crate::state::{AppState, ConfigService, LogContentConfig};
 use crate::trace::Tracer;
 use crate::upstream::UpstreamClient;
@@ -38,6 +41,8 @@ pub struct ServerConfig {
     /// OTLP/HTTP endpoint for traces (e.g. `http://127.0.0.1:4318`); `None` = tracing export off.
     pub otlp_endpoint: Option<String>,
     pub otlp_flush_every: Duration,
+    /// Admin auth, secrets at rest, connection limits, upstream address policy.
+    pub security: SecurityConfig,
 }
 
 /// The request log.
@@ -78,6 +83,7 @@ impl Default for ServerConfig {
             logs: LogsConfig::default(),
             otlp_endpoint: None,
             otlp_flush_every: Duration::from_secs(2),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -92,13 +98,22 @@ pub enum StartError {
     Logs(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error(
+        "refusing to listen on {host} without admin credentials: anyone who can reach it could read and \
+         change providers and keys. Set SWITCHYARD_ADMIN_TOKENS (or --admin-tokens-file) or \
+         SWITCHYARD_ADMIN_PASSWORD / SWITCHYARD_ADMIN_PASSWORD_HASH, bind to 127.0.0.1, or pass \
+         --insecure-no-admin-auth to run open anyway"
+    )]
+    AdminCredentialsRequired { host: String },
+    #[error("{0}")]
+    Security(String),
 }
 
 /// A gateway that has opened its store and bound its socket, ready to serve.
 pub struct Gateway {
     listener: TcpListener,
     router: Router,
-    shutdown_grace: Duration,
+    limits: ConnectionLimits,
     state: Arc<AppState>,
 }
 
@@ -108,8 +123,10 @@ impl Gateway {
             path: config.app_dir.clone(),
             source,
         })?;
+        let admin_mode = security::admin_mode(&config.host, &config.security)?;
         let store: Arc<dyn ConfigStore> =
             Arc::new(SqliteConfigStore::open(&config.app_dir.join("config.db")).await?);
+        let store = security::seal_store(store, &config.security).await?;
         let (logs, log_store) = if config.logs.enabled {
             let log_store: Arc<dyn LogStore> = match &config.logs.postgres_url {
                 Some(url) => Arc::new(
@@ -132,7 +149,7 @@ impl Gateway {
         } else {
             (None, None)
         };
-        let upstream = UpstreamClient::new();
+        let upstream = UpstreamClient::with_policy(config.security.upstream_policy.clone());
         let tracer = config
             .otlp_endpoint
             .as_deref()
@@ -156,10 +173,15 @@ impl Gateway {
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
+        let auth = Arc::new(AdminAuth::new(admin_mode, &config.security));
         Ok(Gateway {
             listener,
-            router: router(state.clone()),
-            shutdown_grace: config.shutdown_grace,
+            router: secured(router(state.clone()), auth, &config.security),
+            limits: ConnectionLimits {
+                header_read_timeout: config.security.header_read_timeout,
+                max_header_bytes: config.security.max_header_bytes,
+                shutdown_grace: config.shutdown_grace,
+            },
             state,
         })
     }
@@ -171,33 +193,25 @@ impl Gateway {
     /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish for up
     /// to the grace period.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let (signalled_tx, mut signalled_rx) = tokio::sync::watch::channel(false);
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let server = axum::serve(listener, self.router).with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutdown signal received; finishing in-flight requests");
-            let _ = signalled_tx.send(true);
-        });
-        let grace = self.shutdown_grace;
-        let deadline = async move {
-            let _ = signalled_rx.wait_for(|s| *s).await;
-            tokio::time::sleep(grace).await;
-        };
-        let result = tokio::select! {
-            r = server => r,
-            _ = deadline => {
-                tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; closing remaining connections");
-                Ok(())
-            }
-        };
+        crate::listen::serve(self.listener, self.router, self.limits, shutdown).await;
         // Every answered request has queued its log record by now; write them all before exiting.
         if let Some(logs) = &self.state.logs {
             logs.clone().shutdown().await;
         }
-        result
+        Ok(())
     }
+}
+
+/// The security layers around the whole router: the request head limit first, then the admin gate,
+/// then the login routes.
+fn secured(router: Router, auth: Arc<AdminAuth>, security: &SecurityConfig) -> Router {
+    router
+        .merge(auth::router(auth.clone()))
+        .layer(axum::middleware::from_fn_with_state(auth, auth::admin_gate))
+        .layer(axum::middleware::from_fn_with_state(
+            security.max_header_bytes,
+            listen::limit_headers,
+        ))
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

@@ -1,6 +1,8 @@
 //! `switchyard`: the gateway binary. Parses the command line, sets up logging, and runs the server
 //! until SIGTERM or SIGINT.
 
+mod security_args;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -59,6 +61,8 @@ struct Cli {
     /// Export traces over OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318). Off by default.
     #[arg(long, env = "SWITCHYARD_OTLP_ENDPOINT")]
     otlp_endpoint: Option<String>,
+    #[command(flatten)]
+    security: security_args::SecurityArgs,
 }
 
 fn init_logging(cli: &Cli) -> anyhow::Result<()> {
@@ -95,7 +99,11 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if cli.security.hash_password {
+        return security_args::print_password_hash();
+    }
     init_logging(&cli)?;
+    let security = cli.security.to_config()?;
     let config = ServerConfig {
         host: cli.host.clone(),
         port: cli.port,
@@ -111,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
             ..LogsConfig::default()
         },
         otlp_endpoint: cli.otlp_endpoint.clone(),
+        security,
         ..ServerConfig::default()
     };
     let gateway = Gateway::bind(&config).await?;
