@@ -75,6 +75,8 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.hard_cap()).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
+    // Connection tasks are kept so that the ones still running at the deadline can be ended.
+    let mut connections = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (tcp, _peer) = tokio::select! {
@@ -95,7 +97,8 @@ pub async fn serve(
             .serve_connection_with_upgrades(TokioIo::new(tcp), service)
             .into_owned();
         let conn = graceful.watch(conn);
-        tokio::spawn(async move {
+        while connections.try_join_next().is_some() {}
+        connections.spawn(async move {
             if let Err(e) = conn.await {
                 tracing::trace!(error = %e, "connection ended with an error");
             }
@@ -107,7 +110,13 @@ pub async fn serve(
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(grace) => {
-            tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; closing remaining connections");
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                connections = connections.len(),
+                "shutdown grace period over; closing remaining connections"
+            );
         }
     }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
 }
