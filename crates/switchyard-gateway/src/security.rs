@@ -156,9 +156,9 @@ pub async fn seal_store(
             "encrypted provider keys that were stored in clear"
         );
     }
-    if report.clear > 0 {
+    if security.encryption_key.is_none() {
         tracing::warn!(
-            keys = report.clear,
+            keys_in_clear = report.clear,
             "provider keys are stored in clear; set SWITCHYARD_ENCRYPTION_KEY to encrypt them at rest"
         );
     }
