@@ -137,6 +137,18 @@ pub fn admin_mode(host: &str, security: &SecurityConfig) -> Result<AdminMode, St
     })
 }
 
+/// Fails early, with a message that says what to do, when the app dir cannot be written (a bind mount
+/// owned by another user is the usual cause in containers).
+pub fn check_app_dir_writable(dir: &std::path::Path) -> Result<(), StartError> {
+    let probe = dir.join(".switchyard-write-check");
+    std::fs::write(&probe, b"ok")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|source| StartError::AppDirNotWritable {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
 /// Wraps the config store in the encryption decorator, migrating clear rows when a key is set.
 pub async fn seal_store(
     inner: Arc<dyn ConfigStore>,

@@ -92,6 +92,11 @@ impl Default for ServerConfig {
 pub enum StartError {
     #[error("cannot create app dir {path}: {source}")]
     AppDir { path: PathBuf, source: std::io::Error },
+    #[error(
+        "the app dir {path} is not writable by this process ({source}); in a container, run with \
+         --user \"$(id -u):$(id -g)\" for a bind-mounted directory, or chown it"
+    )]
+    AppDirNotWritable { path: PathBuf, source: std::io::Error },
     #[error("cannot open config store: {0}")]
     Store(#[from] switchyard_store::StoreError),
     #[error("cannot open the request log store: {0}")]
@@ -123,6 +128,7 @@ impl Gateway {
             path: config.app_dir.clone(),
             source,
         })?;
+        security::check_app_dir_writable(&config.app_dir)?;
         let admin_mode = security::admin_mode(&config.host, &config.security)?;
         let store: Arc<dyn ConfigStore> =
             Arc::new(SqliteConfigStore::open(&config.app_dir.join("config.db")).await?);
