@@ -121,8 +121,10 @@ async fn bad_bodies_get_clear_errors_and_corrupt_nothing() {
 #[tokio::test]
 async fn huge_headers_get_431_and_the_gateway_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sec = SecurityConfig::default();
-    sec.max_header_bytes = 8 * 1024;
+    let sec = SecurityConfig {
+        max_header_bytes: 8 * 1024,
+        ..SecurityConfig::default()
+    };
     let gw = TestGateway::start_with(config(dir.path(), sec)).await;
     // Over the limit but under hyper's hard cap: the API's own error shape.
     let r = gw
@@ -159,8 +161,10 @@ async fn huge_headers_get_431_and_the_gateway_keeps_serving() {
 #[tokio::test]
 async fn slowloris_clients_are_cut_off_and_others_are_served_meanwhile() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sec = SecurityConfig::default();
-    sec.header_read_timeout = Duration::from_secs(1);
+    let sec = SecurityConfig {
+        header_read_timeout: Duration::from_secs(1),
+        ..SecurityConfig::default()
+    };
     let gw = TestGateway::start_with(config(dir.path(), sec)).await;
     let (s, _) = gw.post("/api/providers", json!({"provider": "openai"})).await;
     assert_eq!(s, 200);
@@ -206,12 +210,14 @@ async fn slowloris_clients_are_cut_off_and_others_are_served_meanwhile() {
 async fn metadata_upstreams_are_refused_at_config_time_and_denied_blocks_at_connect_time() {
     let dir = tempfile::tempdir().unwrap();
     let mock = switchyard_mock::start(MockOptions::default()).await.unwrap();
-    let mut sec = SecurityConfig::default();
-    sec.upstream_policy = UpstreamPolicy {
-        deny: vec![
-            IpBlock::parse("127.0.0.0/8").unwrap(),
-            IpBlock::parse("::1").unwrap(),
-        ],
+    let sec = SecurityConfig {
+        upstream_policy: UpstreamPolicy {
+            deny: vec![
+                IpBlock::parse("127.0.0.0/8").unwrap(),
+                IpBlock::parse("::1").unwrap(),
+            ],
+        },
+        ..SecurityConfig::default()
     };
     let gw = TestGateway::start_with(config(dir.path(), sec)).await;
     for url in [
