@@ -46,7 +46,7 @@ pub struct ServerConfig {
 }
 
 /// The request log.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct LogsConfig {
     pub enabled: bool,
     /// `None`: SQLite `logs.db` in the app dir; `Some(url)`: a PostgreSQL database.
@@ -57,6 +57,44 @@ pub struct LogsConfig {
     pub content: bool,
     pub content_max_bytes: usize,
     pub queue_capacity: usize,
+}
+
+impl std::fmt::Debug for LogsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A database URL may carry a password (`postgres://user:secret@host/db`).
+        f.debug_struct("LogsConfig")
+            .field("enabled", &self.enabled)
+            .field(
+                "postgres_url",
+                &self.postgres_url.as_deref().map(redact_url_password),
+            )
+            .field("retention_days", &self.retention_days)
+            .field("content", &self.content)
+            .field("content_max_bytes", &self.content_max_bytes)
+            .field("queue_capacity", &self.queue_capacity)
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host/...` with the password replaced by `***`.
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 impl Default for LogsConfig {
@@ -304,4 +342,30 @@ async fn not_found(uri: Uri) -> Response {
 
 async fn method_not_allowed() -> Response {
     GatewayError::MethodNotAllowed.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_stay_out_of_debug_output() {
+        assert_eq!(
+            redact_url_password("postgres://app:s3cret@db:5432/logs?sslmode=require"),
+            "postgres://app:***@db:5432/logs?sslmode=require"
+        );
+        assert_eq!(
+            redact_url_password("postgres://app@db/logs"),
+            "postgres://app@db/logs"
+        );
+        assert_eq!(redact_url_password("not a url"), "not a url");
+        let config = ServerConfig {
+            logs: LogsConfig {
+                postgres_url: Some("postgres://app:s3cret@db/logs".into()),
+                ..LogsConfig::default()
+            },
+            ..ServerConfig::default()
+        };
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
 }

@@ -200,6 +200,14 @@ mod tests {
                 "index.html names missing asset {name}"
             );
         }
+        let login = include_str!("assets/login.html");
+        for part in login.split("/ui/{{VERSION}}/").skip(1) {
+            let name: String = part.chars().take_while(|c| *c != '"').collect();
+            assert!(
+                ASSETS.iter().any(|a| a.name == name),
+                "login.html names missing asset {name}"
+            );
+        }
         for a in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
             let text = std::str::from_utf8(a.bytes).unwrap();
             for part in text.split(" from './").skip(1) {
