@@ -43,6 +43,8 @@ pub enum GatewayError {
     Forbidden { message: String, code: &'static str },
     #[error("request headers are larger than the limit of {limit_bytes} bytes")]
     HeadersTooLarge { limit_bytes: usize },
+    #[error("the request body was not received within {secs} s")]
+    BodyTimeout { secs: u64 },
     #[error("{0}")]
     Routing(#[from] RoutingError),
     #[error("provider '{provider}' does not allow '{request_type}' requests (custom_provider_config.allowed_requests)")]
@@ -94,6 +96,7 @@ impl GatewayError {
             GatewayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             GatewayError::Forbidden { .. } => StatusCode::FORBIDDEN,
             GatewayError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            GatewayError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             GatewayError::RequestTypeNotAllowed { .. } => StatusCode::FORBIDDEN,
             GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             GatewayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -137,6 +140,7 @@ impl GatewayError {
             GatewayError::HeadersTooLarge { .. } => {
                 ("invalid_request_error", None, Some("request_headers_too_large"))
             }
+            GatewayError::BodyTimeout { .. } => ("timeout_error", None, Some("request_body_timeout")),
             GatewayError::RequestTypeNotAllowed { .. } => {
                 ("permission_error", None, Some("request_type_blocked"))
             }

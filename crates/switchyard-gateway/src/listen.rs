@@ -9,8 +9,11 @@
 //! [`limit_headers`].
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -54,6 +57,58 @@ pub async fn limit_headers(State(limit): State<usize>, req: Request, next: Next)
     if head_size(&req) > limit {
         return GatewayError::HeadersTooLarge { limit_bytes: limit }.into_response();
     }
+    next.run(req).await
+}
+
+/// A request body that fails once `limit` has passed since the request arrived: a client that sends
+/// its body slowly (the body-phase slowloris) cannot hold a connection and a handler for ever.
+struct DeadlineBody {
+    inner: Body,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    limit: Duration,
+}
+
+/// The error a [`DeadlineBody`] ends with; `body::read_limited` turns it into a `408`.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body was not received within {} s", .0.as_secs())]
+pub struct BodyTimeout(pub Duration);
+
+impl http_body::Body for DeadlineBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            let limit = self.limit;
+            return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout(limit)))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The layer that puts the body deadline on every request.
+pub async fn body_deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let req = req.map(|inner| {
+        Body::new(DeadlineBody {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(limit)),
+            limit,
+        })
+    });
     next.run(req).await
 }
 

@@ -61,6 +61,8 @@ pub struct SecurityConfig {
     pub header_read_timeout: Duration,
     /// Largest request head (request line plus headers) answered normally; larger is `431`.
     pub max_header_bytes: usize,
+    /// A request body must have arrived completely within this time after the request (`408`).
+    pub body_read_timeout: Duration,
     /// Addresses upstream connections may not go to, besides the cloud metadata services.
     pub upstream_policy: UpstreamPolicy,
 }
@@ -78,6 +80,7 @@ impl fmt::Debug for SecurityConfig {
             .field("secure_cookies", &self.secure_cookies)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_header_bytes", &self.max_header_bytes)
+            .field("body_read_timeout", &self.body_read_timeout)
             .field("upstream_policy", &self.upstream_policy)
             .finish()
     }
@@ -97,6 +100,7 @@ impl Default for SecurityConfig {
             secure_cookies: false,
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 32 * 1024,
+            body_read_timeout: Duration::from_secs(120),
             upstream_policy: UpstreamPolicy::default(),
         }
     }

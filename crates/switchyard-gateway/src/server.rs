@@ -253,6 +253,10 @@ fn secured(router: Router, auth: Arc<AdminAuth>, security: &SecurityConfig) -> R
         .merge(auth::router(auth.clone()))
         .layer(axum::middleware::from_fn_with_state(auth, auth::admin_gate))
         .layer(axum::middleware::from_fn_with_state(
+            security.body_read_timeout,
+            listen::body_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             security.max_header_bytes,
             listen::limit_headers,
         ))

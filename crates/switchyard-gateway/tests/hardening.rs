@@ -207,6 +207,49 @@ async fn slowloris_clients_are_cut_off_and_others_are_served_meanwhile() {
 }
 
 #[tokio::test]
+async fn a_body_sent_too_slowly_gets_408_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let sec = SecurityConfig {
+        body_read_timeout: Duration::from_secs(1),
+        ..SecurityConfig::default()
+    };
+    let gw = TestGateway::start_with(config(dir.path(), sec)).await;
+    let before = snapshot(&gw).await;
+    for path in ["/api/providers", "/v1/chat/completions"] {
+        let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
+        tcp.write_all(
+            format!("POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 40\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let started = Instant::now();
+        let trickle = async {
+            for b in br#"{"provider":"openai","#.iter() {
+                if tcp.write_all(&[*b]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        };
+        // The answer comes while the client is still trickling.
+        let _ = tokio::time::timeout(Duration::from_secs(3), trickle).await;
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("request_body_timeout"), "{answer}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    assert_eq!(snapshot(&gw).await, before);
+    assert_eq!(gw.get("/health").await.0, 200);
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn metadata_upstreams_are_refused_at_config_time_and_denied_blocks_at_connect_time() {
     let dir = tempfile::tempdir().unwrap();
     let mock = switchyard_mock::start(MockOptions::default()).await.unwrap();

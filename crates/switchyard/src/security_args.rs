@@ -47,6 +47,9 @@ pub struct SecurityArgs {
     /// Seconds a client has to send its request headers (slow clients are disconnected).
     #[arg(long, env = "SWITCHYARD_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
     header_read_timeout_seconds: u64,
+    /// Seconds a client has to send its whole request body (slow uploads are cut off with 408).
+    #[arg(long, env = "SWITCHYARD_BODY_READ_TIMEOUT_SECONDS", default_value_t = 120)]
+    body_read_timeout_seconds: u64,
     /// Largest request head (request line and headers), in KiB; larger requests get 431.
     #[arg(long, env = "SWITCHYARD_MAX_HEADER_KB", default_value_t = 32)]
     max_header_kb: usize,
@@ -109,6 +112,7 @@ impl SecurityArgs {
             secure_cookies: self.secure_cookies,
             header_read_timeout: Duration::from_secs(self.header_read_timeout_seconds.max(1)),
             max_header_bytes: self.max_header_kb * 1024,
+            body_read_timeout: Duration::from_secs(self.body_read_timeout_seconds.max(1)),
             upstream_policy: UpstreamPolicy { deny },
         })
     }
