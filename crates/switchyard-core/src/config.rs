@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::provider::{ProviderName, WireApi};
 use crate::secret;
+use crate::upstream_policy::{url_host, UpstreamPolicy};
 
 /// A caller mistake in a configuration body, with the JSON path of the field at fault.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -326,7 +327,7 @@ where
 
 /// Body of `POST .../keys` and `PUT .../keys/{key_id}`. On PUT, absent fields keep their stored value
 /// (unlike Bifrost, where an omitted `name` is cleared).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyInput {
     pub id: Option<String>,
@@ -340,6 +341,21 @@ pub struct KeyInput {
     pub status: Option<serde_json::Value>,
     pub status_reason: Option<serde_json::Value>,
     pub health: Option<serde_json::Value>,
+}
+
+impl std::fmt::Debug for KeyInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A create or update body carries the secret in clear; Debug shows it redacted.
+        f.debug_struct("KeyInput")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("value", &self.value.as_deref().map(secret::redact))
+            .field("models", &self.models)
+            .field("blacklisted_models", &self.blacklisted_models)
+            .field("weight", &self.weight)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
 }
 
 // === Validation ===
@@ -631,6 +647,12 @@ pub fn validate_base_url(url: &str) -> Result<String, ValidationError> {
             format!("'{url}' may not contain whitespace, a query or a fragment"),
         ));
     }
+    if let Some(reason) = url_host(url).and_then(|h| UpstreamPolicy::default().refuses_host(h)) {
+        return Err(ValidationError::new(
+            FIELD,
+            format!("'{url}' is refused: {reason}; upstreams may be public or private addresses, never metadata services"),
+        ));
+    }
     Ok(url.trim_end_matches('/').to_owned())
 }
 
@@ -804,6 +826,13 @@ pub fn validate_key(key: &KeyConfig, provider: &ProviderConfig) -> Result<(), Va
             "value may not contain line breaks or NUL",
         ));
     }
+    if key.value.starts_with("sy-enc:") {
+        // The config store's prefix for encrypted values: a clear value may not look like one.
+        return Err(ValidationError::new(
+            "value",
+            "value may not start with 'sy-enc:' (reserved for encrypted values)",
+        ));
+    }
     if let Some(var) = key.value.strip_prefix(secret::ENV_PREFIX) {
         if !secret::is_valid_env_name(var) {
             return Err(ValidationError::new(
@@ -824,6 +853,31 @@ pub fn validate_key(key: &KeyConfig, provider: &ProviderConfig) -> Result<(), Va
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_of_inputs_never_shows_key_values() {
+        let body = r#"{"provider":"openai","keys":[{"name":"k","value":"sk-live-0123456789abcdef","models":["*"]}]}"#;
+        let p: ProviderInput = serde_json::from_str(body).unwrap();
+        let shown = format!("{p:?} {:?}", p.keys.as_ref().unwrap()[0]);
+        assert!(!shown.contains("0123456789"), "{shown}");
+        assert!(shown.contains("sk-l"), "the redacted form is shown: {shown}");
+    }
+
+    #[test]
+    fn metadata_base_urls_are_refused_at_config_time() {
+        for url in [
+            "http://169.254.169.254/latest/meta-data",
+            "http://metadata.google.internal/v1",
+            "http://[fd00:ec2::254]/v1",
+            "http://2852039166/v1",
+        ] {
+            let err = validate_base_url(url).unwrap_err();
+            assert_eq!(err.field, "network_config.base_url");
+            assert!(err.message.contains("metadata"), "{}", err.message);
+        }
+        assert!(validate_base_url("http://10.0.0.7:8000/v1").is_ok());
+        assert!(validate_base_url("http://vllm.ai.svc.cluster.local/v1").is_ok());
+    }
 
     fn input(json: &str) -> ProviderInput {
         serde_json::from_str(json).unwrap()

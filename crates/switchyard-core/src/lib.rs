@@ -8,6 +8,7 @@
 //! through values passed in), so all of it is tested with plain unit and snapshot tests.
 #![forbid(unsafe_code)]
 
+pub mod admin_auth;
 pub mod config;
 pub mod config_file;
 pub mod error_body;
@@ -20,6 +21,7 @@ pub mod retry;
 pub mod routing;
 pub mod secret;
 pub mod sse;
+pub mod upstream_policy;
 pub mod upstream_url;
 pub mod usage;
 

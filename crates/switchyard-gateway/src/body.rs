@@ -12,11 +12,26 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, GatewayErro
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(GatewayError::PayloadTooLarge { limit_bytes: limit })
         }
+        Err(e) if timed_out(e.as_ref()).is_some() => Err(GatewayError::BodyTimeout {
+            secs: timed_out(e.as_ref()).map_or(0, |t| t.0.as_secs()),
+        }),
         Err(e) => Err(GatewayError::BadRequest {
             message: format!("could not read request body: {e}"),
             param: None,
         }),
     }
+}
+
+/// The body deadline's error, wherever it sits in the error's source chain.
+fn timed_out<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a crate::listen::BodyTimeout> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if let Some(t) = err.downcast_ref::<crate::listen::BodyTimeout>() {
+            return Some(t);
+        }
+        current = err.source();
+    }
+    None
 }
 
 /// Parses a JSON body into `T`, naming the exact field path on a type error

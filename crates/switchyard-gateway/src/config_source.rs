@@ -117,6 +117,9 @@ pub async fn open(config: &ServerConfig) -> Result<OpenedConfig, StartError> {
             Arc::new(PostgresConfigStore::connect(url.expose(), schema).await?)
         }
     };
+    // Sealed before reconciling, so values written from the file are encrypted from the first write
+    // and compared in clear against the file.
+    let store = crate::security::seal_store(store, &config.security).await?;
     if let Some(f) = &file {
         reconcile(store.as_ref(), f).await?;
     }

@@ -35,6 +35,16 @@ pub enum GatewayError {
     PayloadTooLarge { limit_bytes: usize },
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The admin surface (`/api/*`, `/metrics`, the UI) without valid admin credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated (or open) but refused: missing CSRF token, cross-site request, foreign `Host`.
+    #[error("{message}")]
+    Forbidden { message: String, code: &'static str },
+    #[error("request headers are larger than the limit of {limit_bytes} bytes")]
+    HeadersTooLarge { limit_bytes: usize },
+    #[error("the request body was not received within {secs} s")]
+    BodyTimeout { secs: u64 },
     #[error("{0}")]
     Routing(#[from] RoutingError),
     #[error("provider '{provider}' does not allow '{request_type}' requests (custom_provider_config.allowed_requests)")]
@@ -83,6 +93,10 @@ impl GatewayError {
             GatewayError::Conflict(_) => StatusCode::CONFLICT,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            GatewayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            GatewayError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            GatewayError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            GatewayError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             GatewayError::RequestTypeNotAllowed { .. } => StatusCode::FORBIDDEN,
             GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             GatewayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -125,6 +139,12 @@ impl GatewayError {
             GatewayError::PayloadTooLarge { .. } => {
                 ("invalid_request_error", None, Some("request_too_large"))
             }
+            GatewayError::Unauthorized(_) => ("authentication_error", None, Some("admin_auth_required")),
+            GatewayError::Forbidden { code, .. } => ("permission_error", None, Some(*code)),
+            GatewayError::HeadersTooLarge { .. } => {
+                ("invalid_request_error", None, Some("request_headers_too_large"))
+            }
+            GatewayError::BodyTimeout { .. } => ("timeout_error", None, Some("request_body_timeout")),
             GatewayError::RequestTypeNotAllowed { .. } => {
                 ("permission_error", None, Some("request_type_blocked"))
             }

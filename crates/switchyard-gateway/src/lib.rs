@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod auth;
 pub mod body;
 pub mod chat;
 pub mod config_source;
@@ -12,10 +13,12 @@ pub mod error;
 pub mod health;
 pub mod inference;
 pub mod limits;
+pub mod listen;
 pub mod logs_api;
 pub mod metrics;
 pub mod observe;
 pub mod relay;
+pub mod security;
 pub mod server;
 pub mod state;
 pub mod trace;
@@ -23,4 +26,5 @@ pub mod ui;
 pub mod upstream;
 
 pub use config_source::ConfigStoreSetting;
+pub use security::{AdminCredentials, SecurityConfig};
 pub use server::{Gateway, LogsConfig, ServerConfig, StartError};

@@ -14,11 +14,14 @@ use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use crate::auth::{self, AdminAuth};
 use crate::config_source::{self, ConfigStoreSetting};
 use crate::error::GatewayError;
 use crate::health::HealthRegistry;
 use crate::limits::ProviderLimits;
+use crate::listen::{self, ConnectionLimits};
 use crate::metrics::Metrics;
+use crate::security::{self, SecurityConfig};
 use crate::state::{AppState, ConfigService, LogContentConfig};
 use crate::trace::Tracer;
 use crate::upstream::UpstreamClient;
@@ -45,10 +48,12 @@ pub struct ServerConfig {
     pub config_file: Option<PathBuf>,
     /// Safety-net reload interval of a shared store (changes normally arrive as notices at once).
     pub config_resync_interval: Duration,
+    /// Admin auth, secrets at rest, connection limits, upstream address policy.
+    pub security: SecurityConfig,
 }
 
 /// The request log.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct LogsConfig {
     pub enabled: bool,
     /// `None`: SQLite `logs.db` in the app dir; `Some(url)`: a PostgreSQL database.
@@ -59,6 +64,44 @@ pub struct LogsConfig {
     pub content: bool,
     pub content_max_bytes: usize,
     pub queue_capacity: usize,
+}
+
+impl std::fmt::Debug for LogsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A database URL may carry a password (`postgres://user:secret@host/db`).
+        f.debug_struct("LogsConfig")
+            .field("enabled", &self.enabled)
+            .field(
+                "postgres_url",
+                &self.postgres_url.as_deref().map(redact_url_password),
+            )
+            .field("retention_days", &self.retention_days)
+            .field("content", &self.content)
+            .field("content_max_bytes", &self.content_max_bytes)
+            .field("queue_capacity", &self.queue_capacity)
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host/...` with the password replaced by `***`.
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 impl Default for LogsConfig {
@@ -88,6 +131,7 @@ impl Default for ServerConfig {
             config_store: ConfigStoreSetting::default(),
             config_file: None,
             config_resync_interval: Duration::from_secs(10),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -96,6 +140,11 @@ impl Default for ServerConfig {
 pub enum StartError {
     #[error("cannot create app dir {path}: {source}")]
     AppDir { path: PathBuf, source: std::io::Error },
+    #[error(
+        "the app dir {path} is not writable by this process ({source}); in a container, run with \
+         --user \"$(id -u):$(id -g)\" for a bind-mounted directory, or chown it"
+    )]
+    AppDirNotWritable { path: PathBuf, source: std::io::Error },
     #[error("cannot open config store: {0}")]
     Store(#[from] switchyard_store::StoreError),
     #[error("cannot open the request log store: {0}")]
@@ -104,13 +153,22 @@ pub enum StartError {
     ConfigFile(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error(
+        "refusing to listen on {host} without admin credentials: anyone who can reach it could read and \
+         change providers and keys. Set SWITCHYARD_ADMIN_TOKENS (or --admin-tokens-file) or \
+         SWITCHYARD_ADMIN_PASSWORD / SWITCHYARD_ADMIN_PASSWORD_HASH, bind to 127.0.0.1, or pass \
+         --insecure-no-admin-auth to run open anyway"
+    )]
+    AdminCredentialsRequired { host: String },
+    #[error("{0}")]
+    Security(String),
 }
 
 /// A gateway that has opened its store and bound its socket, ready to serve.
 pub struct Gateway {
     listener: TcpListener,
     router: Router,
-    shutdown_grace: Duration,
+    limits: ConnectionLimits,
     state: Arc<AppState>,
 }
 
@@ -120,6 +178,8 @@ impl Gateway {
             path: config.app_dir.clone(),
             source,
         })?;
+        security::check_app_dir_writable(&config.app_dir)?;
+        let admin_mode = security::admin_mode(&config.host, &config.security)?;
         let opened = config_source::open(config).await?;
         let config_service = if opened.read_only {
             ConfigService::open_read_only(opened.store).await?
@@ -154,7 +214,7 @@ impl Gateway {
         } else {
             (None, None)
         };
-        let upstream = UpstreamClient::new();
+        let upstream = UpstreamClient::with_policy(config.security.upstream_policy.clone());
         let tracer = config
             .otlp_endpoint
             .as_deref()
@@ -178,10 +238,15 @@ impl Gateway {
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
+        let auth = Arc::new(AdminAuth::new(admin_mode, &config.security));
         Ok(Gateway {
             listener,
-            router: router(state.clone()),
-            shutdown_grace: config.shutdown_grace,
+            router: secured(router(state.clone()), auth, &config.security),
+            limits: ConnectionLimits {
+                header_read_timeout: config.security.header_read_timeout,
+                max_header_bytes: config.security.max_header_bytes,
+                shutdown_grace: config.shutdown_grace,
+            },
             state,
         })
     }
@@ -193,33 +258,29 @@ impl Gateway {
     /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish for up
     /// to the grace period.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let (signalled_tx, mut signalled_rx) = tokio::sync::watch::channel(false);
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let server = axum::serve(listener, self.router).with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutdown signal received; finishing in-flight requests");
-            let _ = signalled_tx.send(true);
-        });
-        let grace = self.shutdown_grace;
-        let deadline = async move {
-            let _ = signalled_rx.wait_for(|s| *s).await;
-            tokio::time::sleep(grace).await;
-        };
-        let result = tokio::select! {
-            r = server => r,
-            _ = deadline => {
-                tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; closing remaining connections");
-                Ok(())
-            }
-        };
+        crate::listen::serve(self.listener, self.router, self.limits, shutdown).await;
         // Every answered request has queued its log record by now; write them all before exiting.
         if let Some(logs) = &self.state.logs {
             logs.clone().shutdown().await;
         }
-        result
+        Ok(())
     }
+}
+
+/// The security layers around the whole router: the request head limit first, then the admin gate,
+/// then the login routes.
+fn secured(router: Router, auth: Arc<AdminAuth>, security: &SecurityConfig) -> Router {
+    router
+        .merge(auth::router(auth.clone()))
+        .layer(axum::middleware::from_fn_with_state(auth, auth::admin_gate))
+        .layer(axum::middleware::from_fn_with_state(
+            security.body_read_timeout,
+            listen::body_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            security.max_header_bytes,
+            listen::limit_headers,
+        ))
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -306,4 +367,30 @@ async fn not_found(uri: Uri) -> Response {
 
 async fn method_not_allowed() -> Response {
     GatewayError::MethodNotAllowed.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_stay_out_of_debug_output() {
+        assert_eq!(
+            redact_url_password("postgres://app:s3cret@db:5432/logs?sslmode=require"),
+            "postgres://app:***@db:5432/logs?sslmode=require"
+        );
+        assert_eq!(
+            redact_url_password("postgres://app@db/logs"),
+            "postgres://app@db/logs"
+        );
+        assert_eq!(redact_url_password("not a url"), "not a url");
+        let config = ServerConfig {
+            logs: LogsConfig {
+                postgres_url: Some("postgres://app:s3cret@db/logs".into()),
+                ..LogsConfig::default()
+            },
+            ..ServerConfig::default()
+        };
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
 }

@@ -1,6 +1,11 @@
 //! The upstream HTTP client: one pooled hyper client for every provider (HTTP/1.1 and HTTP/2 over
 //! rustls), and the request builders for the OpenAI-compatible and Anthropic wire APIs.
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -8,10 +13,12 @@ use http::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE,
 use http::{HeaderMap, Method, Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use switchyard_core::routing::{RuntimeKey, RuntimeProvider};
+use switchyard_core::upstream_policy::UpstreamPolicy;
 use switchyard_core::WireApi;
 
 use crate::error::GatewayError;
@@ -39,9 +46,55 @@ const FORWARD_DENYLIST: &[&str] = &[
     "keep-alive",
 ];
 
+/// The system resolver, filtered by the upstream address policy: a host name that resolves to a
+/// refused address (a cloud metadata service, an operator-denied block) fails to connect, and the
+/// addresses connected to are exactly the ones checked (no second lookup to rebind).
+#[derive(Clone)]
+pub struct PolicyResolver {
+    policy: Arc<UpstreamPolicy>,
+    inner: GaiResolver,
+}
+
+type ResolveFuture =
+    Pin<Box<dyn Future<Output = Result<std::vec::IntoIter<SocketAddr>, std::io::Error>> + Send>>;
+
+fn refused(reason: String) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        format!("upstream address refused by policy: {reason}"),
+    )
+}
+
+impl tower_service::Service<Name> for PolicyResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = ResolveFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_owned();
+        let lookup = self.inner.call(name);
+        Box::pin(async move {
+            if let Some(reason) = policy.refuses_host(&host) {
+                return Err(refused(reason));
+            }
+            let addrs: Vec<SocketAddr> = lookup.await?.collect();
+            if let Some(reason) = addrs.iter().find_map(|a| policy.refuses_ip(a.ip())) {
+                return Err(refused(format!("'{host}' resolves to {reason}")));
+            }
+            Ok(addrs.into_iter())
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct UpstreamClient {
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    client: Client<HttpsConnector<HttpConnector<PolicyResolver>>, Body>,
+    policy: Arc<UpstreamPolicy>,
 }
 
 impl Default for UpstreamClient {
@@ -52,7 +105,17 @@ impl Default for UpstreamClient {
 
 impl UpstreamClient {
     pub fn new() -> Self {
-        let mut http = HttpConnector::new();
+        Self::with_policy(UpstreamPolicy::default())
+    }
+
+    /// A client that refuses the policy's addresses: IP literals before sending, host names after
+    /// resolution.
+    pub fn with_policy(policy: UpstreamPolicy) -> Self {
+        let policy = Arc::new(policy);
+        let mut http = HttpConnector::new_with_resolver(PolicyResolver {
+            policy: policy.clone(),
+            inner: GaiResolver::new(),
+        });
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
@@ -67,11 +130,21 @@ impl UpstreamClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(512)
             .build(https);
-        UpstreamClient { client }
+        UpstreamClient { client, policy }
     }
 
     /// Sends a request; connection-level failures become [`GatewayError::UpstreamUnreachable`].
     pub async fn send(&self, provider: &str, req: Request<Body>) -> Result<Response<Incoming>, GatewayError> {
+        // IP literals never reach the resolver, so they are checked here.
+        if let Some(host) = req.uri().host() {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if let Some(reason) = self.policy.refuses_host(host) {
+                return Err(GatewayError::UpstreamUnreachable {
+                    provider: provider.to_owned(),
+                    reason: format!("upstream address refused by policy: {reason}"),
+                });
+            }
+        }
         self.client
             .request(req)
             .await

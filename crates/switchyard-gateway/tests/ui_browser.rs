@@ -1038,3 +1038,90 @@ async fn busy_gateway(b: &Browser) -> anyhow::Result<()> {
     gw.stop().await;
     Ok(())
 }
+
+/// Admin auth in the browser: the UI sends an anonymous visitor to the login page, a wrong password is
+/// shown as an error, the right one opens the UI, changes made through the UI's own API helper carry
+/// the CSRF token (a bare `fetch` without it is refused), and logging out ends the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_logs_in_through_the_login_page_changes_config_and_logs_out() {
+    if std::env::var_os("SWITCHYARD_SKIP_BROWSER_TESTS").is_some() {
+        eprintln!("SKIPPED: SWITCHYARD_SKIP_BROWSER_TESTS is set");
+        return;
+    }
+    if let Err(e) = webdriver::available() {
+        panic!("{e} (or set SWITCHYARD_SKIP_BROWSER_TESTS=1 to skip the browser tests)");
+    }
+    const PASSWORD: &str = "ui login password 7781";
+    let dir = tempfile::tempdir().unwrap();
+    let mut security = switchyard_gateway::SecurityConfig::default();
+    security.admin.password_hash = Some(switchyard_gateway::auth::hash_password(PASSWORD).unwrap());
+    let gw = TestGateway::start_with(ServerConfig {
+        host: "127.0.0.1".into(),
+        port: 0,
+        app_dir: dir.path().to_owned(),
+        shutdown_grace: Duration::from_secs(5),
+        security,
+        ..ServerConfig::default()
+    })
+    .await;
+    let b = Browser::start(WIDTH, HEIGHT)
+        .await
+        .expect("headless Chromium starts");
+    let result = login_flow(&b, &gw, PASSWORD).await;
+    if result.is_err() {
+        let _ = shot(&b, "login-failure", WIDTH, HEIGHT).await;
+    }
+    b.quit().await;
+    result.unwrap();
+    gw.stop().await;
+}
+
+async fn login_flow(b: &Browser, gw: &TestGateway, password: &str) -> anyhow::Result<()> {
+    let path_is = |p: &'static str| format!("return location.pathname === '{p}';");
+    b.goto(&gw.url("/#/providers")).await?;
+    b.wait_js("the login page", &path_is("/login"), json!([])).await?;
+    b.fill("input[name=password]", "not the password").await?;
+    b.click("button[type=submit]").await?;
+    b.wait_contains("#login-error", "wrong").await?;
+    shot(b, "login", WIDTH, HEIGHT).await?;
+    b.fill("input[name=password]", password).await?;
+    b.click("button[type=submit]").await?;
+    b.wait_js("the UI after login", &path_is("/"), json!([])).await?;
+    b.find("button.logout").await?;
+    // A change through the UI's API helper (which adds the CSRF token) works...
+    let created = b
+        .js(
+            "return import(arguments[0]).then((lib) => lib.api('/api/providers', {method: 'POST', body: {provider: 'openai'}}))\
+               .then(() => 'ok', (e) => e.message);",
+            json!([format!("/ui/{}/lib.js", switchyard_gateway::ui::asset_version())]),
+        )
+        .await?;
+    anyhow::ensure!(created == json!("ok"), "create through the UI failed: {created}");
+    // ...a bare fetch with the cookie but without the token is refused.
+    let bare = b
+        .js(
+            "return fetch('/api/providers', {method: 'POST', headers: {'content-type': 'application/json'}, \
+               body: JSON.stringify({provider: 'anthropic'})}).then((r) => r.status);",
+            json!([]),
+        )
+        .await?;
+    anyhow::ensure!(bare == json!(403), "a POST without the CSRF token got {bare}");
+    b.goto(&gw.url("/#/providers")).await?;
+    b.wait_contains("#provider-list", "openai").await?;
+    let list = b.wait_text("#provider-list", |_| true).await?;
+    anyhow::ensure!(
+        !list.contains("anthropic"),
+        "the refused create was stored: {list}"
+    );
+    // The session cookie is HttpOnly: page scripts cannot read it.
+    let cookies = b.js("return document.cookie;", json!([])).await?;
+    anyhow::ensure!(cookies == json!(""), "cookie visible to scripts: {cookies}");
+    b.click("button.logout").await?;
+    b.wait_js("the login page after logout", &path_is("/login"), json!([]))
+        .await?;
+    let status = b
+        .js("return fetch('/api/providers').then((r) => r.status);", json!([]))
+        .await?;
+    anyhow::ensure!(status == json!(401), "after logout the API answered {status}");
+    Ok(())
+}

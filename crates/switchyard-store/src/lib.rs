@@ -9,6 +9,7 @@
 
 mod memory;
 mod postgres;
+mod sealed;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -16,6 +17,7 @@ use switchyard_core::{KeyConfig, ProviderConfig};
 
 pub use memory::MemoryConfigStore;
 pub use postgres::{validate_schema_name, PostgresConfigStore, CHANGE_CHANNEL, DEFAULT_SCHEMA};
+pub use sealed::{is_sealed, SealError, SealReport, SealedConfigStore, SealingKey, SEALED_PREFIX};
 pub use sqlite::SqliteConfigStore;
 
 /// Everything the store holds, as loaded at start-up and after every change.
@@ -38,6 +40,9 @@ pub enum StoreError {
     ReadOnly,
     #[error("config store error: {0}")]
     Database(#[from] sqlx::Error),
+    /// Encrypted key values that cannot be opened (no encryption key, or the wrong one).
+    #[error("config store is encrypted: {0}")]
+    Sealed(String),
     #[error("config store migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }
@@ -72,5 +77,11 @@ pub trait ConfigStore: Send + Sync + 'static {
     /// follow. Decorators around a store must forward this, or replicas stop hearing each other.
     async fn watch_changes(&self) -> Result<Option<ChangeFeed>, StoreError> {
         Ok(None)
+    }
+    /// Makes values that were overwritten unrecoverable from the storage files, where the engine keeps
+    /// old versions (SQLite's WAL, PostgreSQL's dead tuples). Called after key values were sealed in
+    /// place. The default does nothing.
+    async fn scrub(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }

@@ -27,6 +27,9 @@ impl SqliteConfigStore {
             // Config writes are rare and must survive power loss once acknowledged.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Freed space is zeroed, so a key value that was replaced (or sealed in place when
+            // encryption is switched on) does not linger in the file's free pages.
+            .pragma("secure_delete", "ON")
             .busy_timeout(std::time::Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -229,6 +232,14 @@ impl ConfigStore for SqliteConfigStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn scrub(&self) -> Result<(), StoreError> {
+        // Old page images live on in the WAL until it is checkpointed and truncated.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! until SIGTERM or SIGINT.
 
 mod config_cmd;
+mod security_args;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +81,8 @@ struct Cli {
     /// Seconds between safety-net reloads from a shared config store.
     #[arg(long, env = "SWITCHYARD_CONFIG_RESYNC_SECONDS", default_value_t = 10)]
     config_resync_seconds: u64,
+    #[command(flatten)]
+    security: security_args::SecurityArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -146,9 +149,13 @@ fn main() -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(cli: Cli) -> anyhow::Result<()> {
+    if cli.security.hash_password {
+        return security_args::print_password_hash();
+    }
     init_logging(&cli)?;
     let config_store = ConfigStoreSetting::parse(&cli.config_store, Some(&cli.config_store_schema))
         .map_err(|e| anyhow::anyhow!("invalid --config-store: {e}"))?;
+    let security = cli.security.to_config()?;
     let config = ServerConfig {
         host: cli.host.clone(),
         port: cli.port,
@@ -167,6 +174,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         config_store,
         config_file: cli.config_file.clone(),
         config_resync_interval: Duration::from_secs(cli.config_resync_seconds.max(1)),
+        security,
         ..ServerConfig::default()
     };
     let gateway = Gateway::bind(&config).await?;

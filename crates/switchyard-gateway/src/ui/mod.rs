@@ -52,6 +52,7 @@ static ASSETS: &[Asset] = &[
     asset!("routing.js", "text/javascript; charset=utf-8"),
     asset!("dashboard.js", "text/javascript; charset=utf-8"),
     asset!("logs.js", "text/javascript; charset=utf-8"),
+    asset!("login.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 
@@ -75,6 +76,7 @@ pub fn asset_version() -> &'static str {
             }
         };
         eat(INDEX_HTML.as_bytes());
+        eat(include_bytes!("assets/login.html"));
         for a in ASSETS {
             eat(a.name.as_bytes());
             eat(a.bytes);
@@ -91,7 +93,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/routing/explain", get(explain::explain))
 }
 
-fn security_headers(resp: &mut Response) {
+pub(crate) fn security_headers(resp: &mut Response) {
     let h = resp.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(
@@ -196,6 +198,14 @@ mod tests {
             assert!(
                 ASSETS.iter().any(|a| a.name == name),
                 "index.html names missing asset {name}"
+            );
+        }
+        let login = include_str!("assets/login.html");
+        for part in login.split("/ui/{{VERSION}}/").skip(1) {
+            let name: String = part.chars().take_while(|c| *c != '"').collect();
+            assert!(
+                ASSETS.iter().any(|a| a.name == name),
+                "login.html names missing asset {name}"
             );
         }
         for a in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {

@@ -43,7 +43,12 @@ impl TestGateway {
             app_dir: config.app_dir,
             shutdown: Some(tx),
             task: Some(task),
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            // Redirects are not followed, so tests see them (the admin UI redirects to /login).
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
         }
     }
 

@@ -1,6 +1,6 @@
 // Entry point: the hash router. Each page module exports `render(main, ctx)`, which may return a
 // cleanup function (stop polling) that runs when the page is left.
-import { h, clear, toast } from './lib.js';
+import { h, clear, toast, session } from './lib.js';
 import * as providers from './providers.js';
 import * as routing from './routing.js';
 import * as dashboard from './dashboard.js';
@@ -78,3 +78,18 @@ window.addEventListener('unhandledrejection', (e) => toast(`Unexpected error: ${
 lastName = parseHash().name;
 // The first page is on screen: a mark for load-time measurements (tests read it).
 route().then(() => performance.mark('switchyard:ready'));
+
+// With admin auth on, the top bar offers a log-out button.
+session().then((s) => {
+  if (!s.auth_required || !s.authenticated) return;
+  const button = h('button', {
+    type: 'button',
+    class: 'btn small logout',
+    text: `Log out${s.username ? ` (${s.username})` : ''}`,
+    onclick: async () => {
+      await fetch('/api/auth/logout', { method: 'POST', headers: { 'x-csrf-token': s.csrf_token || '' } });
+      location.assign('/login');
+    },
+  });
+  document.querySelector('.topbar').append(button);
+});

@@ -41,6 +41,18 @@ export class ApiError extends Error {
   }
 }
 
+let sessionInfo = null;
+
+/** What GET /api/auth/session says: whether admin auth is on, who is logged in, the CSRF token. */
+export function session() {
+  if (!sessionInfo) {
+    sessionInfo = fetch('/api/auth/session', { headers: { accept: 'application/json' } })
+      .then((r) => (r.ok ? r.json() : {}))
+      .catch(() => ({}));
+  }
+  return sessionInfo;
+}
+
 /** Calls a JSON API of this gateway; throws ApiError with the API's own message on failure. */
 export async function api(path, { method = 'GET', body, signal } = {}) {
   const init = { method, headers: { accept: 'application/json' }, signal };
@@ -48,7 +60,16 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
+  if (method !== 'GET' && method !== 'HEAD') {
+    // State-changing calls made with the session cookie carry its CSRF token.
+    const s = await session();
+    if (s.csrf_token) init.headers['x-csrf-token'] = s.csrf_token;
+  }
   const resp = await fetch(path, init);
+  if (resp.status === 401 && path.startsWith('/api/')) {
+    // The session ended (expired, logged out elsewhere, password changed): log in again.
+    location.assign('/login');
+  }
   const text = await resp.text();
   let data = null;
   try {

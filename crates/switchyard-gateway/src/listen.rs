@@ -1,0 +1,177 @@
+//! Accepting connections with limits, and draining them on shutdown.
+//!
+//! `axum::serve` sets no timer on hyper, so hyper's header read timeout is off there and a client that
+//! sends its request head one byte at a time (slowloris) holds a connection for ever. This loop
+//! configures hyper directly: a header read timeout, a bounded read buffer (which caps the request
+//! head; hyper answers a bare `431` beyond it) and HTTP/2's header list size, and a graceful shutdown
+//! that stops accepting, lets in-flight requests and streams finish, and gives up at a deadline.
+//! Heads below the hard cap but over `max_header_bytes` get a `431` in the API's error shape from
+//! [`limit_headers`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+
+use crate::error::GatewayError;
+
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    pub header_read_timeout: Duration,
+    /// The request head size answered with a `431` in the API's shape.
+    pub max_header_bytes: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl ConnectionLimits {
+    /// hyper's own cap on a request head: well above the answered limit, so the normal case gets the
+    /// descriptive error and only absurd heads are cut off by hyper.
+    fn hard_cap(&self) -> usize {
+        (self.max_header_bytes * 2 + 16 * 1024).max(16 * 1024)
+    }
+}
+
+/// The size of a request head as sent: request line, and every header as `name: value\r\n`.
+pub fn head_size(req: &Request) -> usize {
+    let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
+    req.headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + line
+}
+
+/// The layer that answers an oversized request head with `431` in the API's error shape.
+pub async fn limit_headers(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    if head_size(&req) > limit {
+        return GatewayError::HeadersTooLarge { limit_bytes: limit }.into_response();
+    }
+    next.run(req).await
+}
+
+/// A request body that fails once `limit` has passed since the request arrived: a client that sends
+/// its body slowly (the body-phase slowloris) cannot hold a connection and a handler for ever.
+struct DeadlineBody {
+    inner: Body,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    limit: Duration,
+}
+
+/// The error a [`DeadlineBody`] ends with; `body::read_limited` turns it into a `408`.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body was not received within {} s", .0.as_secs())]
+pub struct BodyTimeout(pub Duration);
+
+impl http_body::Body for DeadlineBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            let limit = self.limit;
+            return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout(limit)))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The layer that puts the body deadline on every request.
+pub async fn body_deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let req = req.map(|inner| {
+        Body::new(DeadlineBody {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(limit)),
+            limit,
+        })
+    });
+    next.run(req).await
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains for up to the grace period.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.hard_cap());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.hard_cap()).unwrap_or(u32::MAX));
+    let graceful = GracefulShutdown::new();
+    // Connection tasks are kept so that the ones still running at the deadline can be ended.
+    let mut connections = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        while connections.try_join_next().is_some() {}
+        connections.spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+    let grace = limits.shutdown_grace;
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(grace) => {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                connections = connections.len(),
+                "shutdown grace period over; closing remaining connections"
+            );
+        }
+    }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+}

@@ -1,0 +1,426 @@
+//! Provider key values encrypted at rest, as a decorator over any [`ConfigStore`].
+//!
+//! [`SealedConfigStore`] wraps the real store (SQLite, PostgreSQL) and forwards every method; key values
+//! are sealed on the way in and opened on the way out, so the rest of the gateway only ever sees clear
+//! values and the database only ever holds ciphertext.
+//!
+//! Format of a sealed value: `sy-enc:v1:` + base64(nonce ‖ AES-256-GCM ciphertext and tag). The nonce is
+//! 96 random bits per value; the key id is the associated data, so a ciphertext copied onto another
+//! key row does not open. The AES key is derived with HKDF-SHA256 from the operator's secret
+//! (`SWITCHYARD_ENCRYPTION_KEY`). `env.VAR` references and empty values (key-less providers) are not
+//! secrets and stay as they are. The version prefix lets a later format (or key rotation) coexist.
+
+use std::fmt;
+use std::sync::Arc;
+
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use async_trait::async_trait;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use switchyard_core::secret::{self, SecretSource};
+use switchyard_core::{KeyConfig, ProviderConfig};
+
+use crate::{ConfigStore, StoreError, StoredConfig};
+
+/// Prefix of every sealed value written by this version.
+pub const SEALED_PREFIX: &str = "sy-enc:v1:";
+/// Prefix shared by every version of the format.
+const SEALED_FAMILY: &str = "sy-enc:";
+const NONCE_LEN: usize = 12;
+/// Shortest operator secret accepted: the KDF does not stretch, so the input must carry the entropy.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// The AES-256 key derived from the operator's secret. `Debug` never shows it.
+#[derive(Clone)]
+pub struct SealingKey {
+    cipher: Aes256Gcm,
+}
+
+impl fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealingKey(..)")
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SealError {
+    #[error(
+        "the encryption key must be at least {MIN_SECRET_LEN} characters (e.g. 32 random bytes, base64)"
+    )]
+    WeakSecret,
+    #[error("value is not in a known sealed format")]
+    UnknownFormat,
+    #[error("value does not decrypt with this encryption key (wrong key, or the row was altered)")]
+    WrongKey,
+}
+
+impl SealingKey {
+    /// Derives the key with HKDF-SHA256 (fixed, versioned salt and purpose label).
+    pub fn derive(secret: &str) -> Result<SealingKey, SealError> {
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(SealError::WeakSecret);
+        }
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"switchyard/config-store/v1"), secret.as_bytes());
+        let mut okm = [0u8; 32];
+        hk.expand(b"provider key values", &mut okm)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        Ok(SealingKey {
+            cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&okm)),
+        })
+    }
+
+    /// Seals `value`; `aad` binds it to its row (the key id).
+    pub fn seal(&self, value: &str, aad: &str) -> String {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ct = self
+            .cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: value.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
+            .expect("AES-GCM encryption of an in-memory value cannot fail");
+        let mut raw = Vec::with_capacity(NONCE_LEN + ct.len());
+        raw.extend_from_slice(&nonce);
+        raw.extend_from_slice(&ct);
+        format!("{SEALED_PREFIX}{}", B64.encode(raw))
+    }
+
+    pub fn open(&self, sealed: &str, aad: &str) -> Result<String, SealError> {
+        let b64 = sealed
+            .strip_prefix(SEALED_PREFIX)
+            .ok_or(SealError::UnknownFormat)?;
+        let raw = B64.decode(b64).map_err(|_| SealError::UnknownFormat)?;
+        if raw.len() < NONCE_LEN + 16 {
+            return Err(SealError::UnknownFormat);
+        }
+        let (nonce, ct) = raw.split_at(NONCE_LEN);
+        let clear = self
+            .cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| SealError::WrongKey)?;
+        String::from_utf8(clear).map_err(|_| SealError::WrongKey)
+    }
+}
+
+/// Whether a stored value is sealed (any version).
+pub fn is_sealed(value: &str) -> bool {
+    value.starts_with(SEALED_FAMILY)
+}
+
+/// Whether a clear value is a secret that belongs sealed (not an `env.VAR` reference, not empty).
+fn needs_sealing(value: &str) -> bool {
+    !value.is_empty() && matches!(secret::source(value), SecretSource::Literal(_)) && !is_sealed(value)
+}
+
+/// What [`SealedConfigStore::open`] did to the rows it found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SealReport {
+    /// Clear rows from before encryption was switched on, now sealed.
+    pub migrated: usize,
+    /// Sealed rows (after migration).
+    pub sealed: usize,
+    /// Literal values stored in clear because no key is configured.
+    pub clear: usize,
+}
+
+/// The decorator. With no key, values pass through unchanged (and a store that holds sealed values
+/// refuses to open).
+pub struct SealedConfigStore {
+    inner: Arc<dyn ConfigStore>,
+    key: Option<SealingKey>,
+}
+
+impl SealedConfigStore {
+    /// Wraps `inner`. Refuses (with a message that says what to do) when the store holds sealed values
+    /// and `key` is missing or is not the key they were sealed with. With a key, every clear literal
+    /// value is sealed in place first (start-up migration).
+    pub async fn open(
+        inner: Arc<dyn ConfigStore>,
+        key: Option<SealingKey>,
+    ) -> Result<(SealedConfigStore, SealReport), StoreError> {
+        let loaded = inner.load().await?;
+        let mut report = SealReport::default();
+        for (provider, keys) in &loaded {
+            for k in keys {
+                match &key {
+                    None if is_sealed(&k.value) => {
+                        return Err(StoreError::Sealed(format!(
+                            "the config store holds encrypted provider keys (e.g. key '{}' of provider '{}') \
+                             but no encryption key is set; start with SWITCHYARD_ENCRYPTION_KEY set to the \
+                             key they were encrypted with",
+                            k.name, provider.name
+                        )));
+                    }
+                    None => report.clear += usize::from(needs_sealing(&k.value)),
+                    Some(sk) if is_sealed(&k.value) => {
+                        sk.open(&k.value, &k.id).map_err(|e| {
+                            StoreError::Sealed(format!(
+                                "key '{}' of provider '{}': {e}; start with the SWITCHYARD_ENCRYPTION_KEY \
+                                 the store was encrypted with",
+                                k.name, provider.name
+                            ))
+                        })?;
+                        report.sealed += 1;
+                    }
+                    Some(sk) if needs_sealing(&k.value) => {
+                        let mut sealed = k.clone();
+                        sealed.value = sk.seal(&k.value, &k.id);
+                        inner.update_key(provider.name.as_str(), &sealed).await?;
+                        report.migrated += 1;
+                        report.sealed += 1;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if report.migrated > 0 {
+            inner.scrub().await?;
+        }
+        Ok((SealedConfigStore { inner, key }, report))
+    }
+
+    fn seal_key(&self, key: &KeyConfig) -> KeyConfig {
+        let mut out = key.clone();
+        if let Some(sk) = &self.key {
+            if needs_sealing(&key.value) {
+                out.value = sk.seal(&key.value, &key.id);
+            }
+        }
+        out
+    }
+
+    fn open_key(&self, provider: &str, key: &mut KeyConfig) -> Result<(), StoreError> {
+        if !is_sealed(&key.value) {
+            return Ok(());
+        }
+        let sk = self.key.as_ref().ok_or_else(|| {
+            StoreError::Sealed(format!(
+                "key '{}' of provider '{provider}' is encrypted but no encryption key is set",
+                key.name
+            ))
+        })?;
+        key.value = sk
+            .open(&key.value, &key.id)
+            .map_err(|e| StoreError::Sealed(format!("key '{}' of provider '{provider}': {e}", key.name)))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConfigStore for SealedConfigStore {
+    async fn load(&self) -> Result<StoredConfig, StoreError> {
+        let mut loaded = self.inner.load().await?;
+        for (provider, keys) in &mut loaded {
+            for k in keys.iter_mut() {
+                self.open_key(provider.name.as_str(), k)?;
+            }
+        }
+        Ok(loaded)
+    }
+
+    async fn insert_provider(&self, provider: &ProviderConfig, keys: &[KeyConfig]) -> Result<(), StoreError> {
+        let sealed: Vec<KeyConfig> = keys.iter().map(|k| self.seal_key(k)).collect();
+        self.inner.insert_provider(provider, &sealed).await
+    }
+
+    async fn update_provider(&self, provider: &ProviderConfig) -> Result<(), StoreError> {
+        self.inner.update_provider(provider).await
+    }
+
+    async fn delete_provider(&self, name: &str) -> Result<(), StoreError> {
+        self.inner.delete_provider(name).await
+    }
+
+    async fn insert_key(&self, provider: &str, key: &KeyConfig) -> Result<(), StoreError> {
+        self.inner.insert_key(provider, &self.seal_key(key)).await
+    }
+
+    async fn update_key(&self, provider: &str, key: &KeyConfig) -> Result<(), StoreError> {
+        self.inner.update_key(provider, &self.seal_key(key)).await
+    }
+
+    async fn delete_key(&self, provider: &str, key_id: &str) -> Result<(), StoreError> {
+        self.inner.delete_key(provider, key_id).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
+    async fn scrub(&self) -> Result<(), StoreError> {
+        self.inner.scrub().await
+    }
+
+    async fn watch_changes(&self) -> Result<Option<crate::ChangeFeed>, StoreError> {
+        self.inner.watch_changes().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqliteConfigStore;
+    use switchyard_core::config::{KeyInput, ProviderInput};
+
+    const SECRET: &str = "test-encryption-key-0123456789abcdef";
+    const VALUE: &str = "sk-live-PLAINTEXT-0123456789";
+
+    fn provider() -> ProviderConfig {
+        serde_json::from_str::<ProviderInput>(r#"{"provider":"openai"}"#)
+            .unwrap()
+            .into_new_provider()
+            .unwrap()
+    }
+
+    fn key(p: &ProviderConfig, id: &str, name: &str, value: &str) -> KeyConfig {
+        let body = serde_json::json!({"name": name, "value": value, "models": ["*"]});
+        serde_json::from_value::<KeyInput>(body)
+            .unwrap()
+            .into_new_key(p, id.into())
+            .unwrap()
+    }
+
+    /// The raw bytes of the SQLite file and its WAL: what an attacker with the disk sees.
+    fn raw_db(dir: &std::path::Path) -> Vec<u8> {
+        let mut out = Vec::new();
+        for name in ["config.db", "config.db-wal"] {
+            if let Ok(b) = std::fs::read(dir.join(name)) {
+                out.extend(b);
+            }
+        }
+        out
+    }
+
+    fn contains(haystack: &[u8], needle: &str) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
+
+    async fn sqlite(dir: &std::path::Path) -> Arc<SqliteConfigStore> {
+        Arc::new(SqliteConfigStore::open(&dir.join("config.db")).await.unwrap())
+    }
+
+    #[test]
+    fn seal_round_trip_fresh_nonces_and_binding() {
+        let k = SealingKey::derive(SECRET).unwrap();
+        let a = k.seal(VALUE, "id1");
+        let b = k.seal(VALUE, "id1");
+        assert_ne!(a, b, "a fresh nonce per value");
+        assert!(a.starts_with(SEALED_PREFIX) && !a.contains(VALUE));
+        assert_eq!(k.open(&a, "id1").unwrap(), VALUE);
+        assert_eq!(k.open(&a, "id2"), Err(SealError::WrongKey), "bound to its row");
+        let other = SealingKey::derive("another-key-0123456789abcdef").unwrap();
+        assert_eq!(other.open(&a, "id1"), Err(SealError::WrongKey));
+        assert_eq!(k.open("sy-enc:v1:!!", "id1"), Err(SealError::UnknownFormat));
+        assert_eq!(SealingKey::derive("short").unwrap_err(), SealError::WeakSecret);
+        assert!(!format!("{k:?}").contains(SECRET));
+    }
+
+    #[tokio::test]
+    async fn values_are_ciphertext_on_disk_and_clear_through_the_trait() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = sqlite(dir.path()).await;
+        let sealing = SealingKey::derive(SECRET).unwrap();
+        let (store, _) = SealedConfigStore::open(inner.clone(), Some(sealing))
+            .await
+            .unwrap();
+        let p = provider();
+        store
+            .insert_provider(&p, &[key(&p, "k1", "a", VALUE), key(&p, "k2", "b", "env.MY_KEY")])
+            .await
+            .unwrap();
+        let mut updated = key(&p, "k1", "a", "sk-live-ROTATED-9876543210");
+        updated.weight = 2.0;
+        store.update_key("openai", &updated).await.unwrap();
+        store
+            .insert_key("openai", &key(&p, "k3", "c", "sk-live-THIRD-5555555555"))
+            .await
+            .unwrap();
+
+        let clear = store.load().await.unwrap();
+        let values: Vec<_> = clear[0].1.iter().map(|k| k.value.as_str()).collect();
+        assert_eq!(
+            values,
+            [
+                "sk-live-ROTATED-9876543210",
+                "env.MY_KEY",
+                "sk-live-THIRD-5555555555"
+            ]
+        );
+
+        let raw = inner.load().await.unwrap();
+        assert!(raw[0].1[0].value.starts_with(SEALED_PREFIX));
+        assert_eq!(raw[0].1[1].value, "env.MY_KEY", "references stay references");
+        inner.close().await;
+        let bytes = raw_db(dir.path());
+        for secret in [VALUE, "sk-live-ROTATED-9876543210", "sk-live-THIRD-5555555555"] {
+            assert!(!contains(&bytes, secret), "{secret} is on disk in clear");
+        }
+        assert!(contains(&bytes, "env.MY_KEY"));
+    }
+
+    #[tokio::test]
+    async fn clear_rows_from_before_are_migrated_and_a_missing_or_wrong_key_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = provider();
+        {
+            let inner = sqlite(dir.path()).await;
+            inner
+                .insert_provider(&p, &[key(&p, "k1", "a", VALUE)])
+                .await
+                .unwrap();
+            let (store, report) = SealedConfigStore::open(inner.clone(), None).await.unwrap();
+            assert_eq!(
+                report,
+                SealReport {
+                    migrated: 0,
+                    sealed: 0,
+                    clear: 1
+                }
+            );
+            assert_eq!(store.load().await.unwrap()[0].1[0].value, VALUE);
+            inner.close().await;
+        }
+        {
+            let inner = sqlite(dir.path()).await;
+            let key = SealingKey::derive(SECRET).unwrap();
+            let (store, report) = SealedConfigStore::open(inner.clone(), Some(key)).await.unwrap();
+            assert_eq!(
+                report,
+                SealReport {
+                    migrated: 1,
+                    sealed: 1,
+                    clear: 0
+                }
+            );
+            assert_eq!(store.load().await.unwrap()[0].1[0].value, VALUE);
+            inner.close().await;
+        }
+        assert!(!contains(&raw_db(dir.path()), VALUE));
+
+        let inner = sqlite(dir.path()).await;
+        let err = SealedConfigStore::open(inner.clone(), None).await.err().unwrap();
+        assert!(err.to_string().contains("SWITCHYARD_ENCRYPTION_KEY"), "{err}");
+        let wrong = SealingKey::derive("not-the-right-key-0123456789").unwrap();
+        let err = SealedConfigStore::open(inner.clone(), Some(wrong))
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("wrong key"), "{err}");
+        assert!(!err.to_string().contains(VALUE));
+        // Refusing changed nothing: the right key still opens every row.
+        let right = SealingKey::derive(SECRET).unwrap();
+        let (store, report) = SealedConfigStore::open(inner, Some(right)).await.unwrap();
+        assert_eq!(report.migrated, 0);
+        assert_eq!(store.load().await.unwrap()[0].1[0].value, VALUE);
+    }
+}
