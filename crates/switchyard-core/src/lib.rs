@@ -9,10 +9,12 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod embedding;
 pub mod error_body;
 pub mod health;
 pub mod json_fields;
 pub mod model_ref;
+pub mod multipart;
 pub mod pricing;
 pub mod provider;
 pub mod retry;
