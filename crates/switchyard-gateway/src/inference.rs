@@ -126,7 +126,8 @@ async fn provider_models(state: &AppState, p: &RuntimeProvider) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let any_wildcard = usable.iter().any(|k| k.config.models.iter().any(|m| m == "*"));
-    if p.config.wire() == WireApi::OpenAi && p.config.allows_request("list_models") {
+    let listable = matches!(p.config.wire(), WireApi::OpenAi | WireApi::Anthropic);
+    if listable && p.config.allows_request("list_models") {
         match fetch_upstream_models(state, p, usable[0]).await {
             Ok(items) => {
                 for mut item in items {
@@ -179,7 +180,14 @@ async fn fetch_upstream_models(
         url: openai_endpoint(&p.base_url, "/models"),
         accept_sse: false,
         client_headers: &headers,
-        protocol_headers: Vec::new(),
+        // Anthropic's `GET /v1/models` needs its version header; its items also carry `id`.
+        protocol_headers: match p.config.wire() {
+            WireApi::Anthropic => vec![(
+                http::header::HeaderName::from_static("anthropic-version"),
+                http::HeaderValue::from_static("2023-06-01"),
+            )],
+            _ => Vec::new(),
+        },
     };
     let req = call.build(Body::empty())?;
     let timeout = Duration::from_secs(10);

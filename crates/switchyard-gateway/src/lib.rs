@@ -4,9 +4,11 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audio;
 pub mod body;
 pub mod chat;
 pub mod dispatch;
+pub mod endpoints;
 pub mod error;
 pub mod health;
 pub mod inference;
@@ -14,6 +16,7 @@ pub mod limits;
 pub mod logs_api;
 pub mod metrics;
 pub mod observe;
+pub mod passthrough;
 pub mod relay;
 pub mod server;
 pub mod state;
