@@ -326,11 +326,12 @@ pub(crate) async fn responses(shared: &Arc<Shared>, body: &Bytes) -> Reply {
                          "content": [{"type": "output_text", "text": text, "annotations": []}]});
     let usage = json!({"input_tokens": input_tokens, "output_tokens": output_tokens,
                        "total_tokens": input_tokens + output_tokens,
-                       "input_tokens_details": {"cached_tokens": 0},
+                       "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
                        "output_tokens_details": {"reasoning_tokens": 0}});
     let response = |status: &str, output: Value, usage: Value| {
         json!({"id": id, "object": "response", "created_at": created, "status": status,
                "model": model, "output": output, "usage": usage,
+               "parallel_tool_calls": true, "tool_choice": "auto", "tools": [],
                "instructions": req.get("instructions").cloned().unwrap_or(Value::Null)})
     };
     if req["stream"] != true {
@@ -371,7 +372,8 @@ pub(crate) async fn responses(shared: &Arc<Shared>, body: &Bytes) -> Reply {
     for piece in &pieces {
         event(
             "response.output_text.delta",
-            json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "delta": piece}),
+            json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "delta": piece,
+                   "logprobs": []}),
         );
         if cut {
             break;
@@ -380,7 +382,8 @@ pub(crate) async fn responses(shared: &Arc<Shared>, body: &Bytes) -> Reply {
     if !cut {
         event(
             "response.output_text.done",
-            json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "text": text}),
+            json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "text": text,
+                   "logprobs": []}),
         );
         event(
             "response.content_part.done",
