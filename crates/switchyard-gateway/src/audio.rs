@@ -75,8 +75,9 @@ pub async fn audio(
         .ok_or_else(|| multipart_error(MultipartError::NotMultipart))?;
     let boundary = content_type
         .to_str()
-        .map_err(|_| multipart_error(MultipartError::NotMultipart))
-        .and_then(|ct| multipart::boundary(ct).map_err(multipart_error))?;
+        .map_err(|_| MultipartError::NotMultipart)
+        .and_then(multipart::boundary)
+        .map_err(multipart_error)?;
     let bytes = read_limited(body, limit).await?;
     let parts = multipart::parse(&bytes, &boundary).map_err(multipart_error)?;
     let model_part = parts
@@ -127,12 +128,11 @@ pub async fn audio(
     .await
 }
 
-fn multipart_error(e: MultipartError) -> ApiError {
+fn multipart_error(e: MultipartError) -> GatewayError {
     GatewayError::BadRequest {
         message: format!("{e}; audio endpoints take multipart/form-data with 'file' and 'model'"),
         param: None,
     }
-    .into()
 }
 
 /// The client's form with the `model` value replaced, sent as slices of the buffered body.
