@@ -18,7 +18,7 @@ use axum::{Extension, Router};
 use bytes::Bytes;
 use serde_json::json;
 use switchyard_core::json_fields::JsonObject;
-use switchyard_core::routing::{RuntimeKey, Target};
+use switchyard_core::routing::{RuntimeConfig, RuntimeKey, Target};
 use switchyard_core::upstream_url::openai_endpoint;
 use switchyard_core::usage::{usage_from_json, UsageFormat};
 use switchyard_core::WireApi;
@@ -319,6 +319,22 @@ async fn responses(
     serve(&state, &obs, call, &headers, &bytes, &mut upstream, |b| b).await
 }
 
+/// The targets of a request: the one place where the endpoints of this module and the raw
+/// pass-through get their plan, so that a plan-level policy (virtual-key restrictions, budgets) is
+/// applied to all of them by changing this function alone. `state` and `obs` are what such a policy
+/// needs (the admission recorded by the `observe` stack).
+pub(crate) async fn plan_for<'a>(
+    _state: &AppState,
+    _obs: &ObsHandle,
+    snapshot: &'a RuntimeConfig,
+    model: &'a str,
+    native: Option<&str>,
+    fallbacks: &'a [String],
+    rng: &mut fastrand::Rng,
+) -> Result<Vec<Target<'a>>, GatewayError> {
+    Ok(snapshot.plan(model, native, fallbacks, rng)?)
+}
+
 /// The shared pipeline of the pass-through endpoints: plan, dispatch, relay (JSON with
 /// `extra_fields`, or SSE event by event), and the observation filled in along the way. `shape` may
 /// rewrite a JSON answer before it is sent (embeddings' base64).
@@ -350,14 +366,17 @@ pub(crate) async fn serve(
     let timeout_override = timeout_override(headers).map_err(|e| fail(e, &ctx))?;
     let snapshot = state.config.snapshot();
     let mut rng = fastrand::Rng::new();
-    let plan = snapshot
-        .plan(
-            &call.model,
-            call.ingress.native_provider(),
-            &call.fallbacks,
-            &mut rng,
-        )
-        .map_err(|e| fail(e.into(), &ctx))?;
+    let plan = plan_for(
+        state,
+        obs,
+        &snapshot,
+        &call.model,
+        call.ingress.native_provider(),
+        &call.fallbacks,
+        &mut rng,
+    )
+    .await
+    .map_err(|e| fail(e, &ctx))?;
     let opts = DispatchOptions {
         stream: call.stream,
         timeout_override,

@@ -30,6 +30,7 @@ use switchyard_translate::Protocol;
 use crate::body::read_limited;
 use crate::chat::{list_price, protocol_of, routing_headers};
 use crate::dispatch::{dispatch, timeout_override, DispatchOptions, ServedBody, UpstreamRequest};
+use crate::endpoints::plan_for;
 use crate::error::{ApiError, ErrorContext, GatewayError};
 use crate::observe::{capped, ObsHandle};
 use crate::relay::{RelayMode, SseRelay, StreamObserver};
@@ -196,12 +197,26 @@ async fn passthrough(
         d.stream = stream;
     });
     let timeout_override = timeout_override(&headers).map_err(|e| fail(e, &ctx))?;
-    // Without a model in the request only keys that serve every model (`*`) can be used.
+    // With a model, the plan comes from the same place as every endpoint's (`plan_for`, where
+    // plan-level policies apply), limited to this provider and model: the body is provider-specific,
+    // so there is no fallback to other providers. Without one, only keys that serve every model
+    // (`*`) can be used.
+    let qualified = model.as_ref().map(|m| format!("{provider_name}/{m}"));
     let key_model = model.clone().unwrap_or_else(|| "*".to_owned());
-    let plan = [Target {
-        provider,
-        model: &key_model,
-    }];
+    let mut rng = fastrand::Rng::new();
+    let plan: Vec<Target<'_>> = match &qualified {
+        Some(q) => {
+            let mut targets = plan_for(&state, &obs, &snapshot, q, None, &[], &mut rng)
+                .await
+                .map_err(|e| fail(e, &ctx))?;
+            targets.retain(|t| t.provider.config.name.as_str() == provider_name && t.model == key_model);
+            targets
+        }
+        None => vec![Target {
+            provider,
+            model: &key_model,
+        }],
+    };
     let mut forwarded: Vec<(HeaderName, HeaderValue)> = headers
         .iter()
         .filter(|(n, _)| {

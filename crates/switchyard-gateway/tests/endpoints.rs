@@ -956,3 +956,41 @@ async fn every_endpoint_and_the_passthrough_are_logged() {
     assert_eq!(logs[2]["output_tokens"], 3);
     assert_eq!(logs[3]["model"], "whisper");
 }
+
+#[tokio::test]
+async fn providers_without_the_endpoint_are_skipped_in_the_plan() {
+    let (gw, mock, _dir) = setup().await;
+    gw.post(
+        "/api/providers",
+        json!({"provider": "anthropic", "network_config": {"base_url": mock.base_url()}}),
+    )
+    .await;
+    gw.post(
+        "/api/providers/anthropic/keys",
+        json!({"name": "claude", "value": SECRET, "models": ["*"]}),
+    )
+    .await;
+    let before = mock.requests().len();
+    let (s, b) = gw
+        .post(
+            "/v1/embeddings",
+            json!({"model": "anthropic/claude-3-7-sonnet", "input": "x"}),
+        )
+        .await;
+    assert_eq!(s, 501, "{b}");
+    let msg = assert_error_shape(&b, 501)["message"].as_str().unwrap();
+    assert!(msg.contains("anthropic"), "{msg}");
+    assert_eq!(mock.requests().len(), before, "nothing was sent");
+
+    let (s, b) = gw
+        .post(
+            "/v1/embeddings",
+            json!({"model": "anthropic/claude-3-7-sonnet", "input": "x", "fallbacks": ["mittwald/Qwen3-Embedding-8B"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["extra_fields"]["provider"], "mittwald");
+    assert_eq!(b["extra_fields"]["fallback_index"], 1);
+    let trail = b["extra_fields"]["attempts"].as_array().unwrap();
+    assert_eq!(trail[0]["outcome"], "skipped: wire API not supported");
+}
