@@ -39,6 +39,17 @@ pub fn gemini_endpoint(base_url: &str, model: &str, stream: bool) -> String {
     }
 }
 
+/// Gemini's model list, `GET {base}/v1beta/models` (the version inserted unless the base has one).
+pub fn gemini_models_endpoint(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    let last = base.rsplit('/').next().unwrap_or("");
+    if base.matches('/').count() > 2 && is_version_segment(last) {
+        format!("{base}/models")
+    } else {
+        format!("{base}/v1beta/models")
+    }
+}
+
 fn is_version_segment(seg: &str) -> bool {
     seg.len() >= 2 && seg.starts_with('v') && seg[1..].starts_with(|c: char| c.is_ascii_digit())
 }
@@ -93,6 +104,18 @@ mod tests {
         assert_eq!(
             gemini_endpoint("http://127.0.0.1:9/v1beta/", "g", true),
             "http://127.0.0.1:9/v1beta/models/g:streamGenerateContent?alt=sse"
+        );
+    }
+
+    #[test]
+    fn gemini_model_list_url() {
+        assert_eq!(
+            gemini_models_endpoint("https://generativelanguage.googleapis.com"),
+            "https://generativelanguage.googleapis.com/v1beta/models"
+        );
+        assert_eq!(
+            gemini_models_endpoint("http://127.0.0.1:9/v1beta/"),
+            "http://127.0.0.1:9/v1beta/models"
         );
     }
 

@@ -744,6 +744,18 @@ async fn models_are_merged_across_protocols_within_key_allowlists() {
         )
         .await;
     assert_eq!(s, 200, "{b}");
+    gw.post(
+        "/api/providers",
+        json!({"provider": "gemini", "network_config": {"base_url": format!("http://{}", mock.addr())}}),
+    )
+    .await;
+    let (s, b) = gw
+        .post(
+            "/api/providers/gemini/keys",
+            json!({"name": "g", "value": SECRET, "models": ["gemini-2.5-flash", "text-embedding-004"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
     let (s, b) = gw.get("/openai/v1/models").await;
     assert_eq!(s, 200, "{b}");
     let ids: Vec<&str> = b["data"]
@@ -758,6 +770,28 @@ async fn models_are_merged_across_protocols_within_key_allowlists() {
         "blacklisted: {ids:?}"
     );
     assert!(ids.contains(&"mittwald/gpt-oss-120b"), "{ids:?}");
+    assert!(ids.contains(&"gemini/gemini-2.5-flash"), "{ids:?}");
+    assert!(
+        !ids.contains(&"gemini/gemini-2.5-pro"),
+        "outside the key's list: {ids:?}"
+    );
+    let flash = b["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "gemini/gemini-2.5-flash")
+        .unwrap();
+    assert_eq!(
+        flash["inputTokenLimit"], 1_048_576,
+        "listed by the upstream, not from the key"
+    );
+    assert_eq!(flash["owned_by"], "gemini");
+    let gemini_listing = mock
+        .requests()
+        .into_iter()
+        .find(|q| q.path == "/v1beta/models")
+        .expect("Gemini's model list was asked for");
+    assert_eq!(gemini_listing.header("x-goog-api-key"), Some(SECRET));
     let claude = b["data"]
         .as_array()
         .unwrap()

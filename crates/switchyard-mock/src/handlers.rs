@@ -40,6 +40,8 @@ enum Api {
 enum Route<'a> {
     Endpoint(Endpoint),
     Model(&'a str),
+    /// `GET /v1beta/models`.
+    GeminiModels,
     /// `POST /v1beta/models/{model}:generateContent` / `:streamGenerateContent`.
     Gemini {
         model: &'a str,
@@ -85,6 +87,13 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
 }
 
 fn gemini_route<'a>(method: &Method, path: &'a str) -> Route<'a> {
+    if path == "/v1beta/models" {
+        return if *method == Method::GET {
+            Route::GeminiModels
+        } else {
+            Route::MethodNotAllowed("GET", Api::Gemini)
+        };
+    }
     let Some((model, action)) = path
         .strip_prefix("/v1beta/models/")
         .and_then(|rest| rest.rsplit_once(':'))
@@ -192,6 +201,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
             shared.count(Endpoint::Generate);
             Route::Gemini { model, stream }
         }
+        Route::GeminiModels => {
+            shared.count(Endpoint::Models);
+            Route::GeminiModels
+        }
         other => other,
     };
     // `GET /v1/models[/{id}]` answers in Anthropic's shape (and takes Anthropic auth) when the request
@@ -200,7 +213,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
         && parts.headers.contains_key(ANTHROPIC_VERSION);
     let api = match route {
         Route::Endpoint(Endpoint::Messages | Endpoint::CountTokens) => Api::Anthropic,
-        Route::Gemini { .. } => Api::Gemini,
+        Route::Gemini { .. } | Route::GeminiModels => Api::Gemini,
         Route::MethodNotAllowed(_, api) | Route::NotFound(api) => api,
         _ if anthropic_models => Api::Anthropic,
         _ => Api::OpenAi,
@@ -265,6 +278,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
         Route::Endpoint(Endpoint::Messages) => anthropic::messages(&shared, &body).await,
         Route::Endpoint(Endpoint::CountTokens) => anthropic::count_tokens(&body),
         Route::Endpoint(Endpoint::Generate) => unreachable!("Gemini requests route as Route::Gemini"),
+        Route::GeminiModels => gemini::models().into(),
         Route::Gemini { model, stream } => {
             let sse = query_param(parts.uri.query(), "alt") == Some("sse");
             gemini::generate(&shared, model, stream, sse, &body).await
