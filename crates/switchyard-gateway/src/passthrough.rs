@@ -37,14 +37,18 @@ use crate::relay::{RelayMode, SseRelay, StreamObserver};
 use crate::state::AppState;
 use crate::upstream::{is_hop_by_hop, UpstreamCall};
 
-/// Client headers never forwarded: credentials, connection headers, the gateway's own controls, and
-/// `accept-encoding` (a compressed stream could not be framed event by event).
+/// Client headers never forwarded: credentials and the headers that pick which account or project of
+/// the stored key is charged, connection headers, the gateway's own controls, and `accept-encoding` (a
+/// compressed stream could not be framed event by event).
 const DROPPED_HEADERS: &[&str] = &[
     "authorization",
     "proxy-authorization",
     "x-api-key",
     "api-key",
     "x-goog-api-key",
+    "openai-organization",
+    "openai-project",
+    "x-goog-user-project",
     "cookie",
     "host",
     "content-length",

@@ -828,6 +828,7 @@ async fn passthrough_forwards_bytes_and_swaps_credentials() {
         .header("cookie", "session=1")
         .header("x-bf-vk", "sk-bf-virtual")
         .header("x-request-id", "req-42")
+        .header("openai-organization", "org-of-someone-else")
         .header("content-type", "application/json")
         .body(raw)
         .send()
@@ -841,6 +842,7 @@ async fn passthrough_forwards_bytes_and_swaps_credentials() {
     assert_eq!(&seen.body[..], raw.as_bytes());
     assert_credentials_swapped(&seen);
     assert_eq!(seen.header("x-bf-vk"), None);
+    assert_eq!(seen.header("openai-organization"), None);
     assert_eq!(seen.header("x-request-id"), Some("req-42"));
     let v: Value = serde_json::from_str(&answer).unwrap();
     assert_eq!(v["choices"][0]["message"]["content"], "echo: Hi");
