@@ -216,10 +216,23 @@ async fn passthrough(
             targets.retain(|t| t.provider.config.name.as_str() == provider_name && t.model == key_model);
             targets
         }
-        None => vec![Target {
+        None if provider.serves(&key_model) => vec![Target {
             provider,
             model: &key_model,
         }],
+        None => {
+            let message = format!(
+                "this pass-through request names no model (no JSON `model` field), so only a key of \
+                 provider '{provider_name}' with models [\"*\"] can serve it, and it has none"
+            );
+            return Err(fail(
+                GatewayError::BadRequest {
+                    message,
+                    param: Some("model".into()),
+                },
+                &ctx,
+            ));
+        }
     };
     let mut forwarded: Vec<(HeaderName, HeaderValue)> = headers
         .iter()

@@ -872,6 +872,45 @@ async fn passthrough_forwards_bytes_and_swaps_credentials() {
     assert!(s == 400 || s == 404, "{s}");
     let (s, _) = gw.get("/passthrough/mittwald/v1/models").await;
     assert_eq!(s, 405);
+    // Without a model in the body only a `*` key may serve; a provider with none says so.
+    gw.post(
+        "/api/providers",
+        json!({"provider": "listed", "network_config": {"base_url": mock.base_url()},
+               "custom_provider_config": {"base_provider_type": "openai"}}),
+    )
+    .await;
+    gw.post(
+        "/api/providers/listed/keys",
+        json!({"name": "k", "value": SECRET, "models": ["gpt-oss-120b"]}),
+    )
+    .await;
+    let (s, b) = gw
+        .post("/passthrough/listed/v1/embeddings", json!({"input": "x"}))
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["error"]["param"], "model");
+    let (s, b) = gw
+        .post(
+            "/passthrough/listed/v1/chat/completions",
+            json!({"model": "gpt-oss-120b", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    // mittwald has a `*` key: the model-less request goes through (and the upstream judges it).
+    let (s, b) = gw
+        .post("/passthrough/mittwald/v1/embeddings", json!({"input": "x"}))
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Field required: model"),
+        "{b}"
+    );
+    let seen = last(&mock);
+    assert_eq!(seen.path, "/v1/embeddings");
+    assert_eq!(seen.header("authorization"), Some("Bearer sk-upstream-secret"));
     // Upstream errors keep their status.
     let (s, b) = gw
         .post(
