@@ -299,7 +299,15 @@ async fn responses(
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_limited(body, state.max_body_bytes).await?;
-    let parsed = parse_json_body(&bytes, &[("input", Shape::StringOrArray)])?;
+    let parsed = parse_json_body(&bytes, &[])?;
+    // `input` may be left out (a stored prompt template supplies it), but must have its type if sent.
+    if parsed
+        .obj
+        .get_raw("input")
+        .is_some_and(|raw| !Shape::StringOrArray.admits(raw))
+    {
+        return Err(bad_field("input must be a string or an array", "input").into());
+    }
     let stream = parsed.stream;
     let call = EndpointCall {
         ingress,

@@ -350,6 +350,12 @@ async fn responses_pass_through_and_streams_keep_their_named_events() {
     assert!(!through_gateway.contains("[DONE]"));
     assert!(!through_gateway.contains("\"error\""), "{through_gateway}");
 
+    let (s, b) = gw
+        .post("/v1/responses", json!({"model": "mittwald/m", "input": 3}))
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["error"]["param"], "input");
+
     // A stream cut before `response.completed` ends with an error event, never silently.
     let r = gw
         .http
