@@ -85,6 +85,9 @@ impl SseFramer {
             let payload = payload.trim_ascii();
             if payload == b"[DONE]" {
                 self.saw_done = true;
+            } else if memchr::memmem::find(payload, b"\"type\":\"transcript.text.done\"").is_some() {
+                // Streamed transcriptions end with this data-only event and no `[DONE]`.
+                self.saw_done = true;
             } else if payload.starts_with(b"{\"error\"") {
                 self.saw_error = true;
             }
@@ -165,6 +168,21 @@ mod tests {
         let mut f = SseFramer::new();
         push_all(&mut f, &["event: response.failed\ndata: {}\n\n"]);
         assert!(f.saw_error() && !f.saw_done());
+    }
+
+    #[test]
+    fn streamed_transcriptions_end_with_their_done_event() {
+        let mut f = SseFramer::new();
+        push_all(
+            &mut f,
+            &["data: {\"type\":\"transcript.text.delta\",\"delta\":\"hi\"}\n\n"],
+        );
+        assert!(!f.saw_done());
+        push_all(
+            &mut f,
+            &["data: {\"type\":\"transcript.text.done\",\"text\":\"hi\"}\n\n"],
+        );
+        assert!(f.saw_done());
     }
 
     #[test]

@@ -93,17 +93,25 @@ pub async fn audio(
     if !parts.iter().any(|p| p.name == "file" && p.filename.is_some()) {
         return Err(bad_field("file is required (a file part named 'file')", "file").into());
     }
+    // `stream=true` asks for SSE (`transcript.text.delta` ... `transcript.text.done`); an upstream
+    // that ignores it answers JSON, which is relayed as such.
+    let stream = parts
+        .iter()
+        .find(|p| p.name == "stream")
+        .and_then(|p| p.text(&bytes))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     // Bifrost's `fallbacks` as repeated form fields would need the form rewritten; plain routing
     // (provider fallbacks configured on the provider) applies as for every endpoint.
     let call = EndpointCall {
         ingress,
         model,
         fallbacks: Vec::new(),
-        stream: false,
+        stream,
         request_type: "transcription",
         usage: UsageFormat::OpenAi,
     };
     let mut upstream = MultipartPassThrough {
+        stream,
         path: kind.path(),
         model_value: model_part.value.clone(),
         body: bytes.clone(),
@@ -137,6 +145,7 @@ fn multipart_error(e: MultipartError) -> GatewayError {
 
 /// The client's form with the `model` value replaced, sent as slices of the buffered body.
 struct MultipartPassThrough<'a> {
+    stream: bool,
     path: &'static str,
     model_value: Range<usize>,
     body: Bytes,
@@ -146,7 +155,11 @@ struct MultipartPassThrough<'a> {
 
 impl UpstreamRequest for MultipartPassThrough<'_> {
     fn request_type(&self) -> &'static str {
-        "transcription"
+        if self.stream {
+            "transcription_stream"
+        } else {
+            "transcription"
+        }
     }
 
     fn supports(&self, wire: WireApi) -> bool {
@@ -174,10 +187,14 @@ impl UpstreamRequest for MultipartPassThrough<'_> {
         let h = req.headers_mut();
         h.insert(http::header::CONTENT_TYPE, self.content_type.clone());
         h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
-        // `response_format: text` answers in plain text.
+        // `response_format: text` answers in plain text, `stream=true` in SSE.
         h.insert(
             http::header::ACCEPT,
-            HeaderValue::from_static("application/json, text/plain"),
+            HeaderValue::from_static(if self.stream {
+                "text/event-stream"
+            } else {
+                "application/json, text/plain"
+            }),
         );
         Ok(req)
     }

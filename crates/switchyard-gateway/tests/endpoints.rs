@@ -500,6 +500,29 @@ async fn transcriptions_forward_the_form_with_only_the_model_rewritten() {
     let expected = format!("mock transcript of tone.wav ({} bytes, de)", audio.len());
     assert_eq!(r.text().await.unwrap(), expected);
 
+    // `stream=true`: the provider's SSE events are relayed one by one.
+    let r = post_form(
+        &gw,
+        "/v1/audio/transcriptions",
+        form(
+            &audio,
+            &[("model", "mittwald/whisper-large-v3-turbo"), ("stream", "true")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    assert_eq!(last(&mock).header("accept"), Some("text/event-stream"));
+    let events: Vec<Value> = sse_payloads(&r.text().await.unwrap())
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
+    let last_event = events.last().unwrap();
+    assert_eq!(last_event["type"], "transcript.text.done", "{events:?}");
+    assert_eq!(last_event["text"], expected);
+    let deltas: String = events.iter().filter_map(|e| e["delta"].as_str()).collect();
+    assert_eq!(deltas, expected);
+
     // json (the default), and translations.
     let r = post_form(
         &gw,

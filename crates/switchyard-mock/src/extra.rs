@@ -134,8 +134,14 @@ fn wav_seconds(data: &[u8]) -> Option<f64> {
 // ---------------------------------------------------------------------------------------------
 
 /// `POST /v1/audio/transcriptions` and `/v1/audio/translations`, like mittwald's Whisper: `json`
-/// (default), `verbose_json` and `text`; `srt`/`vtt` are refused with 400.
-pub(crate) async fn audio(translate: bool, content_type: Option<&str>, body: &Bytes) -> Reply {
+/// (default), `verbose_json` and `text`; `srt`/`vtt` are refused with 400. `stream=true` answers with
+/// OpenAI's `transcript.text.delta` events and a final `transcript.text.done` (no `[DONE]`).
+pub(crate) async fn audio(
+    shared: &Arc<Shared>,
+    translate: bool,
+    content_type: Option<&str>,
+    body: &Bytes,
+) -> Reply {
     let Some(fields) = content_type.and_then(|ct| parse_form(ct, body)) else {
         return bad_request("Expected a complete multipart/form-data body", None);
     };
@@ -167,6 +173,20 @@ pub(crate) async fn audio(translate: bool, content_type: Option<&str>, body: &By
         file.filename.as_deref().unwrap_or(""),
         file.data.len()
     );
+    if field("stream").and_then(FormField::text) == Some("true") {
+        let mut frames: Vec<Bytes> = word_pieces(&text)
+            .iter()
+            .map(|piece| {
+                let ev = json!({"type": "transcript.text.delta", "delta": piece, "logprobs": null});
+                Bytes::from(format!("data: {ev}\n\n"))
+            })
+            .collect();
+        let done = json!({"type": "transcript.text.done", "text": text, "logprobs": null,
+                          "usage": {"type": "tokens", "input_tokens": 10, "output_tokens": word_count(&text),
+                                    "total_tokens": 10 + word_count(&text)}});
+        frames.push(Bytes::from(format!("data: {done}\n\n")));
+        return sse_response(MockBody::events(frames, shared)).into();
+    }
     match format {
         "json" => json(
             StatusCode::OK,

@@ -271,7 +271,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
         Route::Endpoint(Endpoint::Embeddings) => embeddings(&body).await,
         Route::Endpoint(ep @ (Endpoint::Transcriptions | Endpoint::Translations)) => {
             let ct = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-            crate::extra::audio(ep == Endpoint::Translations, ct, &body).await
+            crate::extra::audio(&shared, ep == Endpoint::Translations, ct, &body).await
         }
         Route::Endpoint(Endpoint::Rerank) => crate::extra::rerank(&shared, &body).await,
         Route::Endpoint(Endpoint::Responses) => crate::extra::responses(&shared, &body).await,
