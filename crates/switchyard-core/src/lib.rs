@@ -11,10 +11,12 @@
 pub mod admin_auth;
 pub mod config;
 pub mod config_file;
+pub mod embedding;
 pub mod error_body;
 pub mod health;
 pub mod json_fields;
 pub mod model_ref;
+pub mod multipart;
 pub mod pricing;
 pub mod provider;
 pub mod retry;

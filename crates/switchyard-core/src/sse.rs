@@ -50,7 +50,8 @@ impl SseFramer {
         (!self.pending.is_empty()).then(|| self.pending.split().freeze())
     }
 
-    /// The stream ended properly (`data: [DONE]`, or Anthropic's `event: message_stop`).
+    /// The stream ended properly (`data: [DONE]`, Anthropic's `event: message_stop`, or the Responses
+    /// API's `event: response.completed` / `response.incomplete`).
     pub fn saw_done(&self) -> bool {
         self.saw_done
     }
@@ -69,9 +70,11 @@ impl SseFramer {
         for line in event.split(|&b| b == b'\n') {
             // Anthropic streams end with `event: message_stop` and report failures as `event: error`.
             if let Some(name) = line.strip_prefix(b"event:") {
+                // The Responses API names its events and ends with `response.completed` (or
+                // `response.incomplete`); `response.failed` reports a failure.
                 match name.trim_ascii() {
-                    b"message_stop" => self.saw_done = true,
-                    b"error" => self.saw_error = true,
+                    b"message_stop" | b"response.completed" | b"response.incomplete" => self.saw_done = true,
+                    b"error" | b"response.failed" => self.saw_error = true,
                     _ => {}
                 }
                 continue;
@@ -81,6 +84,9 @@ impl SseFramer {
             };
             let payload = payload.trim_ascii();
             if payload == b"[DONE]" {
+                self.saw_done = true;
+            } else if memchr::memmem::find(payload, b"\"type\":\"transcript.text.done\"").is_some() {
+                // Streamed transcriptions end with this data-only event and no `[DONE]`.
                 self.saw_done = true;
             } else if payload.starts_with(b"{\"error\"") {
                 self.saw_error = true;
@@ -142,6 +148,41 @@ mod tests {
         assert!(f.saw_done());
         assert_eq!(f.events(), 3);
         assert!(f.take_partial().is_none());
+    }
+
+    #[test]
+    fn responses_api_streams_end_with_named_events() {
+        let mut f = SseFramer::new();
+        let evs = push_all(
+            &mut f,
+            &["event: response.output_text.delta\ndata: {\"delta\":\"hi\"}\n\n"],
+        );
+        assert_eq!(evs.len(), 1);
+        assert!(!f.saw_done());
+        push_all(
+            &mut f,
+            &["event: response.completed\ndata: {\"type\":\"response.completed\"}\n\n"],
+        );
+        assert!(f.saw_done());
+
+        let mut f = SseFramer::new();
+        push_all(&mut f, &["event: response.failed\ndata: {}\n\n"]);
+        assert!(f.saw_error() && !f.saw_done());
+    }
+
+    #[test]
+    fn streamed_transcriptions_end_with_their_done_event() {
+        let mut f = SseFramer::new();
+        push_all(
+            &mut f,
+            &["data: {\"type\":\"transcript.text.delta\",\"delta\":\"hi\"}\n\n"],
+        );
+        assert!(!f.saw_done());
+        push_all(
+            &mut f,
+            &["data: {\"type\":\"transcript.text.done\",\"text\":\"hi\"}\n\n"],
+        );
+        assert!(f.saw_done());
     }
 
     #[test]

@@ -39,6 +39,54 @@ pub fn gemini_endpoint(base_url: &str, model: &str, stream: bool) -> String {
     }
 }
 
+/// Gemini's model list, `GET {base}/v1beta/models` (the version inserted unless the base has one).
+pub fn gemini_models_endpoint(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    let last = base.rsplit('/').next().unwrap_or("");
+    if base.matches('/').count() > 2 && is_version_segment(last) {
+        format!("{base}/models")
+    } else {
+        format!("{base}/v1beta/models")
+    }
+}
+
+fn is_version_segment(seg: &str) -> bool {
+    seg.len() >= 2 && seg.starts_with('v') && seg[1..].starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// The upstream URL of a raw pass-through call: `rest` (the path after `/openai_passthrough/`,
+/// `/passthrough/{provider}/`, ...) appended to the provider's base URL, with the query string kept.
+///
+/// Clients write the provider's own paths (`v1/chat/completions`, `v1beta/models/...`), while base URLs
+/// are registered with or without a version (`https://host/v1`, `https://host`): when both carry a
+/// version segment the base's is dropped, so `/v1/v1/...` never happens. `..` and empty segments are
+/// refused, so a pass-through can never leave the base URL's path.
+pub fn passthrough_url(base_url: &str, rest: &str, query: Option<&str>) -> Result<String, &'static str> {
+    let rest = rest.trim_start_matches('/');
+    if rest.is_empty() {
+        return Err("the pass-through path is empty; append the provider's own API path");
+    }
+    if rest
+        .split('/')
+        .any(|seg| seg == ".." || seg == "." || seg.contains('\\'))
+    {
+        return Err("the pass-through path must not contain '.' or '..' segments");
+    }
+    let mut base = base_url.trim_end_matches('/');
+    let scheme_only = base.matches('/').count() <= 2;
+    let base_last = base.rsplit('/').next().unwrap_or("");
+    let rest_first = rest.split('/').next().unwrap_or("");
+    if !scheme_only && is_version_segment(base_last) && is_version_segment(rest_first) {
+        base = &base[..base.len() - base_last.len() - 1];
+    }
+    let mut url = format!("{base}/{rest}");
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        url.push('?');
+        url.push_str(q);
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,6 +105,54 @@ mod tests {
             gemini_endpoint("http://127.0.0.1:9/v1beta/", "g", true),
             "http://127.0.0.1:9/v1beta/models/g:streamGenerateContent?alt=sse"
         );
+    }
+
+    #[test]
+    fn gemini_model_list_url() {
+        assert_eq!(
+            gemini_models_endpoint("https://generativelanguage.googleapis.com"),
+            "https://generativelanguage.googleapis.com/v1beta/models"
+        );
+        assert_eq!(
+            gemini_models_endpoint("http://127.0.0.1:9/v1beta/"),
+            "http://127.0.0.1:9/v1beta/models"
+        );
+    }
+
+    #[test]
+    fn passthrough_urls() {
+        let p = |b, r, q| passthrough_url(b, r, q).unwrap();
+        assert_eq!(
+            p(
+                "https://llm.aihosting.mittwald.de/v1",
+                "v1/chat/completions",
+                None
+            ),
+            "https://llm.aihosting.mittwald.de/v1/chat/completions"
+        );
+        assert_eq!(
+            p("https://llm.aihosting.mittwald.de/v1/", "chat/completions", None),
+            "https://llm.aihosting.mittwald.de/v1/chat/completions"
+        );
+        assert_eq!(
+            p("https://api.anthropic.com", "v1/messages", None),
+            "https://api.anthropic.com/v1/messages"
+        );
+        assert_eq!(
+            p(
+                "https://g.example/v1beta",
+                "v1beta/models/g:generateContent",
+                Some("alt=sse")
+            ),
+            "https://g.example/v1beta/models/g:generateContent?alt=sse"
+        );
+        assert_eq!(
+            p("https://api.groq.com/openai/v1", "v1/models", Some("")),
+            "https://api.groq.com/openai/v1/models"
+        );
+        assert!(passthrough_url("http://h/v1", "", None).is_err());
+        assert!(passthrough_url("http://h/v1", "v1/../admin", None).is_err());
+        assert!(passthrough_url("http://h/v1", "./x", None).is_err());
     }
 
     #[test]

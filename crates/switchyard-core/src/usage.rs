@@ -9,6 +9,9 @@ pub enum UsageFormat {
     OpenAi,
     Anthropic,
     Gemini,
+    /// The Responses API: `usage.input_tokens` / `output_tokens` on the answer, and on the `response`
+    /// object of its `response.completed` event.
+    Responses,
 }
 
 #[derive(Deserialize, Default)]
@@ -61,6 +64,35 @@ struct WithUsage<U> {
 #[serde(rename_all = "camelCase")]
 struct WithUsageMetadata {
     usage_metadata: Option<GeminiUsage>,
+}
+
+#[derive(Deserialize, Default)]
+struct ResponsesUsage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    input_tokens_details: Option<OpenAiPromptDetails>,
+}
+
+#[derive(Deserialize)]
+struct ResponsesEvent {
+    response: Option<WithUsage<ResponsesUsage>>,
+}
+
+fn from_responses(u: ResponsesUsage) -> TokenUsage {
+    let cached = u
+        .input_tokens_details
+        .and_then(|d| d.cached_tokens)
+        .unwrap_or(0)
+        .min(u.input_tokens);
+    TokenUsage {
+        input: u.input_tokens - cached,
+        output: u.output_tokens,
+        cache_read: cached,
+        cache_write: 0,
+    }
 }
 
 #[derive(Deserialize)]
@@ -129,6 +161,10 @@ pub fn usage_from_json(format: UsageFormat, body: &[u8]) -> Option<TokenUsage> {
             .ok()?
             .usage_metadata
             .map(from_gemini),
+        UsageFormat::Responses => serde_json::from_slice::<WithUsage<ResponsesUsage>>(body)
+            .ok()?
+            .usage
+            .map(from_responses),
     }
 }
 
@@ -173,6 +209,14 @@ impl UsageTap {
                     }) = serde_json::from_slice(data)
                     {
                         self.usage = Some(from_gemini(u));
+                    }
+                }
+                UsageFormat::Responses => {
+                    if let Ok(ResponsesEvent {
+                        response: Some(WithUsage { usage: Some(u) }),
+                    }) = serde_json::from_slice(data)
+                    {
+                        self.usage = Some(from_responses(u));
                     }
                 }
                 UsageFormat::Anthropic => {
@@ -234,6 +278,16 @@ mod tests {
             })
         );
         assert_eq!(usage_from_json(UsageFormat::OpenAi, br#"{"id":"x"}"#), None);
+        let responses = br#"{"object":"response","usage":{"input_tokens":8,"output_tokens":5,"input_tokens_details":{"cached_tokens":3}}}"#;
+        assert_eq!(
+            usage_from_json(UsageFormat::Responses, responses),
+            Some(TokenUsage {
+                input: 5,
+                output: 5,
+                cache_read: 3,
+                cache_write: 0
+            })
+        );
     }
 
     #[test]
@@ -243,6 +297,10 @@ mod tests {
         assert_eq!(tap.usage(), None);
         tap.observe(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1}}\n\n");
         assert_eq!(tap.usage().unwrap().output, 1);
+
+        let mut tap = UsageTap::new(UsageFormat::Responses);
+        tap.observe(b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":2}}}\n\n");
+        assert_eq!(tap.usage().map(|u| (u.input, u.output)), Some((4, 2)));
 
         let mut tap = UsageTap::new(UsageFormat::Anthropic);
         tap.observe(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n");

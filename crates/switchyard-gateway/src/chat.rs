@@ -66,7 +66,7 @@ pub async fn chat_completions_openai(
     openai_chat(state, obs, Ingress::OpenAi, headers, body).await
 }
 
-fn bad_field(message: &str, field: &str) -> GatewayError {
+pub(crate) fn bad_field(message: &str, field: &str) -> GatewayError {
     GatewayError::BadRequest {
         message: message.to_owned(),
         param: Some(field.to_owned()),
@@ -125,7 +125,7 @@ async fn openai_chat(
 }
 
 /// Bifrost's `fallbacks` field: read, then removed from what goes upstream.
-fn take_fallbacks(obj: &mut JsonObject<'_>) -> Result<Vec<String>, GatewayError> {
+pub(crate) fn take_fallbacks(obj: &mut JsonObject<'_>) -> Result<Vec<String>, GatewayError> {
     let list = match obj.get_raw("fallbacks") {
         None | Some("null") => Vec::new(),
         Some(raw) => serde_json::from_str(raw).map_err(|_| {
@@ -410,7 +410,7 @@ fn usage_format(p: Protocol) -> UsageFormat {
 
 /// The embedded list price applies only to a built-in provider at its own default endpoint; anything
 /// else (a custom provider, or `openai` pointed at a mittwald endpoint) has no known price.
-fn list_price(p: &switchyard_core::routing::RuntimeProvider, model: &str) -> Option<Prices> {
+pub(crate) fn list_price(p: &switchyard_core::routing::RuntimeProvider, model: &str) -> Option<Prices> {
     let builtin = p.config.name.builtin()?;
     if p.config.custom_provider_config.is_some() || builtin.default_base_url != Some(p.base_url.as_str()) {
         return None;
@@ -427,7 +427,7 @@ fn is_representation_header(name: &HeaderName) -> bool {
 
 /// Which provider and key served, after how many attempts, and the trail: visible to every caller,
 /// streams included (they carry no `extra_fields`).
-fn routing_headers(h: &mut HeaderMap, served: &Served) {
+pub(crate) fn routing_headers(h: &mut HeaderMap, served: &Served) {
     let mut set = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
             h.insert(name, v);

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchyard_core::routing::{RuntimeKey, RuntimeProvider};
-use switchyard_core::upstream_url::openai_endpoint;
+use switchyard_core::upstream_url::{gemini_models_endpoint, openai_endpoint};
 use switchyard_core::WireApi;
 use switchyard_translate::Protocol;
 
@@ -126,7 +126,11 @@ async fn provider_models(state: &AppState, p: &RuntimeProvider) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let any_wildcard = usable.iter().any(|k| k.config.models.iter().any(|m| m == "*"));
-    if p.config.wire() == WireApi::OpenAi && p.config.allows_request("list_models") {
+    let listable = matches!(
+        p.config.wire(),
+        WireApi::OpenAi | WireApi::Anthropic | WireApi::Gemini
+    );
+    if listable && p.config.allows_request("list_models") {
         match fetch_upstream_models(state, p, usable[0]).await {
             Ok(items) => {
                 for mut item in items {
@@ -176,10 +180,20 @@ async fn fetch_upstream_models(
         provider: p,
         key: Some(key),
         method: Method::GET,
-        url: openai_endpoint(&p.base_url, "/models"),
+        url: match p.config.wire() {
+            WireApi::Gemini => gemini_models_endpoint(&p.base_url),
+            _ => openai_endpoint(&p.base_url, "/models"),
+        },
         accept_sse: false,
         client_headers: &headers,
-        protocol_headers: Vec::new(),
+        // Anthropic's `GET /v1/models` needs its version header; its items also carry `id`.
+        protocol_headers: match p.config.wire() {
+            WireApi::Anthropic => vec![(
+                http::header::HeaderName::from_static("anthropic-version"),
+                http::HeaderValue::from_static("2023-06-01"),
+            )],
+            _ => Vec::new(),
+        },
     };
     let req = call.build(Body::empty())?;
     let timeout = Duration::from_secs(10);
@@ -194,8 +208,19 @@ async fn fetch_upstream_models(
             provider: name.clone(),
             reason: format!("model list is not JSON: {e}"),
         })?;
-        Ok(match v.get("data") {
-            Some(Value::Array(items)) => items.clone(),
+        Ok(match (v.get("data"), v.get("models")) {
+            (Some(Value::Array(items)), _) => items.clone(),
+            // Gemini: `{"models": [{"name": "models/gemini-2.5-pro", ...}]}`.
+            (None, Some(Value::Array(items))) => items
+                .iter()
+                .filter_map(|m| {
+                    let name = m.get("name")?.as_str()?;
+                    let id = name.strip_prefix("models/").unwrap_or(name);
+                    let mut item = m.clone();
+                    item["id"] = Value::String(id.to_owned());
+                    Some(item)
+                })
+                .collect(),
             _ => Vec::new(),
         })
     };

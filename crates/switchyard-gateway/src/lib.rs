@@ -4,11 +4,13 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audio;
 pub mod auth;
 pub mod body;
 pub mod chat;
 pub mod config_source;
 pub mod dispatch;
+pub mod endpoints;
 pub mod error;
 pub mod health;
 pub mod inference;
@@ -17,6 +19,7 @@ pub mod listen;
 pub mod logs_api;
 pub mod metrics;
 pub mod observe;
+pub mod passthrough;
 pub mod relay;
 pub mod security;
 pub mod server;

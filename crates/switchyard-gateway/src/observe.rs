@@ -283,6 +283,17 @@ impl Drop for ObservedBody {
     }
 }
 
+/// The GenAI `gen_ai.operation.name` of a request type (the conventions' names where they have one,
+/// Bifrost's request type otherwise).
+fn operation_name(request_type: Option<&'static str>) -> &'static str {
+    match request_type {
+        None | Some("chat_completion" | "chat_completion_stream") => "chat",
+        Some("embedding") => "embeddings",
+        Some("text_completion" | "text_completion_stream") => "text_completion",
+        Some(other) => other,
+    }
+}
+
 /// One server span for the request and one client span per upstream attempt (GenAI conventions).
 fn emit_spans(
     tracer: &Tracer,
@@ -298,10 +309,11 @@ fn emit_spans(
         None => (new_trace_id(&mut rng), None),
     };
     let span_id = new_span_id(&mut rng);
+    let operation = operation_name(d.request_type);
     let end = SystemTime::now();
     let model = d.model_requested.clone().unwrap_or_default();
     let mut attrs = vec![
-        ("gen_ai.operation.name", AttrValue::Str("chat".into())),
+        ("gen_ai.operation.name", AttrValue::Str(operation.into())),
         ("gen_ai.request.model", AttrValue::Str(model.clone())),
         ("http.route", AttrValue::Str(obs.route.clone())),
         ("http.response.status_code", AttrValue::Int(i64::from(status))),
@@ -329,7 +341,7 @@ fn emit_spans(
         trace_id,
         span_id,
         parent_span_id: parent,
-        name: format!("chat {model}"),
+        name: format!("{operation} {model}"),
         kind: 2,
         start: obs.started_at,
         end,
@@ -343,12 +355,12 @@ fn emit_spans(
             trace_id,
             span_id: new_span_id(&mut rng),
             parent_span_id: Some(span_id),
-            name: format!("chat {}", a.model),
+            name: format!("{operation} {}", a.model),
             kind: 3,
             start,
             end: start + std::time::Duration::from_millis(a.latency_ms),
             attributes: vec![
-                ("gen_ai.operation.name", AttrValue::Str("chat".into())),
+                ("gen_ai.operation.name", AttrValue::Str(operation.into())),
                 ("gen_ai.provider.name", AttrValue::Str(a.provider.clone())),
                 ("gen_ai.request.model", AttrValue::Str(a.model.clone())),
                 (
@@ -359,5 +371,19 @@ fn emit_spans(
             ],
             error: (!ok).then(|| a.outcome.clone()),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operation_name;
+
+    #[test]
+    fn spans_are_named_after_the_operation() {
+        assert_eq!(operation_name(None), "chat");
+        assert_eq!(operation_name(Some("chat_completion_stream")), "chat");
+        assert_eq!(operation_name(Some("embedding")), "embeddings");
+        assert_eq!(operation_name(Some("text_completion_stream")), "text_completion");
+        assert_eq!(operation_name(Some("transcription")), "transcription");
     }
 }

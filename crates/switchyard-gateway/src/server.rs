@@ -18,6 +18,7 @@ use crate::auth::{self, AdminAuth};
 use crate::config_source::{self, ConfigStoreSetting};
 use crate::error::GatewayError;
 use crate::health::HealthRegistry;
+use crate::inference::Ingress;
 use crate::limits::ProviderLimits;
 use crate::listen::{self, ConnectionLimits};
 use crate::metrics::Metrics;
@@ -25,7 +26,7 @@ use crate::security::{self, SecurityConfig};
 use crate::state::{AppState, ConfigService, LogContentConfig};
 use crate::trace::Tracer;
 use crate::upstream::UpstreamClient;
-use crate::{api, chat, inference, logs_api, observe, ui};
+use crate::{api, chat, endpoints, inference, logs_api, observe, passthrough, ui};
 use switchyard_logs::{LogStore, LogWriter, PostgresLogStore, SqliteLogStore};
 
 #[derive(Clone, Debug)]
@@ -295,10 +296,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/chat/completions",
             observed(post(chat::chat_completions_unified)),
         )
-        .route("/models", get(inference::list_models));
+        .route("/models", get(inference::list_models))
+        .merge(endpoints::routes(state.clone(), Ingress::Unified));
     let openai_drop_in = Router::new()
         .route("/chat/completions", observed(post(chat::chat_completions_openai)))
-        .route("/models", get(inference::list_models));
+        .route("/models", get(inference::list_models))
+        .merge(endpoints::routes(state.clone(), Ingress::OpenAi));
     Router::new()
         .merge(ui::router())
         .route("/health", get(health))
@@ -338,6 +341,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/logs/stats", get(logs_api::stats))
         .route("/api/logs/histogram", get(logs_api::histogram))
         .route("/api/logs/{id}", get(logs_api::get))
+        .merge(passthrough::routes(state.clone()))
         .nest("/v1", unified)
         .nest("/openai/v1", openai_drop_in)
         .fallback(not_found)

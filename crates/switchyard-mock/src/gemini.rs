@@ -217,6 +217,24 @@ struct ErrorMetadata {
 }
 
 /// `{"error":{"code":<status>,"message":<message>,"status":<google_status>}}`
+/// `GET /v1beta/models`: Google's model list (`models/{id}` names, camelCase fields).
+pub(crate) fn models() -> Response<MockBody> {
+    let model = |id: &str, display: &str, methods: &[&str]| {
+        serde_json::json!({"name": format!("models/{id}"), "version": "001", "displayName": display,
+                           "inputTokenLimit": 1_048_576, "outputTokenLimit": 65_536,
+                           "supportedGenerationMethods": methods})
+    };
+    let body = serde_json::json!({"models": [
+        model("gemini-2.5-pro", "Gemini 2.5 Pro", &["generateContent", "countTokens"]),
+        model("gemini-2.5-flash", "Gemini 2.5 Flash", &["generateContent", "countTokens"]),
+        model("text-embedding-004", "Text Embedding 004", &["embedContent"]),
+    ]});
+    let mut resp = Response::new(MockBody::full(body.to_string()));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
 pub(crate) fn error(status: StatusCode, google_status: &str, message: &str) -> Response<MockBody> {
     json(
         status,

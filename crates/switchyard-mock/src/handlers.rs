@@ -40,6 +40,8 @@ enum Api {
 enum Route<'a> {
     Endpoint(Endpoint),
     Model(&'a str),
+    /// `GET /v1beta/models`.
+    GeminiModels,
     /// `POST /v1beta/models/{model}:generateContent` / `:streamGenerateContent`.
     Gemini {
         model: &'a str,
@@ -54,6 +56,10 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
         "/v1/chat/completions" => (Endpoint::Chat, Method::POST),
         "/v1/completions" => (Endpoint::Completions, Method::POST),
         "/v1/embeddings" => (Endpoint::Embeddings, Method::POST),
+        "/v1/audio/transcriptions" => (Endpoint::Transcriptions, Method::POST),
+        "/v1/audio/translations" => (Endpoint::Translations, Method::POST),
+        "/v1/rerank" => (Endpoint::Rerank, Method::POST),
+        "/v1/responses" => (Endpoint::Responses, Method::POST),
         "/v1/models" => (Endpoint::Models, Method::GET),
         "/v1/messages" => (Endpoint::Messages, Method::POST),
         "/v1/messages/count_tokens" => (Endpoint::CountTokens, Method::POST),
@@ -81,6 +87,13 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
 }
 
 fn gemini_route<'a>(method: &Method, path: &'a str) -> Route<'a> {
+    if path == "/v1beta/models" {
+        return if *method == Method::GET {
+            Route::GeminiModels
+        } else {
+            Route::MethodNotAllowed("GET", Api::Gemini)
+        };
+    }
     let Some((model, action)) = path
         .strip_prefix("/v1beta/models/")
         .and_then(|rest| rest.rsplit_once(':'))
@@ -124,6 +137,20 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
                 resp
             }
             _ => method_not_allowed("GET, DELETE"),
+        }
+        .into();
+    }
+
+    if path == "/__requests/last" {
+        return match parts.method {
+            Method::GET => match shared.records.lock().unwrap_or_else(|e| e.into_inner()).back() {
+                Some(rec) => json(StatusCode::OK, rec.to_json().to_string()),
+                None => json(
+                    StatusCode::NOT_FOUND,
+                    Bytes::from_static(b"{\"error\":\"no request recorded\"}"),
+                ),
+            },
+            _ => method_not_allowed("GET"),
         }
         .into();
     }
@@ -174,6 +201,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
             shared.count(Endpoint::Generate);
             Route::Gemini { model, stream }
         }
+        Route::GeminiModels => {
+            shared.count(Endpoint::Models);
+            Route::GeminiModels
+        }
         other => other,
     };
     // `GET /v1/models[/{id}]` answers in Anthropic's shape (and takes Anthropic auth) when the request
@@ -182,7 +213,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
         && parts.headers.contains_key(ANTHROPIC_VERSION);
     let api = match route {
         Route::Endpoint(Endpoint::Messages | Endpoint::CountTokens) => Api::Anthropic,
-        Route::Gemini { .. } => Api::Gemini,
+        Route::Gemini { .. } | Route::GeminiModels => Api::Gemini,
         Route::MethodNotAllowed(_, api) | Route::NotFound(api) => api,
         _ if anthropic_models => Api::Anthropic,
         _ => Api::OpenAi,
@@ -238,9 +269,16 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
         Route::Endpoint(Endpoint::Chat) => chat(&shared, &body).await,
         Route::Endpoint(Endpoint::Completions) => completions(&shared, &body).await,
         Route::Endpoint(Endpoint::Embeddings) => embeddings(&body).await,
+        Route::Endpoint(ep @ (Endpoint::Transcriptions | Endpoint::Translations)) => {
+            let ct = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            crate::extra::audio(&shared, ep == Endpoint::Translations, ct, &body).await
+        }
+        Route::Endpoint(Endpoint::Rerank) => crate::extra::rerank(&shared, &body).await,
+        Route::Endpoint(Endpoint::Responses) => crate::extra::responses(&shared, &body).await,
         Route::Endpoint(Endpoint::Messages) => anthropic::messages(&shared, &body).await,
         Route::Endpoint(Endpoint::CountTokens) => anthropic::count_tokens(&body),
         Route::Endpoint(Endpoint::Generate) => unreachable!("Gemini requests route as Route::Gemini"),
+        Route::GeminiModels => gemini::models().into(),
         Route::Gemini { model, stream } => {
             let sse = query_param(parts.uri.query(), "alt") == Some("sse");
             gemini::generate(&shared, model, stream, sse, &body).await
@@ -409,6 +447,11 @@ async fn common_mode(mode: Mode) -> Option<Reply> {
         }
         Mode::Cut | Mode::Tool | Mode::Drip | Mode::Stall | Mode::Echo => return None,
     })
+}
+
+/// The behaviour modes of `model` for endpoints without streaming quirks; `None`: answer normally.
+pub(crate) async fn common_mode_for(model: &str) -> Option<Reply> {
+    common_mode(mode_of(model)).await
 }
 
 /// The checks shared by chat and legacy completions: vLLM's `stream_options` rule, then the
@@ -785,6 +828,8 @@ async fn embeddings(body: &Bytes) -> Reply {
     if let Some(reply) = common_mode(mode_of(model)).await {
         return reply;
     }
+    // `floatonly*` models behave like an upstream that ignores `encoding_format`.
+    let base64 = base64 && !model.starts_with("floatonly");
 
     let inputs = input.as_slice();
     let tokens = inputs.iter().map(|t| word_count(t)).sum::<u64>().max(1);
@@ -956,7 +1001,7 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
 
 fn calls_body(shared: &Shared) -> Vec<u8> {
     format!(
-        r#"{{"chat":{},"models":{},"embeddings":{},"completions":{},"messages":{},"count_tokens":{},"generate":{}}}"#,
+        r#"{{"chat":{},"models":{},"embeddings":{},"completions":{},"messages":{},"count_tokens":{},"generate":{},"transcriptions":{},"translations":{},"rerank":{},"responses":{}}}"#,
         shared.calls(Endpoint::Chat),
         shared.calls(Endpoint::Models),
         shared.calls(Endpoint::Embeddings),
@@ -964,6 +1009,10 @@ fn calls_body(shared: &Shared) -> Vec<u8> {
         shared.calls(Endpoint::Messages),
         shared.calls(Endpoint::CountTokens),
         shared.calls(Endpoint::Generate),
+        shared.calls(Endpoint::Transcriptions),
+        shared.calls(Endpoint::Translations),
+        shared.calls(Endpoint::Rerank),
+        shared.calls(Endpoint::Responses),
     )
     .into_bytes()
 }

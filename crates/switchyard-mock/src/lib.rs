@@ -9,6 +9,12 @@
 //! `ratelimit*`, `flat400*`, `str401*`, `reset*`, `slow-<ms>*`, `cut*`, `tool*`, `drip*`; anything
 //! else echoes the last user message (`"echo: <text>"`).
 //!
+//! It also serves `POST /v1/audio/transcriptions` and `/v1/audio/translations` (multipart; `json`,
+//! `verbose_json`, `text`), `POST /v1/rerank` (vLLM's shape) and `POST /v1/responses` (JSON, or SSE with
+//! named `event:` lines ending in `response.completed`). `floatonly*` embedding models ignore
+//! `encoding_format: base64`. `GET /__requests/last` returns the last recorded request as JSON (path,
+//! headers, and the body as JSON, form parts or text) for tests that run the mock as a binary.
+//!
 //! The same server also speaks two other wire APIs, with their own auth, error shapes and model-prefix
 //! modes (see the `anthropic` and `gemini` modules):
 //! - Anthropic Messages: `POST /v1/messages` (JSON and SSE with `event:` lines),
@@ -19,6 +25,7 @@
 
 mod anthropic;
 mod body;
+mod extra;
 mod frames;
 mod gemini;
 mod handlers;
@@ -35,6 +42,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use crate::extra::{parse_form, FormField};
 use crate::state::{Endpoint, Shared};
 
 /// Options of a mock server.
@@ -89,6 +97,37 @@ impl RecordedRequest {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
+
+    /// The parts of a `multipart/form-data` body (`None` if it is not a complete form).
+    pub fn form(&self) -> Option<Vec<FormField>> {
+        parse_form(self.header("content-type")?, &self.body)
+    }
+
+    /// The request as JSON, for `GET /__requests/last`: method, path, headers, and the body as JSON,
+    /// as form parts (text fields' values; files' name, type, size and first bytes), or as text.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let headers: serde_json::Map<String, serde_json::Value> =
+            self.headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let mut out = json!({"method": self.method, "path": self.path, "headers": headers});
+        if let Some(form) = self.form() {
+            let parts: Vec<serde_json::Value> = form
+                .iter()
+                .map(|f| match &f.filename {
+                    Some(name) => json!({"name": f.name, "filename": name, "content_type": f.content_type,
+                                         "size": f.data.len(),
+                                         "head_hex": f.data.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>()}),
+                    None => json!({"name": f.name, "value": f.text()}),
+                })
+                .collect();
+            out["parts"] = json!(parts);
+        } else if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&self.body) {
+            out["json"] = v;
+        } else {
+            out["text"] = json!(String::from_utf8_lossy(&self.body));
+        }
+        out
+    }
 }
 
 /// A running mock server. Dropping it or calling [`MockUpstream::shutdown`] stops it.
@@ -137,7 +176,8 @@ impl MockUpstream {
     }
 
     /// Requests that reached `endpoint` (`"chat"`, `"models"`, `"embeddings"`, `"completions"`,
-    /// `"messages"`, `"count_tokens"`, `"generate"`), including failing ones; 0 for unknown keys.
+    /// `"messages"`, `"count_tokens"`, `"generate"`, `"transcriptions"`, `"translations"`, `"rerank"`,
+    /// `"responses"`), including failing ones; 0 for unknown keys.
     pub fn call_count(&self, endpoint: &str) -> u64 {
         Endpoint::from_key(endpoint).map_or(0, |ep| self.shared.calls(ep))
     }

@@ -37,6 +37,8 @@ async fn main() -> std::io::Result<()> {
         record: !args.no_record,
     })
     .await?;
+    // Listen for SIGTERM before announcing the address: whoever reads the line may stop us at once.
+    let signal = wait_for_signal();
 
     {
         let mut out = std::io::stdout().lock();
@@ -44,28 +46,34 @@ async fn main() -> std::io::Result<()> {
         out.flush()?;
     }
 
-    wait_for_signal().await;
+    signal.await;
     mock.shutdown().await;
     Ok(())
 }
 
+/// Registers the handlers now (synchronously) and returns the future that waits for a signal.
 #[cfg(unix)]
-async fn wait_for_signal() {
+fn wait_for_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+    let term = signal(SignalKind::terminate());
+    async move {
+        match term {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
             }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+fn wait_for_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

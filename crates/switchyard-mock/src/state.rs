@@ -25,10 +25,14 @@ pub(crate) enum Endpoint {
     CountTokens = 5,
     /// Gemini `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent`.
     Generate = 6,
+    Transcriptions = 7,
+    Translations = 8,
+    Rerank = 9,
+    Responses = 10,
 }
 
 /// Number of [`Endpoint`]s.
-pub(crate) const ENDPOINTS: usize = 7;
+pub(crate) const ENDPOINTS: usize = 11;
 
 impl Endpoint {
     pub(crate) fn from_key(key: &str) -> Option<Self> {
@@ -40,6 +44,10 @@ impl Endpoint {
             "messages" => Some(Endpoint::Messages),
             "count_tokens" => Some(Endpoint::CountTokens),
             "generate" => Some(Endpoint::Generate),
+            "transcriptions" => Some(Endpoint::Transcriptions),
+            "translations" => Some(Endpoint::Translations),
+            "rerank" => Some(Endpoint::Rerank),
+            "responses" => Some(Endpoint::Responses),
             _ => None,
         }
     }

@@ -87,7 +87,10 @@ impl Replica {
             .env_remove("SWITCHYARD_CONFIG_FILE")
             // Every replica encrypts keys at rest, as production would: the change feed then has to
             // pass through the sealing decorator, which must forward it.
-            .env("SWITCHYARD_ENCRYPTION_KEY", "replica-test-encryption-key-0123456789")
+            .env(
+                "SWITCHYARD_ENCRYPTION_KEY",
+                "replica-test-encryption-key-0123456789",
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

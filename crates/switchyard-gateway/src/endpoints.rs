@@ -1,0 +1,494 @@
+//! The OpenAI endpoints besides chat: `embeddings`, `rerank`, legacy `completions` and `responses`
+//! (JSON bodies), and `audio/transcriptions` / `audio/translations` (multipart, see `audio`).
+//!
+//! They all pass the client's body through with only `model` rewritten, to providers that speak the
+//! OpenAI wire API, and run through the same pipeline as chat: `RuntimeConfig::plan`, `dispatch`
+//! (keys, retries, fallbacks, breakers, concurrency gates), the `observe` middleware (log row, metrics,
+//! trace, and whatever governance layers sit in that stack), and `SseRelay` for streams.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::response::Response;
+use axum::routing::post;
+use axum::{Extension, Router};
+use bytes::Bytes;
+use serde_json::json;
+use switchyard_core::json_fields::JsonObject;
+use switchyard_core::routing::{RuntimeConfig, RuntimeKey, Target};
+use switchyard_core::upstream_url::openai_endpoint;
+use switchyard_core::usage::{usage_from_json, UsageFormat};
+use switchyard_core::WireApi;
+use switchyard_translate::Protocol;
+
+use crate::body::read_limited;
+use crate::chat::{bad_field, list_price, routing_headers, take_fallbacks};
+use crate::dispatch::{dispatch, timeout_override, DispatchOptions, ServedBody, UpstreamRequest};
+use crate::error::{ApiError, ErrorContext, GatewayError};
+use crate::inference::{append_extra_fields, Ingress};
+use crate::observe::{capped, ObsHandle};
+use crate::relay::{RelayMode, SseRelay, StreamObserver};
+use crate::state::AppState;
+use crate::upstream::{is_hop_by_hop, UpstreamCall};
+
+/// The routes of this module for one surface (`/v1` or `/openai/v1`), each wrapped in `observe`.
+pub fn routes(state: Arc<AppState>, ingress: Ingress) -> Router<Arc<AppState>> {
+    let observed = |r: axum::routing::MethodRouter<Arc<AppState>>| {
+        r.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::observe::observe,
+        ))
+    };
+    Router::new()
+        .route(
+            "/embeddings",
+            observed(post(move |s, o, h, b| embeddings(s, o, ingress, h, b))),
+        )
+        .route(
+            "/rerank",
+            observed(post(move |s, o, h, b| rerank(s, o, ingress, h, b))),
+        )
+        .route(
+            "/completions",
+            observed(post(move |s, o, h, b| completions(s, o, ingress, h, b))),
+        )
+        .route(
+            "/responses",
+            observed(post(move |s, o, h, b| responses(s, o, ingress, h, b))),
+        )
+        .route(
+            "/audio/transcriptions",
+            observed(post(move |s, o, h, b| {
+                crate::audio::audio(s, o, ingress, crate::audio::AudioKind::Transcription, h, b)
+            })),
+        )
+        .route(
+            "/audio/translations",
+            observed(post(move |s, o, h, b| {
+                crate::audio::audio(s, o, ingress, crate::audio::AudioKind::Translation, h, b)
+            })),
+        )
+}
+
+/// What an endpoint call is, for routing, the log row and `extra_fields`.
+pub(crate) struct EndpointCall {
+    pub ingress: Ingress,
+    pub model: String,
+    pub fallbacks: Vec<String>,
+    pub stream: bool,
+    /// Bifrost's name for the call (`embedding`, `rerank`, `text_completion`, `responses`,
+    /// `transcription`), used in logs and `extra_fields`.
+    pub request_type: &'static str,
+    pub usage: UsageFormat,
+}
+
+/// A JSON body passed through to an OpenAI-compatible provider with only `model` rewritten.
+struct JsonPassThrough<'a> {
+    path: &'static str,
+    /// Checked against `custom_provider_config.allowed_requests`.
+    request_type: &'static str,
+    body: JsonObject<'a>,
+    client_headers: &'a HeaderMap,
+    stream: bool,
+}
+
+impl UpstreamRequest for JsonPassThrough<'_> {
+    fn request_type(&self) -> &'static str {
+        self.request_type
+    }
+
+    fn supports(&self, wire: WireApi) -> bool {
+        wire == WireApi::OpenAi
+    }
+
+    fn build(&mut self, target: &Target<'_>, key: &RuntimeKey) -> Result<http::Request<Body>, GatewayError> {
+        self.body.set_str("model", target.model);
+        UpstreamCall {
+            provider: target.provider,
+            key: Some(key),
+            method: Method::POST,
+            url: openai_endpoint(&target.provider.base_url, self.path),
+            accept_sse: self.stream,
+            client_headers: self.client_headers,
+            protocol_headers: Vec::new(),
+        }
+        .build(Body::from(self.body.to_vec()))
+    }
+}
+
+/// Reads the body and the fields every JSON endpoint shares (`model`, `fallbacks`, `stream`).
+struct ParsedJson<'a> {
+    obj: JsonObject<'a>,
+    model: String,
+    fallbacks: Vec<String>,
+    stream: bool,
+}
+
+fn parse_json_body<'a>(
+    bytes: &'a Bytes,
+    required: &[(&'static str, Shape)],
+) -> Result<ParsedJson<'a>, GatewayError> {
+    let mut obj = JsonObject::parse(bytes)?;
+    let model = obj
+        .get_str("model")?
+        .ok_or_else(|| bad_field("model is required", "model"))?
+        .into_owned();
+    if model.is_empty() {
+        return Err(bad_field("model must not be empty", "model"));
+    }
+    for (field, shape) in required {
+        let raw = obj
+            .get_raw(field)
+            .ok_or_else(|| bad_field(&format!("{field} is required"), field))?;
+        if !shape.admits(raw) {
+            return Err(bad_field(&format!("{field} must be {}", shape.describe()), field));
+        }
+    }
+    let stream = obj.get_bool("stream")?.unwrap_or(false);
+    let fallbacks = take_fallbacks(&mut obj)?;
+    Ok(ParsedJson {
+        obj,
+        model,
+        fallbacks,
+        stream,
+    })
+}
+
+/// The JSON type a required field must have (checked on its raw text, without decoding it).
+#[derive(Clone, Copy)]
+enum Shape {
+    String,
+    Array,
+    StringOrArray,
+}
+
+impl Shape {
+    fn admits(self, raw: &str) -> bool {
+        match self {
+            Shape::String => raw.starts_with('"'),
+            Shape::Array => raw.starts_with('['),
+            Shape::StringOrArray => raw.starts_with('"') || raw.starts_with('['),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Shape::String => "a string",
+            Shape::Array => "an array",
+            Shape::StringOrArray => "a string or an array",
+        }
+    }
+}
+
+/// `POST /v1/embeddings`. `encoding_format: "base64"` goes upstream as asked; an upstream that still
+/// answers with float lists has them encoded here (float32 little-endian, as the SDKs decode it).
+async fn embeddings(
+    State(state): State<Arc<AppState>>,
+    Extension(obs): Extension<ObsHandle>,
+    ingress: Ingress,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_limited(body, state.max_body_bytes).await?;
+    let parsed = parse_json_body(&bytes, &[("input", Shape::StringOrArray)])?;
+    let base64 = match parsed.obj.get_str("encoding_format")?.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(bad_field(
+                &format!("encoding_format must be 'float' or 'base64', not '{other}'"),
+                "encoding_format",
+            )
+            .into())
+        }
+    };
+    let call = EndpointCall {
+        ingress,
+        model: parsed.model,
+        fallbacks: parsed.fallbacks,
+        stream: false,
+        request_type: "embedding",
+        usage: UsageFormat::OpenAi,
+    };
+    let mut upstream = JsonPassThrough {
+        path: "/embeddings",
+        request_type: "embedding",
+        body: parsed.obj,
+        client_headers: &headers,
+        stream: false,
+    };
+    let shape = move |answer: Bytes| match base64 {
+        true => switchyard_core::embedding::floats_to_base64(&answer).map_or(answer, Bytes::from),
+        false => answer,
+    };
+    serve(&state, &obs, call, &headers, &bytes, &mut upstream, shape).await
+}
+
+/// `POST /v1/rerank` (Cohere/vLLM shape: `query`, `documents`, `top_n`, ...).
+async fn rerank(
+    State(state): State<Arc<AppState>>,
+    Extension(obs): Extension<ObsHandle>,
+    ingress: Ingress,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_limited(body, state.max_body_bytes).await?;
+    let parsed = parse_json_body(&bytes, &[("query", Shape::String), ("documents", Shape::Array)])?;
+    let call = EndpointCall {
+        ingress,
+        model: parsed.model,
+        fallbacks: parsed.fallbacks,
+        stream: false,
+        request_type: "rerank",
+        usage: UsageFormat::OpenAi,
+    };
+    let mut upstream = JsonPassThrough {
+        path: "/rerank",
+        request_type: "rerank",
+        body: parsed.obj,
+        client_headers: &headers,
+        stream: false,
+    };
+    serve(&state, &obs, call, &headers, &bytes, &mut upstream, |b| b).await
+}
+
+/// `POST /v1/completions` (legacy text completions), streamed or not.
+async fn completions(
+    State(state): State<Arc<AppState>>,
+    Extension(obs): Extension<ObsHandle>,
+    ingress: Ingress,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_limited(body, state.max_body_bytes).await?;
+    let parsed = parse_json_body(&bytes, &[("prompt", Shape::StringOrArray)])?;
+    let stream = parsed.stream;
+    let request_type = if stream {
+        "text_completion_stream"
+    } else {
+        "text_completion"
+    };
+    let call = EndpointCall {
+        ingress,
+        model: parsed.model,
+        fallbacks: parsed.fallbacks,
+        stream,
+        request_type: "text_completion",
+        usage: UsageFormat::OpenAi,
+    };
+    let mut upstream = JsonPassThrough {
+        path: "/completions",
+        request_type,
+        body: parsed.obj,
+        client_headers: &headers,
+        stream,
+    };
+    serve(&state, &obs, call, &headers, &bytes, &mut upstream, |b| b).await
+}
+
+/// `POST /v1/responses`: passed through to providers that serve the Responses API natively; streams
+/// keep their named events (`event: response.output_text.delta`, ...) byte for byte.
+async fn responses(
+    State(state): State<Arc<AppState>>,
+    Extension(obs): Extension<ObsHandle>,
+    ingress: Ingress,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_limited(body, state.max_body_bytes).await?;
+    let parsed = parse_json_body(&bytes, &[])?;
+    // `input` may be left out (a stored prompt template supplies it), but must have its type if sent.
+    if parsed
+        .obj
+        .get_raw("input")
+        .is_some_and(|raw| !Shape::StringOrArray.admits(raw))
+    {
+        return Err(bad_field("input must be a string or an array", "input").into());
+    }
+    let stream = parsed.stream;
+    let call = EndpointCall {
+        ingress,
+        model: parsed.model,
+        fallbacks: parsed.fallbacks,
+        stream,
+        request_type: "responses",
+        usage: UsageFormat::Responses,
+    };
+    let mut upstream = JsonPassThrough {
+        path: "/responses",
+        request_type: if stream { "responses_stream" } else { "responses" },
+        body: parsed.obj,
+        client_headers: &headers,
+        stream,
+    };
+    serve(&state, &obs, call, &headers, &bytes, &mut upstream, |b| b).await
+}
+
+/// The targets of a request: the one place where the endpoints of this module and the raw
+/// pass-through get their plan, so that a plan-level policy (virtual-key restrictions, budgets) is
+/// applied to all of them by changing this function alone. `state` and `obs` are what such a policy
+/// needs (the admission recorded by the `observe` stack).
+pub(crate) async fn plan_for<'a>(
+    _state: &AppState,
+    _obs: &ObsHandle,
+    snapshot: &'a RuntimeConfig,
+    model: &'a str,
+    native: Option<&str>,
+    fallbacks: &'a [String],
+    rng: &mut fastrand::Rng,
+) -> Result<Vec<Target<'a>>, GatewayError> {
+    Ok(snapshot.plan(model, native, fallbacks, rng)?)
+}
+
+/// The shared pipeline of the pass-through endpoints: plan, dispatch, relay (JSON with
+/// `extra_fields`, or SSE event by event), and the observation filled in along the way. `shape` may
+/// rewrite a JSON answer before it is sent (embeddings' base64).
+pub(crate) async fn serve(
+    state: &AppState,
+    obs: &ObsHandle,
+    call: EndpointCall,
+    headers: &HeaderMap,
+    raw_for_log: &[u8],
+    upstream: &mut dyn UpstreamRequest,
+    shape: impl FnOnce(Bytes) -> Bytes,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let mut ctx = ErrorContext {
+        model_requested: Some(call.model.clone()),
+        request_type: Some(call.request_type),
+        ..ErrorContext::default()
+    };
+    let fail = |error: GatewayError, ctx: &ErrorContext| ApiError {
+        error,
+        context: ctx.clone(),
+        shape: Protocol::OpenAi,
+    };
+    obs.update(|d| {
+        d.request_type = Some(call.request_type);
+        d.model_requested = Some(call.model.clone());
+        d.stream = call.stream;
+    });
+    let timeout_override = timeout_override(headers).map_err(|e| fail(e, &ctx))?;
+    let snapshot = state.config.snapshot();
+    let mut rng = fastrand::Rng::new();
+    let plan = plan_for(
+        state,
+        obs,
+        &snapshot,
+        &call.model,
+        call.ingress.native_provider(),
+        &call.fallbacks,
+        &mut rng,
+    )
+    .await
+    .map_err(|e| fail(e, &ctx))?;
+    let opts = DispatchOptions {
+        stream: call.stream,
+        timeout_override,
+    };
+    let served = match dispatch(state, &plan, upstream, &opts).await {
+        Ok(s) => s,
+        Err(f) => {
+            obs.update(|d| {
+                d.provider = f.provider.clone();
+                d.model = f
+                    .trail
+                    .iter()
+                    .rev()
+                    .find(|a| a.key.is_some() && Some(&a.provider) == f.provider.as_ref())
+                    .map(|a| a.model.clone());
+                d.upstream_ms = Some(f.trail.iter().map(|a| a.latency_ms as f64).sum());
+                d.trail = f.trail.clone();
+            });
+            ctx.provider = f.provider;
+            ctx.attempts = f.trail;
+            ctx.gateway_retried = true;
+            return Err(fail(f.error, &ctx));
+        }
+    };
+    let served_provider = snapshot.provider(&served.provider);
+    let log_content =
+        state.log_content.enabled || served_provider.is_some_and(|p| p.config.store_raw_request_response);
+    obs.update(|d| {
+        d.provider = Some(served.provider.clone());
+        d.model = Some(served.model.clone());
+        d.key_id = Some(served.key_id.clone());
+        d.key_name = Some(served.key_name.clone());
+        d.fallback_index = Some(served.fallback_index as u32);
+        d.upstream_ms = Some(served.trail.iter().map(|a| a.latency_ms as f64).sum());
+        d.trail = served.trail.clone();
+        d.price = served_provider.and_then(|p| list_price(p, &served.model));
+        if call.stream {
+            d.ttft_ms = Some(obs.elapsed_ms());
+        }
+        if log_content {
+            d.request_body = Some(capped(raw_for_log, state.log_content.max_bytes));
+        }
+    });
+
+    let mut out_headers = HeaderMap::with_capacity(served.parts.headers.len() + 8);
+    for (name, value) in &served.parts.headers {
+        if !is_hop_by_hop(name) {
+            out_headers.append(name, value.clone());
+        }
+    }
+    routing_headers(&mut out_headers, &served);
+    let status = served.parts.status;
+    let body = match served.body {
+        ServedBody::Stream(start) => {
+            out_headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            out_headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            let content_cap = log_content.then_some(state.log_content.max_bytes);
+            let tap = StreamObserver::new(obs.clone(), call.usage, content_cap);
+            let mode = RelayMode::PassThrough {
+                client: Protocol::OpenAi,
+            };
+            let relay = SseRelay::new(start, served.provider, mode, Some(served.permit)).observed(tap);
+            Body::from_stream(relay)
+        }
+        ServedBody::Json(bytes) => {
+            drop(served.permit);
+            let reshaped = shape(bytes.clone());
+            if reshaped.len() != bytes.len() || reshaped != bytes {
+                out_headers.remove(http::header::CONTENT_ENCODING);
+            }
+            obs.update(|d| {
+                d.usage = usage_from_json(call.usage, &reshaped);
+                if log_content {
+                    d.response_body = Some(capped(&reshaped, state.log_content.max_bytes));
+                }
+            });
+            let extra = json!({
+                "request_type": call.request_type,
+                "provider": served.provider,
+                "model_requested": call.model,
+                "resolved_model_used": served.model,
+                "latency": started.elapsed().as_millis() as u64,
+                "fallback_index": served.fallback_index,
+                "attempts": served.trail,
+            });
+            let is_json = served
+                .parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("application/json"));
+            // Plain-text answers (transcriptions with `response_format: text`) stay byte for byte.
+            Body::from(if is_json {
+                append_extra_fields(reshaped, &extra)
+            } else {
+                reshaped
+            })
+        }
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = out_headers;
+    Ok(resp)
+}
