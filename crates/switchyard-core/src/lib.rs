@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod error_body;
+pub mod governance;
 pub mod health;
 pub mod json_fields;
 pub mod model_ref;
