@@ -6,11 +6,15 @@
 //! all, and a crash in the middle never leaves a half-written provider.
 #![forbid(unsafe_code)]
 
+pub mod governance;
 mod sqlite;
 
 use async_trait::async_trait;
 use switchyard_core::{KeyConfig, ProviderConfig};
 
+pub use governance::{
+    CounterRow, GovernanceData, GovernanceStore, GroupKind, PostgresGovernanceStore, PriceOverride,
+};
 pub use sqlite::SqliteConfigStore;
 
 /// Everything the store holds, as loaded at start-up and after every change.
