@@ -8,6 +8,7 @@ pub mod body;
 pub mod chat;
 pub mod dispatch;
 pub mod error;
+pub mod governance;
 pub mod health;
 pub mod inference;
 pub mod limits;

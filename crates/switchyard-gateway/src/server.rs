@@ -16,6 +16,8 @@ use switchyard_store::{ConfigStore, SqliteConfigStore};
 use tokio::net::TcpListener;
 
 use crate::error::GatewayError;
+use crate::governance::counters::{Counters, MemoryCounters, RedisCounters};
+use crate::governance::{api as gov_api, Governance};
 use crate::health::HealthRegistry;
 use crate::limits::ProviderLimits;
 use crate::metrics::Metrics;
@@ -38,6 +40,13 @@ pub struct ServerConfig {
     /// OTLP/HTTP endpoint for traces (e.g. `http://127.0.0.1:4318`); `None` = tracing export off.
     pub otlp_endpoint: Option<String>,
     pub otlp_flush_every: Duration,
+    /// Governance counters: `None` keeps them in memory (one gateway); a Redis URL shares them between
+    /// gateways.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key this gateway uses (tests isolate themselves with their own).
+    pub redis_key_prefix: String,
+    /// How often in-memory governance counters are written to the config store.
+    pub counters_flush_every: Duration,
 }
 
 /// The request log.
@@ -78,6 +87,9 @@ impl Default for ServerConfig {
             logs: LogsConfig::default(),
             otlp_endpoint: None,
             otlp_flush_every: Duration::from_secs(2),
+            redis_url: None,
+            redis_key_prefix: "switchyard:gov:".into(),
+            counters_flush_every: Duration::from_secs(10),
         }
     }
 }
@@ -90,6 +102,8 @@ pub enum StartError {
     Store(#[from] switchyard_store::StoreError),
     #[error("cannot open the request log store: {0}")]
     Logs(String),
+    #[error("cannot connect to Redis for governance counters: {0}")]
+    Redis(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }
@@ -108,8 +122,18 @@ impl Gateway {
             path: config.app_dir.clone(),
             source,
         })?;
-        let store: Arc<dyn ConfigStore> =
-            Arc::new(SqliteConfigStore::open(&config.app_dir.join("config.db")).await?);
+        let sqlite = Arc::new(SqliteConfigStore::open(&config.app_dir.join("config.db")).await?);
+        let store: Arc<dyn ConfigStore> = sqlite.clone();
+        let counters: Arc<dyn Counters> = match &config.redis_url {
+            Some(url) => Arc::new(
+                RedisCounters::connect(url, config.redis_key_prefix.clone())
+                    .await
+                    .map_err(|e| StartError::Redis(e.to_string()))?,
+            ),
+            None => Arc::new(MemoryCounters::default()),
+        };
+        let governance = Arc::new(Governance::open(sqlite, counters).await?);
+        governance.spawn_flusher(config.counters_flush_every);
         let (logs, log_store) = if config.logs.enabled {
             let log_store: Arc<dyn LogStore> = match &config.logs.postgres_url {
                 Some(url) => Arc::new(
@@ -151,6 +175,7 @@ impl Gateway {
                 max_bytes: config.logs.content_max_bytes,
             },
             max_body_bytes: config.max_request_body_bytes,
+            governance,
         });
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr)
@@ -196,6 +221,7 @@ impl Gateway {
         if let Some(logs) = &self.state.logs {
             logs.clone().shutdown().await;
         }
+        self.state.governance.flush().await;
         result
     }
 }
@@ -250,6 +276,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/genai/v1beta/models/{*model_action}",
             observed(post(chat::genai_generate)),
         )
+        .merge(governance_routes())
         .route("/metrics", get(logs_api::metrics))
         .route("/api/logs", get(logs_api::list))
         .route("/api/logs/stats", get(logs_api::stats))
@@ -261,6 +288,48 @@ pub fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+fn governance_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/config", get(gov_api::get_config).put(gov_api::put_config))
+        .route(
+            "/api/governance/virtual-keys",
+            get(gov_api::list_virtual_keys).post(gov_api::create_virtual_key),
+        )
+        .route(
+            "/api/governance/virtual-keys/{id}",
+            get(gov_api::get_virtual_key)
+                .put(gov_api::update_virtual_key)
+                .delete(gov_api::delete_virtual_key),
+        )
+        .route(
+            "/api/governance/teams",
+            get(gov_api::list_teams).post(gov_api::create_team),
+        )
+        .route(
+            "/api/governance/teams/{id}",
+            get(gov_api::get_team)
+                .put(gov_api::update_team)
+                .delete(gov_api::delete_team),
+        )
+        .route(
+            "/api/governance/customers",
+            get(gov_api::list_customers).post(gov_api::create_customer),
+        )
+        .route(
+            "/api/governance/customers/{id}",
+            get(gov_api::get_customer)
+                .put(gov_api::update_customer)
+                .delete(gov_api::delete_customer),
+        )
+        .route(
+            "/api/governance/pricing-overrides",
+            get(gov_api::list_price_overrides)
+                .post(gov_api::put_price_override)
+                .delete(gov_api::delete_price_override),
+        )
+        .route("/api/governance/spend", get(gov_api::spend))
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {

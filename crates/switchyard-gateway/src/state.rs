@@ -39,6 +39,8 @@ pub struct AppState {
     pub log_content: LogContentConfig,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Virtual keys, budgets, rate limits and their counters.
+    pub governance: Arc<crate::governance::Governance>,
 }
 
 /// Owns the config snapshot. Reads are lock-free (`snapshot()`); writes are serialised, go to the store

@@ -59,6 +59,13 @@ struct Cli {
     /// Export traces over OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318). Off by default.
     #[arg(long, env = "SWITCHYARD_OTLP_ENDPOINT")]
     otlp_endpoint: Option<String>,
+    /// Redis for governance counters shared by several gateways (e.g. redis://127.0.0.1:6379);
+    /// without it, counters are kept in memory and persisted to the config store.
+    #[arg(long, env = "SWITCHYARD_REDIS_URL")]
+    redis_url: Option<String>,
+    /// Prefix of this deployment's Redis keys.
+    #[arg(long, env = "SWITCHYARD_REDIS_KEY_PREFIX", default_value = "switchyard:gov:")]
+    redis_key_prefix: String,
 }
 
 fn init_logging(cli: &Cli) -> anyhow::Result<()> {
@@ -111,6 +118,8 @@ async fn main() -> anyhow::Result<()> {
             ..LogsConfig::default()
         },
         otlp_endpoint: cli.otlp_endpoint.clone(),
+        redis_url: cli.redis_url.clone(),
+        redis_key_prefix: cli.redis_key_prefix.clone(),
         ..ServerConfig::default()
     };
     let gateway = Gateway::bind(&config).await?;
