@@ -151,14 +151,7 @@ pub fn limit_checks(levels: &[LevelLimits<'_>], now_ms: i64, estimate: Estimate)
         }
         if let Some(r) = l.rate_limit {
             if let (Some(max), Some(d)) = (r.request_max_limit, r.request_reset_duration) {
-                out.push(check(
-                    LimitKind::Requests,
-                    "req",
-                    max as i64,
-                    1,
-                    d,
-                    r.calendar_aligned,
-                ));
+                out.push(check(LimitKind::Requests, "req", max as i64, 1, d, true));
             }
             if let (Some(max), Some(d)) = (r.token_max_limit, r.token_reset_duration) {
                 out.push(check(
@@ -167,7 +160,7 @@ pub fn limit_checks(levels: &[LevelLimits<'_>], now_ms: i64, estimate: Estimate)
                     max as i64,
                     estimate.tokens,
                     d,
-                    r.calendar_aligned,
+                    true,
                 ));
             }
         }
@@ -287,7 +280,6 @@ mod tests {
             request_reset_duration: Some(ResetDuration::parse("1m").unwrap()),
             token_max_limit: Some(1000),
             token_reset_duration: Some(ResetDuration::parse("1m").unwrap()),
-            calendar_aligned: true,
         };
         let vk_budgets = [budget(1.0)];
         let team_budgets = [budget(5.0)];

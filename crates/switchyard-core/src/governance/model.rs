@@ -22,7 +22,8 @@ pub struct Budget {
     pub calendar_aligned: bool,
 }
 
-/// Requests and/or tokens per window.
+/// Requests and/or tokens per window. Rate-limit windows are fixed and aligned to UTC boundaries
+/// (a `1m` window is a calendar minute), so every gateway sharing the counters agrees on them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
@@ -34,8 +35,6 @@ pub struct RateLimit {
     pub token_max_limit: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_reset_duration: Option<ResetDuration>,
-    #[serde(default)]
-    pub calendar_aligned: bool,
 }
 
 /// One provider a virtual key may use, and how.
@@ -134,6 +133,9 @@ pub struct VirtualKeyInput {
     pub expires_at: Option<Option<String>>,
     /// `PUT` only: start every budget of this key from zero.
     pub reset_budget_usage: Option<bool>,
+    /// Create only, RFC 3339: when the key was created elsewhere (migrated keys, or the same key set up
+    /// in several gateways), so rolling budget windows start at the same moment everywhere.
+    pub created_at: Option<String>,
 }
 
 /// Body of the team and customer endpoints.
@@ -147,6 +149,8 @@ pub struct GroupInput {
     pub budgets: Option<Vec<Budget>>,
     #[serde(default, deserialize_with = "double_option")]
     pub rate_limit: Option<Option<RateLimit>>,
+    /// Create only, RFC 3339: see [`VirtualKeyInput::created_at`].
+    pub created_at: Option<String>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -251,6 +255,18 @@ fn parse_expiry(raw: &str) -> Result<i64, ValidationError> {
     })
 }
 
+fn created_at(raw: Option<&str>, now_ms: i64) -> Result<i64, ValidationError> {
+    match raw {
+        None => Ok(now_ms),
+        Some(r) => parse_rfc3339(r).ok_or_else(|| {
+            ValidationError::new(
+                "created_at",
+                format!("'{r}' is not an RFC 3339 time such as 2026-01-01T00:00:00Z"),
+            )
+        }),
+    }
+}
+
 /// Whether `value` has the shape of a virtual key.
 pub fn validate_vk_value(value: &str) -> Result<(), ValidationError> {
     let rest = value.strip_prefix(VK_PREFIX).unwrap_or("");
@@ -280,6 +296,7 @@ impl VirtualKeyInput {
             .name
             .clone()
             .ok_or_else(|| ValidationError::new("name", "is required"))?;
+        let now_ms = created_at(self.created_at.as_deref(), now_ms)?;
         let mut vk = VirtualKey {
             id,
             name,
@@ -385,6 +402,7 @@ impl GroupInput {
             .name
             .clone()
             .ok_or_else(|| ValidationError::new("name", "is required"))?;
+        let now_ms = created_at(self.created_at.as_deref(), now_ms)?;
         let mut g = Group {
             id,
             name,
@@ -400,6 +418,9 @@ impl GroupInput {
     pub fn apply_update(self, current: &Group, is_team: bool) -> Result<Group, ValidationError> {
         if self.id.as_ref().is_some_and(|id| id != &current.id) {
             return Err(ValidationError::new("id", "cannot be changed"));
+        }
+        if self.created_at.is_some() {
+            return Err(ValidationError::new("created_at", "can only be set on creation"));
         }
         let mut g = current.clone();
         self.apply_to(&mut g, is_team)?;

@@ -69,7 +69,7 @@ async fn usage_view(state: &AppState, vk: &VirtualKey) -> (Vec<Value>, Option<Va
                     .iter()
                     .find(|b| Some(b.reset_duration) == c.duration)
                     .is_some_and(|b| b.calendar_aligned),
-                _ => vk.rate_limit.as_ref().is_some_and(|r| r.calendar_aligned),
+                _ => true,
             };
             d.window(now, anchor, aligned).start_ms
         });
