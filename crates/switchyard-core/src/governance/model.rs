@@ -106,8 +106,8 @@ pub struct Group {
 }
 
 /// Body of `POST`/`PUT /api/governance/virtual-keys[/{id}]`. On `PUT`, omitted fields keep their values
-/// and given lists replace the old ones.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// and given lists replace the old ones. Its `Debug` never shows `value`.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VirtualKeyInput {
     pub id: Option<String>,
@@ -136,6 +136,18 @@ pub struct VirtualKeyInput {
     /// Create only, RFC 3339: when the key was created elsewhere (migrated keys, or the same key set up
     /// in several gateways), so rolling budget windows start at the same moment everywhere.
     pub created_at: Option<String>,
+}
+
+impl std::fmt::Debug for VirtualKeyInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualKeyInput")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("value", &self.value.as_ref().map(|_| "<redacted>"))
+            .field("team_id", &self.team_id)
+            .field("customer_id", &self.customer_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Body of the team and customer endpoints.
@@ -569,6 +581,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(none.rule_for("p", "m"), Err(Denial::ModelNotAllowed));
+    }
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let input: VirtualKeyInput =
+            serde_json::from_value(serde_json::json!({"name": "a", "value": "sk-bf-very-secret-value-123"}))
+                .unwrap();
+        let shown = format!("{input:?}");
+        assert!(
+            !shown.contains("very-secret") && shown.contains("<redacted>"),
+            "{shown}"
+        );
     }
 
     #[test]
