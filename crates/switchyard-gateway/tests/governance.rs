@@ -750,3 +750,30 @@ async fn management_rejects_bad_bodies_naming_the_field() {
         "an operator-supplied value works as given"
     );
 }
+
+#[tokio::test]
+async fn provider_config_weights_choose_the_serving_provider() {
+    let (gw, mock, _dir) = setup().await;
+    gw.add_openai_compatible("second", &mock.base_url(), UPSTREAM_KEY)
+        .await;
+    let weighted = |first: f64, second: f64| {
+        json!({"name": format!("w-{first}-{second}"), "provider_configs": [
+            {"provider": PROVIDER, "weight": first}, {"provider": "second", "weight": second}]})
+    };
+    // A bare model served by both providers; the weights decide, both ways.
+    for (w, expected) in [((1.0, 0.0), PROVIDER), ((0.0, 1.0), "second")] {
+        let (_, value) = create_vk(&gw, weighted(w.0, w.1)).await;
+        for _ in 0..5 {
+            let a = call_with(&gw, ("x-bf-vk", &value), "/v1/chat/completions", chat_body("m")).await;
+            assert_eq!(a.status, 200, "{}", a.body);
+            assert_eq!(header(&a, "x-switchyard-provider"), expected);
+        }
+    }
+    let (_, even) = create_vk(&gw, weighted(1.0, 1.0)).await;
+    let mut served = std::collections::HashSet::new();
+    for _ in 0..40 {
+        let a = call_with(&gw, ("x-bf-vk", &even), "/v1/chat/completions", chat_body("m")).await;
+        served.insert(header(&a, "x-switchyard-provider").to_owned());
+    }
+    assert_eq!(served.len(), 2, "equal weights spread the traffic: {served:?}");
+}

@@ -49,9 +49,68 @@ pub fn vk_from_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Option<&'a 
         .find(|v| v.starts_with(VK_PREFIX))
 }
 
+/// Which target a virtual key's `provider_configs` weights put first. `providers` are the plan's
+/// targets' providers in order; `weight_of` gives a provider's weight (`None`: no rule). Draws one
+/// provider among those with a rule and a positive weight, proportionally to the weights (weight 0:
+/// never first, still a fallback), and returns the index of its first target. `None` (keep the plan's
+/// order) when fewer than two providers with a rule compete, or none has a positive weight.
+pub fn weighted_primary(
+    providers: &[&str],
+    weight_of: impl Fn(&str) -> Option<f64>,
+    rng: &mut fastrand::Rng,
+) -> Option<usize> {
+    let mut candidates: Vec<(usize, f64)> = Vec::new();
+    let mut ruled = 0;
+    for (i, p) in providers.iter().enumerate() {
+        if providers[..i].contains(p) {
+            continue;
+        }
+        let Some(w) = weight_of(p) else { continue };
+        ruled += 1;
+        if w > 0.0 && w.is_finite() {
+            candidates.push((i, w));
+        }
+    }
+    if ruled < 2 || candidates.is_empty() {
+        return None;
+    }
+    let total: f64 = candidates.iter().map(|c| c.1).sum();
+    let mut draw = rng.f64() * total;
+    for &(i, w) in &candidates {
+        if draw < w {
+            return Some(i);
+        }
+        draw -= w;
+    }
+    candidates.last().map(|c| c.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weights_pick_the_primary_provider() {
+        let providers = ["a", "a", "b", "c"];
+        let weights = |p: &str| match p {
+            "a" => Some(1.0),
+            "b" => Some(3.0),
+            _ => None,
+        };
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut firsts = [0usize; 4];
+        for _ in 0..4000 {
+            firsts[weighted_primary(&providers, weights, &mut rng).unwrap()] += 1;
+        }
+        // "a" at index 0 about a quarter of the time, "b" (index 2) about three quarters, "c" never.
+        assert_eq!(firsts[1] + firsts[3], 0);
+        assert!((800..1200).contains(&firsts[0]), "{firsts:?}");
+        // One provider with a rule: the plan's order stays. Weight 0 is never first.
+        assert_eq!(weighted_primary(&["a", "c"], weights, &mut rng), None);
+        let b_only = |p: &str| Some(if p == "b" { 1.0 } else { 0.0 });
+        assert_eq!(weighted_primary(&["a", "b"], b_only, &mut rng), Some(1));
+        assert_eq!(weighted_primary(&["a", "b"], |_| Some(0.0), &mut rng), None);
+    }
 
     #[test]
     fn vk_is_found_in_each_header() {

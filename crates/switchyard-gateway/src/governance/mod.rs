@@ -468,6 +468,20 @@ pub async fn plan<'a>(
         return Err(GatewayError::Forbidden { message, code });
     }
 
+    // provider_configs weights choose the primary provider among those serving the model; the others
+    // stay in the plan as fallbacks.
+    let providers: Vec<&str> = allowed.iter().map(|t| t.provider.config.name.as_str()).collect();
+    let weight_of = |p: &str| {
+        vk.provider_configs
+            .iter()
+            .find(|r| r.provider == p)
+            .map(|r| r.weight)
+    };
+    if let Some(i) = switchyard_core::governance::weighted_primary(&providers, weight_of, rng) {
+        let primary = allowed.remove(i);
+        allowed.insert(0, primary);
+    }
+
     // Provider-config limits: reserve at the first provider whose config has headroom; exhausted ones
     // leave the plan so traffic shifts to the remaining providers.
     let now = now_ms();
