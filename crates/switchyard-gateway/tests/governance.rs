@@ -777,3 +777,96 @@ async fn provider_config_weights_choose_the_serving_provider() {
     }
     assert_eq!(served.len(), 2, "equal weights spread the traffic: {served:?}");
 }
+
+#[tokio::test]
+async fn streams_hold_their_slot_until_they_end_and_settle_their_usage() {
+    let (gw, _mock, _dir) = setup().await;
+    let (id, value) = create_vk(
+        &gw,
+        json!({"name": "streamer", "max_concurrent_requests": 1,
+               "budgets": [{"max_limit": 100, "reset_duration": "1d"}]}),
+    )
+    .await;
+    let stream_body = |model: &str| {
+        let mut b = chat_body(&format!("{PROVIDER}/{model}"));
+        b["stream"] = json!(true);
+        b["stream_options"] = json!({"include_usage": true});
+        b
+    };
+    let (s, b) = gw
+        .post(
+            "/api/governance/pricing-overrides",
+            json!({"provider": PROVIDER, "model": "drip", "input_cost_per_million_tokens": INPUT_PER_M,
+                   "output_cost_per_million_tokens": OUTPUT_PER_M}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    // While a (paced) stream is open, the key's one slot is taken.
+    let open = gw
+        .http
+        .post(gw.url("/v1/chat/completions"))
+        .header("x-bf-vk", &value)
+        .json(&stream_body("drip"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 200);
+    let a = chat(&gw, &value).await;
+    assert_eq!(a.status, 429, "{}", a.body);
+    assert_eq!(a.body["error"]["code"], "concurrency_limit_exceeded");
+    // Read to the end: the slot comes back and the stream's usage is charged.
+    let text = open.text().await.unwrap();
+    assert!(text.contains("[DONE]"), "{text}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let a = chat(&gw, &value).await;
+        if a.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "slot never released: {}", a.body);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The counter holds exactly what the request log says the key's calls cost.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, view) = gw.get(&format!("/api/governance/virtual-keys/{id}")).await;
+        let usage = view["virtual_key"]["budgets"][0]["current_usage"]
+            .as_f64()
+            .unwrap();
+        let (_, spend) = gw
+            .get(&format!("/api/governance/spend?virtual_key_id={id}"))
+            .await;
+        let logged = spend["total_cost_usd"].as_f64().unwrap();
+        if (usage - logged).abs() < 1e-9 && logged > COST_PER_CALL {
+            break;
+        }
+        assert!(Instant::now() < deadline, "counter {usage} vs log {logged}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A client that walks away mid-stream gives the slot back too.
+    let mut dripping = gw
+        .http
+        .post(gw.url("/v1/chat/completions"))
+        .header("x-bf-vk", &value)
+        .json(&stream_body("drip"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dripping.status(), 200);
+    let _first = dripping.chunk().await.unwrap();
+    drop(dripping);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let a = chat(&gw, &value).await;
+        if a.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "slot never released after disconnect: {}",
+            a.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
