@@ -52,6 +52,7 @@ static ASSETS: &[Asset] = &[
     asset!("routing.js", "text/javascript; charset=utf-8"),
     asset!("dashboard.js", "text/javascript; charset=utf-8"),
     asset!("logs.js", "text/javascript; charset=utf-8"),
+    asset!("keys.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 
