@@ -188,6 +188,8 @@ impl LogStore for SqliteLogStore {
                 r.try_get(5)?,
             ));
         }
+        // One order on every database: calls without a group first (NULL sorts differently in each).
+        out.sort_by(|a, b| a.group.cmp(&b.group));
         Ok(out)
     }
 
