@@ -15,7 +15,7 @@ MOCK_PORT=18800; GW_ON=18801; GW_OFF=18802; GW_GOV=18803
 VK=sk-bf-bench-governance-0123456789
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 [ "${VARIANT_SKIP_BUILD:-0}" = 1 ] || cargo build --release -q -p switchyard -p switchyard-mock
-BIN=target/release
+BIN="${VARIANT_BIN:-target/release}"
 WORK="$(mktemp -d /tmp/switchyard-variants.XXXXXX)"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
