@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Switchyard against itself, in one run: pass-through with the request log on (the default), the same
-# with --no-request-logs, and the translated path (OpenAI client -> Anthropic wire) with logging on.
+# with --no-request-logs, the translated path (OpenAI client -> Anthropic wire) with logging on, and
+# governance on (a virtual key with a budget, a request+token rate limit and a concurrency cap; limits
+# high enough never to refuse, so every request pays for the full check, reservation and settlement).
 # Reports requests/s, p50/p99 and the gateway's CPU per request (utime+stime from /proc over the run).
 # Loopback only. Usage: bash bench/variants.sh   (env: VARIANT_SECONDS=8 VARIANT_CONNS=8 VARIANT_ROUNDS=3)
 set -euo pipefail
@@ -9,10 +11,11 @@ SECONDS_PER_RUN="${VARIANT_SECONDS:-8}"
 CONNS="${VARIANT_CONNS:-8}"
 ROUNDS="${VARIANT_ROUNDS:-3}"
 HOST=127.0.0.1
-MOCK_PORT=18800; GW_ON=18801; GW_OFF=18802
+MOCK_PORT=18800; GW_ON=18801; GW_OFF=18802; GW_GOV=18803
+VK=sk-bf-bench-governance-0123456789
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 [ "${VARIANT_SKIP_BUILD:-0}" = 1 ] || cargo build --release -q -p switchyard -p switchyard-mock
-BIN=target/release
+BIN="${VARIANT_BIN:-target/release}"
 WORK="$(mktemp -d /tmp/switchyard-variants.XXXXXX)"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -21,7 +24,9 @@ trap cleanup EXIT
 "$BIN/switchyard-mock" --port "$MOCK_PORT" --no-record >"$WORK/mock.log" 2>&1 & PIDS+=($!)
 "$BIN/switchyard" --host $HOST --port $GW_ON --app-dir "$WORK/on" --log-level warn >"$WORK/on.log" 2>&1 & PID_ON=$!; PIDS+=($PID_ON)
 "$BIN/switchyard" --host $HOST --port $GW_OFF --app-dir "$WORK/off" --log-level warn --no-request-logs >"$WORK/off.log" 2>&1 & PID_OFF=$!; PIDS+=($PID_OFF)
-for port in $GW_ON $GW_OFF; do
+# Governance counters in memory by default; set VARIANT_REDIS_URL=redis://127.0.0.1:6379 to measure Redis.
+"$BIN/switchyard" --host $HOST --port $GW_GOV --app-dir "$WORK/gov" --log-level warn ${VARIANT_REDIS_URL:+--redis-url "$VARIANT_REDIS_URL" --redis-key-prefix "bench:$$:"} >"$WORK/gov.log" 2>&1 & PID_GOV=$!; PIDS+=($PID_GOV)
+for port in $GW_ON $GW_OFF $GW_GOV; do
   for _ in $(seq 100); do curl -sf "http://$HOST:$port/health" >/dev/null && break; sleep 0.1; done
   curl -sf "http://$HOST:$port/api/providers" -H 'Content-Type: application/json' \
     -d "{\"provider\":\"mock\",\"network_config\":{\"base_url\":\"http://$HOST:$MOCK_PORT/v1\"},\"custom_provider_config\":{\"base_provider_type\":\"openai\"}}" >/dev/null
@@ -46,6 +51,11 @@ end
 LUA
 }
 lua mock/echo pass; lua anthropic/echo translated
+curl -sf "http://$HOST:$GW_GOV/api/governance/pricing-overrides" -H 'Content-Type: application/json' \
+  -d '{"provider":"mock","model":"echo","input_cost_per_million_tokens":0.5,"output_cost_per_million_tokens":1.5}' >/dev/null
+curl -sf "http://$HOST:$GW_GOV/api/governance/virtual-keys" -H 'Content-Type: application/json' \
+  -d "{\"name\":\"bench\",\"value\":\"$VK\",\"budgets\":[{\"max_limit\":1000000,\"reset_duration\":\"1d\"}],\"rate_limit\":{\"request_max_limit\":100000000,\"request_reset_duration\":\"1h\",\"token_max_limit\":1000000000000,\"token_reset_duration\":\"1h\"},\"max_concurrent_requests\":1000}" >/dev/null
+sed 's/^wrk.headers\["Content-Type"\] = "application\/json"$/&\nwrk.headers["x-bf-vk"] = "'"$VK"'"/' "$WORK/pass.lua" >"$WORK/governed.lua"
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
 TICK=$(getconf CLK_TCK)
 
@@ -62,11 +72,13 @@ print(f'$1|{reqs/$SECONDS_PER_RUN:.0f}|{$p50/1000:.3f}|{$p99/1000:.3f}|{cpu/reqs
 # warm-up
 for s in pass translated; do wrk -t1 -c4 -d2s -s "$WORK/$s.lua" "http://$HOST:$GW_ON/v1/chat/completions" >/dev/null; done
 wrk -t1 -c4 -d2s -s "$WORK/pass.lua" "http://$HOST:$GW_OFF/v1/chat/completions" >/dev/null
+wrk -t1 -c4 -d2s -s "$WORK/governed.lua" "http://$HOST:$GW_GOV/v1/chat/completions" >/dev/null
 RES="$WORK/results.txt"; : >"$RES"
 for r in $(seq "$ROUNDS"); do
   run "pass-through, request log on" $GW_ON $PID_ON pass >>"$RES"
   run "pass-through, request log off" $GW_OFF $PID_OFF pass >>"$RES"
   run "translated (OpenAI -> Anthropic), log on" $GW_ON $PID_ON translated >>"$RES"
+  run "pass-through, log on, governance on (VK + budget + rate limits)" $GW_GOV $PID_GOV governed >>"$RES"
 done
 python3 - "$RES" "$CONNS" "$ROUNDS" <<'PY'
 import sys, statistics

@@ -13,6 +13,7 @@ pub mod config;
 pub mod config_file;
 pub mod embedding;
 pub mod error_body;
+pub mod governance;
 pub mod health;
 pub mod json_fields;
 pub mod model_ref;

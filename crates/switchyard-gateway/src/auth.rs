@@ -361,7 +361,11 @@ pub async fn admin_gate(State(auth): State<Arc<AdminAuth>>, mut req: Request, ne
 }
 
 fn unauthorized(message: &str) -> Response {
-    let mut resp = GatewayError::Unauthorized(message.to_owned()).into_response();
+    let mut resp = GatewayError::Unauthorized {
+        message: message.to_owned(),
+        code: "admin_auth_required",
+    }
+    .into_response();
     resp.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"switchyard\""),

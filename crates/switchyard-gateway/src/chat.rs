@@ -244,14 +244,18 @@ async fn run(
     let timeout_override = timeout_override(headers).map_err(|e| fail(e, &ctx))?;
     let snapshot = state.config.snapshot();
     let mut rng = fastrand::Rng::new();
-    let plan = snapshot
-        .plan(
-            &call.model,
-            call.ingress.native_provider(),
-            &call.fallbacks,
-            &mut rng,
-        )
-        .map_err(|e| fail(e.into(), &ctx))?;
+    let governed = crate::governance::plan(
+        state,
+        obs,
+        &snapshot,
+        &call.model,
+        call.ingress.native_provider(),
+        &call.fallbacks,
+        &mut rng,
+    )
+    .await
+    .map_err(|e| fail(e, &ctx))?;
+    let plan = governed.targets;
     let mut upstream = ChatUpstream {
         client,
         raw,
@@ -262,6 +266,7 @@ async fn run(
     let opts = DispatchOptions {
         stream: call.stream,
         timeout_override,
+        key_restriction: governed.key_restriction,
     };
     let served = match dispatch(state, &plan, &mut upstream, &opts).await {
         Ok(s) => s,
@@ -297,7 +302,7 @@ async fn run(
         d.fallback_index = Some(served.fallback_index as u32);
         d.upstream_ms = Some(served.trail.iter().map(|a| a.latency_ms as f64).sum());
         d.trail = served.trail.clone();
-        d.price = served_provider.and_then(|p| list_price(p, &served.model));
+        d.price = served_provider.and_then(|p| state.governance.price(p, &served.model));
         if call.stream {
             d.ttft_ms = Some(obs.elapsed_ms());
         }
@@ -580,6 +585,7 @@ pub async fn anthropic_count_tokens(
     let opts = DispatchOptions {
         stream: false,
         timeout_override: Some(Duration::from_secs(60)),
+        key_restriction: None,
     };
     match dispatch(&state, &plan, &mut upstream, &opts).await {
         Ok(served) => {

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use switchyard_core::config_file::{self, ConfigFile, ConfigFileError, ReconcileStep};
 use switchyard_core::secret::Secret;
 use switchyard_store::{
-    ConfigStore, MemoryConfigStore, PostgresConfigStore, SqliteConfigStore, StoreError, DEFAULT_SCHEMA,
+    ConfigStore, GovernanceStore, MemoryConfigStore, PostgresConfigStore, PostgresGovernanceStore,
+    SqliteConfigStore, StoreError, DEFAULT_SCHEMA,
 };
 
 use crate::server::{ServerConfig, StartError};
@@ -50,6 +51,9 @@ impl ConfigStoreSetting {
 /// The store the gateway serves from, and whether it is read-only.
 pub struct OpenedConfig {
     pub store: Arc<dyn ConfigStore>,
+    /// Where virtual keys, teams, customers and usage live: the same database as the config store
+    /// (for a file-only config, `config.db` in the app dir, since keys and usage change at run time).
+    pub governance: Arc<dyn GovernanceStore>,
     pub read_only: bool,
     /// The parsed `config.json`, if there was one: its `client` and `governance` blocks are for the
     /// subsystems that own them.
@@ -103,18 +107,24 @@ pub async fn open(config: &ServerConfig) -> Result<OpenedConfig, StartError> {
             providers = f.providers.len(),
             "config_store.enabled = false: serving config.json only; management writes are refused"
         );
+        let governance = Arc::new(SqliteConfigStore::open(&config.app_dir.join("config.db")).await?);
         return Ok(OpenedConfig {
             store: Arc::new(MemoryConfigStore::new(config_file::as_stored(f))),
+            governance,
             read_only: true,
             file,
         });
     }
-    let store: Arc<dyn ConfigStore> = match &config.config_store {
+    let (store, governance): (Arc<dyn ConfigStore>, Arc<dyn GovernanceStore>) = match &config.config_store {
         ConfigStoreSetting::Sqlite => {
-            Arc::new(SqliteConfigStore::open(&config.app_dir.join("config.db")).await?)
+            let sqlite = Arc::new(SqliteConfigStore::open(&config.app_dir.join("config.db")).await?);
+            (sqlite.clone(), sqlite)
         }
         ConfigStoreSetting::Postgres { url, schema } => {
-            Arc::new(PostgresConfigStore::connect(url.expose(), schema).await?)
+            let pg = PostgresConfigStore::connect(url.expose(), schema).await?;
+            // Same pool, same schema: the config store's migrator already ran the governance tables.
+            let governance = Arc::new(PostgresGovernanceStore::new(pg.pool().clone()));
+            (Arc::new(pg), governance)
         }
     };
     // Sealed before reconciling, so values written from the file are encrypted from the first write
@@ -125,6 +135,7 @@ pub async fn open(config: &ServerConfig) -> Result<OpenedConfig, StartError> {
     }
     Ok(OpenedConfig {
         store,
+        governance,
         read_only: false,
         file,
     })

@@ -104,6 +104,8 @@ pub struct DispatchOptions {
     pub stream: bool,
     /// Per-request override of `default_request_timeout_in_seconds` (header `x-switchyard-timeout`).
     pub timeout_override: Option<Duration>,
+    /// Governance: the provider key ids a virtual key may use (`None`: all).
+    pub key_restriction: Option<std::sync::Arc<crate::governance::KeyRestriction>>,
 }
 
 struct AttemptError {
@@ -207,8 +209,14 @@ pub async fn dispatch(
         let mut retries = 0u32;
         let mut target_error: Option<GatewayError> = None;
         loop {
+            let vk_allows = |k: &switchyard_core::routing::RuntimeKey| {
+                opts.key_restriction
+                    .as_ref()
+                    .is_none_or(|r| r.allows(provider.config.name.as_str(), &k.config.id))
+            };
             let choice = provider.select_key_where(target.model, &mut rng, |k| {
-                !bad_keys.contains(&k.config.id.as_str())
+                vk_allows(k)
+                    && !bad_keys.contains(&k.config.id.as_str())
                     && avoid_key != Some(k.config.id.as_str())
                     && state.health.is_available(Scope::Key(&k.config.id), &breaker_cfg)
             });
@@ -216,7 +224,8 @@ pub async fn dispatch(
                 // Rotation is a preference: with a single key left, use it again.
                 Err(KeyChoiceError::AllExcluded) if avoid_key.is_some() => {
                     provider.select_key_where(target.model, &mut rng, |k| {
-                        !bad_keys.contains(&k.config.id.as_str())
+                        vk_allows(k)
+                            && !bad_keys.contains(&k.config.id.as_str())
                             && state.health.is_available(Scope::Key(&k.config.id), &breaker_cfg)
                     })
                 }
@@ -234,6 +243,15 @@ pub async fn dispatch(
                     }
                     skip(&mut trail, "no key serves this model");
                     target_error.get_or_insert(e.into());
+                    break;
+                }
+                Err(KeyChoiceError::AllExcluded) if !provider.keys.iter().any(vk_allows) => {
+                    let why = "the virtual key may not use any of this provider's keys (provider_configs[].key_ids)";
+                    skip(&mut trail, why);
+                    target_error.get_or_insert(GatewayError::Forbidden {
+                        message: format!("provider '{pname}': {why}"),
+                        code: "key_not_allowed",
+                    });
                     break;
                 }
                 Err(KeyChoiceError::AllExcluded) => {

@@ -18,14 +18,14 @@ use axum::{Extension, Router};
 use bytes::Bytes;
 use serde_json::json;
 use switchyard_core::json_fields::JsonObject;
-use switchyard_core::routing::{RuntimeConfig, RuntimeKey, Target};
+use switchyard_core::routing::{RuntimeKey, Target};
 use switchyard_core::upstream_url::openai_endpoint;
 use switchyard_core::usage::{usage_from_json, UsageFormat};
 use switchyard_core::WireApi;
 use switchyard_translate::Protocol;
 
 use crate::body::read_limited;
-use crate::chat::{bad_field, list_price, routing_headers, take_fallbacks};
+use crate::chat::{bad_field, routing_headers, take_fallbacks};
 use crate::dispatch::{dispatch, timeout_override, DispatchOptions, ServedBody, UpstreamRequest};
 use crate::error::{ApiError, ErrorContext, GatewayError};
 use crate::inference::{append_extra_fields, Ingress};
@@ -331,17 +331,6 @@ async fn responses(
 /// pass-through get their plan, so that a plan-level policy (virtual-key restrictions, budgets) is
 /// applied to all of them by changing this function alone. `state` and `obs` are what such a policy
 /// needs (the admission recorded by the `observe` stack).
-pub(crate) async fn plan_for<'a>(
-    _state: &AppState,
-    _obs: &ObsHandle,
-    snapshot: &'a RuntimeConfig,
-    model: &'a str,
-    native: Option<&str>,
-    fallbacks: &'a [String],
-    rng: &mut fastrand::Rng,
-) -> Result<Vec<Target<'a>>, GatewayError> {
-    Ok(snapshot.plan(model, native, fallbacks, rng)?)
-}
 
 /// The shared pipeline of the pass-through endpoints: plan, dispatch, relay (JSON with
 /// `extra_fields`, or SSE event by event), and the observation filled in along the way. `shape` may
@@ -374,7 +363,7 @@ pub(crate) async fn serve(
     let timeout_override = timeout_override(headers).map_err(|e| fail(e, &ctx))?;
     let snapshot = state.config.snapshot();
     let mut rng = fastrand::Rng::new();
-    let plan = plan_for(
+    let governed = crate::governance::plan(
         state,
         obs,
         &snapshot,
@@ -388,8 +377,9 @@ pub(crate) async fn serve(
     let opts = DispatchOptions {
         stream: call.stream,
         timeout_override,
+        key_restriction: governed.key_restriction,
     };
-    let served = match dispatch(state, &plan, upstream, &opts).await {
+    let served = match dispatch(state, &governed.targets, upstream, &opts).await {
         Ok(s) => s,
         Err(f) => {
             obs.update(|d| {
@@ -420,7 +410,7 @@ pub(crate) async fn serve(
         d.fallback_index = Some(served.fallback_index as u32);
         d.upstream_ms = Some(served.trail.iter().map(|a| a.latency_ms as f64).sum());
         d.trail = served.trail.clone();
-        d.price = served_provider.and_then(|p| list_price(p, &served.model));
+        d.price = served_provider.and_then(|p| state.governance.price(p, &served.model));
         if call.stream {
             d.ttft_ms = Some(obs.elapsed_ms());
         }

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use switchyard_core::error_body::{default_type_for_status, ErrorDetail};
+use switchyard_core::governance::LimitKind;
 use switchyard_core::json_fields::JsonBodyError;
 use switchyard_core::routing::RoutingError;
 use switchyard_core::ValidationError;
@@ -35,10 +36,12 @@ pub enum GatewayError {
     PayloadTooLarge { limit_bytes: usize },
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// The admin surface (`/api/*`, `/metrics`, the UI) without valid admin credentials.
-    #[error("{0}")]
-    Unauthorized(String),
-    /// Authenticated (or open) but refused: missing CSRF token, cross-site request, foreign `Host`.
+    /// No valid credentials: admin credentials on the admin surface (`/api/*`, `/metrics`, the UI), or
+    /// a missing/unknown virtual key on inference (governance). `code` says which.
+    #[error("{message}")]
+    Unauthorized { message: String, code: &'static str },
+    /// Authenticated (or open) but refused: missing CSRF token, cross-site request, foreign `Host`;
+    /// or a virtual key that may not do this (inactive, expired, provider or model not allowed).
     #[error("{message}")]
     Forbidden { message: String, code: &'static str },
     #[error("request headers are larger than the limit of {limit_bytes} bytes")]
@@ -69,6 +72,9 @@ pub enum GatewayError {
     Upstream { status: StatusCode, detail: ErrorDetail },
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// Governance: a budget (402), rate limit or concurrency limit (429) has no room.
+    #[error("{}", .0.message())]
+    Limited(switchyard_core::governance::Rejection),
 }
 
 impl From<JsonBodyError> for GatewayError {
@@ -93,8 +99,6 @@ impl GatewayError {
             GatewayError::Conflict(_) => StatusCode::CONFLICT,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            GatewayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            GatewayError::Forbidden { .. } => StatusCode::FORBIDDEN,
             GatewayError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             GatewayError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             GatewayError::RequestTypeNotAllowed { .. } => StatusCode::FORBIDDEN,
@@ -107,6 +111,10 @@ impl GatewayError {
             GatewayError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
             GatewayError::Store(StoreError::ReadOnly) => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            GatewayError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            GatewayError::Limited(r) if r.kind == LimitKind::Budget => StatusCode::PAYMENT_REQUIRED,
+            GatewayError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -139,8 +147,6 @@ impl GatewayError {
             GatewayError::PayloadTooLarge { .. } => {
                 ("invalid_request_error", None, Some("request_too_large"))
             }
-            GatewayError::Unauthorized(_) => ("authentication_error", None, Some("admin_auth_required")),
-            GatewayError::Forbidden { code, .. } => ("permission_error", None, Some(*code)),
             GatewayError::HeadersTooLarge { .. } => {
                 ("invalid_request_error", None, Some("request_headers_too_large"))
             }
@@ -152,6 +158,14 @@ impl GatewayError {
             GatewayError::Unavailable(_) => ("server_error", None, Some("provider_unavailable")),
             GatewayError::UpstreamTimeout { .. } => ("timeout_error", None, Some("request_timed_out")),
             GatewayError::UpstreamUnreachable { .. } => ("server_error", None, Some("upstream_unreachable")),
+            GatewayError::Unauthorized { code, .. } => ("authentication_error", None, Some(*code)),
+            GatewayError::Forbidden { code, .. } => ("permission_error", None, Some(*code)),
+            GatewayError::Limited(r) => match r.kind {
+                LimitKind::Budget => ("budget_exceeded", None, Some("budget_exceeded")),
+                LimitKind::Requests => ("rate_limit_error", None, Some("rate_limit_exceeded")),
+                LimitKind::Tokens => ("rate_limit_error", None, Some("token_limit_exceeded")),
+                LimitKind::Concurrency => ("rate_limit_error", None, Some("concurrency_limit_exceeded")),
+            },
             _ => (default_type_for_status(status), None, None),
         };
         ErrorDetail {
@@ -221,6 +235,10 @@ impl IntoResponse for ApiError {
             tracing::debug!(status = status.as_u16(), error = %self.error, "request rejected");
         }
         let detail = self.error.detail();
+        let limit_headers = match &self.error {
+            GatewayError::Limited(r) => crate::governance::limit_headers(r),
+            _ => Vec::new(),
+        };
         let summary = crate::observe::ErrorSummary {
             error_type: detail.error_type.clone(),
             message: detail.message.clone(),
@@ -252,6 +270,11 @@ impl IntoResponse for ApiError {
             axum::http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        for (name, value) in limit_headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
+        }
         if self.context.gateway_retried
             && (status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
         {

@@ -12,6 +12,7 @@ pub mod config_source;
 pub mod dispatch;
 pub mod endpoints;
 pub mod error;
+pub mod governance;
 pub mod health;
 pub mod inference;
 pub mod limits;

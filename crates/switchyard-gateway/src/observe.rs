@@ -46,6 +46,10 @@ pub struct Details {
     pub response_body: Option<String>,
     /// Set by the relay when a stream ended with an error event.
     pub stream_error: Option<String>,
+    /// Governance: the virtual key's admission, settled when the request finishes.
+    pub admission: Option<Arc<crate::governance::Admission>>,
+    /// Governance: (virtual key, team, customer) ids for the log row, rejections included.
+    pub governance_ids: Option<(String, Option<String>, Option<String>)>,
 }
 
 /// Carried from the error renderer to the observer in the response's extensions.
@@ -133,7 +137,11 @@ pub async fn observe(State(state): State<Arc<AppState>>, mut req: Request, next:
     let handle = ObsHandle::new(route, user_agent, trace_parent);
     req.extensions_mut().insert(handle.clone());
     state.metrics.in_flight().inc();
-    let resp = next.run(req).await;
+    // Governance (virtual key, limits, reservation) for every observed route, in one place.
+    let resp = match crate::governance::gate(&state, req, &handle).await {
+        Ok(req) => next.run(req).await,
+        Err(rejection) => rejection,
+    };
     let status = resp.status().as_u16();
     let error = resp.extensions().get::<ErrorSummary>().cloned();
     let (parts, body) = resp.into_parts();
@@ -163,7 +171,7 @@ impl Finisher {
     fn finish(self, complete: bool) {
         let obs = &self.handle.0;
         let total_ms = obs.started.elapsed().as_secs_f64() * 1000.0;
-        let d = std::mem::take(&mut *obs.details.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut d = std::mem::take(&mut *obs.details.lock().unwrap_or_else(|p| p.into_inner()));
         let (mut error_type, mut error_message) = match &self.error {
             Some(e) => (Some(e.error_type.clone()), Some(e.message.clone())),
             None => (None, None),
@@ -181,6 +189,11 @@ impl Finisher {
             (Some(u), Some(p)) => Some(p.cost(&u)),
             _ => None,
         };
+        if let Some(admission) = d.admission.clone() {
+            crate::governance::settle(&self.state, admission, cost, usage.map_or(0, |u| u.total()));
+        }
+        let (virtual_key_id, team_id, customer_id) = d.governance_ids.take().unwrap_or_default();
+        let virtual_key_id = (!virtual_key_id.is_empty()).then_some(virtual_key_id);
         let attempts = d.trail.iter().filter(|a| a.key.is_some()).count() as u32;
         self.state.metrics.record(&RequestSample {
             route: &obs.route,
@@ -212,9 +225,9 @@ impl Finisher {
                 model: d.model,
                 key_id: d.key_id,
                 key_name: d.key_name,
-                virtual_key_id: None,
-                team_id: None,
-                customer_id: None,
+                virtual_key_id,
+                team_id,
+                customer_id,
                 status: self.status,
                 error_type,
                 error_message,

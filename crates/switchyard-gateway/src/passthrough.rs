@@ -28,9 +28,8 @@ use switchyard_core::WireApi;
 use switchyard_translate::Protocol;
 
 use crate::body::read_limited;
-use crate::chat::{list_price, protocol_of, routing_headers};
+use crate::chat::{protocol_of, routing_headers};
 use crate::dispatch::{dispatch, timeout_override, DispatchOptions, ServedBody, UpstreamRequest};
-use crate::endpoints::plan_for;
 use crate::error::{ApiError, ErrorContext, GatewayError};
 use crate::observe::{capped, ObsHandle};
 use crate::relay::{RelayMode, SseRelay, StreamObserver};
@@ -208,18 +207,29 @@ async fn passthrough(
     let qualified = model.as_ref().map(|m| format!("{provider_name}/{m}"));
     let key_model = model.clone().unwrap_or_else(|| "*".to_owned());
     let mut rng = fastrand::Rng::new();
-    let plan: Vec<Target<'_>> = match &qualified {
+    let governed = match &qualified {
         Some(q) => {
-            let mut targets = plan_for(&state, &obs, &snapshot, q, None, &[], &mut rng)
+            let planned = snapshot
+                .plan(q, None, &[], &mut rng)
+                .map_err(|e| fail(e.into(), &ctx))?;
+            let only_here: Vec<Target<'_>> = planned
+                .into_iter()
+                .filter(|t| t.provider.config.name.as_str() == provider_name && t.model == key_model)
+                .collect();
+            crate::governance::restrict(&state, &obs, only_here, &mut rng)
                 .await
-                .map_err(|e| fail(e, &ctx))?;
-            targets.retain(|t| t.provider.config.name.as_str() == provider_name && t.model == key_model);
-            targets
+                .map_err(|e| fail(e, &ctx))?
         }
-        None if provider.serves(&key_model) => vec![Target {
-            provider,
-            model: &key_model,
-        }],
+        // A virtual key must allow every model at this provider to use a model-less pass-through.
+        None if provider.serves(&key_model) => {
+            let only = vec![Target {
+                provider,
+                model: &key_model,
+            }];
+            crate::governance::restrict(&state, &obs, only, &mut rng)
+                .await
+                .map_err(|e| fail(e, &ctx))?
+        }
         None => {
             let message = format!(
                 "this pass-through request names no model (no JSON `model` field), so only a key of \
@@ -254,8 +264,9 @@ async fn passthrough(
     let opts = DispatchOptions {
         stream,
         timeout_override,
+        key_restriction: governed.key_restriction,
     };
-    let served = match dispatch(&state, &plan, &mut upstream, &opts).await {
+    let served = match dispatch(&state, &governed.targets, &mut upstream, &opts).await {
         Ok(s) => s,
         Err(f) => {
             obs.update(|d| {
@@ -279,7 +290,7 @@ async fn passthrough(
         d.fallback_index = Some(0);
         d.upstream_ms = Some(served.trail.iter().map(|a| a.latency_ms as f64).sum());
         d.trail = served.trail.clone();
-        d.price = model.as_deref().and_then(|m| list_price(provider, m));
+        d.price = model.as_deref().and_then(|m| state.governance.price(provider, m));
         if stream {
             d.ttft_ms = Some(obs.elapsed_ms());
         }

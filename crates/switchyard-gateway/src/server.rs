@@ -17,6 +17,8 @@ use tokio::net::TcpListener;
 use crate::auth::{self, AdminAuth};
 use crate::config_source::{self, ConfigStoreSetting};
 use crate::error::GatewayError;
+use crate::governance::counters::{Counters, MemoryCounters, RedisCounters};
+use crate::governance::{api as gov_api, Governance};
 use crate::health::HealthRegistry;
 use crate::inference::Ingress;
 use crate::limits::ProviderLimits;
@@ -51,6 +53,13 @@ pub struct ServerConfig {
     pub config_resync_interval: Duration,
     /// Admin auth, secrets at rest, connection limits, upstream address policy.
     pub security: SecurityConfig,
+    /// Governance counters: `None` keeps them in memory (one gateway); a Redis URL shares them between
+    /// gateways.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key this gateway uses (tests isolate themselves with their own).
+    pub redis_key_prefix: String,
+    /// How often in-memory governance counters are written to the config store.
+    pub counters_flush_every: Duration,
 }
 
 /// The request log.
@@ -133,6 +142,9 @@ impl Default for ServerConfig {
             config_file: None,
             config_resync_interval: Duration::from_secs(10),
             security: SecurityConfig::default(),
+            redis_url: None,
+            redis_key_prefix: "switchyard:gov:".into(),
+            counters_flush_every: Duration::from_secs(10),
         }
     }
 }
@@ -152,6 +164,8 @@ pub enum StartError {
     Logs(String),
     #[error("invalid config file: {0}")]
     ConfigFile(String),
+    #[error("cannot connect to Redis for governance counters: {0}")]
+    Redis(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
     #[error(
@@ -192,6 +206,19 @@ impl Gateway {
             .await?
         {
             tracing::info!("following config changes made by other replicas");
+        }
+        let counters: Arc<dyn Counters> = match &config.redis_url {
+            Some(url) => Arc::new(
+                RedisCounters::connect(url, config.redis_key_prefix.clone())
+                    .await
+                    .map_err(|e| StartError::Redis(e.to_string()))?,
+            ),
+            None => Arc::new(MemoryCounters::default()),
+        };
+        let governance = Arc::new(Governance::open(opened.governance, counters).await?);
+        governance.spawn_flusher(config.counters_flush_every);
+        if config_service.follows_changes() {
+            governance.follow(config_service.reload_notices());
         }
         let (logs, log_store) = if config.logs.enabled {
             let log_store: Arc<dyn LogStore> = match &config.logs.postgres_url {
@@ -234,6 +261,7 @@ impl Gateway {
                 max_bytes: config.logs.content_max_bytes,
             },
             max_body_bytes: config.max_request_body_bytes,
+            governance,
         });
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr)
@@ -264,6 +292,8 @@ impl Gateway {
         if let Some(logs) = &self.state.logs {
             logs.clone().shutdown().await;
         }
+        // Usage counted since the last periodic flush survives the restart.
+        self.state.governance.flush().await;
         Ok(())
     }
 }
@@ -336,6 +366,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/genai/v1beta/models/{*model_action}",
             observed(post(chat::genai_generate)),
         )
+        .merge(governance_routes())
         .route("/metrics", get(logs_api::metrics))
         .route("/api/logs", get(logs_api::list))
         .route("/api/logs/stats", get(logs_api::stats))
@@ -348,6 +379,48 @@ pub fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+fn governance_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/config", get(gov_api::get_config).put(gov_api::put_config))
+        .route(
+            "/api/governance/virtual-keys",
+            get(gov_api::list_virtual_keys).post(gov_api::create_virtual_key),
+        )
+        .route(
+            "/api/governance/virtual-keys/{id}",
+            get(gov_api::get_virtual_key)
+                .put(gov_api::update_virtual_key)
+                .delete(gov_api::delete_virtual_key),
+        )
+        .route(
+            "/api/governance/teams",
+            get(gov_api::list_teams).post(gov_api::create_team),
+        )
+        .route(
+            "/api/governance/teams/{id}",
+            get(gov_api::get_team)
+                .put(gov_api::update_team)
+                .delete(gov_api::delete_team),
+        )
+        .route(
+            "/api/governance/customers",
+            get(gov_api::list_customers).post(gov_api::create_customer),
+        )
+        .route(
+            "/api/governance/customers/{id}",
+            get(gov_api::get_customer)
+                .put(gov_api::update_customer)
+                .delete(gov_api::delete_customer),
+        )
+        .route(
+            "/api/governance/pricing-overrides",
+            get(gov_api::list_price_overrides)
+                .post(gov_api::put_price_override)
+                .delete(gov_api::delete_price_override),
+        )
+        .route("/api/governance/spend", get(gov_api::spend))
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {

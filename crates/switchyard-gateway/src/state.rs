@@ -40,6 +40,8 @@ pub struct AppState {
     pub log_content: LogContentConfig,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Virtual keys, budgets, rate limits and their counters.
+    pub governance: Arc<crate::governance::Governance>,
 }
 
 /// Owns the config snapshot. Reads are lock-free (`snapshot()`); writes are serialised, go to the store
@@ -54,6 +56,10 @@ pub struct ConfigService {
     reload_lock: Arc<Mutex<()>>,
     /// Set when the config comes from `config.json` alone: every management write is refused.
     read_only: bool,
+    /// Bumped after every reload caused by another writer of a shared store (notice or resync), so
+    /// state kept beside the config (governance) can reload from the same store too.
+    reloads: tokio::sync::watch::Sender<u64>,
+    following: std::sync::atomic::AtomicBool,
 }
 
 fn new_key_id() -> String {
@@ -76,6 +82,8 @@ impl ConfigService {
             write_lock: Mutex::new(()),
             reload_lock: Arc::new(Mutex::new(())),
             read_only: false,
+            reloads: tokio::sync::watch::Sender::new(0),
+            following: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -109,6 +117,8 @@ impl ConfigService {
         let store = self.store.clone();
         let snapshot = Arc::downgrade(&self.snapshot);
         let reload_lock = self.reload_lock.clone();
+        let reloads = self.reloads.clone();
+        self.following.store(true, std::sync::atomic::Ordering::Relaxed);
         tokio::spawn(async move {
             // A zero period would make `interval` panic; a reload per second is plenty as a floor.
             let mut resync = tokio::time::interval(resync_every.max(Duration::from_secs(1)));
@@ -132,6 +142,7 @@ impl ConfigService {
                 } else {
                     tracing::debug!(why, "config reloaded from the store");
                 }
+                reloads.send_modify(|n| *n += 1);
             }
         });
         Ok(true)
@@ -139,6 +150,16 @@ impl ConfigService {
 
     pub fn snapshot(&self) -> Arc<RuntimeConfig> {
         self.snapshot.load_full()
+    }
+
+    /// Whether `follow_changes` found other writers to follow.
+    pub fn follows_changes(&self) -> bool {
+        self.following.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Changes whenever the store told us another writer changed something (see `follow_changes`).
+    pub fn reload_notices(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reloads.subscribe()
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

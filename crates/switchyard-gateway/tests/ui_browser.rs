@@ -1125,3 +1125,75 @@ async fn login_flow(b: &Browser, gw: &TestGateway, password: &str) -> anyhow::Re
     anyhow::ensure!(status == json!(401), "after logout the API answered {status}");
     Ok(())
 }
+
+/// The Virtual Keys page: create a key with a budget through the form, see its value once, find it in
+/// the list with its usage, pause it, and make keys mandatory on inference.
+#[tokio::test]
+async fn operator_creates_and_pauses_a_virtual_key() {
+    if std::env::var_os("SWITCHYARD_SKIP_BROWSER_TESTS").is_some() {
+        eprintln!("SKIPPED: SWITCHYARD_SKIP_BROWSER_TESTS is set");
+        return;
+    }
+    if let Err(e) = webdriver::available() {
+        panic!("{e} (or set SWITCHYARD_SKIP_BROWSER_TESTS=1 to skip the browser tests)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(dir.path()).await;
+    let b = Browser::start(WIDTH, HEIGHT)
+        .await
+        .expect("headless Chromium starts");
+    let result = virtual_keys_page(&b, &gw).await;
+    let console = b.severe_console_messages().await.unwrap_or_default();
+    if result.is_err() {
+        let _ = shot(&b, "virtual-keys-failure", WIDTH, HEIGHT).await;
+    }
+    b.quit().await;
+    result.unwrap();
+    assert!(console.is_empty(), "browser console errors: {console:#?}");
+}
+
+async fn virtual_keys_page(b: &Browser, gw: &TestGateway) -> anyhow::Result<()> {
+    b.goto(&gw.url("/#/keys")).await?;
+    b.wait_contains("#main", "No virtual keys yet").await?;
+    b.click("#vk-new").await?;
+    b.fill("#vk-dialog input[name=name]", "ui-app").await?;
+    b.fill("#vk-dialog input[name=budget]", "5").await?;
+    b.fill("#vk-dialog input[name=requests]", "60").await?;
+    b.click("#vk-dialog button[type=submit]").await?;
+    b.wait_js(
+        "the value dialog",
+        "return !!document.getElementById('vk-value')",
+        json!([]),
+    )
+    .await?;
+    let value = b
+        .js("return document.getElementById('vk-value').value", json!([]))
+        .await?;
+    let value = value.as_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(
+        value.starts_with("sk-bf-") && value.len() > 40,
+        "value shown once: {value}"
+    );
+    shot(b, "virtual-key-created", WIDTH, HEIGHT).await?;
+    b.click("#vk-value-dialog button[type=submit]").await?;
+    let row = b.wait_contains("#vk-table", "ui-app").await?;
+    anyhow::ensure!(row.contains("$0 of $5.00 / 1M"), "budget shown: {row}");
+    anyhow::ensure!(row.contains("0 of 60 req / 1m"), "rate limit shown: {row}");
+    anyhow::ensure!(!row.contains(&value), "the list never shows the value");
+    b.click("#vk-table button.btn.small").await?;
+    b.wait_contains("#vk-table", "inactive").await?;
+    let (_, list) = gw.get("/api/governance/virtual-keys").await;
+    anyhow::ensure!(list["virtual_keys"][0]["is_active"] == false, "{list}");
+    b.click("#vk-enforce").await?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, cfg) = gw.get("/api/config").await;
+        if cfg["client_config"]["enforce_auth_on_inference"] == true {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "enforcement not saved: {cfg}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shot(b, "virtual-keys", WIDTH, HEIGHT).await?;
+    Ok(())
+}

@@ -103,6 +103,98 @@ pub struct HistogramBucket {
     pub cost_usd: f64,
 }
 
+/// How the spend view groups calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpendGroup {
+    VirtualKey,
+    Team,
+    Customer,
+    Provider,
+    Model,
+    /// UTC day (`YYYY-MM-DD`).
+    Day,
+}
+
+impl SpendGroup {
+    /// The grouping expression; a fixed whitelist, never caller text.
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            SpendGroup::VirtualKey => "virtual_key_id",
+            SpendGroup::Team => "team_id",
+            SpendGroup::Customer => "customer_id",
+            SpendGroup::Provider => "provider",
+            SpendGroup::Model => "model",
+            SpendGroup::Day => "CAST(timestamp_ms / 86400000 AS BIGINT)",
+        }
+    }
+
+    /// The spend query for a dialect: `?` placeholders (SQLite) or `$n` (PostgreSQL).
+    pub(crate) fn sql(self, postgres: bool, by_key: bool) -> String {
+        let g = self.column();
+        let (p1, p2, p3) = if postgres {
+            ("$1", "$2", "$3")
+        } else {
+            ("?", "?", "?")
+        };
+        let known = if postgres { "cost_known" } else { "cost_known <> 0" };
+        let key_filter = if by_key {
+            format!(" AND virtual_key_id = {p3}")
+        } else {
+            String::new()
+        };
+        format!(
+            "SELECT {g} AS g, COUNT(*) AS n, \
+             CAST(COALESCE(SUM(CASE WHEN {known} THEN COALESCE(cost_usd, 0) ELSE 0 END), 0) AS DOUBLE PRECISION), \
+             CAST(COALESCE(SUM(CASE WHEN {known} THEN 0 ELSE 1 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(COALESCE(input_tokens, 0)), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(COALESCE(output_tokens, 0)), 0) AS BIGINT) \
+             FROM logs WHERE timestamp_ms >= {p1} AND timestamp_ms < {p2}{key_filter} GROUP BY {g} ORDER BY {g}"
+        )
+    }
+}
+
+/// Spend of one group (a key, team, customer, provider, model or day).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpendRow {
+    /// The group's value; `None` for calls without one (e.g. made without a virtual key).
+    pub group: Option<String>,
+    pub requests: u64,
+    /// The sum of the known costs.
+    pub cost_usd: f64,
+    /// Calls whose cost is unknown (no price), missing from `cost_usd`.
+    pub unknown_cost_requests: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn spend_row(
+    group: SpendGroup,
+    text: Option<String>,
+    day: Option<i64>,
+    n: i64,
+    cost: f64,
+    unknown: i64,
+    input: i64,
+    output: i64,
+) -> SpendRow {
+    let group_value = match group {
+        SpendGroup::Day => day.map(|d| {
+            let (y, m, dd) = crate::time::civil_from_days(d);
+            format!("{y:04}-{m:02}-{dd:02}")
+        }),
+        _ => text,
+    };
+    SpendRow {
+        group: group_value,
+        requests: n as u64,
+        cost_usd: cost,
+        unknown_cost_requests: unknown as u64,
+        input_tokens: input as u64,
+        output_tokens: output as u64,
+    }
+}
+
 /// Where request logs are kept. All methods are safe to call concurrently.
 #[async_trait]
 pub trait LogStore: Send + Sync {
@@ -120,6 +212,14 @@ pub trait LogStore: Send + Sync {
         bucket_seconds: u64,
         group_by: Option<GroupBy>,
     ) -> Result<Vec<HistogramBucket>, LogStoreError>;
+    /// Cost, calls and tokens per group over `[from_ms, to_ms)`, optionally for one virtual key.
+    async fn spend(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        group: SpendGroup,
+        virtual_key_id: Option<&str>,
+    ) -> Result<Vec<SpendRow>, LogStoreError>;
     /// Deletes every record with `timestamp_ms < older_than_ms`; returns how many went.
     async fn prune(&self, older_than_ms: i64) -> Result<u64, LogStoreError>;
     /// Cheap liveness check for `/health`.

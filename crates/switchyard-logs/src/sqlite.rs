@@ -157,6 +157,42 @@ impl LogStore for SqliteLogStore {
         engine::histogram(self, filter, bucket_seconds, group_by).await
     }
 
+    async fn spend(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        group: crate::SpendGroup,
+        virtual_key_id: Option<&str>,
+    ) -> Result<Vec<crate::SpendRow>, LogStoreError> {
+        let text = group.sql(false, virtual_key_id.is_some());
+        let mut q = sqlx::query(&text).bind(from_ms).bind(to_ms);
+        if let Some(k) = virtual_key_id {
+            q = q.bind(k);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let (label, day) = if group == crate::SpendGroup::Day {
+                (None, r.try_get::<Option<i64>, _>(0)?)
+            } else {
+                (r.try_get::<Option<String>, _>(0)?, None)
+            };
+            out.push(crate::spend_row(
+                group,
+                label,
+                day,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+                r.try_get(5)?,
+            ));
+        }
+        // One order on every database: calls without a group first (NULL sorts differently in each).
+        out.sort_by(|a, b| a.group.cmp(&b.group));
+        Ok(out)
+    }
+
     async fn prune(&self, older_than_ms: i64) -> Result<u64, LogStoreError> {
         let mut deleted = 0u64;
         loop {

@@ -120,6 +120,7 @@ suite!(
     writer_drops_instead_of_blocking_when_full,
     retention_prunes_at_start,
     invalid_histogram_bucket_is_an_error,
+    spend_groups_known_costs_and_counts_unknown_ones,
 );
 
 // ---------------------------------------------------------------------------------------------------
@@ -1016,4 +1017,78 @@ async fn bad_schema_names_are_refused() {
             .unwrap();
         assert!(err.to_string().contains("schema name"), "{bad}: {err}");
     }
+}
+
+/// Spend per virtual key, team, model and UTC day: known costs summed, unknown ones counted apart.
+async fn spend_groups_known_costs_and_counts_unknown_ones(store: Arc<dyn LogStore>) {
+    use switchyard_logs::SpendGroup;
+    let day = 86_400_000;
+    let base = full_record();
+    let mk =
+        |i: u32, vk: Option<&str>, team: Option<&str>, model: &str, cost: Option<f64>, ts: i64| LogRecord {
+            id: format!("0195f0c2-0000-7000-8000-1000000000{i:02}"),
+            timestamp_ms: ts,
+            virtual_key_id: vk.map(str::to_owned),
+            team_id: team.map(str::to_owned),
+            customer_id: None,
+            model: Some(model.to_owned()),
+            cost_usd: cost,
+            cost_known: cost.is_some(),
+            input_tokens: Some(10),
+            output_tokens: Some(5),
+            ..base.clone()
+        };
+    let t = (T0 / day) * day + 1000;
+    store
+        .insert_batch(&[
+            mk(1, Some("vk-a"), Some("t1"), "m1", Some(0.25), t),
+            mk(2, Some("vk-a"), Some("t1"), "m2", Some(0.5), t + day),
+            mk(3, Some("vk-b"), None, "m1", None, t + day),
+            mk(4, None, None, "m1", Some(1.0), t + 2 * day),
+        ])
+        .await
+        .unwrap();
+    let rows = store
+        .spend(t - 1, t + 3 * day, SpendGroup::VirtualKey, None)
+        .await
+        .unwrap();
+    let by: Vec<(Option<&str>, u64, f64, u64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.group.as_deref(),
+                r.requests,
+                r.cost_usd,
+                r.unknown_cost_requests,
+            )
+        })
+        .collect();
+    assert_eq!(
+        by,
+        [
+            (None, 1, 1.0, 0),
+            (Some("vk-a"), 2, 0.75, 0),
+            (Some("vk-b"), 1, 0.0, 1)
+        ]
+    );
+    let days = store
+        .spend(t - 1, t + 3 * day, SpendGroup::Day, None)
+        .await
+        .unwrap();
+    assert_eq!(days.len(), 3);
+    assert!(days[0].group.as_deref().unwrap().len() == 10, "{days:?}");
+    assert_eq!(days[1].requests, 2);
+    assert_eq!(days[1].input_tokens, 20);
+    let one_key = store
+        .spend(t - 1, t + 3 * day, SpendGroup::Model, Some("vk-a"))
+        .await
+        .unwrap();
+    let models: Vec<(Option<&str>, f64)> = one_key.iter().map(|r| (r.group.as_deref(), r.cost_usd)).collect();
+    assert_eq!(models, [(Some("m1"), 0.25), (Some("m2"), 0.5)]);
+    // The range is half-open and excludes everything outside it.
+    let none = store
+        .spend(t + 3 * day, t + 4 * day, SpendGroup::Team, None)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
 }

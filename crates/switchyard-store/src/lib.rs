@@ -7,6 +7,7 @@
 //! at all, and a crash in the middle never leaves a half-written provider.
 #![forbid(unsafe_code)]
 
+pub mod governance;
 mod memory;
 mod postgres;
 mod sealed;
@@ -15,6 +16,9 @@ mod sqlite;
 use async_trait::async_trait;
 use switchyard_core::{KeyConfig, ProviderConfig};
 
+pub use governance::{
+    CounterRow, GovernanceData, GovernanceStore, GroupKind, PostgresGovernanceStore, PriceOverride,
+};
 pub use memory::MemoryConfigStore;
 pub use postgres::{validate_schema_name, PostgresConfigStore, CHANGE_CHANNEL, DEFAULT_SCHEMA};
 pub use sealed::{is_sealed, SealError, SealReport, SealedConfigStore, SealingKey, SEALED_PREFIX};

@@ -14,7 +14,7 @@ use crate::{ConfigStore, StoreError, StoredConfig};
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteConfigStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteConfigStore {

@@ -81,6 +81,13 @@ struct Cli {
     /// Seconds between safety-net reloads from a shared config store.
     #[arg(long, env = "SWITCHYARD_CONFIG_RESYNC_SECONDS", default_value_t = 10)]
     config_resync_seconds: u64,
+    /// Redis for governance counters shared by several gateways (e.g. redis://127.0.0.1:6379);
+    /// without it, counters are kept in memory and persisted to the config store.
+    #[arg(long, env = "SWITCHYARD_REDIS_URL")]
+    redis_url: Option<String>,
+    /// Prefix of this deployment's Redis keys.
+    #[arg(long, env = "SWITCHYARD_REDIS_KEY_PREFIX", default_value = "switchyard:gov:")]
+    redis_key_prefix: String,
     #[command(flatten)]
     security: security_args::SecurityArgs,
     #[command(subcommand)]
@@ -175,6 +182,8 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         config_file: cli.config_file.clone(),
         config_resync_interval: Duration::from_secs(cli.config_resync_seconds.max(1)),
         security,
+        redis_url: cli.redis_url.clone(),
+        redis_key_prefix: cli.redis_key_prefix.clone(),
         ..ServerConfig::default()
     };
     let gateway = Gateway::bind(&config).await?;

@@ -5,12 +5,14 @@ import * as providers from './providers.js';
 import * as routing from './routing.js';
 import * as dashboard from './dashboard.js';
 import * as logs from './logs.js';
+import * as keys from './keys.js';
 
 const pages = {
   providers: { title: 'Model Providers', render: providers.render },
   routing: { title: 'Routing', render: routing.render },
   dashboard: { title: 'Dashboard', render: dashboard.render },
   logs: { title: 'Logs', render: logs.render },
+  keys: { title: 'Virtual Keys', render: keys.render },
 };
 
 let cleanup = null;

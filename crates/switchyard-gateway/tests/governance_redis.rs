@@ -1,0 +1,101 @@
+//! The Redis counters against the real Redis on 127.0.0.1:6379 (each test under its own key prefix;
+//! every key written expires): admission is all-or-nothing and race-free.
+
+use std::sync::Arc;
+
+use switchyard_core::governance::{Level, LimitCheck, LimitKind};
+use switchyard_gateway::governance::counters::{Counters, RedisCounters};
+
+fn prefix(name: &str) -> String {
+    format!(
+        "switchyard-test:{name}:{}:{}:",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+fn check(counter: &str, kind: LimitKind, max: i64, add: i64) -> LimitCheck {
+    LimitCheck {
+        counter: counter.into(),
+        kind,
+        level: Level::VirtualKey,
+        level_name: "k".into(),
+        max,
+        add,
+        duration: None,
+        window_end_ms: 60_000,
+    }
+}
+
+async fn counters(name: &str) -> Arc<dyn Counters> {
+    Arc::new(
+        RedisCounters::connect("redis://127.0.0.1:6379", prefix(name))
+            .await
+            .expect("Redis on 127.0.0.1:6379"),
+    )
+}
+
+#[tokio::test]
+async fn redis_admission_reserves_all_or_nothing() {
+    let c = counters("all-or-nothing").await;
+    let checks = [
+        check("req", LimitKind::Requests, 2, 1),
+        check("usd", LimitKind::Budget, 100, 60),
+    ];
+    assert!(c.admit(&checks, 0).await.unwrap().is_ok());
+    assert!(c.admit(&checks, 0).await.unwrap().is_ok());
+    let r = c.admit(&checks, 0).await.unwrap().unwrap_err();
+    assert_eq!((r.kind, r.current), (LimitKind::Requests, 2));
+    assert_eq!(c.read(&["req".into(), "usd".into()]).await.unwrap(), vec![2, 120]);
+    // A budget without headroom refuses even when the request count would fit.
+    let r = c
+        .admit(
+            &[
+                check("req2", LimitKind::Requests, 10, 1),
+                check("usd", LimitKind::Budget, 100, 1),
+            ],
+            0,
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(r.kind, LimitKind::Budget);
+    assert_eq!(
+        c.read(&["req2".into()]).await.unwrap(),
+        vec![0],
+        "nothing reserved on refusal"
+    );
+    // Settlement changes existing counters only.
+    c.apply(&[("usd".into(), -70), ("never-created".into(), 5)])
+        .await
+        .unwrap();
+    assert_eq!(
+        c.read(&["usd".into(), "never-created".into()]).await.unwrap(),
+        vec![50, 0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_admission_has_no_check_then_set_race() {
+    let c = counters("race").await;
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                c.admit(&[check("inflight", LimitKind::Concurrency, 7, 1)], 0)
+                    .await
+                    .unwrap()
+                    .is_ok()
+            })
+        })
+        .collect();
+    let mut admitted = 0;
+    for t in tasks {
+        admitted += usize::from(t.await.unwrap());
+    }
+    assert_eq!(admitted, 7);
+    assert_eq!(c.read(&["inflight".into()]).await.unwrap(), vec![7]);
+}
