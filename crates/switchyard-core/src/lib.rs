@@ -15,6 +15,7 @@ pub mod json_fields;
 pub mod model_ref;
 pub mod pricing;
 pub mod provider;
+pub mod provider_keys;
 pub mod retry;
 pub mod routing;
 pub mod secret;
