@@ -847,17 +847,28 @@ pub fn validate_key(key: &KeyConfig, provider: &ProviderConfig) -> Result<(), Va
         (wire, Some(_), _) => {
             return Err(ValidationError::new(
                 "azure_key_config",
-                format!("azure_key_config is only for Azure providers; '{}' speaks {}", provider.name, wire.as_str()),
+                format!(
+                    "azure_key_config is only for Azure providers; '{}' speaks {}",
+                    provider.name,
+                    wire.as_str()
+                ),
             ))
         }
         (wire, _, Some(_)) => {
             return Err(ValidationError::new(
                 "bedrock_key_config",
-                format!("bedrock_key_config is only for Bedrock providers; '{}' speaks {}", provider.name, wire.as_str()),
+                format!(
+                    "bedrock_key_config is only for Bedrock providers; '{}' speaks {}",
+                    provider.name,
+                    wire.as_str()
+                ),
             ))
         }
     }
-    let sigv4 = key.bedrock_key_config.as_ref().is_some_and(|b| b.has_sigv4_credentials());
+    let sigv4 = key
+        .bedrock_key_config
+        .as_ref()
+        .is_some_and(|b| b.has_sigv4_credentials());
     if key.value.is_empty() && !provider.key_optional() && !sigv4 {
         return Err(ValidationError::new("value", "value may not be empty"));
     }

@@ -13,6 +13,7 @@ pub mod error_body;
 pub mod health;
 pub mod json_fields;
 pub mod model_ref;
+pub mod presets;
 pub mod pricing;
 pub mod provider;
 pub mod provider_keys;

@@ -80,7 +80,10 @@ impl fmt::Debug for BedrockKeyConfig {
 
 impl BedrockKeyConfig {
     pub fn region(&self) -> &str {
-        self.region.as_deref().filter(|r| !r.is_empty()).unwrap_or(DEFAULT_BEDROCK_REGION)
+        self.region
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .unwrap_or(DEFAULT_BEDROCK_REGION)
     }
 
     pub fn model_id_for<'a>(&'a self, model: &'a str) -> &'a str {
@@ -150,7 +153,9 @@ fn resolve(value: &str, env: &impl Fn(&str) -> Option<String>) -> Result<Secret,
         SecretSource::Env(var) => env(var)
             .filter(|v| !v.is_empty())
             .map(Secret::new)
-            .ok_or_else(|| format!("its bedrock_key_config references environment variable {var}, which is not set")),
+            .ok_or_else(|| {
+                format!("its bedrock_key_config references environment variable {var}, which is not set")
+            }),
     }
 }
 
@@ -176,7 +181,10 @@ pub fn resolve_aws_credentials(
     }))
 }
 
-pub fn validate_azure(cfg: &AzureKeyConfig, provider_base_url: Option<&str>) -> Result<AzureKeyConfig, ValidationError> {
+pub fn validate_azure(
+    cfg: &AzureKeyConfig,
+    provider_base_url: Option<&str>,
+) -> Result<AzureKeyConfig, ValidationError> {
     let mut cfg = cfg.clone();
     if cfg.endpoint.trim().is_empty() {
         if provider_base_url.is_none() {
@@ -190,7 +198,11 @@ pub fn validate_azure(cfg: &AzureKeyConfig, provider_base_url: Option<&str>) -> 
             .map_err(|e| ValidationError::new("azure_key_config.endpoint", e.message))?;
     }
     if let Some(v) = &cfg.api_version {
-        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+        if v.is_empty()
+            || !v
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
             return Err(ValidationError::new(
                 "azure_key_config.api_version",
                 "api_version must look like 2024-10-21 or 2025-01-01-preview",
@@ -209,7 +221,9 @@ pub fn validate_azure(cfg: &AzureKeyConfig, provider_base_url: Option<&str>) -> 
 }
 
 fn is_path_safe(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 pub fn validate_bedrock(cfg: &BedrockKeyConfig, has_value: bool) -> Result<(), ValidationError> {
@@ -253,7 +267,11 @@ pub fn validate_bedrock(cfg: &BedrockKeyConfig, has_value: bool) -> Result<(), V
         }
     }
     if let Some(r) = &cfg.region {
-        if !r.is_empty() && !r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if !r.is_empty()
+            && !r
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             return Err(ValidationError::new(
                 "bedrock_key_config.region",
                 "region must look like us-east-1",
@@ -261,7 +279,11 @@ pub fn validate_bedrock(cfg: &BedrockKeyConfig, has_value: bool) -> Result<(), V
         }
     }
     for (model, id) in &cfg.deployments {
-        if id.is_empty() || id.chars().any(|c| c.is_control() || c == ' ' || c == '?' || c == '#') {
+        if id.is_empty()
+            || id
+                .chars()
+                .any(|c| c.is_control() || c == ' ' || c == '?' || c == '#')
+        {
             return Err(ValidationError::new(
                 format!("bedrock_key_config.deployments.{model}"),
                 "must be a Bedrock model id, inference profile id or ARN",
@@ -340,7 +362,11 @@ mod tests {
             "https://bedrock-runtime.eu-central-1.amazonaws.com/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream"
         );
         assert_eq!(
-            bedrock_converse_url("http://127.0.0.1:9", "arn:aws:bedrock:us-east-1:1:inference-profile/x", false),
+            bedrock_converse_url(
+                "http://127.0.0.1:9",
+                "arn:aws:bedrock:us-east-1:1:inference-profile/x",
+                false
+            ),
             "http://127.0.0.1:9/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fx/converse"
         );
     }
@@ -365,7 +391,9 @@ mod tests {
             "bedrock_key_config.secret_key"
         );
         assert_eq!(
-            validate_bedrock(&BedrockKeyConfig::default(), false).unwrap_err().field,
+            validate_bedrock(&BedrockKeyConfig::default(), false)
+                .unwrap_err()
+                .field,
             "bedrock_key_config.access_key"
         );
         assert!(validate_bedrock(&BedrockKeyConfig::default(), true).is_ok());
@@ -388,7 +416,10 @@ mod tests {
             ..Default::default()
         };
         let dbg = format!("{cfg:?}");
-        assert!(!dbg.contains("EXAMPLEKEY") && !dbg.contains("EXAMPLETOKEN"), "{dbg}");
+        assert!(
+            !dbg.contains("EXAMPLEKEY") && !dbg.contains("EXAMPLETOKEN"),
+            "{dbg}"
+        );
         let view = cfg.redacted();
         assert!(!serde_json::to_string(&view).unwrap().contains("EXAMPLEKEY"));
         let back = view.merged_over(Some(&cfg));

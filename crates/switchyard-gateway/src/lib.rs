@@ -14,6 +14,7 @@ pub mod limits;
 pub mod logs_api;
 pub mod metrics;
 pub mod observe;
+pub mod providers;
 pub mod relay;
 pub mod server;
 pub mod state;

@@ -314,7 +314,11 @@ mod tests {
         let loaded = store.load().await.unwrap();
         let az = &loaded.iter().find(|(p, _)| p.name.as_str() == "azure").unwrap().1[0];
         assert_eq!(az, &az_key);
-        let br = &loaded.iter().find(|(p, _)| p.name.as_str() == "bedrock").unwrap().1[0];
+        let br = &loaded
+            .iter()
+            .find(|(p, _)| p.name.as_str() == "bedrock")
+            .unwrap()
+            .1[0];
         let cfg = br.bedrock_key_config.as_ref().unwrap();
         assert_eq!(cfg.region.as_deref(), Some("us-west-2"));
         assert_eq!(cfg.secret_key.as_deref(), Some("env.AWS_SK"));
