@@ -231,6 +231,12 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
         return anthropic::missing_version().into();
     }
 
+    if let Some(reply) = crate::azure::handle(&shared, &parts, &body).await {
+        return reply;
+    }
+    if let Some(reply) = crate::bedrock::handle(&shared, &parts, &body).await {
+        return reply;
+    }
     match route {
         Route::Endpoint(Endpoint::Models) if anthropic_models => anthropic::models().into(),
         Route::Model(id) if anthropic_models => anthropic::model(id).into(),
@@ -436,7 +442,7 @@ async fn checked_mode(
 // Chat completions
 // ---------------------------------------------------------------------------------------------
 
-async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
+pub(crate) async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
     let req: ChatRequest = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => return bad_request(&format!("Invalid request body: {e}"), None),
