@@ -506,10 +506,10 @@ fn validate_custom(
     })
 }
 
-/// A Bedrock key with SigV4 credentials needs no `value`.
+/// A Bedrock key with `bedrock_key_config` needs no `value` (SigV4); whether its credentials are
+/// complete is then checked, with the field named, by `validate_bedrock`.
 fn key_value_optional(provider: &ProviderConfig, input: &KeyInput) -> bool {
-    provider.wire() == WireApi::Bedrock
-        && matches!(&input.bedrock_key_config, Some(Some(b)) if b.has_sigv4_credentials())
+    provider.wire() == WireApi::Bedrock && matches!(&input.bedrock_key_config, Some(Some(_)))
 }
 
 /// Checks the whole provider after all fields are applied (some rules span fields).
