@@ -59,13 +59,19 @@ pub fn host_header(uri: &Uri) -> String {
     }
 }
 
+/// The parts of an HTTP request that a SigV4 signature covers.
+pub struct SignableParts<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    /// The headers to sign (at least `host`).
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+}
+
 /// What a signature adds to a request: `authorization`, `x-amz-date`, and `x-amz-security-token`
 /// (temporary credentials) or `x-amz-content-sha256` when asked for.
 pub fn sigv4_headers(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
+    req: SignableParts<'_>,
     creds: &AwsCredentials,
     service: &str,
     time: SystemTime,
@@ -92,8 +98,13 @@ pub fn sigv4_headers(
         .build()
         .map_err(|e| e.to_string())?
         .into();
-    let signable = SignableRequest::new(method, url, headers.iter().copied(), SignableBody::Bytes(body))
-        .map_err(|e| e.to_string())?;
+    let signable = SignableRequest::new(
+        req.method,
+        req.url,
+        req.headers.iter().copied(),
+        SignableBody::Bytes(req.body),
+    )
+    .map_err(|e| e.to_string())?;
     let (instructions, _signature) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
     let (headers, _params) = instructions.into_parts();
     Ok(headers
@@ -122,10 +133,12 @@ pub fn sign_bedrock(
         .unwrap_or("application/json")
         .to_owned();
     let added = sigv4_headers(
-        req.method().as_str(),
-        &url,
-        &[("host", &host), ("content-type", &content_type)],
-        body,
+        SignableParts {
+            method: req.method().as_str(),
+            url: &url,
+            headers: &[("host", &host), ("content-type", &content_type)],
+            body,
+        },
         creds,
         BEDROCK_SERVICE,
         SystemTime::now(),
@@ -254,10 +267,12 @@ mod tests {
     #[test]
     fn suite_get_vanilla() {
         let h = sigv4_headers(
-            "GET",
-            "https://example.amazonaws.com/",
-            &[("host", "example.amazonaws.com")],
-            b"",
+            SignableParts {
+                method: "GET",
+                url: "https://example.amazonaws.com/",
+                headers: &[("host", "example.amazonaws.com")],
+                body: b"",
+            },
             &creds(None),
             "service",
             suite_time(),
@@ -278,10 +293,12 @@ mod tests {
     #[test]
     fn suite_post_vanilla_query() {
         let h = sigv4_headers(
-            "POST",
-            "https://example.amazonaws.com/?Param1=value1",
-            &[("host", "example.amazonaws.com")],
-            b"",
+            SignableParts {
+                method: "POST",
+                url: "https://example.amazonaws.com/?Param1=value1",
+                headers: &[("host", "example.amazonaws.com")],
+                body: b"",
+            },
             &creds(None),
             "service",
             suite_time(),
@@ -297,10 +314,12 @@ mod tests {
     fn suite_get_vanilla_with_session_token() {
         let token = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267";
         let h = sigv4_headers(
-            "GET",
-            "https://example.amazonaws.com/",
-            &[("host", "example.amazonaws.com")],
-            b"",
+            SignableParts {
+                method: "GET",
+                url: "https://example.amazonaws.com/",
+                headers: &[("host", "example.amazonaws.com")],
+                body: b"",
+            },
             &creds(Some(token)),
             "service",
             suite_time(),
@@ -322,14 +341,16 @@ mod tests {
     #[test]
     fn suite_post_x_www_form_urlencoded_signs_the_body() {
         let h = sigv4_headers(
-            "POST",
-            "https://example.amazonaws.com/",
-            &[
-                ("content-type", "application/x-www-form-urlencoded"),
-                ("host", "example.amazonaws.com"),
-                ("content-length", "13"),
-            ],
-            b"Param1=value1",
+            SignableParts {
+                method: "POST",
+                url: "https://example.amazonaws.com/",
+                headers: &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("host", "example.amazonaws.com"),
+                    ("content-length", "13"),
+                ],
+                body: b"Param1=value1",
+            },
             &creds(None),
             "service",
             suite_time(),

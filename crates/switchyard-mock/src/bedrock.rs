@@ -94,7 +94,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: &Parts, body: &Bytes) ->
         ));
     }
     if let Err(reply) = check_auth(shared, parts, body) {
-        return Some(reply);
+        return Some(*reply);
     }
     let model = percent_decode(raw_model);
     let req: Value = match serde_json::from_slice(body) {
@@ -295,9 +295,9 @@ fn validate(req: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn check_auth(shared: &Shared, parts: &Parts, body: &Bytes) -> Result<(), Reply> {
+fn check_auth(shared: &Shared, parts: &Parts, body: &Bytes) -> Result<(), Box<Reply>> {
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    let forbidden = |kind: &str, message: &str| aws_error(StatusCode::FORBIDDEN, kind, message);
+    let forbidden = |kind: &str, message: &str| Box::new(aws_error(StatusCode::FORBIDDEN, kind, message));
     let Some(auth) = header("authorization") else {
         return Err(forbidden(
             "MissingAuthenticationTokenException",

@@ -302,7 +302,10 @@ mod tests {
         .unwrap();
         {
             let store = SqliteConfigStore::open(&path).await.unwrap();
-            store.insert_provider(&azure, &[az_key.clone()]).await.unwrap();
+            store
+                .insert_provider(&azure, std::slice::from_ref(&az_key))
+                .await
+                .unwrap();
             store.insert_provider(&bedrock, &[]).await.unwrap();
             store.insert_key("bedrock", &br_key).await.unwrap();
             let mut changed = br_key.clone();
