@@ -397,6 +397,70 @@ async fn bedrock_errors_keep_their_meaning() {
 }
 
 #[tokio::test]
+async fn an_exception_as_the_first_stream_event_is_a_real_status_and_falls_back() {
+    let s = setup().await;
+    add_bedrock(&s, MOCK_AWS_ACCESS_KEY_ID, MOCK_AWS_SECRET_ACCESS_KEY, None).await;
+    let r =
+        s.gw.post_stream("/v1/chat/completions", "bedrock/startthrottle-model")
+            .await;
+    assert_eq!(r.status(), 429, "nothing was committed, so the status is real");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(assert_error_shape(&body, 429)["type"], "rate_limit_error");
+
+    // With a configured fallback the stream is served elsewhere instead.
+    s.gw.add_openai_compatible("backup", &s.mock.base_url(), AZURE_KEY)
+        .await;
+    let (st, b) =
+        s.gw.put("/api/providers/bedrock", json!({"fallbacks": ["backup"]}))
+            .await;
+    assert_eq!(st, 200, "{b}");
+    let r =
+        s.gw.post_stream("/v1/chat/completions", "bedrock/startthrottle-model")
+            .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-provider"], "backup");
+    let trail = r.headers()["x-switchyard-trail"].to_str().unwrap().to_owned();
+    assert!(
+        trail.starts_with("bedrock/startthrottle-model:aws-main=429"),
+        "{trail}"
+    );
+    assert_eq!(
+        streamed_text(&sse_data(&r.text().await.unwrap())),
+        "echo: Hello there"
+    );
+}
+
+#[tokio::test]
+async fn a_bedrock_api_key_is_sent_as_a_bearer_token() {
+    let s = setup().await;
+    let (st, _) =
+        s.gw.post(
+            "/api/providers",
+            json!({"provider": "bedrock", "network_config": {"base_url": origin(&s.mock)}}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, b) =
+        s.gw.post(
+            "/api/providers/bedrock/keys",
+            json!({"name": "api-key", "value": AZURE_KEY, "models": ["*"]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (st, body) =
+        s.gw.post("/v1/chat/completions", chat("bedrock/amazon.nova-lite-v1:0"))
+            .await;
+    assert_eq!(st, 200, "{body}");
+    let req = &s.mock.requests()[0];
+    assert_eq!(req.path, "/model/amazon.nova-lite-v1%3A0/converse");
+    assert_eq!(
+        req.header("authorization"),
+        Some(format!("Bearer {AZURE_KEY}").as_str())
+    );
+    assert_eq!(req.header("x-amz-date"), None);
+}
+
+#[tokio::test]
 async fn bedrock_key_config_is_validated_and_redacted() {
     let s = setup().await;
     let (st, _) = s.gw.post("/api/providers", json!({"provider": "bedrock"})).await;

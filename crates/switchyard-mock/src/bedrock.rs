@@ -10,8 +10,9 @@
 //! encoded here independently of the gateway's decoder.
 //!
 //! Modes by model id prefix: `tool` answers with a tool call, `throttle` is a 429
-//! `ThrottlingException`, `midthrottle` streams some text then a `throttlingException` frame; anything
-//! else echoes the last user text (`"echo: <text>"`).
+//! `ThrottlingException`, `startthrottle` is a 200 stream whose first frame is a `throttlingException`,
+//! `midthrottle` streams some text then a `throttlingException` frame; anything else echoes the last
+//! user text (`"echo: <text>"`).
 
 use std::sync::Arc;
 
@@ -156,6 +157,21 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: &Parts, body: &Bytes) ->
         return Some(resp.into());
     }
 
+    let throttled = || {
+        frame(
+            &[
+                (":exception-type", "throttlingException"),
+                (":content-type", "application/json"),
+                (":message-type", "exception"),
+            ],
+            json!({"message": "Too many tokens, please wait before trying again."})
+                .to_string()
+                .as_bytes(),
+        )
+    };
+    if model.starts_with("startthrottle") {
+        return Some(eventstream_response(MockBody::events(vec![throttled()], shared)).into());
+    }
     let mut frames = vec![event("messageStart", json!({"role": "assistant"}))];
     if tool {
         frames.push(event(
