@@ -516,13 +516,13 @@ impl UpstreamRequest for ChatUpstream<'_> {
         let base = &target.provider.base_url;
         let mut protocol_headers = Vec::new();
         let url = match upstream {
-            Protocol::OpenAi if wire == WireApi::Azure => {
-                crate::providers::azure_url(target.provider, key, target.model, "chat/completions")
-            }
             Protocol::Bedrock => {
                 return self.build_bedrock(target, key, body);
             }
-            Protocol::OpenAi => openai_endpoint(base, "/chat/completions"),
+            // OpenAI-compatible providers and Azure (deployment URL, api-version).
+            Protocol::OpenAi => {
+                crate::providers::openai_style_url(target.provider, key, target.model, "/chat/completions")
+            }
             Protocol::Anthropic => {
                 let version = match self.client {
                     Protocol::Anthropic => self.client_headers.get("anthropic-version").cloned(),

@@ -34,6 +34,17 @@ pub fn azure_url(provider: &RuntimeProvider, key: &RuntimeKey, model: &str, oper
     azure_deployment_url(endpoint, cfg.deployment_for(model), operation, cfg.api_version())
 }
 
+/// The URL of an OpenAI-style operation (`/chat/completions`, `/embeddings`, ...) for `model`: the
+/// provider's base URL for OpenAI-compatible providers, the key's deployment URL for Azure. Endpoint
+/// handlers that accept `WireApi::Azure` next to `WireApi::OpenAi` build their URL with this.
+pub fn openai_style_url(provider: &RuntimeProvider, key: &RuntimeKey, model: &str, path: &str) -> String {
+    if provider.config.wire() == switchyard_core::WireApi::Azure {
+        azure_url(provider, key, model, path.trim_start_matches('/'))
+    } else {
+        switchyard_core::upstream_url::openai_endpoint(&provider.base_url, path)
+    }
+}
+
 /// The Bedrock Converse URL of `model` with this key: the provider's `base_url` when configured (a
 /// VPC endpoint, or a test mock), else the runtime host of the key's region.
 pub fn bedrock_url(provider: &RuntimeProvider, key: &RuntimeKey, model: &str, stream: bool) -> String {
@@ -364,6 +375,56 @@ mod tests {
         assert!(header(&h, "authorization")
             .unwrap()
             .ends_with("Signature=d3875051da38690788ef43de4db0d8f280229d82040bfac253562e56c3f20e0b"));
+    }
+
+    fn runtime(provider: &str, key: &str) -> switchyard_core::routing::RuntimeConfig {
+        use switchyard_core::config::{KeyInput, ProviderInput};
+        let p = serde_json::from_str::<ProviderInput>(provider)
+            .unwrap()
+            .into_new_provider()
+            .unwrap();
+        let k = serde_json::from_str::<KeyInput>(key)
+            .unwrap()
+            .into_new_key(&p, "k1".into())
+            .unwrap();
+        switchyard_core::routing::RuntimeConfig::build(vec![(p, vec![k])], |_| None)
+    }
+
+    #[test]
+    fn openai_style_urls_for_openai_compatible_and_azure_providers() {
+        let rc = runtime(
+            r#"{"provider":"azure"}"#,
+            r#"{"name":"a","value":"k","azure_key_config":{"endpoint":"https://r.openai.azure.com","deployments":{"text-embedding-3-small":"emb"}}}"#,
+        );
+        let p = rc.provider("azure").unwrap();
+        assert_eq!(
+            openai_style_url(p, &p.keys[0], "text-embedding-3-small", "/embeddings"),
+            "https://r.openai.azure.com/openai/deployments/emb/embeddings?api-version=2024-10-21"
+        );
+        let rc = runtime(r#"{"provider":"groq"}"#, r#"{"name":"g","value":"k"}"#);
+        let p = rc.provider("groq").unwrap();
+        assert_eq!(
+            openai_style_url(p, &p.keys[0], "m", "/embeddings"),
+            "https://api.groq.com/openai/v1/embeddings"
+        );
+    }
+
+    #[test]
+    fn bedrock_urls_use_the_key_region_unless_a_base_url_is_set() {
+        let key = r#"{"name":"b","bedrock_key_config":{"access_key":"A","secret_key":"S","region":"eu-west-3","deployments":{"claude":"anthropic.claude-v2:1"}}}"#;
+        let rc = runtime(r#"{"provider":"bedrock"}"#, key);
+        let p = rc.provider("bedrock").unwrap();
+        assert_eq!(
+            bedrock_url(p, &p.keys[0], "claude", true),
+            "https://bedrock-runtime.eu-west-3.amazonaws.com/model/anthropic.claude-v2%3A1/converse-stream"
+        );
+        let rc = runtime(
+            r#"{"provider":"bedrock","network_config":{"base_url":"https://vpce-1.bedrock-runtime.eu-west-3.vpce.amazonaws.com"}}"#,
+            key,
+        );
+        let p = rc.provider("bedrock").unwrap();
+        assert!(bedrock_url(p, &p.keys[0], "other", false)
+            .starts_with("https://vpce-1.bedrock-runtime.eu-west-3.vpce.amazonaws.com/model/other/converse"));
     }
 
     #[test]
