@@ -114,6 +114,18 @@ async fn azure_chat_goes_to_the_deployment_url_with_api_key_and_api_version() {
         "Azure takes api-key, not a bearer token"
     );
 
+    // Azure's own error shape comes back normalised, status kept.
+    s.mock.reset();
+    let (st, body) = s.gw.post("/v1/chat/completions", chat("azure/missing")).await;
+    assert_eq!(st, 404, "{body}");
+    assert!(
+        assert_error_shape(&body, 404)["message"]
+            .as_str()
+            .unwrap()
+            .contains("deployment for this resource does not exist"),
+        "{body}"
+    );
+
     // A model without a deployment entry is used as the deployment name.
     s.mock.reset();
     let (st, _) = s.gw.post("/v1/chat/completions", chat("azure/gpt-4o-mini")).await;

@@ -306,3 +306,69 @@ fn an_in_stream_exception_is_an_error_in_the_clients_protocol() {
     assert!(text.contains("Too many tokens"), "{text}");
     assert!(t.is_over());
 }
+
+mod eventstream_props {
+    use proptest::prelude::*;
+    use switchyard_translate::eventstream::{encode_message, EventStreamDecoder, HeaderValue};
+
+    proptest! {
+        /// Whatever the chunking, encoded messages come back whole, in order, with their headers and
+        /// payloads.
+        #[test]
+        fn any_chunking_round_trips(
+            messages in prop::collection::vec(
+                (prop::collection::vec(("[:a-z-]{1,20}", "[ -~]{0,40}"), 0..4),
+                 prop::collection::vec(any::<u8>(), 0..300)),
+                1..6),
+            cuts in prop::collection::vec(1usize..64, 1..40),
+        ) {
+            let mut stream = Vec::new();
+            for (headers, payload) in &messages {
+                let h: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                stream.extend_from_slice(&encode_message(&h, payload));
+            }
+            let mut d = EventStreamDecoder::new();
+            let mut got = Vec::new();
+            let mut pos = 0;
+            for c in cuts.iter().cycle() {
+                if pos >= stream.len() {
+                    break;
+                }
+                let end = (pos + c).min(stream.len());
+                got.extend(d.push(&stream[pos..end]).unwrap());
+                pos = end;
+            }
+            prop_assert_eq!(got.len(), messages.len());
+            for (m, (headers, payload)) in got.iter().zip(&messages) {
+                prop_assert_eq!(&m.payload[..], &payload[..]);
+                for (n, v) in headers {
+                    prop_assert!(m
+                        .headers
+                        .iter()
+                        .any(|(hn, hv)| hn == n && *hv == HeaderValue::String(v.clone())));
+                }
+            }
+            prop_assert_eq!(d.buffered(), 0);
+        }
+
+        /// Arbitrary bytes never panic the decoder: they are an error or an incomplete message.
+        #[test]
+        fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = EventStreamDecoder::new().push(&bytes);
+        }
+
+        /// Flipping any single bit of a message is detected (prelude or message CRC, or a length
+        /// that is then never completed), never decoded as a different message.
+        #[test]
+        fn a_flipped_bit_is_never_a_valid_message(bit in 0usize..(8 * 60)) {
+            let raw = encode_message(&[(":event-type", "messageStop")], br#"{"stopReason":"end_turn"}"#).to_vec();
+            let bit = bit % (raw.len() * 8);
+            let mut bad = raw.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            match EventStreamDecoder::new().push(&bad) {
+                Ok(msgs) => prop_assert!(msgs.is_empty(), "a corrupted message decoded"),
+                Err(_) => {}
+            }
+        }
+    }
+}
