@@ -31,6 +31,16 @@ pub struct AzureKeyConfig {
     /// The `api-version` query parameter (default [`DEFAULT_AZURE_API_VERSION`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
+    /// Bifrost's Entra ID (service principal) fields: accepted when empty so Bifrost configs load;
+    /// set, they are refused with a clear message (only API keys are supported).
+    #[serde(default, skip_serializing)]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub tenant_id: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub scopes: Option<Vec<String>>,
 }
 
 impl AzureKeyConfig {
@@ -62,6 +72,16 @@ pub struct BedrockKeyConfig {
     /// Accepted for Bifrost compatibility (an inference-profile ARN prefix); not used for routing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
+    /// Bifrost's assume-role fields: accepted when empty so Bifrost configs load; set, they are
+    /// refused with a clear message (only access keys and Bedrock API keys are supported).
+    #[serde(default, skip_serializing)]
+    pub role_arn: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub external_id: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub session_name: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub batch_s3_config: Option<serde_json::Value>,
 }
 
 impl fmt::Debug for BedrockKeyConfig {
@@ -181,11 +201,31 @@ pub fn resolve_aws_credentials(
     }))
 }
 
+fn is_set(v: &Option<String>) -> bool {
+    v.as_deref().is_some_and(|v| !v.trim().is_empty())
+}
+
 pub fn validate_azure(
     cfg: &AzureKeyConfig,
     provider_base_url: Option<&str>,
 ) -> Result<AzureKeyConfig, ValidationError> {
+    for (field, v) in [
+        ("client_id", &cfg.client_id),
+        ("client_secret", &cfg.client_secret),
+        ("tenant_id", &cfg.tenant_id),
+    ] {
+        if is_set(v) {
+            return Err(ValidationError::new(
+                format!("azure_key_config.{field}"),
+                "Entra ID (service principal) authentication is not supported yet; use the resource's API key as value",
+            ));
+        }
+    }
     let mut cfg = cfg.clone();
+    cfg.client_id = None;
+    cfg.client_secret = None;
+    cfg.tenant_id = None;
+    cfg.scopes = None;
     if cfg.endpoint.trim().is_empty() {
         if provider_base_url.is_none() {
             return Err(ValidationError::new(
@@ -227,6 +267,18 @@ fn is_path_safe(s: &str) -> bool {
 }
 
 pub fn validate_bedrock(cfg: &BedrockKeyConfig, has_value: bool) -> Result<(), ValidationError> {
+    for (field, v) in [
+        ("role_arn", &cfg.role_arn),
+        ("external_id", &cfg.external_id),
+        ("session_name", &cfg.session_name),
+    ] {
+        if is_set(v) {
+            return Err(ValidationError::new(
+                format!("bedrock_key_config.{field}"),
+                "assuming an IAM role is not supported yet; give access_key/secret_key (optionally session_token) or a Bedrock API key as value",
+            ));
+        }
+    }
     let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
     if set(&cfg.access_key) != set(&cfg.secret_key) {
         return Err(ValidationError::new(
@@ -378,6 +430,33 @@ mod tests {
         assert_eq!(cfg.deployment_for("gpt-4o"), "prod-4o");
         assert_eq!(cfg.deployment_for("other"), "other");
         assert_eq!(cfg.api_version(), DEFAULT_AZURE_API_VERSION);
+    }
+
+    #[test]
+    fn bifrost_fields_load_when_empty_and_are_refused_when_set() {
+        let cfg: AzureKeyConfig = serde_json::from_str(
+            r#"{"endpoint":"https://r.openai.azure.com","client_id":"","client_secret":"","tenant_id":"","scopes":[]}"#,
+        )
+        .unwrap();
+        let ok = validate_azure(&cfg, None).unwrap();
+        assert!(!serde_json::to_string(&ok).unwrap().contains("client"));
+        let cfg: AzureKeyConfig =
+            serde_json::from_str(r#"{"endpoint":"https://r","client_secret":"s3cr3t"}"#).unwrap();
+        assert_eq!(
+            validate_azure(&cfg, None).unwrap_err().field,
+            "azure_key_config.client_secret"
+        );
+        let cfg: BedrockKeyConfig =
+            serde_json::from_str(r#"{"role_arn":"arn:aws:iam::1:role/x","region":"us-east-1"}"#).unwrap();
+        assert_eq!(
+            validate_bedrock(&cfg, true).unwrap_err().field,
+            "bedrock_key_config.role_arn"
+        );
+        let cfg: BedrockKeyConfig = serde_json::from_str(
+            r#"{"access_key":"A","secret_key":"S","role_arn":"","batch_s3_config":{"buckets":[]}}"#,
+        )
+        .unwrap();
+        assert!(validate_bedrock(&cfg, false).is_ok());
     }
 
     #[test]
