@@ -1,4 +1,5 @@
-//! Azure OpenAI routes: `POST /openai/deployments/{deployment}/chat/completions?api-version=...`
+//! Azure OpenAI routes: `POST /openai/deployments/{deployment}/chat/completions` and `/embeddings`
+//! (`?api-version=...`)
 //! with the `api-key` header. Azure answers like OpenAI once the request is accepted, so the body is
 //! handled by the OpenAI chat implementation; what differs is checked here: the deployment path, the
 //! required `api-version` query parameter and the `api-key` header (when the mock has a key, it must
@@ -22,7 +23,7 @@ fn azure_error(status: StatusCode, code: &str, message: &str) -> Reply {
 pub(crate) async fn handle(shared: &Arc<Shared>, parts: &Parts, body: &Bytes) -> Option<Reply> {
     let rest = parts.uri.path().strip_prefix("/openai/deployments/")?;
     let (deployment, operation) = rest.split_once('/')?;
-    if operation != "chat/completions" {
+    if operation != "chat/completions" && operation != "embeddings" {
         return Some(azure_error(StatusCode::NOT_FOUND, "404", "Resource not found"));
     }
     if parts.method != Method::POST {
@@ -61,5 +62,8 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: &Parts, body: &Bytes) ->
             "The API deployment for this resource does not exist.",
         ));
     }
-    Some(crate::handlers::chat(shared, body).await)
+    Some(match operation {
+        "embeddings" => crate::handlers::embeddings(body).await,
+        _ => crate::handlers::chat(shared, body).await,
+    })
 }

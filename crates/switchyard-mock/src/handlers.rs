@@ -766,7 +766,7 @@ async fn completions(shared: &Arc<Shared>, body: &Bytes) -> Reply {
 // Embeddings
 // ---------------------------------------------------------------------------------------------
 
-async fn embeddings(body: &Bytes) -> Reply {
+pub(crate) async fn embeddings(body: &Bytes) -> Reply {
     let req: EmbeddingsRequest = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => return bad_request(&format!("Invalid request body: {e}"), None),
