@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::provider::{ProviderName, WireApi};
+use crate::provider_keys::{validate_azure, validate_bedrock, AzureKeyConfig, BedrockKeyConfig};
 use crate::secret;
 use crate::upstream_policy::{url_host, UpstreamPolicy};
 
@@ -235,6 +236,12 @@ pub struct KeyConfig {
     pub blacklisted_models: Vec<String>,
     pub weight: f64,
     pub enabled: bool,
+    /// Azure OpenAI keys: endpoint, deployments, api_version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_key_config: Option<AzureKeyConfig>,
+    /// AWS Bedrock keys: SigV4 credentials, region, deployments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bedrock_key_config: Option<BedrockKeyConfig>,
 }
 
 impl std::fmt::Debug for KeyConfig {
@@ -248,6 +255,8 @@ impl std::fmt::Debug for KeyConfig {
             .field("blacklisted_models", &self.blacklisted_models)
             .field("weight", &self.weight)
             .field("enabled", &self.enabled)
+            .field("azure_key_config", &self.azure_key_config)
+            .field("bedrock_key_config", &self.bedrock_key_config)
             .finish()
     }
 }
@@ -337,6 +346,11 @@ pub struct KeyInput {
     pub blacklisted_models: Option<Vec<String>>,
     pub weight: Option<f64>,
     pub enabled: Option<bool>,
+    /// `null` removes the stored config on PUT.
+    #[serde(default, deserialize_with = "double_option")]
+    pub azure_key_config: Option<Option<AzureKeyConfig>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub bedrock_key_config: Option<Option<BedrockKeyConfig>>,
     /// Response-only fields, accepted and ignored so GET -> PUT round trips work.
     pub status: Option<serde_json::Value>,
     pub status_reason: Option<serde_json::Value>,
@@ -508,6 +522,12 @@ fn validate_custom(
     })
 }
 
+/// A Bedrock key with `bedrock_key_config` needs no `value` (SigV4); whether its credentials are
+/// complete is then checked, with the field named, by `validate_bedrock`.
+fn key_value_optional(provider: &ProviderConfig, input: &KeyInput) -> bool {
+    provider.wire() == WireApi::Bedrock && matches!(&input.bedrock_key_config, Some(Some(_)))
+}
+
 /// Checks the whole provider after all fields are applied (some rules span fields).
 pub fn validate_provider(p: &ProviderConfig) -> Result<(), ValidationError> {
     let builtin = p.name.builtin();
@@ -534,7 +554,8 @@ pub fn validate_provider(p: &ProviderConfig) -> Result<(), ValidationError> {
         }
         _ => {}
     }
-    if p.effective_base_url().is_none() {
+    // Azure and Bedrock endpoints come from each key (endpoint, region) unless one is set here.
+    if p.effective_base_url().is_none() && !matches!(p.wire(), WireApi::Azure | WireApi::Bedrock) {
         return Err(ValidationError::new(
             "network_config.base_url",
             format!(
@@ -714,7 +735,7 @@ impl KeyInput {
         };
         let value = match &self.value {
             Some(v) => v.clone(),
-            None if provider.key_optional() => String::new(),
+            None if provider.key_optional() || key_value_optional(provider, &self) => String::new(),
             None => {
                 return Err(ValidationError::new(
                     "value",
@@ -730,6 +751,8 @@ impl KeyInput {
             blacklisted_models: Vec::new(),
             weight: 1.0,
             enabled: true,
+            azure_key_config: None,
+            bedrock_key_config: None,
         };
         self.apply_fields(key, provider)
     }
@@ -778,6 +801,15 @@ impl KeyInput {
         if let Some(e) = self.enabled {
             key.enabled = e;
         }
+        if let Some(a) = self.azure_key_config {
+            key.azure_key_config = a;
+        }
+        if let Some(b) = self.bedrock_key_config {
+            key.bedrock_key_config = b.map(|b| b.merged_over(key.bedrock_key_config.as_ref()));
+        }
+        if let Some(a) = &key.azure_key_config {
+            key.azure_key_config = Some(validate_azure(a, provider.network_config.base_url.as_deref())?);
+        }
         validate_key(&key, provider)?;
         Ok(key)
     }
@@ -817,7 +849,49 @@ pub fn validate_key(key: &KeyConfig, provider: &ProviderConfig) -> Result<(), Va
             "name must be 1-128 printable characters",
         ));
     }
-    if key.value.is_empty() && !provider.key_optional() {
+    match (provider.wire(), &key.azure_key_config, &key.bedrock_key_config) {
+        (_, Some(_), Some(_)) => {
+            return Err(ValidationError::new(
+                "bedrock_key_config",
+                "a key has either azure_key_config or bedrock_key_config",
+            ))
+        }
+        (WireApi::Azure, None, _) if provider.network_config.base_url.is_none() => {
+            return Err(ValidationError::new(
+                "azure_key_config.endpoint",
+                "an Azure key needs azure_key_config.endpoint (or the provider a network_config.base_url)",
+            ))
+        }
+        (WireApi::Azure, _, None) => {}
+        (WireApi::Bedrock, None, Some(b)) => validate_bedrock(b, !key.value.is_empty())?,
+        (WireApi::Bedrock, None, None) => {}
+        (_, None, None) => {}
+        (wire, Some(_), _) => {
+            return Err(ValidationError::new(
+                "azure_key_config",
+                format!(
+                    "azure_key_config is only for Azure providers; '{}' speaks {}",
+                    provider.name,
+                    wire.as_str()
+                ),
+            ))
+        }
+        (wire, _, Some(_)) => {
+            return Err(ValidationError::new(
+                "bedrock_key_config",
+                format!(
+                    "bedrock_key_config is only for Bedrock providers; '{}' speaks {}",
+                    provider.name,
+                    wire.as_str()
+                ),
+            ))
+        }
+    }
+    let sigv4 = key
+        .bedrock_key_config
+        .as_ref()
+        .is_some_and(|b| b.has_sigv4_credentials());
+    if key.value.is_empty() && !provider.key_optional() && !sigv4 {
         return Err(ValidationError::new("value", "value may not be empty"));
     }
     if key.value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {

@@ -58,6 +58,26 @@ pub struct BuiltinProvider {
     pub default_base_url: Option<&'static str>,
     /// Local servers (Ollama, vLLM, SGLang) usually run without an API key.
     pub key_optional: bool,
+    /// Quirks of an OpenAI-compatible preset, applied to what goes upstream.
+    pub quirks: Quirks,
+}
+
+/// What an OpenAI-compatible preset needs beyond its base URL. Presets are data: every preset goes
+/// through the same OpenAI code path, and these flags are its only differences.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quirks {
+    /// The tool-call ids the upstream accepts.
+    pub tool_call_ids: ToolCallIdRule,
+}
+
+/// Tool-call id formats upstreams insist on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ToolCallIdRule {
+    /// Any string (OpenAI and most compatible servers).
+    #[default]
+    Any,
+    /// Exactly 9 characters of `[a-zA-Z0-9]` (Mistral rejects anything else).
+    Alphanumeric9,
 }
 
 const fn builtin(
@@ -71,6 +91,16 @@ const fn builtin(
         wire,
         default_base_url,
         key_optional,
+        quirks: Quirks {
+            tool_call_ids: ToolCallIdRule::Any,
+        },
+    }
+}
+
+impl BuiltinProvider {
+    const fn with_tool_call_ids(mut self, rule: ToolCallIdRule) -> BuiltinProvider {
+        self.quirks.tool_call_ids = rule;
+        self
     }
 }
 
@@ -102,7 +132,8 @@ pub static BUILTIN_PROVIDERS: &[BuiltinProvider] = &[
         WireApi::OpenAi,
         Some("https://api.mistral.ai/v1"),
         false,
-    ),
+    )
+    .with_tool_call_ids(ToolCallIdRule::Alphanumeric9),
     builtin(
         "groq",
         WireApi::OpenAi,

@@ -34,6 +34,8 @@ pub struct RuntimeKey {
     pub secret: Option<Secret>,
     /// Why the key cannot be used although it is enabled (e.g. its environment variable is unset).
     pub problem: Option<String>,
+    /// Resolved SigV4 credentials of a Bedrock key (`bedrock_key_config` with access keys).
+    pub aws: Option<crate::provider_keys::AwsCredentials>,
 }
 
 /// How specifically a key serves a model: an explicit listing beats `*`.
@@ -386,10 +388,20 @@ fn resolve_key(config: KeyConfig, env: &impl Fn(&str) -> Option<String>) -> Runt
             ),
         },
     };
+    let (aws, problem) = match config
+        .bedrock_key_config
+        .as_ref()
+        .map(|b| crate::provider_keys::resolve_aws_credentials(b, env))
+    {
+        Some(Ok(aws)) => (aws, problem),
+        Some(Err(p)) => (None, problem.or(Some(p))),
+        None => (None, problem),
+    };
     RuntimeKey {
         config,
         secret,
         problem,
+        aws,
     }
 }
 
@@ -762,6 +774,8 @@ mod plan_tests {
                         blacklisted_models: k.blacklist.iter().map(|m| m.to_string()).collect(),
                         weight: k.weight,
                         enabled: k.enabled,
+                        azure_key_config: None,
+                        bedrock_key_config: None,
                     })
                     .collect();
                 (p, keys)

@@ -71,6 +71,11 @@ pub struct KeyView {
     pub status_reason: Option<String>,
     /// The key's circuit breaker.
     pub health: HealthView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub azure_key_config: Option<switchyard_core::provider_keys::AzureKeyConfig>,
+    /// Credentials redacted like `value`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bedrock_key_config: Option<switchyard_core::provider_keys::BedrockKeyConfig>,
 }
 
 impl KeyView {
@@ -91,6 +96,8 @@ impl KeyView {
             status,
             status_reason,
             health: health.view(Scope::Key(&k.config.id)),
+            azure_key_config: k.config.azure_key_config.clone(),
+            bedrock_key_config: k.config.bedrock_key_config.as_ref().map(|b| b.redacted()),
         }
     }
 }

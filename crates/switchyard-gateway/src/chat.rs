@@ -18,6 +18,7 @@ use axum::Extension;
 use bytes::Bytes;
 use serde_json::json;
 use switchyard_core::json_fields::JsonObject;
+use switchyard_core::presets::rewrite_tool_call_ids;
 use switchyard_core::pricing::{PriceTable, Prices};
 use switchyard_core::routing::{RuntimeKey, Target};
 use switchyard_core::upstream_url::{gemini_endpoint, openai_endpoint};
@@ -41,7 +42,9 @@ const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 pub fn protocol_of(wire: WireApi) -> Option<Protocol> {
     match wire {
-        WireApi::OpenAi => Some(Protocol::OpenAi),
+        // Azure OpenAI speaks OpenAI's protocol; only its URLs and auth header differ.
+        WireApi::OpenAi | WireApi::Azure => Some(Protocol::OpenAi),
+        WireApi::Bedrock => Some(Protocol::Bedrock),
         WireApi::Anthropic => Some(Protocol::Anthropic),
         WireApi::Gemini => Some(Protocol::Gemini),
         _ => None,
@@ -407,7 +410,8 @@ async fn run(
 
 fn usage_format(p: Protocol) -> UsageFormat {
     match p {
-        Protocol::OpenAi => UsageFormat::OpenAi,
+        // No client speaks Bedrock (there is no Bedrock ingress); OpenAI is the neutral reading.
+        Protocol::OpenAi | Protocol::Bedrock => UsageFormat::OpenAi,
         Protocol::Anthropic => UsageFormat::Anthropic,
         Protocol::Gemini => UsageFormat::Gemini,
     }
@@ -490,7 +494,7 @@ impl UpstreamRequest for ChatUpstream<'_> {
     fn build(&mut self, target: &Target<'_>, key: &RuntimeKey) -> Result<http::Request<Body>, GatewayError> {
         let wire = target.provider.config.wire();
         let upstream = protocol_of(wire).expect("checked by supports()");
-        let body: Bytes = match (&mut self.fast, upstream == self.client) {
+        let mut body: Bytes = match (&mut self.fast, upstream == self.client) {
             (Some(obj), true) => {
                 obj.set_str("model", target.model);
                 Bytes::from(obj.to_vec())
@@ -508,10 +512,22 @@ impl UpstreamRequest for ChatUpstream<'_> {
                 Bytes::from(translated)
             }
         };
+        // Preset quirks (data in the built-in table): e.g. Mistral's 9-character tool-call ids.
+        if let Some(builtin) = target.provider.config.name.builtin() {
+            if let Some(rewritten) = rewrite_tool_call_ids(&body, builtin.quirks.tool_call_ids) {
+                body = Bytes::from(rewritten);
+            }
+        }
         let base = &target.provider.base_url;
         let mut protocol_headers = Vec::new();
         let url = match upstream {
-            Protocol::OpenAi => openai_endpoint(base, "/chat/completions"),
+            Protocol::Bedrock => {
+                return self.build_bedrock(target, key, body);
+            }
+            // OpenAI-compatible providers and Azure (deployment URL, api-version).
+            Protocol::OpenAi => {
+                crate::providers::openai_style_url(target.provider, key, target.model, "/chat/completions")
+            }
             Protocol::Anthropic => {
                 let version = match self.client {
                     Protocol::Anthropic => self.client_headers.get("anthropic-version").cloned(),
@@ -540,6 +556,39 @@ impl UpstreamRequest for ChatUpstream<'_> {
             protocol_headers,
         }
         .build(Body::from(body))
+    }
+}
+
+impl ChatUpstream<'_> {
+    /// Bedrock: Converse or ConverseStream, SigV4-signed when the key has AWS credentials, else the
+    /// key's value as a Bedrock API key (bearer token).
+    fn build_bedrock(
+        &self,
+        target: &Target<'_>,
+        key: &RuntimeKey,
+        body: Bytes,
+    ) -> Result<http::Request<Body>, GatewayError> {
+        let url = crate::providers::bedrock_url(target.provider, key, target.model, self.stream);
+        let mut req = UpstreamCall {
+            provider: target.provider,
+            key: if key.aws.is_some() { None } else { Some(key) },
+            method: Method::POST,
+            url,
+            accept_sse: false,
+            client_headers: self.client_headers,
+            protocol_headers: Vec::new(),
+        }
+        .build(Body::from(body.clone()))?;
+        if self.stream {
+            req.headers_mut().insert(
+                http::header::ACCEPT,
+                HeaderValue::from_static("application/vnd.amazon.eventstream"),
+            );
+        }
+        if let Some(creds) = &key.aws {
+            crate::providers::sign_bedrock(&mut req, &body, creds, target.provider.config.name.as_str())?;
+        }
+        Ok(req)
     }
 }
 

@@ -488,6 +488,33 @@ async fn attempt(
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    let is_eventstream = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/vnd.amazon.eventstream"));
+    if stream && is_eventstream {
+        return crate::providers::first_eventstream_message(
+            provider_wire,
+            key,
+            parts,
+            body,
+            first_byte_deadline,
+            idle,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::providers::StartError::Timeout => timed_out(first_byte),
+            crate::providers::StartError::Broken(reason) => unreachable(reason),
+            crate::providers::StartError::Exception { status, error } => AttemptError {
+                failure: Failure::Status {
+                    status,
+                    retry_after: None,
+                },
+                error,
+            },
+        });
+    }
     if stream && is_sse {
         let mut body = body;
         let mut framer = SseFramer::new();
@@ -534,10 +561,16 @@ async fn attempt(
 
 /// Reads an upstream error answer in its own wire format. The status reported to the client may
 /// differ from the upstream's (Anthropic's 529 becomes 503); retry decisions use the upstream's.
-fn upstream_error_for(wire: WireApi, status: StatusCode, body: &[u8], key: &RuntimeKey) -> GatewayError {
+pub(crate) fn upstream_error_for(
+    wire: WireApi,
+    status: StatusCode,
+    body: &[u8],
+    key: &RuntimeKey,
+) -> GatewayError {
     let protocol = match wire {
         WireApi::Anthropic => switchyard_translate::Protocol::Anthropic,
         WireApi::Gemini => switchyard_translate::Protocol::Gemini,
+        WireApi::Bedrock => switchyard_translate::Protocol::Bedrock,
         _ => return upstream_error(status, body, key),
     };
     let mut info = switchyard_translate::parse_error(protocol, status.as_u16(), body);

@@ -19,7 +19,6 @@ use bytes::Bytes;
 use serde_json::json;
 use switchyard_core::json_fields::JsonObject;
 use switchyard_core::routing::{RuntimeKey, Target};
-use switchyard_core::upstream_url::openai_endpoint;
 use switchyard_core::usage::{usage_from_json, UsageFormat};
 use switchyard_core::WireApi;
 use switchyard_translate::Protocol;
@@ -101,7 +100,8 @@ impl UpstreamRequest for JsonPassThrough<'_> {
     }
 
     fn supports(&self, wire: WireApi) -> bool {
-        wire == WireApi::OpenAi
+        // Azure serves embeddings per deployment like chat; its other APIs have other URL shapes.
+        wire == WireApi::OpenAi || (wire == WireApi::Azure && self.path == "/embeddings")
     }
 
     fn build(&mut self, target: &Target<'_>, key: &RuntimeKey) -> Result<http::Request<Body>, GatewayError> {
@@ -110,7 +110,7 @@ impl UpstreamRequest for JsonPassThrough<'_> {
             provider: target.provider,
             key: Some(key),
             method: Method::POST,
-            url: openai_endpoint(&target.provider.base_url, self.path),
+            url: crate::providers::openai_style_url(target.provider, key, target.model, self.path),
             accept_sse: self.stream,
             client_headers: self.client_headers,
             protocol_headers: Vec::new(),

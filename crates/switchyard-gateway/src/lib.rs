@@ -21,6 +21,7 @@ pub mod logs_api;
 pub mod metrics;
 pub mod observe;
 pub mod passthrough;
+pub mod providers;
 pub mod relay;
 pub mod security;
 pub mod server;

@@ -238,7 +238,8 @@ impl Stream for SseRelay {
 /// An in-stream error in the client's protocol, for pass-through streams.
 fn error_frame(client: Protocol, message: &str) -> Bytes {
     match client {
-        Protocol::OpenAi => error_event(message, "upstream_stream_error"),
+        // No client speaks Bedrock; pass-through never happens for it.
+        Protocol::OpenAi | Protocol::Bedrock => error_event(message, "upstream_stream_error"),
         Protocol::Anthropic => {
             let body =
                 serde_json::json!({"type": "error", "error": {"type": "api_error", "message": message}});

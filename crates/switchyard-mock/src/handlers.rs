@@ -262,6 +262,12 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
         return anthropic::missing_version().into();
     }
 
+    if let Some(reply) = crate::azure::handle(&shared, &parts, &body).await {
+        return reply;
+    }
+    if let Some(reply) = crate::bedrock::handle(&shared, &parts, &body).await {
+        return reply;
+    }
     match route {
         Route::Endpoint(Endpoint::Models) if anthropic_models => anthropic::models().into(),
         Route::Model(id) if anthropic_models => anthropic::model(id).into(),
@@ -479,7 +485,7 @@ async fn checked_mode(
 // Chat completions
 // ---------------------------------------------------------------------------------------------
 
-async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
+pub(crate) async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
     let req: ChatRequest = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => return bad_request(&format!("Invalid request body: {e}"), None),
@@ -803,7 +809,7 @@ async fn completions(shared: &Arc<Shared>, body: &Bytes) -> Reply {
 // Embeddings
 // ---------------------------------------------------------------------------------------------
 
-async fn embeddings(body: &Bytes) -> Reply {
+pub(crate) async fn embeddings(body: &Bytes) -> Reply {
     let req: EmbeddingsRequest = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => return bad_request(&format!("Invalid request body: {e}"), None),

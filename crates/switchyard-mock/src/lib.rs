@@ -21,9 +21,17 @@
 //!   `POST /v1/messages/count_tokens`, and `GET /v1/models[/{id}]` in Anthropic's shape when the
 //!   request carries `anthropic-version`;
 //! - Gemini: `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent`
-//!   (`?alt=sse` for SSE, otherwise an incrementally sent JSON array).
+//!   (`?alt=sse` for SSE, otherwise an incrementally sent JSON array);
+//! - Azure OpenAI: `POST /openai/deployments/{deployment}/chat/completions?api-version=...` with the
+//!   `api-key` header (see the `azure` module);
+//! - AWS Bedrock: `POST /model/{modelId}/converse` and `/converse-stream` (event-stream frames), with
+//!   SigV4 verified independently (see the `bedrock` and [`sigv4`] modules).
+
+pub use bedrock::frame as eventstream_frame;
 
 mod anthropic;
+mod azure;
+mod bedrock;
 mod body;
 mod extra;
 mod frames;
@@ -31,6 +39,7 @@ mod gemini;
 mod handlers;
 mod openai;
 mod server;
+pub mod sigv4;
 mod state;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -89,3 +89,23 @@ pub trait ConfigStore: Send + Sync + 'static {
         Ok(())
     }
 }
+
+/// The `provider_settings` column: provider-specific key settings as one JSON object.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ProviderSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) azure_key_config: Option<switchyard_core::provider_keys::AzureKeyConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) bedrock_key_config: Option<switchyard_core::provider_keys::BedrockKeyConfig>,
+}
+
+pub(crate) fn provider_settings_json(key: &KeyConfig) -> Option<String> {
+    if key.azure_key_config.is_none() && key.bedrock_key_config.is_none() {
+        return None;
+    }
+    let s = ProviderSettings {
+        azure_key_config: key.azure_key_config.clone(),
+        bedrock_key_config: key.bedrock_key_config.clone(),
+    };
+    Some(serde_json::to_string(&s).expect("settings always serialise"))
+}

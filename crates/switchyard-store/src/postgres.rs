@@ -139,8 +139,9 @@ impl PostgresConfigStore {
 
     async fn insert_key_row(tx: &mut Tx<'_>, provider: &str, key: &KeyConfig) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO provider_keys (id, provider, name, value, models, blacklisted_models, weight, enabled)
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8)",
+            "INSERT INTO provider_keys (id, provider, name, value, models, blacklisted_models, weight, enabled,
+                                        provider_settings)
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9::jsonb)",
         )
         .bind(&key.id)
         .bind(provider)
@@ -150,6 +151,7 @@ impl PostgresConfigStore {
         .bind(to_json(&key.blacklisted_models))
         .bind(key.weight)
         .bind(key.enabled)
+        .bind(crate::provider_settings_json(key))
         .execute(&mut **tx)
         .await
         .map_err(|e| {
@@ -178,7 +180,7 @@ impl ConfigStore for PostgresConfigStore {
             .await?;
         let keys = sqlx::query(
             "SELECT id, provider, name, value, models::text AS models, blacklisted_models::text AS blacklisted_models,
-                    weight, enabled
+                    weight, enabled, provider_settings::text AS provider_settings
              FROM provider_keys ORDER BY seq",
         )
         .fetch_all(&mut *tx)
@@ -199,7 +201,15 @@ impl ConfigStore for PostgresConfigStore {
                 let raw: String = row.try_get(col)?;
                 serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("key '{id}' {col}: {e}")))
             };
+            let settings: crate::ProviderSettings =
+                match row.try_get::<Option<String>, _>("provider_settings")? {
+                    Some(raw) => serde_json::from_str(&raw)
+                        .map_err(|e| StoreError::Corrupt(format!("key '{id}' provider_settings: {e}")))?,
+                    None => crate::ProviderSettings::default(),
+                };
             let key = KeyConfig {
+                azure_key_config: settings.azure_key_config,
+                bedrock_key_config: settings.bedrock_key_config,
                 id: id.clone(),
                 name: row.try_get("name")?,
                 value: row.try_get("value")?,
@@ -288,7 +298,7 @@ impl ConfigStore for PostgresConfigStore {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE provider_keys SET name = $1, value = $2, models = $3::jsonb, blacklisted_models = $4::jsonb,
-                    weight = $5, enabled = $6, updated_at = now()
+                    weight = $5, enabled = $6, updated_at = now(), provider_settings = $9::jsonb
              WHERE provider = $7 AND id = $8",
         )
         .bind(&key.name)
@@ -299,6 +309,7 @@ impl ConfigStore for PostgresConfigStore {
         .bind(key.enabled)
         .bind(provider)
         .bind(&key.id)
+        .bind(crate::provider_settings_json(key))
         .execute(&mut *tx)
         .await
         .map_err(|e| conflict_or(e, || format!("provider '{provider}' already has a key named '{}'", key.name)))?;

@@ -152,34 +152,42 @@ impl SealedConfigStore {
         let mut report = SealReport::default();
         for (provider, keys) in &loaded {
             for k in keys {
-                match &key {
-                    None if is_sealed(&k.value) => {
-                        return Err(StoreError::Sealed(format!(
-                            "the config store holds encrypted provider keys (e.g. key '{}' of provider '{}') \
-                             but no encryption key is set; start with SWITCHYARD_ENCRYPTION_KEY set to the \
-                             key they were encrypted with",
-                            k.name, provider.name
-                        )));
-                    }
-                    None => report.clear += usize::from(needs_sealing(&k.value)),
-                    Some(sk) if is_sealed(&k.value) => {
-                        sk.open(&k.value, &k.id).map_err(|e| {
-                            StoreError::Sealed(format!(
-                                "key '{}' of provider '{}': {e}; start with the SWITCHYARD_ENCRYPTION_KEY \
-                                 the store was encrypted with",
+                let mut migrated = k.clone();
+                let mut changed = false;
+                let aad_base = k.id.clone();
+                for (field, value) in secret_fields(&mut migrated) {
+                    let aad = associated_data(&aad_base, field);
+                    match &key {
+                        None if is_sealed(value) => {
+                            return Err(StoreError::Sealed(format!(
+                                "the config store holds encrypted provider keys (e.g. key '{}' of provider \
+                                 '{}') but no encryption key is set; start with SWITCHYARD_ENCRYPTION_KEY set \
+                                 to the key they were encrypted with",
                                 k.name, provider.name
-                            ))
-                        })?;
-                        report.sealed += 1;
+                            )));
+                        }
+                        None => report.clear += usize::from(needs_sealing(value)),
+                        Some(sk) if is_sealed(value) => {
+                            sk.open(value, &aad).map_err(|e| {
+                                StoreError::Sealed(format!(
+                                    "key '{}' of provider '{}': {e}; start with the \
+                                     SWITCHYARD_ENCRYPTION_KEY the store was encrypted with",
+                                    k.name, provider.name
+                                ))
+                            })?;
+                            report.sealed += 1;
+                        }
+                        Some(sk) if needs_sealing(value) => {
+                            *value = sk.seal(value, &aad);
+                            changed = true;
+                            report.migrated += 1;
+                            report.sealed += 1;
+                        }
+                        Some(_) => {}
                     }
-                    Some(sk) if needs_sealing(&k.value) => {
-                        let mut sealed = k.clone();
-                        sealed.value = sk.seal(&k.value, &k.id);
-                        inner.update_key(provider.name.as_str(), &sealed).await?;
-                        report.migrated += 1;
-                        report.sealed += 1;
-                    }
-                    Some(_) => {}
+                }
+                if changed {
+                    inner.update_key(provider.name.as_str(), &migrated).await?;
                 }
             }
         }
@@ -192,27 +200,55 @@ impl SealedConfigStore {
     fn seal_key(&self, key: &KeyConfig) -> KeyConfig {
         let mut out = key.clone();
         if let Some(sk) = &self.key {
-            if needs_sealing(&key.value) {
-                out.value = sk.seal(&key.value, &key.id);
+            for (field, value) in secret_fields(&mut out) {
+                if needs_sealing(value) {
+                    *value = sk.seal(value, &associated_data(&key.id, field));
+                }
             }
         }
         out
     }
 
     fn open_key(&self, provider: &str, key: &mut KeyConfig) -> Result<(), StoreError> {
-        if !is_sealed(&key.value) {
-            return Ok(());
+        let (id, name) = (key.id.clone(), key.name.clone());
+        for (field, value) in secret_fields(key) {
+            if !is_sealed(value) {
+                continue;
+            }
+            let sk = self.key.as_ref().ok_or_else(|| {
+                StoreError::Sealed(format!(
+                    "key '{name}' of provider '{provider}' is encrypted but no encryption key is set"
+                ))
+            })?;
+            *value = sk
+                .open(value, &associated_data(&id, field))
+                .map_err(|e| StoreError::Sealed(format!("key '{name}' of provider '{provider}': {e}")))?;
         }
-        let sk = self.key.as_ref().ok_or_else(|| {
-            StoreError::Sealed(format!(
-                "key '{}' of provider '{provider}' is encrypted but no encryption key is set",
-                key.name
-            ))
-        })?;
-        key.value = sk
-            .open(&key.value, &key.id)
-            .map_err(|e| StoreError::Sealed(format!("key '{}' of provider '{provider}': {e}", key.name)))?;
         Ok(())
+    }
+}
+
+/// Every secret a key carries: its value, and the AWS secret and session token of a Bedrock key.
+fn secret_fields(key: &mut KeyConfig) -> Vec<(&'static str, &mut String)> {
+    let mut fields: Vec<(&'static str, &mut String)> = vec![("value", &mut key.value)];
+    if let Some(b) = key.bedrock_key_config.as_mut() {
+        if let Some(v) = b.secret_key.as_mut() {
+            fields.push(("bedrock_key_config.secret_key", v));
+        }
+        if let Some(v) = b.session_token.as_mut() {
+            fields.push(("bedrock_key_config.session_token", v));
+        }
+    }
+    fields
+}
+
+/// Binds a sealed value to its key and field, so a ciphertext copied to another key or field does not
+/// open. The key's `value` uses the bare key id (the format of the first sealed stores).
+fn associated_data(key_id: &str, field: &str) -> String {
+    if field == "value" {
+        key_id.to_owned()
+    } else {
+        format!("{key_id}#{field}")
     }
 }
 
@@ -366,6 +402,40 @@ mod tests {
             assert!(!contains(&bytes, secret), "{secret} is on disk in clear");
         }
         assert!(contains(&bytes, "env.MY_KEY"));
+    }
+
+    #[tokio::test]
+    async fn bedrock_secrets_are_sealed_too() {
+        const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY-sealed";
+        const AWS_TOKEN: &str = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN-sealed-0123";
+        let dir = tempfile::tempdir().unwrap();
+        let inner = sqlite(dir.path()).await;
+        let (store, _) = SealedConfigStore::open(inner.clone(), Some(SealingKey::derive(SECRET).unwrap()))
+            .await
+            .unwrap();
+        let p = provider();
+        let mut k = key(&p, "k1", "aws", VALUE);
+        k.bedrock_key_config = Some(switchyard_core::provider_keys::BedrockKeyConfig {
+            access_key: Some("AKIDEXAMPLE".into()),
+            secret_key: Some(AWS_SECRET.into()),
+            session_token: Some(AWS_TOKEN.into()),
+            region: Some("eu-central-1".into()),
+            ..Default::default()
+        });
+        store.insert_provider(&p, &[k]).await.unwrap();
+        let clear = store.load().await.unwrap();
+        let b = clear[0].1[0].bedrock_key_config.as_ref().unwrap();
+        assert_eq!(b.secret_key.as_deref(), Some(AWS_SECRET));
+        assert_eq!(b.session_token.as_deref(), Some(AWS_TOKEN));
+        let raw = inner.load().await.unwrap();
+        let rb = raw[0].1[0].bedrock_key_config.as_ref().unwrap();
+        assert!(rb.secret_key.as_deref().unwrap().starts_with(SEALED_PREFIX));
+        assert!(rb.session_token.as_deref().unwrap().starts_with(SEALED_PREFIX));
+        inner.close().await;
+        let bytes = raw_db(dir.path());
+        for secret in [VALUE, AWS_SECRET, AWS_TOKEN] {
+            assert!(!contains(&bytes, secret), "{secret} is on disk in clear");
+        }
     }
 
     #[tokio::test]

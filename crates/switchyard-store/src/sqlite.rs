@@ -70,8 +70,8 @@ async fn insert_key_row(
 ) -> Result<(), StoreError> {
     let t = now();
     sqlx::query(
-        "INSERT INTO provider_keys (id, provider, name, value, models, blacklisted_models, weight, enabled, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO provider_keys (id, provider, name, value, models, blacklisted_models, weight, enabled, created_at, updated_at, provider_settings)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&key.id)
     .bind(provider)
@@ -83,6 +83,7 @@ async fn insert_key_row(
     .bind(key.enabled)
     .bind(t)
     .bind(t)
+    .bind(crate::provider_settings_json(key))
     .execute(tx)
     .await
     .map_err(|e| {
@@ -100,7 +101,7 @@ impl ConfigStore for SqliteConfigStore {
             .fetch_all(&self.pool)
             .await?;
         let keys = sqlx::query(
-            "SELECT id, provider, name, value, models, blacklisted_models, weight, enabled FROM provider_keys ORDER BY seq",
+            "SELECT id, provider, name, value, models, blacklisted_models, weight, enabled, provider_settings FROM provider_keys ORDER BY seq",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -119,7 +120,15 @@ impl ConfigStore for SqliteConfigStore {
                 let raw: String = row.try_get(col)?;
                 serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("key '{id}' {col}: {e}")))
             };
+            let settings: crate::ProviderSettings =
+                match row.try_get::<Option<String>, _>("provider_settings")? {
+                    Some(raw) => serde_json::from_str(&raw)
+                        .map_err(|e| StoreError::Corrupt(format!("key '{id}' provider_settings: {e}")))?,
+                    None => crate::ProviderSettings::default(),
+                };
             let key = KeyConfig {
+                azure_key_config: settings.azure_key_config,
+                bedrock_key_config: settings.bedrock_key_config,
                 id: id.clone(),
                 name: row.try_get("name")?,
                 value: row.try_get("value")?,
@@ -192,7 +201,7 @@ impl ConfigStore for SqliteConfigStore {
 
     async fn update_key(&self, provider: &str, key: &KeyConfig) -> Result<(), StoreError> {
         let done = sqlx::query(
-            "UPDATE provider_keys SET name = ?, value = ?, models = ?, blacklisted_models = ?, weight = ?, enabled = ?, updated_at = ?
+            "UPDATE provider_keys SET name = ?, value = ?, models = ?, blacklisted_models = ?, weight = ?, enabled = ?, updated_at = ?, provider_settings = ?
              WHERE provider = ? AND id = ?",
         )
         .bind(&key.name)
@@ -202,6 +211,7 @@ impl ConfigStore for SqliteConfigStore {
         .bind(key.weight)
         .bind(key.enabled)
         .bind(now())
+        .bind(crate::provider_settings_json(key))
         .bind(provider)
         .bind(&key.id)
         .execute(&self.pool)
@@ -262,6 +272,51 @@ mod tests {
             .unwrap()
             .into_new_key(p, id.into())
             .unwrap()
+    }
+
+    #[tokio::test]
+    async fn azure_and_bedrock_key_settings_round_trip_and_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.db");
+        let azure = provider(r#"{"provider":"azure"}"#);
+        let bedrock = provider(r#"{"provider":"bedrock"}"#);
+        let az_key = serde_json::from_str::<KeyInput>(
+            r#"{"name":"az","value":"azk","models":["*"],"azure_key_config":{"endpoint":"https://r.openai.azure.com","deployments":{"gpt-4o":"prod"},"api_version":"2024-10-21"}}"#,
+        )
+        .unwrap()
+        .into_new_key(&azure, "a1".into())
+        .unwrap();
+        let br_key = serde_json::from_str::<KeyInput>(
+            r#"{"name":"br","models":["*"],"bedrock_key_config":{"access_key":"AKID","secret_key":"env.AWS_SK","region":"eu-central-1"}}"#,
+        )
+        .unwrap()
+        .into_new_key(&bedrock, "b1".into())
+        .unwrap();
+        {
+            let store = SqliteConfigStore::open(&path).await.unwrap();
+            store
+                .insert_provider(&azure, std::slice::from_ref(&az_key))
+                .await
+                .unwrap();
+            store.insert_provider(&bedrock, &[]).await.unwrap();
+            store.insert_key("bedrock", &br_key).await.unwrap();
+            let mut changed = br_key.clone();
+            changed.bedrock_key_config.as_mut().unwrap().region = Some("us-west-2".into());
+            store.update_key("bedrock", &changed).await.unwrap();
+            store.close().await;
+        }
+        let store = SqliteConfigStore::open(&path).await.unwrap();
+        let loaded = store.load().await.unwrap();
+        let az = &loaded.iter().find(|(p, _)| p.name.as_str() == "azure").unwrap().1[0];
+        assert_eq!(az, &az_key);
+        let br = &loaded
+            .iter()
+            .find(|(p, _)| p.name.as_str() == "bedrock")
+            .unwrap()
+            .1[0];
+        let cfg = br.bedrock_key_config.as_ref().unwrap();
+        assert_eq!(cfg.region.as_deref(), Some("us-west-2"));
+        assert_eq!(cfg.secret_key.as_deref(), Some("env.AWS_SK"));
     }
 
     #[tokio::test]

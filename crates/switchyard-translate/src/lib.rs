@@ -127,6 +127,8 @@ mod json;
 mod stream;
 
 mod anthropic;
+mod bedrock;
+pub mod eventstream;
 mod gemini;
 mod openai;
 
@@ -152,6 +154,8 @@ pub enum Protocol {
     Anthropic,
     /// Gemini `generateContent` (Google AI Studio / Vertex).
     Gemini,
+    /// AWS Bedrock Converse / ConverseStream (streams are binary event-stream messages, not SSE).
+    Bedrock,
 }
 
 /// How to build the upstream request.
@@ -257,7 +261,7 @@ pub fn request_info(protocol: Protocol, body: &[u8]) -> Result<RequestInfo, Tran
             stream: obj.get_bool("stream").map_err(body_error)?.unwrap_or(false),
             include_usage: true,
         }),
-        Protocol::Gemini => Ok(RequestInfo {
+        Protocol::Gemini | Protocol::Bedrock => Ok(RequestInfo {
             model,
             stream: false,
             include_usage: true,
@@ -270,6 +274,7 @@ fn parse_request(protocol: Protocol, body: &[u8]) -> Result<ChatRequest, Transla
         Protocol::OpenAi => openai::parse_request(body),
         Protocol::Anthropic => anthropic::parse_request(body),
         Protocol::Gemini => gemini::parse_request(body),
+        Protocol::Bedrock => bedrock::parse_request(body),
     }
 }
 
@@ -287,6 +292,7 @@ pub fn translate_request(
         Protocol::OpenAi => openai::render_request(&req, opts),
         Protocol::Anthropic => anthropic::render_request(&req, opts),
         Protocol::Gemini => gemini::render_request(&req, opts),
+        Protocol::Bedrock => bedrock::render_request(&req, opts)?,
     };
     Ok(json::to_bytes(&out))
 }
@@ -314,11 +320,13 @@ pub fn translate_response(
         Protocol::OpenAi => openai::parse_response(body)?,
         Protocol::Anthropic => anthropic::parse_response(body)?,
         Protocol::Gemini => gemini::parse_response(body)?,
+        Protocol::Bedrock => bedrock::parse_response(body)?,
     };
     let out = match to {
         Protocol::OpenAi => openai::render_response(&resp, ctx),
         Protocol::Anthropic => anthropic::render_response(&resp, ctx)?,
         Protocol::Gemini => gemini::render_response(&resp, ctx)?,
+        Protocol::Bedrock => bedrock::render_response(&resp, ctx)?,
     };
     Ok(json::to_bytes(&out))
 }
@@ -328,6 +336,12 @@ pub fn anthropic_response_to_openai(body: &[u8], ctx: &ResponseContext) -> Resul
     translate_response(Protocol::Anthropic, Protocol::OpenAi, body, ctx)
 }
 
+/// The status a Bedrock error type (`x-amzn-errortype` header, a stream's `:exception-type`) stands
+/// for, when Bedrock documents one.
+pub fn bedrock_exception_status(error_type: &str) -> Option<u16> {
+    bedrock::status_for_exception(error_type)
+}
+
 /// Reads an upstream's error answer (HTTP `status`, `body`) into the canonical error: the status to
 /// report to OpenAI-shaped clients and the OpenAI error detail.
 pub fn parse_error(from: Protocol, status: u16, body: &[u8]) -> ErrorInfo {
@@ -335,6 +349,7 @@ pub fn parse_error(from: Protocol, status: u16, body: &[u8]) -> ErrorInfo {
         Protocol::OpenAi => openai::parse_error(status, body),
         Protocol::Anthropic => anthropic::parse_error(status, body),
         Protocol::Gemini => gemini::parse_error(status, body),
+        Protocol::Bedrock => bedrock::parse_error(status, body),
     }
 }
 
@@ -345,6 +360,7 @@ pub fn render_error(to: Protocol, error: &ErrorInfo) -> TranslatedError {
         Protocol::OpenAi => openai::render_error(error),
         Protocol::Anthropic => anthropic::render_error(error),
         Protocol::Gemini => gemini::render_error(error),
+        Protocol::Bedrock => bedrock::render_error(error),
     };
     TranslatedError {
         status: error.status,

@@ -4,7 +4,8 @@ use bytes::Bytes;
 use switchyard_core::sse::SseFramer;
 
 use crate::canonical::{ErrorInfo, StreamEvent, Usage};
-use crate::{anthropic, gemini, openai, Protocol, ResponseContext};
+use crate::eventstream::EventStreamDecoder;
+use crate::{anthropic, bedrock, gemini, openai, Protocol, ResponseContext};
 
 /// One SSE event's fields, as parsed by [`parse_sse_event`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -65,6 +66,8 @@ enum Decoder {
     OpenAi(openai::Decoder),
     Anthropic(anthropic::Decoder),
     Gemini(gemini::Decoder),
+    /// Bedrock streams are binary event-stream messages; the framer is unused for them.
+    Bedrock(Box<(EventStreamDecoder, bedrock::Decoder)>),
 }
 
 impl Decoder {
@@ -73,6 +76,24 @@ impl Decoder {
             Decoder::OpenAi(d) => d.event(data, out),
             Decoder::Anthropic(d) => d.event(name, data, out),
             Decoder::Gemini(d) => d.event(data, out),
+            // Reached only through `push_event` with an already-decoded message's type and payload.
+            Decoder::Bedrock(d) => {
+                let headers = vec![
+                    (
+                        ":message-type".to_owned(),
+                        crate::eventstream::HeaderValue::String("event".into()),
+                    ),
+                    (
+                        ":event-type".to_owned(),
+                        crate::eventstream::HeaderValue::String(name.unwrap_or_default().to_owned()),
+                    ),
+                ];
+                let m = crate::eventstream::Message {
+                    headers,
+                    payload: Bytes::copy_from_slice(data.as_bytes()),
+                };
+                d.1.message(&m, out)
+            }
         }
     }
 
@@ -81,6 +102,13 @@ impl Decoder {
             Decoder::OpenAi(d) => d.finish(out),
             Decoder::Anthropic(d) => d.finish(out),
             Decoder::Gemini(d) => d.finish(out),
+            Decoder::Bedrock(d) => {
+                if d.0.buffered() > 0 {
+                    out.push(StreamEvent::Error(cut_error()));
+                } else {
+                    d.1.finish(out)
+                }
+            }
         }
     }
 }
@@ -90,6 +118,7 @@ enum Encoder {
     OpenAi(openai::Encoder),
     Anthropic(anthropic::Encoder),
     Gemini(gemini::Encoder),
+    Bedrock(bedrock::Encoder),
 }
 
 impl Encoder {
@@ -100,6 +129,7 @@ impl Encoder {
             Encoder::OpenAi(e) => e.encode(ev, out),
             Encoder::Anthropic(e) => e.encode(ev, out),
             Encoder::Gemini(e) => return e.encode(ev, out) || terminal,
+            Encoder::Bedrock(e) => e.encode(ev, out),
         }
         terminal
     }
@@ -135,11 +165,13 @@ impl StreamTranslator {
                 Protocol::OpenAi => Decoder::OpenAi(openai::Decoder::default()),
                 Protocol::Anthropic => Decoder::Anthropic(anthropic::Decoder::default()),
                 Protocol::Gemini => Decoder::Gemini(gemini::Decoder::default()),
+                Protocol::Bedrock => Decoder::Bedrock(Box::default()),
             },
             encoder: match to {
                 Protocol::OpenAi => Encoder::OpenAi(openai::Encoder::new(ctx)),
                 Protocol::Anthropic => Encoder::Anthropic(anthropic::Encoder::new(ctx)),
                 Protocol::Gemini => Encoder::Gemini(gemini::Encoder::new(ctx)),
+                Protocol::Bedrock => Encoder::Bedrock(bedrock::Encoder::default()),
             },
             over: false,
             usage: None,
@@ -150,6 +182,28 @@ impl StreamTranslator {
     /// Feeds raw upstream bytes (any chunking); returns the client frames they complete.
     pub fn push_bytes(&mut self, chunk: Bytes) -> Vec<Bytes> {
         let mut out = Vec::new();
+        if let Decoder::Bedrock(d) = &mut self.decoder {
+            if self.over {
+                return out;
+            }
+            let mut events = std::mem::take(&mut self.events);
+            match d.0.push(&chunk) {
+                Ok(messages) => {
+                    for m in &messages {
+                        d.1.message(m, &mut events);
+                    }
+                }
+                Err(e) => {
+                    let mut info =
+                        ErrorInfo::new(502, "server_error", format!("upstream stream is corrupt: {e}"));
+                    info.detail.code = Some("upstream_stream_error".to_owned());
+                    events.push(StreamEvent::Error(info));
+                }
+            }
+            self.emit(&mut events, &mut out);
+            self.events = events;
+            return out;
+        }
         for frame in self.framer.push(chunk) {
             if let Some(ev) = parse_sse_event(&frame) {
                 self.process(ev.event.as_deref(), &ev.data, &mut out);

@@ -37,6 +37,7 @@ fn name(p: Protocol) -> &'static str {
         Protocol::OpenAi => "openai",
         Protocol::Anthropic => "anthropic",
         Protocol::Gemini => "gemini",
+        Protocol::Bedrock => "bedrock",
     }
 }
 
@@ -96,6 +97,7 @@ fn replay(from: Protocol, to: Protocol, body: &[u8]) -> String {
         Protocol::OpenAi => common::openai(&all, true),
         Protocol::Anthropic => common::anthropic(&all),
         Protocol::Gemini => common::gemini(&all),
+        Protocol::Bedrock => unreachable!("the corpus has no Bedrock clients"),
     };
     let mut out = String::new();
     for f in frames {

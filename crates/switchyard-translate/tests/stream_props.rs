@@ -299,6 +299,7 @@ proptest! {
                     Protocol::OpenAi => common::openai(&frames, true),
                     Protocol::Anthropic => common::anthropic(&frames),
                     Protocol::Gemini => common::gemini(&frames),
+                    Protocol::Bedrock => unreachable!("not in the list above"),
                 };
                 prop_assert!(acc.error.is_some(), "{:?} -> {:?} cut at {}", from, to, cut);
             }

@@ -33,6 +33,30 @@ export async function render(main, ctx) {
   await reload();
 }
 
+function wireOf(p) {
+  const c = p.custom_provider_config;
+  if (c) return c.base_provider_type;
+  const b = meta.builtins.find((x) => x.name === p.name);
+  return b ? b.wire : 'openai';
+}
+
+// Provider-specific key settings (Bifrost's shape), edited as JSON; credentials come back redacted and
+// are kept when sent back unchanged.
+const KEY_SETTINGS = {
+  azure: {
+    field: 'azure_key_config',
+    label: 'Azure settings (JSON)',
+    template: { endpoint: 'https://my-resource.openai.azure.com', deployments: {}, api_version: '2024-10-21' },
+    hint: 'endpoint, deployments (model → deployment name), api_version.',
+  },
+  bedrock: {
+    field: 'bedrock_key_config',
+    label: 'AWS settings (JSON)',
+    template: { access_key: 'env.AWS_ACCESS_KEY_ID', secret_key: 'env.AWS_SECRET_ACCESS_KEY', region: 'us-east-1', deployments: {} },
+    hint: 'access_key, secret_key, session_token (env.VAR references welcome), region, deployments (model → model id or ARN). Leave the API key empty to sign with these.',
+  },
+};
+
 function kindLabel(p) {
   const c = p.custom_provider_config;
   if (c) return `custom · ${c.base_provider_type}${c.is_key_less ? ' · key-less' : ''}`;
@@ -373,6 +397,7 @@ function providerDialog(p, reload) {
 
 function keyDialog(p, k, reload) {
   const editing = !!k;
+  const settings = KEY_SETTINGS[wireOf(p)];
   return formDialog({
     id: 'key-dialog',
     title: editing ? `Edit key ${k.name} of ${p.name}` : `Add key to ${p.name}`,
@@ -382,7 +407,7 @@ function keyDialog(p, k, reload) {
         field('Name', h('input', { name: 'name', type: 'text', required: true, value: k ? k.name : '', autocomplete: 'off', spellcheck: 'false', placeholder: 'mittwald-dedicated' })),
         field(
           'API key',
-          h('input', { name: 'value', type: 'password', required: !editing, autocomplete: 'new-password', spellcheck: 'false', placeholder: editing ? `unchanged (${k.value})` : 'sk-… or env.MY_KEY_VAR' }),
+          h('input', { name: 'value', type: 'password', required: !editing && !settings, autocomplete: 'new-password', spellcheck: 'false', placeholder: editing ? `unchanged (${k.value})` : 'sk-… or env.MY_KEY_VAR' }),
           editing
             ? 'Leave empty to keep the stored secret. It is never shown again.'
             : 'The secret, or env.VAR to read it from the gateway’s environment. It is stored and only ever shown redacted.',
@@ -399,7 +424,14 @@ function keyDialog(p, k, reload) {
         ),
         field('Weight', h('input', { name: 'weight', type: 'number', min: 0, step: 'any', required: true, value: k ? k.weight : 1 }), 'Share of traffic among keys (and providers) serving the same model.'),
         field('Enabled', h('input', { type: 'checkbox', name: 'enabled', checked: k ? k.enabled : true })),
-      ];
+        settings
+          ? field(
+              settings.label,
+              h('textarea', { name: 'provider_settings', rows: 6, spellcheck: 'false', text: JSON.stringify((k && k[settings.field]) || settings.template, null, 2) }),
+              settings.hint,
+            )
+          : null,
+      ].filter(Boolean);
     },
     async submit(form) {
       const el = form.elements;
@@ -414,6 +446,13 @@ function keyDialog(p, k, reload) {
       };
       const value = el.value.value.trim();
       if (value) body.value = value;
+      if (settings) {
+        try {
+          body[settings.field] = JSON.parse(el.provider_settings.value);
+        } catch (e) {
+          throw new Error(`${settings.label} is not valid JSON: ${e.message}`);
+        }
+      }
       if (editing) await api(`/api/providers/${enc(p.name)}/keys/${enc(k.id)}`, { method: 'PUT', body });
       else await api(`/api/providers/${enc(p.name)}/keys`, { method: 'POST', body });
       el.value.value = '';
