@@ -274,7 +274,8 @@ mod tests {
             max,
             add,
             duration: None,
-            window_end_ms: 60_000,
+            // `read` looks at the wall clock, so the window must still be open now.
+            window_end_ms: i64::MAX / 2,
         }
     }
 
