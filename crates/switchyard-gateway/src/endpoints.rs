@@ -327,11 +327,6 @@ async fn responses(
     serve(&state, &obs, call, &headers, &bytes, &mut upstream, |b| b).await
 }
 
-/// The targets of a request: the one place where the endpoints of this module and the raw
-/// pass-through get their plan, so that a plan-level policy (virtual-key restrictions, budgets) is
-/// applied to all of them by changing this function alone. `state` and `obs` are what such a policy
-/// needs (the admission recorded by the `observe` stack).
-
 /// The shared pipeline of the pass-through endpoints: plan, dispatch, relay (JSON with
 /// `extra_fields`, or SSE event by event), and the observation filled in along the way. `shape` may
 /// rewrite a JSON answer before it is sent (embeddings' base64).
