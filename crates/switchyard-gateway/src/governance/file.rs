@@ -86,7 +86,12 @@ pub async fn apply(gov: &Governance, file: &ConfigFile) -> Result<usize, Gateway
             Err(
                 GatewayError::Store(StoreError::Conflict(_) | StoreError::NotFound(_))
                 | GatewayError::NotFound { .. },
-            ) => tracing::info!("config.json: {step}: already done elsewhere, skipped"),
+            ) => {
+                tracing::info!("config.json: {step}: already done elsewhere, skipped");
+                // What the other replica made is in the store, not yet in this snapshot, and the next
+                // steps' reference checks read the snapshot.
+                gov.reload().await?;
+            }
             Err(e) => return Err(e),
         }
     }
