@@ -11,7 +11,11 @@
 //!   circuit_breaker}}`, validated exactly like the management API's bodies.
 //! - `source_of_truth` (used): `"split"` (default) or `"config.json"`; see [`plan_reconcile`].
 //! - `config_store` (used): `{"enabled": false}` makes the file the only source (read-only mode).
-//! - `client`, `governance` (shape-checked, kept as raw JSON for the subsystems that own them).
+//! - `governance` (used): virtual keys, teams and customers with their budgets and rate limits, read
+//!   through the management API's input types ([`governance::parse_governance`]) and reconciled with
+//!   the governance store by [`governance::plan_governance`] under the same `source_of_truth`.
+//! - `client` (shape-checked; `enforce_auth_on_inference`, or its old name
+//!   `enforce_governance_header`, is used).
 //! - `$schema`, `version`, `encryption_key`, `logs_store`, `vector_store`, `mcp`, `plugins`,
 //!   `framework`, `websocket` and Bifrost's enterprise blocks: accepted, not applied (a warning says so).
 //!
@@ -27,6 +31,9 @@ use serde_json::{Map, Value};
 use crate::config::{validate_key_id, KeyConfig, KeyInput, ProviderConfig, ProviderInput, ValidationError};
 use crate::provider::ProviderName;
 use crate::secret;
+
+pub mod governance;
+pub use governance::{FileGovernance, GovernanceStep};
 
 /// Which side wins when the file and the store disagree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,10 +53,12 @@ pub struct ConfigFile {
     /// `false` (`"config_store": {"enabled": false}`): the file is the only source, read-only.
     pub config_store_enabled: bool,
     pub providers: Vec<FileProvider>,
-    /// The `client` block, shape-checked, for the subsystem that applies it.
+    /// The `client` block, shape-checked.
     pub client: Option<Value>,
-    /// The `governance` block, shape-checked, for the governance store.
-    pub governance: Option<Value>,
+    /// `client.enforce_auth_on_inference` (or `client.enforce_governance_header`).
+    pub enforce_auth_on_inference: Option<bool>,
+    /// The `governance` block, validated.
+    pub governance: Option<FileGovernance>,
     /// Things accepted but not applied, and `env.VAR` key references not set in this environment.
     pub warnings: Vec<String>,
 }
@@ -170,14 +179,21 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<ConfigF
         None => None,
         Some(v) => {
             check_governance(v)?;
-            Some(v.clone())
+            let map = v.as_object().cloned().unwrap_or_default();
+            Some(governance::parse_governance(&map, &env, &mut warnings)?)
         }
     };
+    let enforce_auth_on_inference = client.as_ref().and_then(|c| {
+        c.get("enforce_auth_on_inference")
+            .or_else(|| c.get("enforce_governance_header"))
+            .and_then(Value::as_bool)
+    });
     Ok(ConfigFile {
         source_of_truth,
         config_store_enabled,
         providers,
         client,
+        enforce_auth_on_inference,
         governance,
         warnings,
     })

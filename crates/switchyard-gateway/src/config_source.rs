@@ -55,8 +55,8 @@ pub struct OpenedConfig {
     /// (for a file-only config, `config.db` in the app dir, since keys and usage change at run time).
     pub governance: Arc<dyn GovernanceStore>,
     pub read_only: bool,
-    /// The parsed `config.json`, if there was one: its `client` and `governance` blocks are for the
-    /// subsystems that own them.
+    /// The parsed `config.json`, if there was one: its governance and client setting are applied by
+    /// `governance::file::apply` once governance is open.
     pub file: Option<ConfigFile>,
 }
 

@@ -216,6 +216,11 @@ impl Gateway {
             None => Arc::new(MemoryCounters::default()),
         };
         let governance = Arc::new(Governance::open(opened.governance, counters).await?);
+        if let Some(file) = &opened.file {
+            crate::governance::file::apply(&governance, file)
+                .await
+                .map_err(|e| StartError::ConfigFile(format!("applying its governance: {e}")))?;
+        }
         governance.spawn_flusher(config.counters_flush_every);
         if config_service.follows_changes() {
             governance.follow(config_service.reload_notices());

@@ -296,7 +296,8 @@ async fn a_file_only_config_serves_traffic_and_refuses_every_management_write() 
         (200, "mittwald-dedicated".into()),
         "still serving"
     );
-    assert!(!dir.path().join("config.db").exists(), "no store was opened");
+    // config.db exists in this mode too, but holds governance only (keys and usage change at run
+    // time); the provider writes above were all refused.
     gw.stop().await;
 }
 
@@ -336,4 +337,218 @@ async fn a_bad_config_file_stops_the_start_with_the_field_named() {
     };
     let err = Gateway::bind(&missing).await.err().expect("refused");
     assert!(err.to_string().contains("nope.json: no such file"), "{err}");
+}
+
+const FILE_VK: &str = "sk-bf-from-config-file-0000000001";
+
+/// The lanes plus Bifrost-shaped governance: a customer, a team under it, a key of that team whose
+/// value comes from the environment, a budget and a rate limit in their own arrays, and auth enforced.
+fn governed(dedicated: &MockUpstream, shared: &MockUpstream, mode: &str) -> Value {
+    let mut file = lanes(dedicated, shared);
+    file["source_of_truth"] = json!(mode);
+    file["client"] = json!({"enforce_governance_header": true, "drop_excess_requests": false});
+    file["governance"] = json!({
+        "customers": [{"id": "acme", "name": "Acme"}],
+        "teams": [{"id": "acme-web", "name": "Acme web", "customer_id": "acme"}],
+        "rate_limits": [{"id": "rl-web", "request_max_limit": 1000, "request_reset_duration": "1h"}],
+        "budgets": [{"id": "b-web", "max_limit": 20.0, "reset_duration": "1M", "virtual_key_id": "vk-web"}],
+        "virtual_keys": [{
+            "id": "vk-web", "name": "web app", "value": "env.SWITCHYARD_TEST_FILE_VK",
+            "team_id": "acme-web", "rate_limit_id": "rl-web",
+            "provider_configs": [{"provider": "mittwald-shared", "allowed_models": ["*"]}]
+        }]
+    });
+    file
+}
+
+/// Status of a chat call made with `vk` (or none).
+async fn chat_with_key(gw: &TestGateway, vk: Option<&str>) -> u16 {
+    let mut req = gw
+        .http
+        .post(gw.url("/v1/chat/completions"))
+        .json(&chat("gpt-oss-120b"));
+    if let Some(vk) = vk {
+        req = req.bearer_auth(vk);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+async fn vk_ids(gw: &TestGateway) -> Vec<String> {
+    let (_, list) = gw.get("/api/governance/virtual-keys").await;
+    let mut ids: Vec<String> = list["virtual_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn file_governance_admits_its_key_enforces_auth_and_seeds_in_split_mode() {
+    std::env::set_var("SWITCHYARD_TEST_SHARED_KEY", "sk-shared-from-env-0002");
+    std::env::set_var("SWITCHYARD_TEST_FILE_VK", FILE_VK);
+    let (dedicated, shared) = (mock().await, mock().await);
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &governed(&dedicated, &shared, "split"));
+
+    let gw = TestGateway::start_with(server_config(dir.path())).await;
+    assert_eq!(chat_with_key(&gw, Some(FILE_VK)).await, 200);
+    assert_eq!(chat_with_key(&gw, None).await, 401, "the file enforces auth");
+    assert_eq!(
+        chat_with_key(&gw, Some("sk-bf-not-a-known-key-000000000")).await,
+        401
+    );
+    let (_, cfg) = gw.get("/api/config").await;
+    assert_eq!(cfg["client_config"]["enforce_auth_on_inference"], true, "{cfg}");
+
+    let (s, vk) = gw.get("/api/governance/virtual-keys/vk-web").await;
+    assert_eq!(s, 200, "{vk}");
+    let vk = &vk["virtual_key"];
+    assert!(
+        !vk.to_string().contains(FILE_VK),
+        "the value is stored hashed: {vk}"
+    );
+    assert_eq!(vk["team_id"], "acme-web");
+    assert_eq!(vk["budgets"][0]["max_limit"], 20.0, "{vk}");
+    assert_eq!(vk["budgets"][0]["reset_duration"], "1M", "{vk}");
+    assert_eq!(vk["rate_limit"]["request_max_limit"], 1000, "{vk}");
+    let (_, team) = gw.get("/api/governance/teams/acme-web").await;
+    assert_eq!(team["team"]["customer_id"], "acme", "{team}");
+
+    // Made through the API: a second key, a renamed file key, auth switched off.
+    let (s, made) = gw
+        .post(
+            "/api/governance/virtual-keys",
+            json!({"id": "vk-api", "name": "made in the UI"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{made}");
+    let api_value = made["virtual_key"]["value"].as_str().unwrap().to_owned();
+    let (s, _) = gw
+        .put("/api/governance/virtual-keys/vk-web", json!({"name": "renamed"}))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = gw
+        .put(
+            "/api/config",
+            json!({"client_config": {"enforce_auth_on_inference": false}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    gw.stop().await;
+
+    // "split": what the store has is left alone; nothing the file lacks is deleted.
+    let gw = TestGateway::start_with(server_config(dir.path())).await;
+    assert_eq!(vk_ids(&gw).await, ["vk-api", "vk-web"]);
+    let (_, vk) = gw.get("/api/governance/virtual-keys/vk-web").await;
+    assert_eq!(vk["virtual_key"]["name"], "renamed");
+    assert_eq!(chat_with_key(&gw, Some(&api_value)).await, 200);
+    assert_eq!(
+        chat_with_key(&gw, None).await,
+        200,
+        "the API's later setting is kept"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn source_of_truth_config_json_makes_governance_equal_to_the_file() {
+    std::env::set_var("SWITCHYARD_TEST_SHARED_KEY", "sk-shared-from-env-0002");
+    std::env::set_var("SWITCHYARD_TEST_FILE_VK", FILE_VK);
+    let (dedicated, shared) = (mock().await, mock().await);
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = governed(&dedicated, &shared, "config.json");
+    write(dir.path(), &file);
+
+    let gw = TestGateway::start_with(server_config(dir.path())).await;
+    let (s, _) = gw
+        .post(
+            "/api/governance/virtual-keys",
+            json!({"id": "vk-api", "name": "made in the UI"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = gw
+        .post(
+            "/api/governance/teams",
+            json!({"id": "team-api", "name": "made in the UI"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    gw.put("/api/governance/virtual-keys/vk-web", json!({"name": "renamed"}))
+        .await;
+    gw.put(
+        "/api/config",
+        json!({"client_config": {"enforce_auth_on_inference": false}}),
+    )
+    .await;
+    gw.stop().await;
+
+    // The file's key gets a new value meanwhile.
+    const NEW_VALUE: &str = "sk-bf-rotated-in-the-file-00000002";
+    file["governance"]["virtual_keys"][0]["value"] = json!(NEW_VALUE);
+    write(dir.path(), &file);
+    let gw = TestGateway::start_with(server_config(dir.path())).await;
+    assert_eq!(vk_ids(&gw).await, ["vk-web"], "keys not in the file are deleted");
+    let (_, teams) = gw.get("/api/governance/teams").await;
+    assert_eq!(teams["count"], 1, "{teams}");
+    let (_, vk) = gw.get("/api/governance/virtual-keys/vk-web").await;
+    assert_eq!(vk["virtual_key"]["name"], "web app", "the file's content wins");
+    assert_eq!(chat_with_key(&gw, None).await, 401, "the file's setting wins");
+    assert_eq!(chat_with_key(&gw, Some(FILE_VK)).await, 401, "old value gone");
+    assert_eq!(chat_with_key(&gw, Some(NEW_VALUE)).await, 200);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_file_only_config_applies_its_governance_too() {
+    std::env::set_var("SWITCHYARD_TEST_SHARED_KEY", "sk-shared-from-env-0002");
+    std::env::set_var("SWITCHYARD_TEST_FILE_VK", FILE_VK);
+    let (dedicated, shared) = (mock().await, mock().await);
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = governed(&dedicated, &shared, "config.json");
+    file["config_store"] = json!({"enabled": false});
+    write(dir.path(), &file);
+
+    let gw = TestGateway::start_with(server_config(dir.path())).await;
+    assert_eq!(chat_with_key(&gw, Some(FILE_VK)).await, 200);
+    assert_eq!(chat_with_key(&gw, None).await, 401);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_governance_field_stops_the_start_with_the_field_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &json!({"governance": {"virtual_keys": [{
+            "id": "vk-1", "name": "app", "value": "sk-bf-0123456789abcdef",
+            "budgets": [{"max_limit": 5, "reset_duration": "monthly"}]
+        }]}}),
+    );
+    let err = Gateway::bind(&server_config(dir.path()))
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("config.json: error at governance.virtual_keys[0].budgets[0].reset_duration"),
+        "{err}"
+    );
+
+    write(
+        dir.path(),
+        &json!({"governance": {"virtual_keys": [{"id": "vk-1", "name": "app"}]}}),
+    );
+    let err = Gateway::bind(&server_config(dir.path()))
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("error at governance.virtual_keys[0].value: is required"),
+        "{err}"
+    );
 }

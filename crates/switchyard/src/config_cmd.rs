@@ -30,10 +30,14 @@ pub fn validate(path: &Path) -> ExitCode {
                 } else {
                     ""
                 },
-                if file.governance.is_some() {
-                    "; governance block"
-                } else {
-                    ""
+                match &file.governance {
+                    Some(g) => format!(
+                        "; governance: {} virtual key(s), {} team(s), {} customer(s)",
+                        g.virtual_keys.len(),
+                        g.teams.len(),
+                        g.customers.len()
+                    ),
+                    None => String::new(),
                 },
             );
             ExitCode::SUCCESS

@@ -128,3 +128,56 @@ fn an_unknown_config_store_is_refused_at_start() {
         "the URL's password is not echoed: {stderr}"
     );
 }
+
+/// The same deep checks as start-up: each entry goes through the management API's validation.
+#[test]
+fn governance_entries_are_checked_like_at_start_up() {
+    let vk = |extra: serde_json::Value| {
+        let mut e = json!({"id": "vk-1", "name": "app", "value": "sk-bf-0123456789abcdef"});
+        e.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"governance": {"virtual_keys": [e]}})
+    };
+    let cases = [
+        (
+            vk(json!({"budgets": [{"max_limit": 5, "reset_duration": "monthly"}]})),
+            "config.json: error at governance.virtual_keys[0].budgets[0].reset_duration:",
+        ),
+        (
+            vk(json!({"rate_limit": {"request_max_limit": 10}})),
+            "config.json: error at governance.virtual_keys[0].rate_limit.request_reset_duration: request_max_limit needs a request_reset_duration",
+        ),
+        (
+            vk(json!({"max_concurrent_requests": 0})),
+            "config.json: error at governance.virtual_keys[0].max_concurrent_requests: must be 1 or more",
+        ),
+        (
+            json!({"governance": {"virtual_keys": [{"id": "vk-1", "name": "app"}]}}),
+            "config.json: error at governance.virtual_keys[0].value: is required",
+        ),
+        (
+            json!({"governance": {"virtual_keys": [{"id": "vk-1", "name": "app", "value": "env.SWITCHYARD_TEST_UNSET"}]}}),
+            "config.json: error at governance.virtual_keys[0].value: environment variable SWITCHYARD_TEST_UNSET is not set",
+        ),
+    ];
+    for (file, expected) in cases {
+        let (code, _, stderr) = validate(&file.to_string());
+        assert_eq!(code, 1, "{file}");
+        assert!(stderr.trim().starts_with(expected), "{file}: {stderr}");
+    }
+
+    let (code, stdout, stderr) = validate(
+        &json!({"governance": {
+            "customers": [{"id": "c", "name": "Acme"}],
+            "teams": [{"id": "t", "name": "Web", "customer_id": "c"}],
+            "virtual_keys": [{"id": "vk-1", "name": "app", "value": "sk-bf-0123456789abcdef", "team_id": "t"}]
+        }})
+        .to_string(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("governance: 1 virtual key(s), 1 team(s), 1 customer(s)"),
+        "{stdout}"
+    );
+}

@@ -344,3 +344,46 @@ async fn a_replica_that_lost_its_listener_catches_up() {
     .await;
     assert!(took.is_some(), "B catches up after losing its listener");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_applying_the_same_governance_file_at_once_all_start_and_agree() {
+    let schema = SchemaGuard::new("govfile");
+    let mock = switchyard_mock::start(switchyard_mock::MockOptions::default())
+        .await
+        .unwrap();
+    const VK: &str = "sk-bf-replicated-file-key-000000001";
+    let files = tempfile::tempdir().unwrap();
+    let path = write_config(files.path(), &mock.base_url());
+    let mut file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    file["source_of_truth"] = json!("config.json");
+    file["client"] = json!({"enforce_auth_on_inference": true});
+    file["governance"] = json!({
+        "customers": [{"id": "acme", "name": "Acme"}],
+        "teams": [{"id": "web", "name": "Web", "customer_id": "acme"}],
+        "virtual_keys": [{"id": "vk-web", "name": "web", "value": VK, "team_id": "web"}]
+    });
+    std::fs::write(&path, file.to_string()).unwrap();
+    let config = path.to_str().unwrap();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| Replica::start(&schema.0, &["--config-file", config]));
+        let b = s.spawn(|| Replica::start(&schema.0, &["--config-file", config]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let body = json!({"model": "seeded/echo", "messages": [{"role": "user", "content": "hi"}]});
+    for r in [&a, &b] {
+        let with_key = r
+            .http
+            .post(format!("{}/v1/chat/completions", r.base))
+            .bearer_auth(VK)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(with_key.status().as_u16(), 200, "the file's key is admitted");
+        assert_eq!(r.chat("seeded/echo").await.0, 401, "auth is enforced");
+    }
+    let (_, keys, _) = a
+        .send(reqwest::Method::GET, "/api/governance/virtual-keys", None)
+        .await;
+    assert_eq!(keys["total_count"], 1, "{keys}");
+}

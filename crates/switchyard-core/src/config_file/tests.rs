@@ -7,6 +7,7 @@ fn env(var: &str) -> Option<String> {
     match var {
         "OPENAI_API_KEY" => Some("sk-from-env".into()),
         "MITTWALD_URL" => Some("https://llm.aihosting.mittwald.de/v1".into()),
+        "APP_VK" => Some("sk-bf-app-key-from-env-0001".into()),
         _ => None,
     }
 }
@@ -202,11 +203,27 @@ fn client_and_governance_shapes_are_checked() {
         "customers": [{"id": "c-1", "name": "acme"}],
         "teams": [{"id": "t-1", "name": "team-a", "customer_id": "c-1"}],
         "virtual_keys": [{"id": "vk-1", "name": "app", "team_id": "t-1", "rate_limit_id": "rl-1",
+                          "value": "sk-bf-0123456789abcdef0123",
                           "provider_configs": [{"provider": "openai", "weight": 1.0, "allowed_models": ["*"]}]}],
         "budgets": [{"id": "b-1", "max_limit": 50.0, "reset_duration": "1M", "virtual_key_id": "vk-1"}]
     }});
     let f = parse_ok(gov.clone());
-    assert_eq!(f.governance.as_ref().unwrap()["virtual_keys"][0]["id"], "vk-1");
+    let g = f.governance.as_ref().unwrap();
+    let vk = &g.virtual_keys[0].entity;
+    assert_eq!(vk.id, "vk-1");
+    assert_eq!(vk.team_id.as_deref(), Some("t-1"));
+    // The budget pointing back and the referenced rate limit are folded into the key.
+    assert_eq!(vk.budgets.len(), 1);
+    assert_eq!(vk.budgets[0].max_limit, 50.0);
+    assert_eq!(
+        vk.rate_limit.as_ref().and_then(|r| r.request_max_limit),
+        Some(600)
+    );
+    assert_eq!(
+        vk.value_hash,
+        crate::governance::hash_vk_value("sk-bf-0123456789abcdef0123")
+    );
+    assert_eq!(g.teams[0].entity.customer_id.as_deref(), Some("c-1"));
 
     let mut bad = gov.clone();
     bad["governance"]["budgets"][0]["virtual_key_id"] = json!("vk-404");
@@ -522,4 +539,131 @@ proptest! {
         }
         prop_assert!(plan_reconcile(&file, &stored).is_empty());
     }
+}
+
+fn gov_file(mode: &str) -> Value {
+    json!({"source_of_truth": mode, "governance": {
+        "customers": [{"id": "c-1", "name": "acme"}],
+        "teams": [{"id": "t-1", "name": "team-a", "customer_id": "c-1"}],
+        "virtual_keys": [{"id": "vk-1", "name": "app", "team_id": "t-1", "value": "env.APP_VK",
+                          "budgets": [{"max_limit": 5.0, "reset_duration": "1d"}]}]
+    }})
+}
+
+#[test]
+fn governance_entries_are_validated_like_api_bodies() {
+    let mut bad = gov_file("split");
+    bad["governance"]["virtual_keys"][0]["budgets"][0]["reset_duration"] = json!("daily");
+    let (path, _) = error_at(bad);
+    assert_eq!(path, "governance.virtual_keys[0].budgets[0].reset_duration");
+
+    let mut bad = gov_file("split");
+    bad["governance"]["virtual_keys"][0]["budgets"][0]["max_limit"] = json!(-1.0);
+    assert_eq!(error_at(bad).0, "governance.virtual_keys[0].budgets[0].max_limit");
+
+    let mut bad = gov_file("split");
+    bad["governance"]["virtual_keys"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("value");
+    let (path, msg) = error_at(bad);
+    assert_eq!(path, "governance.virtual_keys[0].value");
+    assert!(msg.contains("required"), "{msg}");
+
+    let mut bad = gov_file("split");
+    bad["governance"]["virtual_keys"][0]["value"] = json!("too-short");
+    assert_eq!(error_at(bad).0, "governance.virtual_keys[0].value");
+
+    let mut bad = gov_file("split");
+    bad["governance"]["virtual_keys"][0]["value"] = json!("env.NOT_SET_ANYWHERE");
+    let (path, msg) = error_at(bad);
+    assert_eq!(path, "governance.virtual_keys[0].value");
+    assert!(msg.contains("NOT_SET_ANYWHERE"), "{msg}");
+
+    let mut bad = gov_file("split");
+    bad["governance"]["teams"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "no id"}));
+    assert_eq!(error_at(bad).0, "governance.teams[1].id");
+
+    let mut bad = gov_file("split");
+    bad["governance"]["customers"][0]["budgetz"] = json!([]);
+    assert_eq!(error_at(bad).0, "governance.customers[0].budgetz");
+}
+
+#[test]
+fn governance_plan_seeds_in_split_and_makes_equal_in_config_json() {
+    use super::governance::{plan_governance, StoredGovernance};
+    let split = parse_ok(gov_file("split"));
+    let g = split.governance.as_ref().unwrap();
+    let empty = StoredGovernance {
+        virtual_keys: &[],
+        teams: &[],
+        customers: &[],
+    };
+    let steps = plan_governance(g, SourceOfTruth::Split, &empty);
+    let names: Vec<String> = steps.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        names,
+        [
+            "create customer c-1",
+            "create team t-1",
+            "create virtual key vk-1"
+        ]
+    );
+
+    // What the store holds after seeding, edited through the API, plus one key made there.
+    let mut vk = g.virtual_keys[0].entity.clone();
+    vk.created_at_ms = 1_000;
+    vk.name = "renamed in the UI".into();
+    let mut api_key = vk.clone();
+    api_key.id = "vk-api".into();
+    api_key.value_hash = "other".into();
+    let mut team = g.teams[0].entity.clone();
+    team.created_at_ms = 1_000;
+    let mut customer = g.customers[0].entity.clone();
+    customer.created_at_ms = 1_000;
+    let keys = [vk.clone(), api_key];
+    let teams = [team];
+    let customers = [customer];
+    let stored = StoredGovernance {
+        virtual_keys: &keys,
+        teams: &teams,
+        customers: &customers,
+    };
+    assert!(plan_governance(g, SourceOfTruth::Split, &stored).is_empty());
+
+    let file = parse_ok(gov_file("config.json"));
+    let steps = plan_governance(file.governance.as_ref().unwrap(), SourceOfTruth::File, &stored);
+    let mut expected = vk;
+    expected.name = "app".into();
+    assert_eq!(
+        steps,
+        [
+            GovernanceStep::UpdateVirtualKey(expected),
+            GovernanceStep::DeleteVirtualKey("vk-api".into())
+        ]
+    );
+
+    // A new value in the file replaces the key: the old row goes first, the new one keeps its time.
+    let mut changed = gov_file("config.json");
+    changed["governance"]["virtual_keys"][0]["value"] = json!("sk-bf-another-value-0000000000");
+    changed["governance"]["virtual_keys"][0]["name"] = json!("renamed in the UI");
+    let file = parse_ok(changed);
+    let steps = plan_governance(file.governance.as_ref().unwrap(), SourceOfTruth::File, &stored);
+    assert_eq!(steps[0], GovernanceStep::DeleteVirtualKey("vk-1".into()));
+    match &steps[1] {
+        GovernanceStep::CreateVirtualKey(k) => assert_eq!(k.created_at_ms, 1_000),
+        other => panic!("expected a create, got {other}"),
+    }
+}
+
+#[test]
+fn client_enforce_setting_under_either_name() {
+    let f = parse_ok(json!({"client": {"enforce_governance_header": true}}));
+    assert_eq!(f.enforce_auth_on_inference, Some(true));
+    let f = parse_ok(json!({"client": {"enforce_auth_on_inference": false}}));
+    assert_eq!(f.enforce_auth_on_inference, Some(false));
+    assert_eq!(parse_ok(json!({})).enforce_auth_on_inference, None);
 }

@@ -16,7 +16,7 @@ use switchyard_core::governance::{
 };
 use switchyard_store::{GroupKind, PriceOverride};
 
-use super::{now_ms, CLIENT_CONFIG};
+use super::{now_ms, Governance, CLIENT_CONFIG};
 use crate::body::{parse_json, read_limited};
 use crate::error::{ApiError, GatewayError};
 use crate::state::AppState;
@@ -200,6 +200,79 @@ fn check_refs(
     Ok(())
 }
 
+// --- The write paths: shared by the handlers below and by `config.json` (`super::file`) ------------
+
+/// Stores a new virtual key after checking its team/customer exist.
+pub(crate) async fn insert_virtual_key(gov: &Governance, vk: &VirtualKey) -> Result<(), GatewayError> {
+    let _w = gov.lock_writes().await;
+    check_refs(&gov.snapshot(), vk.team_id.as_deref(), vk.customer_id.as_deref())?;
+    gov.store().insert_virtual_key(vk).await?;
+    gov.reload().await
+}
+
+/// Replaces stored key `id` with what `change` makes of it, under the write lock.
+pub(crate) async fn update_virtual_key_with(
+    gov: &Governance,
+    id: &str,
+    change: impl FnOnce(&VirtualKey) -> Result<VirtualKey, GatewayError>,
+) -> Result<VirtualKey, GatewayError> {
+    let _w = gov.lock_writes().await;
+    let snap = gov.snapshot();
+    let current = snap.key(id).ok_or_else(|| not_found("virtual key", id))?;
+    let updated = change(current)?;
+    check_refs(&snap, updated.team_id.as_deref(), updated.customer_id.as_deref())?;
+    gov.store().update_virtual_key(&updated).await?;
+    gov.reload().await?;
+    Ok(updated)
+}
+
+pub(crate) async fn remove_virtual_key(gov: &Governance, id: &str) -> Result<(), GatewayError> {
+    let _w = gov.lock_writes().await;
+    gov.store().delete_virtual_key(id).await?;
+    gov.reload().await
+}
+
+pub(crate) async fn insert_group(gov: &Governance, team: bool, g: &Group) -> Result<(), GatewayError> {
+    let _w = gov.lock_writes().await;
+    check_refs(&gov.snapshot(), None, g.customer_id.as_deref())?;
+    gov.store().insert_group(kind_of(team), g).await?;
+    gov.reload().await
+}
+
+pub(crate) async fn update_group_with(
+    gov: &Governance,
+    team: bool,
+    id: &str,
+    change: impl FnOnce(&Group) -> Result<Group, GatewayError>,
+) -> Result<Group, GatewayError> {
+    let what = if team { "team" } else { "customer" };
+    let _w = gov.lock_writes().await;
+    let snap = gov.snapshot();
+    let current = if team { snap.team(id) } else { snap.customer(id) }.ok_or_else(|| not_found(what, id))?;
+    let g = change(current)?;
+    check_refs(&snap, None, g.customer_id.as_deref())?;
+    gov.store().update_group(kind_of(team), &g).await?;
+    gov.reload().await?;
+    Ok(g)
+}
+
+pub(crate) async fn remove_group(gov: &Governance, team: bool, id: &str) -> Result<(), GatewayError> {
+    let _w = gov.lock_writes().await;
+    gov.store().delete_group(kind_of(team), id).await?;
+    gov.reload().await
+}
+
+/// The client setting `enforce_auth_on_inference`, as `/api/config` and `config.json` set it.
+pub(crate) async fn set_enforce_auth(gov: &Governance, enforce: bool) -> Result<(), GatewayError> {
+    let _w = gov.lock_writes().await;
+    gov.store()
+        .put_setting(CLIENT_CONFIG, &json!({"enforce_auth_on_inference": enforce}))
+        .await?;
+    gov.reload().await
+}
+
+// --- Handlers -------------------------------------------------------------------------------------
+
 pub async fn create_virtual_key(State(state): State<Arc<AppState>>, body: Body) -> Answer {
     let bytes = read_limited(body, MAX_BODY).await?;
     let input: VirtualKeyInput = parse_json(&bytes)?;
@@ -209,13 +282,7 @@ pub async fn create_virtual_key(State(state): State<Arc<AppState>>, body: Body) 
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let vk = input.into_new(id, hash_vk_value(&value), vk_hint(&value), now_ms())?;
-    let gov = &state.governance;
-    {
-        let _w = gov.lock_writes().await;
-        check_refs(&gov.snapshot(), vk.team_id.as_deref(), vk.customer_id.as_deref())?;
-        gov.store().insert_virtual_key(&vk).await?;
-        gov.reload().await?;
-    }
+    insert_virtual_key(&state.governance, &vk).await?;
     let mut view = vk_view(&state, &vk).await;
     // The only time the value is shown.
     view["value"] = json!(value);
@@ -239,16 +306,7 @@ pub async fn update_virtual_key(
     let input: VirtualKeyInput = parse_json(&bytes)?;
     let reset = input.reset_budget_usage == Some(true);
     let gov = &state.governance;
-    let updated = {
-        let _w = gov.lock_writes().await;
-        let snap = gov.snapshot();
-        let current = snap.key(&id).ok_or_else(|| not_found("virtual key", &id))?;
-        let updated = input.apply_update(current)?;
-        check_refs(&snap, updated.team_id.as_deref(), updated.customer_id.as_deref())?;
-        gov.store().update_virtual_key(&updated).await?;
-        gov.reload().await?;
-        updated
-    };
+    let updated = update_virtual_key_with(gov, &id, |current| Ok(input.apply_update(current)?)).await?;
     if reset {
         let snap = gov.snapshot();
         let levels = gov.levels(&snap, &updated);
@@ -274,10 +332,7 @@ pub async fn update_virtual_key(
 }
 
 pub async fn delete_virtual_key(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Answer {
-    let gov = &state.governance;
-    let _w = gov.lock_writes().await;
-    gov.store().delete_virtual_key(&id).await?;
-    gov.reload().await?;
+    remove_virtual_key(&state.governance, &id).await?;
     Ok(Json(json!({"message": "virtual key deleted"})))
 }
 
@@ -305,11 +360,7 @@ async fn create_group(state: &AppState, team: bool, body: Body) -> Answer {
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let g = input.into_new(id, now_ms(), team)?;
-    let gov = &state.governance;
-    let _w = gov.lock_writes().await;
-    check_refs(&gov.snapshot(), None, g.customer_id.as_deref())?;
-    gov.store().insert_group(kind_of(team), &g).await?;
-    gov.reload().await?;
+    insert_group(&state.governance, team, &g).await?;
     let key = if team { "team" } else { "customer" };
     Ok(Json(
         json!({"message": format!("{key} created"), key: group_view(&g)}),
@@ -327,24 +378,17 @@ async fn update_group(state: &AppState, team: bool, id: &str, body: Body) -> Ans
     let bytes = read_limited(body, MAX_BODY).await?;
     let input: GroupInput = parse_json(&bytes)?;
     let key = if team { "team" } else { "customer" };
-    let gov = &state.governance;
-    let _w = gov.lock_writes().await;
-    let snap = gov.snapshot();
-    let current = if team { snap.team(id) } else { snap.customer(id) }.ok_or_else(|| not_found(key, id))?;
-    let g = input.apply_update(current, team)?;
-    check_refs(&snap, None, g.customer_id.as_deref())?;
-    gov.store().update_group(kind_of(team), &g).await?;
-    gov.reload().await?;
+    let g = update_group_with(&state.governance, team, id, |current| {
+        Ok(input.apply_update(current, team)?)
+    })
+    .await?;
     Ok(Json(
         json!({"message": format!("{key} updated"), key: group_view(&g)}),
     ))
 }
 
 async fn delete_group(state: &AppState, team: bool, id: &str) -> Answer {
-    let gov = &state.governance;
-    let _w = gov.lock_writes().await;
-    gov.store().delete_group(kind_of(team), id).await?;
-    gov.reload().await?;
+    remove_group(&state.governance, team, id).await?;
     Ok(Json(json!({"message": "deleted"})))
 }
 
@@ -484,12 +528,7 @@ pub async fn put_config(State(state): State<Arc<AppState>>, body: Body) -> Answe
     let b: ConfigBody = parse_json(&bytes)?;
     if let Some(c) = b.client_config {
         if let Some(enforce) = c.enforce_auth_on_inference.or(c.enforce_governance_header) {
-            let gov = &state.governance;
-            let _w = gov.lock_writes().await;
-            gov.store()
-                .put_setting(CLIENT_CONFIG, &json!({"enforce_auth_on_inference": enforce}))
-                .await?;
-            gov.reload().await?;
+            set_enforce_auth(&state.governance, enforce).await?;
         }
     }
     get_config(State(state)).await

@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod counters;
+pub mod file;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
