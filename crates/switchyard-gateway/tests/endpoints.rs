@@ -847,6 +847,12 @@ async fn models_are_merged_across_protocols_within_key_allowlists() {
 #[tokio::test]
 async fn passthrough_forwards_bytes_and_swaps_credentials() {
     let (gw, mock, _dir) = setup().await;
+    // A real virtual key: the gateway checks it (pass-through is governed too), then never forwards it.
+    const VK: &str = "sk-bf-passthrough-test-key-0001";
+    let (st, body) = gw
+        .post("/api/governance/virtual-keys", json!({"name": "pt", "value": VK}))
+        .await;
+    assert_eq!(st, 200, "{body}");
     // Odd spacing and field order must survive: the body is not re-encoded.
     let raw = "{ \"messages\": [{\"role\":\"user\",\"content\":\"Hi\"}],\n  \"model\":\"gpt-oss-120b\" }";
     let r = gw
@@ -855,7 +861,7 @@ async fn passthrough_forwards_bytes_and_swaps_credentials() {
         .header("authorization", "Bearer client-credential")
         .header("x-api-key", "client-credential")
         .header("cookie", "session=1")
-        .header("x-bf-vk", "sk-bf-virtual")
+        .header("x-bf-vk", VK)
         .header("x-request-id", "req-42")
         .header("openai-organization", "org-of-someone-else")
         .header("content-type", "application/json")
