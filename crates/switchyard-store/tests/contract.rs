@@ -445,7 +445,21 @@ async fn postgres_keeps_its_migration_ledger_in_its_own_schema() {
     .iter()
     .map(|r| r.get("t"))
     .collect();
-    assert_eq!(tables, ["_sqlx_migrations", "provider_keys", "providers"]);
+    // Everything the config store owns (governance included) sits in its schema, ledger and all.
+    assert_eq!(
+        tables,
+        [
+            "_sqlx_migrations",
+            "governance_counters",
+            "governance_customers",
+            "governance_price_overrides",
+            "governance_settings",
+            "governance_teams",
+            "governance_virtual_keys",
+            "provider_keys",
+            "providers"
+        ]
+    );
     conn.close().await.unwrap();
 }
 
