@@ -10,6 +10,7 @@
 pub mod governance;
 mod memory;
 mod postgres;
+mod rows;
 mod sealed;
 mod sqlite;
 

@@ -10,11 +10,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use sqlx::{Connection, Executor, PgConnection, PgPool, Row};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgQueryResult};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
 use switchyard_core::{KeyConfig, ProviderConfig};
 use tokio::sync::mpsc;
 
+use crate::rows::{
+    self, bind_key_fields, conflict_or, expect_row, key_insert_error, key_update_error, to_json, KeyRow,
+    ProviderRow,
+};
 use crate::{ChangeFeed, ConfigStore, StoreChange, StoreError, StoredConfig};
 
 /// Runs every file in `migrations/postgres`, so migrations other stores add there (governance) join
@@ -113,17 +117,6 @@ impl PostgresConfigStore {
     }
 }
 
-fn conflict_or(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
-        _ => StoreError::Database(e),
-    }
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("config types always serialise")
-}
-
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
 
 impl PostgresConfigStore {
@@ -137,31 +130,36 @@ impl PostgresConfigStore {
         Ok(())
     }
 
+    /// Commits a write together with its change notice.
+    async fn commit(&self, mut tx: Tx<'_>) -> Result<(), StoreError> {
+        self.notify(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Commits an update or delete, or (rolling it back) answers not found when it touched no row.
+    async fn commit_if_found(
+        &self,
+        tx: Tx<'_>,
+        done: PgQueryResult,
+        not_found: impl FnOnce() -> String,
+    ) -> Result<(), StoreError> {
+        expect_row(done.rows_affected(), not_found)?;
+        self.commit(tx).await
+    }
+
     async fn insert_key_row(tx: &mut Tx<'_>, provider: &str, key: &KeyConfig) -> Result<(), StoreError> {
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO provider_keys (id, provider, name, value, models, blacklisted_models, weight, enabled,
                                         provider_settings)
              VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9::jsonb)",
         )
         .bind(&key.id)
-        .bind(provider)
-        .bind(&key.name)
-        .bind(&key.value)
-        .bind(to_json(&key.models))
-        .bind(to_json(&key.blacklisted_models))
-        .bind(key.weight)
-        .bind(key.enabled)
-        .bind(crate::provider_settings_json(key))
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| {
-            conflict_or(e, || {
-                format!(
-                    "a key with id '{}' or name '{}' already exists (key names are unique per provider)",
-                    key.id, key.name
-                )
-            })
-        })?;
+        .bind(provider);
+        bind_key_fields(q, key)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| key_insert_error(e, key))?;
         Ok(())
     }
 }
@@ -175,10 +173,12 @@ impl ConfigStore for PostgresConfigStore {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let providers = sqlx::query("SELECT name, config::text AS config FROM providers ORDER BY name")
-            .fetch_all(&mut *tx)
-            .await?;
-        let keys = sqlx::query(
+        let providers = sqlx::query_as::<_, ProviderRow>(
+            "SELECT name, config::text AS config FROM providers ORDER BY name",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let keys = sqlx::query_as::<_, KeyRow>(
             "SELECT id, provider, name, value, models::text AS models, blacklisted_models::text AS blacklisted_models,
                     weight, enabled, provider_settings::text AS provider_settings
              FROM provider_keys ORDER BY seq",
@@ -186,48 +186,7 @@ impl ConfigStore for PostgresConfigStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut out: StoredConfig = Vec::with_capacity(providers.len());
-        for row in providers {
-            let name: String = row.try_get("name")?;
-            let config: String = row.try_get("config")?;
-            let p: ProviderConfig = serde_json::from_str(&config)
-                .map_err(|e| StoreError::Corrupt(format!("provider '{name}': {e}")))?;
-            out.push((p, Vec::new()));
-        }
-        for row in keys {
-            let provider: String = row.try_get("provider")?;
-            let id: String = row.try_get("id")?;
-            let parse_list = |col: &str| -> Result<Vec<String>, StoreError> {
-                let raw: String = row.try_get(col)?;
-                serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("key '{id}' {col}: {e}")))
-            };
-            let settings: crate::ProviderSettings =
-                match row.try_get::<Option<String>, _>("provider_settings")? {
-                    Some(raw) => serde_json::from_str(&raw)
-                        .map_err(|e| StoreError::Corrupt(format!("key '{id}' provider_settings: {e}")))?,
-                    None => crate::ProviderSettings::default(),
-                };
-            let key = KeyConfig {
-                azure_key_config: settings.azure_key_config,
-                bedrock_key_config: settings.bedrock_key_config,
-                id: id.clone(),
-                name: row.try_get("name")?,
-                value: row.try_get("value")?,
-                models: parse_list("models")?,
-                blacklisted_models: parse_list("blacklisted_models")?,
-                weight: row.try_get("weight")?,
-                enabled: row.try_get("enabled")?,
-            };
-            match out.iter_mut().find(|(p, _)| p.name.as_str() == provider) {
-                Some((_, keys)) => keys.push(key),
-                None => {
-                    return Err(StoreError::Corrupt(format!(
-                        "key '{id}' belongs to missing provider '{provider}'"
-                    )))
-                }
-            }
-        }
-        Ok(out)
+        rows::assemble(providers, keys)
     }
 
     async fn insert_provider(&self, provider: &ProviderConfig, keys: &[KeyConfig]) -> Result<(), StoreError> {
@@ -241,9 +200,7 @@ impl ConfigStore for PostgresConfigStore {
         for key in keys {
             Self::insert_key_row(&mut tx, provider.name.as_str(), key).await?;
         }
-        self.notify(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.commit(tx).await
     }
 
     async fn update_provider(&self, provider: &ProviderConfig) -> Result<(), StoreError> {
@@ -253,15 +210,8 @@ impl ConfigStore for PostgresConfigStore {
             .bind(provider.name.as_str())
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "provider '{}' not found",
-                provider.name
-            )));
-        }
-        self.notify(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.commit_if_found(tx, done, || format!("provider '{}' not found", provider.name))
+            .await
     }
 
     async fn delete_provider(&self, name: &str) -> Result<(), StoreError> {
@@ -270,12 +220,8 @@ impl ConfigStore for PostgresConfigStore {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("provider '{name}' not found")));
-        }
-        self.notify(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.commit_if_found(tx, done, || format!("provider '{name}' not found"))
+            .await
     }
 
     async fn insert_key(&self, provider: &str, key: &KeyConfig) -> Result<(), StoreError> {
@@ -289,39 +235,26 @@ impl ConfigStore for PostgresConfigStore {
                 }
                 other => other,
             })?;
-        self.notify(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.commit(tx).await
     }
 
     async fn update_key(&self, provider: &str, key: &KeyConfig) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let q = sqlx::query(
             "UPDATE provider_keys SET name = $1, value = $2, models = $3::jsonb, blacklisted_models = $4::jsonb,
-                    weight = $5, enabled = $6, updated_at = now(), provider_settings = $9::jsonb
-             WHERE provider = $7 AND id = $8",
-        )
-        .bind(&key.name)
-        .bind(&key.value)
-        .bind(to_json(&key.models))
-        .bind(to_json(&key.blacklisted_models))
-        .bind(key.weight)
-        .bind(key.enabled)
-        .bind(provider)
-        .bind(&key.id)
-        .bind(crate::provider_settings_json(key))
-        .execute(&mut *tx)
+                    weight = $5, enabled = $6, provider_settings = $7::jsonb, updated_at = now()
+             WHERE provider = $8 AND id = $9",
+        );
+        let done = bind_key_fields(q, key)
+            .bind(provider)
+            .bind(&key.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| key_update_error(e, provider, key))?;
+        self.commit_if_found(tx, done, || {
+            format!("key '{}' not found in provider '{provider}'", key.id)
+        })
         .await
-        .map_err(|e| conflict_or(e, || format!("provider '{provider}' already has a key named '{}'", key.name)))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "key '{}' not found in provider '{provider}'",
-                key.id
-            )));
-        }
-        self.notify(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn delete_key(&self, provider: &str, key_id: &str) -> Result<(), StoreError> {
@@ -331,14 +264,10 @@ impl ConfigStore for PostgresConfigStore {
             .bind(key_id)
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "key '{key_id}' not found in provider '{provider}'"
-            )));
-        }
-        self.notify(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.commit_if_found(tx, done, || {
+            format!("key '{key_id}' not found in provider '{provider}'")
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -6,9 +6,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 use switchyard_core::{KeyConfig, ProviderConfig};
 
+use crate::rows::{
+    self, bind_key_fields, conflict_or, expect_row, key_insert_error, key_update_error, to_json, KeyRow,
+    ProviderRow,
+};
 use crate::{ConfigStore, StoreError, StoredConfig};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -51,102 +55,39 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("config types always serialise")
-}
-
-/// Maps a UNIQUE violation to a conflict with a message the API can show as is.
-fn conflict_or(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
-        _ => StoreError::Database(e),
-    }
-}
-
 async fn insert_key_row(
     tx: &mut sqlx::SqliteConnection,
     provider: &str,
     key: &KeyConfig,
 ) -> Result<(), StoreError> {
     let t = now();
-    sqlx::query(
-        "INSERT INTO provider_keys (id, provider, name, value, models, blacklisted_models, weight, enabled, created_at, updated_at, provider_settings)
+    let q = sqlx::query(
+        "INSERT INTO provider_keys (id, provider, name, value, models, blacklisted_models, weight, enabled, provider_settings, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&key.id)
-    .bind(provider)
-    .bind(&key.name)
-    .bind(&key.value)
-    .bind(to_json(&key.models))
-    .bind(to_json(&key.blacklisted_models))
-    .bind(key.weight)
-    .bind(key.enabled)
-    .bind(t)
-    .bind(t)
-    .bind(crate::provider_settings_json(key))
-    .execute(tx)
-    .await
-    .map_err(|e| {
-        conflict_or(e, || {
-            format!("a key with id '{}' or name '{}' already exists (key names are unique per provider)", key.id, key.name)
-        })
-    })?;
+    .bind(provider);
+    bind_key_fields(q, key)
+        .bind(t)
+        .bind(t)
+        .execute(tx)
+        .await
+        .map_err(|e| key_insert_error(e, key))?;
     Ok(())
 }
 
 #[async_trait]
 impl ConfigStore for SqliteConfigStore {
     async fn load(&self) -> Result<StoredConfig, StoreError> {
-        let providers = sqlx::query("SELECT name, config FROM providers ORDER BY name")
+        let providers = sqlx::query_as::<_, ProviderRow>("SELECT name, config FROM providers ORDER BY name")
             .fetch_all(&self.pool)
             .await?;
-        let keys = sqlx::query(
+        let keys = sqlx::query_as::<_, KeyRow>(
             "SELECT id, provider, name, value, models, blacklisted_models, weight, enabled, provider_settings FROM provider_keys ORDER BY seq",
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut out: StoredConfig = Vec::with_capacity(providers.len());
-        for row in providers {
-            let name: String = row.try_get("name")?;
-            let config: String = row.try_get("config")?;
-            let p: ProviderConfig = serde_json::from_str(&config)
-                .map_err(|e| StoreError::Corrupt(format!("provider '{name}': {e}")))?;
-            out.push((p, Vec::new()));
-        }
-        for row in keys {
-            let provider: String = row.try_get("provider")?;
-            let id: String = row.try_get("id")?;
-            let parse_list = |col: &str| -> Result<Vec<String>, StoreError> {
-                let raw: String = row.try_get(col)?;
-                serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("key '{id}' {col}: {e}")))
-            };
-            let settings: crate::ProviderSettings =
-                match row.try_get::<Option<String>, _>("provider_settings")? {
-                    Some(raw) => serde_json::from_str(&raw)
-                        .map_err(|e| StoreError::Corrupt(format!("key '{id}' provider_settings: {e}")))?,
-                    None => crate::ProviderSettings::default(),
-                };
-            let key = KeyConfig {
-                azure_key_config: settings.azure_key_config,
-                bedrock_key_config: settings.bedrock_key_config,
-                id: id.clone(),
-                name: row.try_get("name")?,
-                value: row.try_get("value")?,
-                models: parse_list("models")?,
-                blacklisted_models: parse_list("blacklisted_models")?,
-                weight: row.try_get("weight")?,
-                enabled: row.try_get("enabled")?,
-            };
-            match out.iter_mut().find(|(p, _)| p.name.as_str() == provider) {
-                Some((_, keys)) => keys.push(key),
-                None => {
-                    return Err(StoreError::Corrupt(format!(
-                        "key '{id}' belongs to missing provider '{provider}'"
-                    )))
-                }
-            }
-        }
-        Ok(out)
+        rows::assemble(providers, keys)
     }
 
     async fn insert_provider(&self, provider: &ProviderConfig, keys: &[KeyConfig]) -> Result<(), StoreError> {
@@ -174,13 +115,9 @@ impl ConfigStore for SqliteConfigStore {
             .bind(provider.name.as_str())
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "provider '{}' not found",
-                provider.name
-            )));
-        }
-        Ok(())
+        expect_row(done.rows_affected(), || {
+            format!("provider '{}' not found", provider.name)
+        })
     }
 
     async fn delete_provider(&self, name: &str) -> Result<(), StoreError> {
@@ -188,10 +125,7 @@ impl ConfigStore for SqliteConfigStore {
             .bind(name)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("provider '{name}' not found")));
-        }
-        Ok(())
+        expect_row(done.rows_affected(), || format!("provider '{name}' not found"))
     }
 
     async fn insert_key(&self, provider: &str, key: &KeyConfig) -> Result<(), StoreError> {
@@ -200,30 +134,20 @@ impl ConfigStore for SqliteConfigStore {
     }
 
     async fn update_key(&self, provider: &str, key: &KeyConfig) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE provider_keys SET name = ?, value = ?, models = ?, blacklisted_models = ?, weight = ?, enabled = ?, updated_at = ?, provider_settings = ?
+        let q = sqlx::query(
+            "UPDATE provider_keys SET name = ?, value = ?, models = ?, blacklisted_models = ?, weight = ?, enabled = ?, provider_settings = ?, updated_at = ?
              WHERE provider = ? AND id = ?",
-        )
-        .bind(&key.name)
-        .bind(&key.value)
-        .bind(to_json(&key.models))
-        .bind(to_json(&key.blacklisted_models))
-        .bind(key.weight)
-        .bind(key.enabled)
-        .bind(now())
-        .bind(crate::provider_settings_json(key))
-        .bind(provider)
-        .bind(&key.id)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| conflict_or(e, || format!("provider '{provider}' already has a key named '{}'", key.name)))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "key '{}' not found in provider '{provider}'",
-                key.id
-            )));
-        }
-        Ok(())
+        );
+        let done = bind_key_fields(q, key)
+            .bind(now())
+            .bind(provider)
+            .bind(&key.id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| key_update_error(e, provider, key))?;
+        expect_row(done.rows_affected(), || {
+            format!("key '{}' not found in provider '{provider}'", key.id)
+        })
     }
 
     async fn delete_key(&self, provider: &str, key_id: &str) -> Result<(), StoreError> {
@@ -232,12 +156,9 @@ impl ConfigStore for SqliteConfigStore {
             .bind(key_id)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "key '{key_id}' not found in provider '{provider}'"
-            )));
-        }
-        Ok(())
+        expect_row(done.rows_affected(), || {
+            format!("key '{key_id}' not found in provider '{provider}'")
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
