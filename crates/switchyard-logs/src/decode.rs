@@ -5,7 +5,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::bucket::{Agg, LATENCY_BUCKETS};
 use crate::record::LogRecord;
-use crate::LogStoreError;
+use crate::{LogStoreError, SpendGroup, SpendRow};
 
 fn get<'r, T, R>(row: &'r R, i: usize) -> Result<T, LogStoreError>
 where
@@ -104,4 +104,30 @@ where
         a.buckets[lb] = a.requests;
     }
     Ok((tkey, gkey, a))
+}
+
+/// Decodes a row of [`crate::sql::spend`]; a day group comes back as the day number.
+pub(crate) fn spend<'r, R>(row: &'r R, group: SpendGroup) -> Result<SpendRow, LogStoreError>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    f64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let (label, day) = if group == SpendGroup::Day {
+        (None, get::<Option<i64>, _>(row, 0)?)
+    } else {
+        (get::<Option<String>, _>(row, 0)?, None)
+    };
+    Ok(crate::spend_row(
+        group,
+        label,
+        day,
+        get(row, 1)?,
+        get(row, 2)?,
+        get(row, 3)?,
+        get(row, 4)?,
+        get(row, 5)?,
+    ))
 }

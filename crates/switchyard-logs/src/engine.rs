@@ -8,7 +8,10 @@ use crate::bucket::Agg;
 use crate::filter::{GroupBy, LogFilter, LogQuery, MAX_BUCKET_SECONDS, MAX_LIMIT};
 use crate::record::LogRecord;
 use crate::sql::{self, Dialect, Source, Sql, DAY_MS, GRAINS, HOUR_MS};
-use crate::{HistogramBucket, LogPage, LogStats, LogStoreError};
+use crate::{HistogramBucket, LogPage, LogStats, LogStoreError, SpendGroup, SpendRow};
+
+/// Rows deleted per transaction while pruning.
+pub(crate) const PRUNE_CHUNK: i64 = 20_000;
 
 /// What a store must provide for the shared query code.
 #[async_trait]
@@ -21,6 +24,9 @@ pub(crate) trait Backend: Send + Sync {
         from_rollup: bool,
     ) -> Result<Vec<(i64, String, Agg)>, LogStoreError>;
     async fn fetch_count(&self, sql: &Sql) -> Result<i64, LogStoreError>;
+    async fn fetch_spend(&self, sql: &Sql, group: SpendGroup) -> Result<Vec<SpendRow>, LogStoreError>;
+    /// Runs a statement on its own; returns the rows it affected.
+    async fn execute(&self, sql: &Sql) -> Result<u64, LogStoreError>;
 }
 
 pub(crate) async fn query<B: Backend + ?Sized>(b: &B, q: &LogQuery) -> Result<LogPage, LogStoreError> {
@@ -149,6 +155,39 @@ pub(crate) async fn histogram<B: Backend + ?Sized>(
             cost_usd: a.cost_usd,
         })
         .collect())
+}
+
+pub(crate) async fn spend<B: Backend + ?Sized>(
+    b: &B,
+    from_ms: i64,
+    to_ms: i64,
+    group: SpendGroup,
+    virtual_key_id: Option<&str>,
+) -> Result<Vec<SpendRow>, LogStoreError> {
+    let stmt = sql::spend(b.dialect(), from_ms, to_ms, group, virtual_key_id);
+    let mut out = b.fetch_spend(&stmt, group).await?;
+    // One order on every database: calls without a group first (NULL sorts differently in each).
+    out.sort_by(|a, b| a.group.cmp(&b.group));
+    Ok(out)
+}
+
+/// The first part of a prune: deletes rows before `older_than_ms` in chunks of [`PRUNE_CHUNK`], each in
+/// its own transaction; returns how many went. The store then runs [`sql::prune_final`].
+pub(crate) async fn prune_chunks<B: Backend + ?Sized>(
+    b: &B,
+    older_than_ms: i64,
+) -> Result<u64, LogStoreError> {
+    let mut deleted = 0u64;
+    loop {
+        let n = b
+            .execute(&sql::prune_chunk(b.dialect(), older_than_ms, PRUNE_CHUNK))
+            .await?;
+        deleted += n;
+        if n < PRUNE_CHUNK as u64 {
+            break;
+        }
+    }
+    Ok(deleted)
 }
 
 // Keep the grain constants and their use in one place: a daily bucket must hold whole hours.

@@ -127,30 +127,6 @@ impl SpendGroup {
             SpendGroup::Day => "CAST(timestamp_ms / 86400000 AS BIGINT)",
         }
     }
-
-    /// The spend query for a dialect: `?` placeholders (SQLite) or `$n` (PostgreSQL).
-    pub(crate) fn sql(self, postgres: bool, by_key: bool) -> String {
-        let g = self.column();
-        let (p1, p2, p3) = if postgres {
-            ("$1", "$2", "$3")
-        } else {
-            ("?", "?", "?")
-        };
-        let known = if postgres { "cost_known" } else { "cost_known <> 0" };
-        let key_filter = if by_key {
-            format!(" AND virtual_key_id = {p3}")
-        } else {
-            String::new()
-        };
-        format!(
-            "SELECT {g} AS g, COUNT(*) AS n, \
-             CAST(COALESCE(SUM(CASE WHEN {known} THEN COALESCE(cost_usd, 0) ELSE 0 END), 0) AS DOUBLE PRECISION), \
-             CAST(COALESCE(SUM(CASE WHEN {known} THEN 0 ELSE 1 END), 0) AS BIGINT), \
-             CAST(COALESCE(SUM(COALESCE(input_tokens, 0)), 0) AS BIGINT), \
-             CAST(COALESCE(SUM(COALESCE(output_tokens, 0)), 0) AS BIGINT) \
-             FROM logs WHERE timestamp_ms >= {p1} AND timestamp_ms < {p2}{key_filter} GROUP BY {g} ORDER BY {g}"
-        )
-    }
 }
 
 /// Spend of one group (a key, team, customer, provider, model or day).

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use crate::bucket::{latency_bucket, Agg, LATENCY_BUCKETS};
 use crate::filter::{GroupBy, LogFilter, LogQuery, Order, SortBy, StatusClass};
 use crate::record::{is_success_status, LogRecord};
+use crate::SpendGroup;
 
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 pub(crate) const DAY_MS: i64 = 86_400_000;
@@ -87,6 +88,34 @@ impl Sql {
         }
         self.push(")");
     }
+}
+
+/// `sql` ready to run on either database, its values bound in order. The one place a [`Param`] meets
+/// the driver.
+pub(crate) fn query<'q, DB>(sql: &'q Sql) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<f64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut q = sqlx::query(&sql.text);
+    for p in &sql.params {
+        q = match p {
+            Param::I64(v) => q.bind(*v),
+            Param::F64(v) => q.bind(*v),
+            Param::Bool(v) => q.bind(*v),
+            Param::Text(v) => q.bind(v.as_str()),
+            Param::OptI64(v) => q.bind(*v),
+            Param::OptF64(v) => q.bind(*v),
+            Param::OptText(v) => q.bind(v.as_deref()),
+        };
+    }
+    q
 }
 
 /// The record's columns, in the order [`crate::decode`] reads them.
@@ -646,6 +675,42 @@ pub(crate) fn aggregate(
     sql
 }
 
+/// Cost, calls and tokens per `group` over `[from_ms, to_ms)`, optionally of one virtual key. Rows are
+/// `group, requests, cost, unknown-cost requests, input tokens, output tokens`
+/// ([`crate::decode::spend`]).
+pub(crate) fn spend(
+    dialect: Dialect,
+    from_ms: i64,
+    to_ms: i64,
+    group: SpendGroup,
+    virtual_key_id: Option<&str>,
+) -> Sql {
+    let g = group.column();
+    // SQLite keeps the flag as an integer.
+    let known = match dialect {
+        Dialect::Sqlite => "cost_known <> 0",
+        Dialect::Postgres => "cost_known",
+    };
+    let mut sql = Sql::new(dialect);
+    sql.push(&format!(
+        "SELECT {g} AS g, COUNT(*) AS n, \
+         CAST(COALESCE(SUM(CASE WHEN {known} THEN COALESCE(cost_usd, 0) ELSE 0 END), 0) AS DOUBLE PRECISION), \
+         CAST(COALESCE(SUM(CASE WHEN {known} THEN 0 ELSE 1 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(COALESCE(input_tokens, 0)), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(COALESCE(output_tokens, 0)), 0) AS BIGINT) \
+         FROM logs WHERE timestamp_ms >= "
+    ))
+    .bind(Param::I64(from_ms))
+    .push(" AND timestamp_ms < ")
+    .bind(Param::I64(to_ms));
+    if let Some(key) = virtual_key_id {
+        sql.push(" AND virtual_key_id = ")
+            .bind(Param::Text(key.to_owned()));
+    }
+    sql.push(&format!(" GROUP BY {g} ORDER BY {g}"));
+    sql
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,6 +763,21 @@ mod tests {
             .text
             .ends_with("timestamp_ms >= ? AND timestamp_ms < ? AND provider IN (?, ?)"));
         assert_eq!(s.params.len(), 4);
+    }
+
+    #[test]
+    fn spend_filters_by_key_only_when_asked() {
+        let s = spend(Dialect::Postgres, 1, 2, SpendGroup::Model, Some("vk-1"));
+        assert!(s.text.contains(
+            "WHERE timestamp_ms >= $1 AND timestamp_ms < $2 AND virtual_key_id = $3 GROUP BY model"
+        ));
+        assert_eq!(s.params.len(), 3);
+        let s = spend(Dialect::Sqlite, 1, 2, SpendGroup::Model, None);
+        assert!(s
+            .text
+            .contains("WHERE timestamp_ms >= ? AND timestamp_ms < ? GROUP BY model ORDER BY model"));
+        assert!(s.text.contains("CASE WHEN cost_known <> 0 THEN"));
+        assert_eq!(s.params.len(), 2);
     }
 
     #[test]

@@ -6,23 +6,22 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool};
 
 use crate::bucket::Agg;
 use crate::engine::{self, Backend};
-use crate::sql::{self, Dialect, Param, Sql, INSERT_CHUNK};
+use crate::sql::{self, Dialect, Sql, INSERT_CHUNK};
 use crate::{
     decode, GroupBy, HistogramBucket, LogFilter, LogPage, LogQuery, LogRecord, LogStats, LogStore,
-    LogStoreError,
+    LogStoreError, SpendGroup, SpendRow,
 };
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+fn query(sql: &Sql) -> sqlx::query::Query<'_, Sqlite, <Sqlite as sqlx::Database>::Arguments<'_>> {
+    sql::query(sql)
+}
 
-/// Rows deleted per transaction while pruning.
-const PRUNE_CHUNK: i64 = 20_000;
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteLogStore {
     pool: SqlitePool,
@@ -66,28 +65,6 @@ impl SqliteLogStore {
     }
 }
 
-fn bind<'q>(
-    mut q: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
-    params: &'q [Param],
-) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
-    for p in params {
-        q = match p {
-            Param::I64(v) => q.bind(*v),
-            Param::F64(v) => q.bind(*v),
-            Param::Bool(v) => q.bind(*v),
-            Param::Text(v) => q.bind(v.as_str()),
-            Param::OptI64(v) => q.bind(*v),
-            Param::OptF64(v) => q.bind(*v),
-            Param::OptText(v) => q.bind(v.as_deref()),
-        };
-    }
-    q
-}
-
-fn query(sql: &Sql) -> sqlx::query::Query<'_, Sqlite, SqliteArguments<'_>> {
-    bind(sqlx::query(&sql.text), &sql.params)
-}
-
 #[async_trait]
 impl Backend for SqliteLogStore {
     fn dialect(&self) -> Dialect {
@@ -110,6 +87,15 @@ impl Backend for SqliteLogStore {
 
     async fn fetch_count(&self, sql: &Sql) -> Result<i64, LogStoreError> {
         Ok(query(sql).fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
+    async fn fetch_spend(&self, sql: &Sql, group: SpendGroup) -> Result<Vec<SpendRow>, LogStoreError> {
+        let rows = query(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| decode::spend(r, group)).collect()
+    }
+
+    async fn execute(&self, sql: &Sql) -> Result<u64, LogStoreError> {
+        Ok(query(sql).execute(&self.pool).await?.rows_affected())
     }
 }
 
@@ -161,48 +147,14 @@ impl LogStore for SqliteLogStore {
         &self,
         from_ms: i64,
         to_ms: i64,
-        group: crate::SpendGroup,
+        group: SpendGroup,
         virtual_key_id: Option<&str>,
-    ) -> Result<Vec<crate::SpendRow>, LogStoreError> {
-        let text = group.sql(false, virtual_key_id.is_some());
-        let mut q = sqlx::query(&text).bind(from_ms).bind(to_ms);
-        if let Some(k) = virtual_key_id {
-            q = q.bind(k);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let (label, day) = if group == crate::SpendGroup::Day {
-                (None, r.try_get::<Option<i64>, _>(0)?)
-            } else {
-                (r.try_get::<Option<String>, _>(0)?, None)
-            };
-            out.push(crate::spend_row(
-                group,
-                label,
-                day,
-                r.try_get(1)?,
-                r.try_get(2)?,
-                r.try_get(3)?,
-                r.try_get(4)?,
-                r.try_get(5)?,
-            ));
-        }
-        // One order on every database: calls without a group first (NULL sorts differently in each).
-        out.sort_by(|a, b| a.group.cmp(&b.group));
-        Ok(out)
+    ) -> Result<Vec<SpendRow>, LogStoreError> {
+        engine::spend(self, from_ms, to_ms, group, virtual_key_id).await
     }
 
     async fn prune(&self, older_than_ms: i64) -> Result<u64, LogStoreError> {
-        let mut deleted = 0u64;
-        loop {
-            let stmt = sql::prune_chunk(Dialect::Sqlite, older_than_ms, PRUNE_CHUNK);
-            let n = query(&stmt).execute(&self.pool).await?.rows_affected();
-            deleted += n;
-            if n < PRUNE_CHUNK as u64 {
-                break;
-            }
-        }
+        let mut deleted = engine::prune_chunks(self, older_than_ms).await?;
         let (stragglers, rollup_fix) = sql::prune_final(Dialect::Sqlite, older_than_ms);
         let mut tx = self.pool.begin().await?;
         deleted += query(&stragglers).execute(&mut *tx).await?.rows_affected();
