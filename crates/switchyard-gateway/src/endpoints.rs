@@ -11,27 +11,30 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use axum::routing::post;
 use axum::{Extension, Router};
 use bytes::Bytes;
-use serde_json::json;
 use switchyard_core::json_fields::JsonObject;
 use switchyard_core::routing::{RuntimeKey, Target};
-use switchyard_core::usage::{usage_from_json, UsageFormat};
+use switchyard_core::usage::UsageFormat;
 use switchyard_core::WireApi;
 use switchyard_translate::Protocol;
 
 use crate::body::read_limited;
-use crate::chat::{bad_field, routing_headers, take_fallbacks};
-use crate::dispatch::{dispatch, timeout_override, DispatchOptions, ServedBody, UpstreamRequest};
-use crate::error::{ApiError, ErrorContext, GatewayError};
+use crate::chat::{bad_field, take_fallbacks};
+use crate::dispatch::{dispatch, ServedBody, UpstreamRequest};
+use crate::error::{ApiError, GatewayError};
 use crate::inference::{append_extra_fields, Ingress};
-use crate::observe::{capped, ObsHandle};
-use crate::relay::{RelayMode, SseRelay, StreamObserver};
+use crate::observe::ObsHandle;
+use crate::relay::RelayMode;
+use crate::served::{
+    answer_headers, dispatch_failed, extra_fields, observe_answer, observe_served_target, plan_call,
+    relay_body, response, set_event_stream_headers, ChargedTo, RoutedCall,
+};
 use crate::state::AppState;
-use crate::upstream::{is_hop_by_hop, UpstreamCall};
+use crate::upstream::UpstreamCall;
 
 /// The routes of this module for one surface (`/v1` or `/openai/v1`), each wrapped in `observe`.
 pub fn routes(state: Arc<AppState>, ingress: Ingress) -> Router<Arc<AppState>> {
@@ -340,102 +343,47 @@ pub(crate) async fn serve(
     shape: impl FnOnce(Bytes) -> Bytes,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let mut ctx = ErrorContext {
-        model_requested: Some(call.model.clone()),
-        request_type: Some(call.request_type),
-        ..ErrorContext::default()
-    };
-    let fail = |error: GatewayError, ctx: &ErrorContext| ApiError {
-        error,
-        context: ctx.clone(),
-        shape: Protocol::OpenAi,
-    };
-    obs.update(|d| {
-        d.request_type = Some(call.request_type);
-        d.model_requested = Some(call.model.clone());
-        d.stream = call.stream;
-    });
-    let timeout_override = timeout_override(headers).map_err(|e| fail(e, &ctx))?;
     let snapshot = state.config.snapshot();
-    let mut rng = fastrand::Rng::new();
-    let governed = crate::governance::plan(
-        state,
-        obs,
-        &snapshot,
-        &call.model,
-        call.ingress.native_provider(),
-        &call.fallbacks,
-        &mut rng,
-    )
-    .await
-    .map_err(|e| fail(e, &ctx))?;
-    let opts = DispatchOptions {
+    let routed = RoutedCall {
+        ingress: call.ingress,
+        model: &call.model,
+        fallbacks: &call.fallbacks,
+        request_type: call.request_type,
         stream: call.stream,
-        timeout_override,
-        key_restriction: governed.key_restriction,
     };
-    let served = match dispatch(state, &governed.targets, upstream, &opts).await {
+    let planned = plan_call(state, obs, &snapshot, headers, routed, Protocol::OpenAi).await?;
+    let served = match dispatch(state, &planned.targets, upstream, &planned.opts).await {
         Ok(s) => s,
         Err(f) => {
-            obs.update(|d| {
-                d.provider = f.provider.clone();
-                d.model = f
-                    .trail
-                    .iter()
-                    .rev()
-                    .find(|a| a.key.is_some() && Some(&a.provider) == f.provider.as_ref())
-                    .map(|a| a.model.clone());
-                d.upstream_ms = Some(f.trail.iter().map(|a| a.latency_ms as f64).sum());
-                d.trail = f.trail.clone();
-            });
-            ctx.provider = f.provider;
-            ctx.attempts = f.trail;
-            ctx.gateway_retried = true;
-            return Err(fail(f.error, &ctx));
+            return Err(dispatch_failed(
+                obs,
+                f,
+                planned.ctx,
+                Protocol::OpenAi,
+                ChargedTo::Reported,
+            ))
         }
     };
-    let served_provider = snapshot.provider(&served.provider);
-    let log_content =
-        state.log_content.enabled || served_provider.is_some_and(|p| p.config.store_raw_request_response);
-    obs.update(|d| {
-        d.provider = Some(served.provider.clone());
-        d.model = Some(served.model.clone());
-        d.key_id = Some(served.key_id.clone());
-        d.key_name = Some(served.key_name.clone());
-        d.fallback_index = Some(served.fallback_index as u32);
-        d.upstream_ms = Some(served.trail.iter().map(|a| a.latency_ms as f64).sum());
-        d.trail = served.trail.clone();
-        d.price = served_provider.and_then(|p| state.governance.price(p, &served.model));
-        if call.stream {
-            d.ttft_ms = Some(obs.elapsed_ms());
-        }
-        if log_content {
-            d.request_body = Some(capped(raw_for_log, state.log_content.max_bytes));
-        }
-    });
+    let log_content = observe_served_target(state, obs, &snapshot, &served, call.stream, raw_for_log);
 
-    let mut out_headers = HeaderMap::with_capacity(served.parts.headers.len() + 8);
-    for (name, value) in &served.parts.headers {
-        if !is_hop_by_hop(name) {
-            out_headers.append(name, value.clone());
-        }
-    }
-    routing_headers(&mut out_headers, &served);
+    let mut out_headers = answer_headers(&served, |_| true);
     let status = served.parts.status;
     let body = match served.body {
         ServedBody::Stream(start) => {
-            out_headers.insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            out_headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            set_event_stream_headers(&mut out_headers);
             let content_cap = log_content.then_some(state.log_content.max_bytes);
-            let tap = StreamObserver::new(obs.clone(), call.usage, content_cap);
             let mode = RelayMode::PassThrough {
                 client: Protocol::OpenAi,
             };
-            let relay = SseRelay::new(start, served.provider, mode, Some(served.permit)).observed(tap);
-            Body::from_stream(relay)
+            relay_body(
+                obs,
+                start,
+                served.provider,
+                served.permit,
+                mode,
+                call.usage,
+                content_cap,
+            )
         }
         ServedBody::Json(bytes) => {
             drop(served.permit);
@@ -443,21 +391,16 @@ pub(crate) async fn serve(
             if reshaped.len() != bytes.len() || reshaped != bytes {
                 out_headers.remove(http::header::CONTENT_ENCODING);
             }
-            obs.update(|d| {
-                d.usage = usage_from_json(call.usage, &reshaped);
-                if log_content {
-                    d.response_body = Some(capped(&reshaped, state.log_content.max_bytes));
-                }
-            });
-            let extra = json!({
-                "request_type": call.request_type,
-                "provider": served.provider,
-                "model_requested": call.model,
-                "resolved_model_used": served.model,
-                "latency": started.elapsed().as_millis() as u64,
-                "fallback_index": served.fallback_index,
-                "attempts": served.trail,
-            });
+            observe_answer(state, obs, call.usage, &reshaped, log_content);
+            let extra = extra_fields(
+                call.request_type,
+                &call.model,
+                &served.provider,
+                &served.model,
+                served.fallback_index,
+                &served.trail,
+                started,
+            );
             let is_json = served
                 .parts
                 .headers
@@ -472,8 +415,5 @@ pub(crate) async fn serve(
             })
         }
     };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    *resp.headers_mut() = out_headers;
-    Ok(resp)
+    Ok(response(status, out_headers, body))
 }
