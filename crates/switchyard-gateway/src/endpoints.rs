@@ -44,23 +44,16 @@ pub fn routes(state: Arc<AppState>, ingress: Ingress) -> Router<Arc<AppState>> {
             crate::observe::observe,
         ))
     };
-    Router::new()
-        .route(
-            "/embeddings",
-            observed(post(move |s, o, h, b| embeddings(s, o, ingress, h, b))),
-        )
-        .route(
-            "/rerank",
-            observed(post(move |s, o, h, b| rerank(s, o, ingress, h, b))),
-        )
-        .route(
-            "/completions",
-            observed(post(move |s, o, h, b| completions(s, o, ingress, h, b))),
-        )
-        .route(
-            "/responses",
-            observed(post(move |s, o, h, b| responses(s, o, ingress, h, b))),
-        )
+    let mut router = Router::new();
+    for endpoint in &JSON_ENDPOINTS {
+        router = router.route(
+            endpoint.path,
+            observed(post(move |s, o, h, b| {
+                json_endpoint(s, o, ingress, endpoint, h, b)
+            })),
+        );
+    }
+    router
         .route(
             "/audio/transcriptions",
             observed(post(move |s, o, h, b| {
@@ -186,148 +179,137 @@ impl Shape {
     }
 }
 
-/// `POST /v1/embeddings`. `encoding_format: "base64"` goes upstream as asked; an upstream that still
-/// answers with float lists has them encoded here (float32 little-endian, as the SDKs decode it).
-async fn embeddings(
-    State(state): State<Arc<AppState>>,
-    Extension(obs): Extension<ObsHandle>,
-    ingress: Ingress,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let bytes = read_limited(body, state.max_body_bytes).await?;
-    let parsed = parse_json_body(&bytes, &[("input", Shape::StringOrArray)])?;
-    let base64 = match parsed.obj.get_str("encoding_format")?.as_deref() {
-        None | Some("float") => false,
-        Some("base64") => true,
-        Some(other) => {
-            return Err(bad_field(
-                &format!("encoding_format must be 'float' or 'base64', not '{other}'"),
-                "encoding_format",
-            )
-            .into())
-        }
-    };
-    let call = EndpointCall {
-        ingress,
-        model: parsed.model,
-        fallbacks: parsed.fallbacks,
-        stream: false,
-        request_type: "embedding",
-        usage: UsageFormat::OpenAi,
-    };
-    let mut upstream = JsonPassThrough {
+/// Rewrites a JSON answer before it is sent (embeddings' base64).
+type ReshapeAnswer = fn(Bytes) -> Bytes;
+
+/// One JSON endpoint: its path (the same on the gateway and upstream), what its body must hold, and
+/// how its calls are named.
+struct JsonEndpoint {
+    path: &'static str,
+    /// Fields that must be present, with their JSON type.
+    required: &'static [(&'static str, Shape)],
+    /// Bifrost's name for the call in logs and `extra_fields`, and the one checked against
+    /// `custom_provider_config.allowed_requests` for a call that does not stream.
+    request_type: &'static str,
+    /// For endpoints that stream: the name checked against `allowed_requests` for a streamed call.
+    /// `None`: the endpoint never streams, whatever the body's `stream` says.
+    stream_request_type: Option<&'static str>,
+    usage: UsageFormat,
+    /// Checks beyond `required`, run after them (a missing `model` is reported first); returns how
+    /// a JSON answer is reshaped before it is sent.
+    check: fn(&JsonObject<'_>) -> Result<ReshapeAnswer, GatewayError>,
+}
+
+static JSON_ENDPOINTS: [JsonEndpoint; 4] = [
+    // `POST /v1/embeddings`. `encoding_format: "base64"` goes upstream as asked; an upstream that
+    // still answers with float lists has them encoded here (float32 little-endian, as the SDKs
+    // decode it).
+    JsonEndpoint {
         path: "/embeddings",
+        required: &[("input", Shape::StringOrArray)],
         request_type: "embedding",
-        body: parsed.obj,
-        client_headers: &headers,
-        stream: false,
-    };
-    let shape = move |answer: Bytes| match base64 {
-        true => switchyard_core::embedding::floats_to_base64(&answer).map_or(answer, Bytes::from),
-        false => answer,
-    };
-    serve(&state, &obs, call, &headers, &bytes, &mut upstream, shape).await
-}
-
-/// `POST /v1/rerank` (Cohere/vLLM shape: `query`, `documents`, `top_n`, ...).
-async fn rerank(
-    State(state): State<Arc<AppState>>,
-    Extension(obs): Extension<ObsHandle>,
-    ingress: Ingress,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let bytes = read_limited(body, state.max_body_bytes).await?;
-    let parsed = parse_json_body(&bytes, &[("query", Shape::String), ("documents", Shape::Array)])?;
-    let call = EndpointCall {
-        ingress,
-        model: parsed.model,
-        fallbacks: parsed.fallbacks,
-        stream: false,
-        request_type: "rerank",
+        stream_request_type: None,
         usage: UsageFormat::OpenAi,
-    };
-    let mut upstream = JsonPassThrough {
+        check: check_embeddings,
+    },
+    // `POST /v1/rerank` (Cohere/vLLM shape: `query`, `documents`, `top_n`, ...).
+    JsonEndpoint {
         path: "/rerank",
+        required: &[("query", Shape::String), ("documents", Shape::Array)],
         request_type: "rerank",
-        body: parsed.obj,
-        client_headers: &headers,
-        stream: false,
-    };
-    serve(&state, &obs, call, &headers, &bytes, &mut upstream, |b| b).await
-}
-
-/// `POST /v1/completions` (legacy text completions), streamed or not.
-async fn completions(
-    State(state): State<Arc<AppState>>,
-    Extension(obs): Extension<ObsHandle>,
-    ingress: Ingress,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let bytes = read_limited(body, state.max_body_bytes).await?;
-    let parsed = parse_json_body(&bytes, &[("prompt", Shape::StringOrArray)])?;
-    let stream = parsed.stream;
-    let request_type = if stream {
-        "text_completion_stream"
-    } else {
-        "text_completion"
-    };
-    let call = EndpointCall {
-        ingress,
-        model: parsed.model,
-        fallbacks: parsed.fallbacks,
-        stream,
-        request_type: "text_completion",
+        stream_request_type: None,
         usage: UsageFormat::OpenAi,
-    };
-    let mut upstream = JsonPassThrough {
+        check: no_check,
+    },
+    // `POST /v1/completions` (legacy text completions), streamed or not.
+    JsonEndpoint {
         path: "/completions",
-        request_type,
-        body: parsed.obj,
-        client_headers: &headers,
-        stream,
-    };
-    serve(&state, &obs, call, &headers, &bytes, &mut upstream, |b| b).await
+        required: &[("prompt", Shape::StringOrArray)],
+        request_type: "text_completion",
+        stream_request_type: Some("text_completion_stream"),
+        usage: UsageFormat::OpenAi,
+        check: no_check,
+    },
+    // `POST /v1/responses`: passed through to providers that serve the Responses API natively;
+    // streams keep their named events (`event: response.output_text.delta`, ...) byte for byte.
+    JsonEndpoint {
+        path: "/responses",
+        required: &[],
+        request_type: "responses",
+        stream_request_type: Some("responses_stream"),
+        usage: UsageFormat::Responses,
+        check: check_responses,
+    },
+];
+
+fn unchanged(answer: Bytes) -> Bytes {
+    answer
 }
 
-/// `POST /v1/responses`: passed through to providers that serve the Responses API natively; streams
-/// keep their named events (`event: response.output_text.delta`, ...) byte for byte.
-async fn responses(
-    State(state): State<Arc<AppState>>,
-    Extension(obs): Extension<ObsHandle>,
-    ingress: Ingress,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let bytes = read_limited(body, state.max_body_bytes).await?;
-    let parsed = parse_json_body(&bytes, &[])?;
+fn no_check(_: &JsonObject<'_>) -> Result<ReshapeAnswer, GatewayError> {
+    Ok(unchanged)
+}
+
+fn check_embeddings(obj: &JsonObject<'_>) -> Result<ReshapeAnswer, GatewayError> {
+    match obj.get_str("encoding_format")?.as_deref() {
+        None | Some("float") => Ok(unchanged),
+        Some("base64") => Ok(floats_to_base64),
+        Some(other) => Err(bad_field(
+            &format!("encoding_format must be 'float' or 'base64', not '{other}'"),
+            "encoding_format",
+        )),
+    }
+}
+
+/// An embeddings answer with float lists, encoded as base64 (unchanged if it has none).
+fn floats_to_base64(answer: Bytes) -> Bytes {
+    switchyard_core::embedding::floats_to_base64(&answer).map_or(answer, Bytes::from)
+}
+
+fn check_responses(obj: &JsonObject<'_>) -> Result<ReshapeAnswer, GatewayError> {
     // `input` may be left out (a stored prompt template supplies it), but must have its type if sent.
-    if parsed
-        .obj
+    if obj
         .get_raw("input")
         .is_some_and(|raw| !Shape::StringOrArray.admits(raw))
     {
-        return Err(bad_field("input must be a string or an array", "input").into());
+        return Err(bad_field("input must be a string or an array", "input"));
     }
-    let stream = parsed.stream;
+    Ok(unchanged)
+}
+
+/// `POST` to one of the `JSON_ENDPOINTS`: the body checked, passed through with only `model`
+/// rewritten.
+async fn json_endpoint(
+    State(state): State<Arc<AppState>>,
+    Extension(obs): Extension<ObsHandle>,
+    ingress: Ingress,
+    endpoint: &'static JsonEndpoint,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_limited(body, state.max_body_bytes).await?;
+    let parsed = parse_json_body(&bytes, endpoint.required)?;
+    let shape = (endpoint.check)(&parsed.obj)?;
+    let stream = endpoint.stream_request_type.is_some() && parsed.stream;
     let call = EndpointCall {
         ingress,
         model: parsed.model,
         fallbacks: parsed.fallbacks,
         stream,
-        request_type: "responses",
-        usage: UsageFormat::Responses,
+        request_type: endpoint.request_type,
+        usage: endpoint.usage,
     };
     let mut upstream = JsonPassThrough {
-        path: "/responses",
-        request_type: if stream { "responses_stream" } else { "responses" },
+        path: endpoint.path,
+        request_type: match endpoint.stream_request_type {
+            Some(streamed) if stream => streamed,
+            _ => endpoint.request_type,
+        },
         body: parsed.obj,
         client_headers: &headers,
         stream,
     };
-    serve(&state, &obs, call, &headers, &bytes, &mut upstream, |b| b).await
+    serve(&state, &obs, call, &headers, &bytes, &mut upstream, shape).await
 }
 
 /// The shared pipeline of the pass-through endpoints: plan, dispatch, relay (JSON with
