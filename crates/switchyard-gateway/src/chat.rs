@@ -16,26 +16,27 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::Extension;
 use bytes::Bytes;
-use serde_json::json;
 use switchyard_core::json_fields::JsonObject;
 use switchyard_core::presets::rewrite_tool_call_ids;
 use switchyard_core::pricing::{PriceTable, Prices};
 use switchyard_core::routing::{RuntimeKey, Target};
 use switchyard_core::upstream_url::{gemini_endpoint, openai_endpoint};
-use switchyard_core::usage::{usage_from_json, UsageFormat};
+use switchyard_core::usage::UsageFormat;
 use switchyard_core::WireApi;
 use switchyard_translate::{Protocol, RequestOptions, ResponseContext, StreamTranslator, DEFAULT_MAX_TOKENS};
 
 use crate::body::read_limited;
-use crate::dispatch::{
-    dispatch, timeout_override, AttemptRecord, DispatchOptions, Served, ServedBody, UpstreamRequest,
-};
+use crate::dispatch::{dispatch, AttemptRecord, DispatchOptions, Served, ServedBody, UpstreamRequest};
 use crate::error::{ApiError, ErrorContext, GatewayError};
 use crate::inference::{append_extra_fields, Ingress};
-use crate::observe::{capped, ObsHandle};
-use crate::relay::{RelayMode, SseRelay, StreamObserver};
+use crate::observe::ObsHandle;
+use crate::relay::RelayMode;
+use crate::served::{
+    answer_headers, dispatch_failed, extra_fields, observe_answer, observe_served_target, plan_call,
+    relay_body, response, set_event_stream_headers, ChargedTo, RoutedCall,
+};
 use crate::state::AppState;
-use crate::upstream::{is_hop_by_hop, UpstreamCall};
+use crate::upstream::UpstreamCall;
 
 /// The `anthropic-version` sent upstream when the client did not speak Anthropic itself.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -229,36 +230,15 @@ async fn run(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let client = call.ingress.protocol();
-    let mut ctx = ErrorContext {
-        model_requested: Some(call.model.clone()),
-        request_type: Some("chat_completion"),
-        ..ErrorContext::default()
-    };
-    let fail = |error: GatewayError, ctx: &ErrorContext| ApiError {
-        error,
-        context: ctx.clone(),
-        shape: client,
-    };
-    obs.update(|d| {
-        d.request_type = Some("chat_completion");
-        d.model_requested = Some(call.model.clone());
-        d.stream = call.stream;
-    });
-    let timeout_override = timeout_override(headers).map_err(|e| fail(e, &ctx))?;
     let snapshot = state.config.snapshot();
-    let mut rng = fastrand::Rng::new();
-    let governed = crate::governance::plan(
-        state,
-        obs,
-        &snapshot,
-        &call.model,
-        call.ingress.native_provider(),
-        &call.fallbacks,
-        &mut rng,
-    )
-    .await
-    .map_err(|e| fail(e, &ctx))?;
-    let plan = governed.targets;
+    let routed = RoutedCall {
+        ingress: call.ingress,
+        model: &call.model,
+        fallbacks: &call.fallbacks,
+        request_type: "chat_completion",
+        stream: call.stream,
+    };
+    let planned = plan_call(state, obs, &snapshot, headers, routed, client).await?;
     let mut upstream = ChatUpstream {
         client,
         raw,
@@ -266,62 +246,24 @@ async fn run(
         client_headers: headers,
         stream: call.stream,
     };
-    let opts = DispatchOptions {
-        stream: call.stream,
-        timeout_override,
-        key_restriction: governed.key_restriction,
-    };
-    let served = match dispatch(state, &plan, &mut upstream, &opts).await {
+    let served = match dispatch(state, &planned.targets, &mut upstream, &planned.opts).await {
         Ok(s) => s,
-        Err(f) => {
-            obs.update(|d| {
-                d.provider = f.provider.clone();
-                // The model of the reported provider's last real attempt.
-                d.model = f
-                    .trail
-                    .iter()
-                    .rev()
-                    .find(|a| a.key.is_some() && Some(&a.provider) == f.provider.as_ref())
-                    .map(|a| a.model.clone());
-                d.upstream_ms = Some(f.trail.iter().map(|a| a.latency_ms as f64).sum());
-                d.trail = f.trail.clone();
-            });
-            ctx.provider = f.provider;
-            ctx.attempts = f.trail;
-            ctx.gateway_retried = true;
-            return Err(fail(f.error, &ctx));
-        }
+        Err(f) => return Err(dispatch_failed(obs, f, planned.ctx, client, ChargedTo::Reported)),
+    };
+    let mut ctx = planned.ctx;
+    let fail = |error: GatewayError, ctx: &ErrorContext| ApiError {
+        error,
+        context: ctx.clone(),
+        shape: client,
     };
     ctx.provider = Some(served.provider.clone());
     let upstream_protocol = protocol_of(served.wire).expect("dispatch only serves supported wires");
-    let served_provider = snapshot.provider(&served.provider);
-    let log_content =
-        state.log_content.enabled || served_provider.is_some_and(|p| p.config.store_raw_request_response);
-    obs.update(|d| {
-        d.provider = Some(served.provider.clone());
-        d.model = Some(served.model.clone());
-        d.key_id = Some(served.key_id.clone());
-        d.key_name = Some(served.key_name.clone());
-        d.fallback_index = Some(served.fallback_index as u32);
-        d.upstream_ms = Some(served.trail.iter().map(|a| a.latency_ms as f64).sum());
-        d.trail = served.trail.clone();
-        d.price = served_provider.and_then(|p| state.governance.price(p, &served.model));
-        if call.stream {
-            d.ttft_ms = Some(obs.elapsed_ms());
-        }
-        if log_content {
-            d.request_body = Some(capped(raw, state.log_content.max_bytes));
-        }
-    });
+    let log_content = observe_served_target(state, obs, &snapshot, &served, call.stream, raw);
 
-    let mut out_headers = HeaderMap::with_capacity(served.parts.headers.len() + 8);
-    for (name, value) in &served.parts.headers {
-        // Lengths and encodings change when the body is translated.
-        if !is_hop_by_hop(name) && (upstream_protocol == client || !is_representation_header(name)) {
-            out_headers.append(name, value.clone());
-        }
-    }
-    routing_headers(&mut out_headers, &served);
+    // Lengths and encodings change when the body is translated.
+    let mut out_headers = answer_headers(&served, |name| {
+        upstream_protocol == client || !is_representation_header(name)
+    });
     // Only translated answers need a fresh id and timestamp; pass-through keeps the upstream's.
     let response_ctx = || ResponseContext {
         created: SystemTime::now()
@@ -345,15 +287,17 @@ async fn run(
                     &response_ctx(),
                 )))
             };
-            out_headers.insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            out_headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            set_event_stream_headers(&mut out_headers);
             let content_cap = log_content.then_some(state.log_content.max_bytes);
-            let tap = StreamObserver::new(obs.clone(), usage_format(client), content_cap);
-            let relay = SseRelay::new(start, served.provider, mode, Some(served.permit)).observed(tap);
-            Body::from_stream(relay)
+            relay_body(
+                obs,
+                start,
+                served.provider,
+                served.permit,
+                mode,
+                usage_format(client),
+                content_cap,
+            )
         }
         ServedBody::Json(bytes) => {
             drop(served.permit);
@@ -381,31 +325,23 @@ async fn run(
                 );
                 Bytes::from(translated)
             };
-            obs.update(|d| {
-                d.usage = usage_from_json(usage_format(client), &bytes);
-                if log_content {
-                    d.response_body = Some(capped(&bytes, state.log_content.max_bytes));
-                }
-            });
+            observe_answer(state, obs, usage_format(client), &bytes, log_content);
             if client == Protocol::OpenAi {
-                let extra = json!({
-                    "request_type": "chat_completion",
-                    "provider": served.provider,
-                    "model_requested": call.model,
-                    "resolved_model_used": served.model,
-                    "latency": started.elapsed().as_millis() as u64,
-                    "fallback_index": served.fallback_index,
-                    "attempts": served.trail,
-                });
+                let extra = extra_fields(
+                    "chat_completion",
+                    &call.model,
+                    &served.provider,
+                    &served.model,
+                    served.fallback_index,
+                    &served.trail,
+                    started,
+                );
                 bytes = append_extra_fields(bytes, &extra);
             }
             Body::from(bytes)
         }
     };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    *resp.headers_mut() = out_headers;
-    Ok(resp)
+    Ok(response(status, out_headers, body))
 }
 
 fn usage_format(p: Protocol) -> UsageFormat {

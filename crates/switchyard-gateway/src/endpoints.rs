@@ -11,27 +11,30 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use axum::routing::post;
 use axum::{Extension, Router};
 use bytes::Bytes;
-use serde_json::json;
 use switchyard_core::json_fields::JsonObject;
 use switchyard_core::routing::{RuntimeKey, Target};
-use switchyard_core::usage::{usage_from_json, UsageFormat};
+use switchyard_core::usage::UsageFormat;
 use switchyard_core::WireApi;
 use switchyard_translate::Protocol;
 
 use crate::body::read_limited;
-use crate::chat::{bad_field, routing_headers, take_fallbacks};
-use crate::dispatch::{dispatch, timeout_override, DispatchOptions, ServedBody, UpstreamRequest};
-use crate::error::{ApiError, ErrorContext, GatewayError};
+use crate::chat::{bad_field, take_fallbacks};
+use crate::dispatch::{dispatch, ServedBody, UpstreamRequest};
+use crate::error::{ApiError, GatewayError};
 use crate::inference::{append_extra_fields, Ingress};
-use crate::observe::{capped, ObsHandle};
-use crate::relay::{RelayMode, SseRelay, StreamObserver};
+use crate::observe::ObsHandle;
+use crate::relay::RelayMode;
+use crate::served::{
+    answer_headers, dispatch_failed, extra_fields, observe_answer, observe_served_target, plan_call,
+    relay_body, response, set_event_stream_headers, ChargedTo, RoutedCall,
+};
 use crate::state::AppState;
-use crate::upstream::{is_hop_by_hop, UpstreamCall};
+use crate::upstream::UpstreamCall;
 
 /// The routes of this module for one surface (`/v1` or `/openai/v1`), each wrapped in `observe`.
 pub fn routes(state: Arc<AppState>, ingress: Ingress) -> Router<Arc<AppState>> {
@@ -41,23 +44,16 @@ pub fn routes(state: Arc<AppState>, ingress: Ingress) -> Router<Arc<AppState>> {
             crate::observe::observe,
         ))
     };
-    Router::new()
-        .route(
-            "/embeddings",
-            observed(post(move |s, o, h, b| embeddings(s, o, ingress, h, b))),
-        )
-        .route(
-            "/rerank",
-            observed(post(move |s, o, h, b| rerank(s, o, ingress, h, b))),
-        )
-        .route(
-            "/completions",
-            observed(post(move |s, o, h, b| completions(s, o, ingress, h, b))),
-        )
-        .route(
-            "/responses",
-            observed(post(move |s, o, h, b| responses(s, o, ingress, h, b))),
-        )
+    let mut router = Router::new();
+    for endpoint in &JSON_ENDPOINTS {
+        router = router.route(
+            endpoint.path,
+            observed(post(move |s, o, h, b| {
+                json_endpoint(s, o, ingress, endpoint, h, b)
+            })),
+        );
+    }
+    router
         .route(
             "/audio/transcriptions",
             observed(post(move |s, o, h, b| {
@@ -183,148 +179,137 @@ impl Shape {
     }
 }
 
-/// `POST /v1/embeddings`. `encoding_format: "base64"` goes upstream as asked; an upstream that still
-/// answers with float lists has them encoded here (float32 little-endian, as the SDKs decode it).
-async fn embeddings(
-    State(state): State<Arc<AppState>>,
-    Extension(obs): Extension<ObsHandle>,
-    ingress: Ingress,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let bytes = read_limited(body, state.max_body_bytes).await?;
-    let parsed = parse_json_body(&bytes, &[("input", Shape::StringOrArray)])?;
-    let base64 = match parsed.obj.get_str("encoding_format")?.as_deref() {
-        None | Some("float") => false,
-        Some("base64") => true,
-        Some(other) => {
-            return Err(bad_field(
-                &format!("encoding_format must be 'float' or 'base64', not '{other}'"),
-                "encoding_format",
-            )
-            .into())
-        }
-    };
-    let call = EndpointCall {
-        ingress,
-        model: parsed.model,
-        fallbacks: parsed.fallbacks,
-        stream: false,
-        request_type: "embedding",
-        usage: UsageFormat::OpenAi,
-    };
-    let mut upstream = JsonPassThrough {
+/// Rewrites a JSON answer before it is sent (embeddings' base64).
+type ReshapeAnswer = fn(Bytes) -> Bytes;
+
+/// One JSON endpoint: its path (the same on the gateway and upstream), what its body must hold, and
+/// how its calls are named.
+struct JsonEndpoint {
+    path: &'static str,
+    /// Fields that must be present, with their JSON type.
+    required: &'static [(&'static str, Shape)],
+    /// Bifrost's name for the call in logs and `extra_fields`, and the one checked against
+    /// `custom_provider_config.allowed_requests` for a call that does not stream.
+    request_type: &'static str,
+    /// For endpoints that stream: the name checked against `allowed_requests` for a streamed call.
+    /// `None`: the endpoint never streams, whatever the body's `stream` says.
+    stream_request_type: Option<&'static str>,
+    usage: UsageFormat,
+    /// Checks beyond `required`, run after them (a missing `model` is reported first); returns how
+    /// a JSON answer is reshaped before it is sent.
+    check: fn(&JsonObject<'_>) -> Result<ReshapeAnswer, GatewayError>,
+}
+
+static JSON_ENDPOINTS: [JsonEndpoint; 4] = [
+    // `POST /v1/embeddings`. `encoding_format: "base64"` goes upstream as asked; an upstream that
+    // still answers with float lists has them encoded here (float32 little-endian, as the SDKs
+    // decode it).
+    JsonEndpoint {
         path: "/embeddings",
+        required: &[("input", Shape::StringOrArray)],
         request_type: "embedding",
-        body: parsed.obj,
-        client_headers: &headers,
-        stream: false,
-    };
-    let shape = move |answer: Bytes| match base64 {
-        true => switchyard_core::embedding::floats_to_base64(&answer).map_or(answer, Bytes::from),
-        false => answer,
-    };
-    serve(&state, &obs, call, &headers, &bytes, &mut upstream, shape).await
-}
-
-/// `POST /v1/rerank` (Cohere/vLLM shape: `query`, `documents`, `top_n`, ...).
-async fn rerank(
-    State(state): State<Arc<AppState>>,
-    Extension(obs): Extension<ObsHandle>,
-    ingress: Ingress,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let bytes = read_limited(body, state.max_body_bytes).await?;
-    let parsed = parse_json_body(&bytes, &[("query", Shape::String), ("documents", Shape::Array)])?;
-    let call = EndpointCall {
-        ingress,
-        model: parsed.model,
-        fallbacks: parsed.fallbacks,
-        stream: false,
-        request_type: "rerank",
+        stream_request_type: None,
         usage: UsageFormat::OpenAi,
-    };
-    let mut upstream = JsonPassThrough {
+        check: check_embeddings,
+    },
+    // `POST /v1/rerank` (Cohere/vLLM shape: `query`, `documents`, `top_n`, ...).
+    JsonEndpoint {
         path: "/rerank",
+        required: &[("query", Shape::String), ("documents", Shape::Array)],
         request_type: "rerank",
-        body: parsed.obj,
-        client_headers: &headers,
-        stream: false,
-    };
-    serve(&state, &obs, call, &headers, &bytes, &mut upstream, |b| b).await
-}
-
-/// `POST /v1/completions` (legacy text completions), streamed or not.
-async fn completions(
-    State(state): State<Arc<AppState>>,
-    Extension(obs): Extension<ObsHandle>,
-    ingress: Ingress,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let bytes = read_limited(body, state.max_body_bytes).await?;
-    let parsed = parse_json_body(&bytes, &[("prompt", Shape::StringOrArray)])?;
-    let stream = parsed.stream;
-    let request_type = if stream {
-        "text_completion_stream"
-    } else {
-        "text_completion"
-    };
-    let call = EndpointCall {
-        ingress,
-        model: parsed.model,
-        fallbacks: parsed.fallbacks,
-        stream,
-        request_type: "text_completion",
+        stream_request_type: None,
         usage: UsageFormat::OpenAi,
-    };
-    let mut upstream = JsonPassThrough {
+        check: no_check,
+    },
+    // `POST /v1/completions` (legacy text completions), streamed or not.
+    JsonEndpoint {
         path: "/completions",
-        request_type,
-        body: parsed.obj,
-        client_headers: &headers,
-        stream,
-    };
-    serve(&state, &obs, call, &headers, &bytes, &mut upstream, |b| b).await
+        required: &[("prompt", Shape::StringOrArray)],
+        request_type: "text_completion",
+        stream_request_type: Some("text_completion_stream"),
+        usage: UsageFormat::OpenAi,
+        check: no_check,
+    },
+    // `POST /v1/responses`: passed through to providers that serve the Responses API natively;
+    // streams keep their named events (`event: response.output_text.delta`, ...) byte for byte.
+    JsonEndpoint {
+        path: "/responses",
+        required: &[],
+        request_type: "responses",
+        stream_request_type: Some("responses_stream"),
+        usage: UsageFormat::Responses,
+        check: check_responses,
+    },
+];
+
+fn unchanged(answer: Bytes) -> Bytes {
+    answer
 }
 
-/// `POST /v1/responses`: passed through to providers that serve the Responses API natively; streams
-/// keep their named events (`event: response.output_text.delta`, ...) byte for byte.
-async fn responses(
-    State(state): State<Arc<AppState>>,
-    Extension(obs): Extension<ObsHandle>,
-    ingress: Ingress,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let bytes = read_limited(body, state.max_body_bytes).await?;
-    let parsed = parse_json_body(&bytes, &[])?;
+fn no_check(_: &JsonObject<'_>) -> Result<ReshapeAnswer, GatewayError> {
+    Ok(unchanged)
+}
+
+fn check_embeddings(obj: &JsonObject<'_>) -> Result<ReshapeAnswer, GatewayError> {
+    match obj.get_str("encoding_format")?.as_deref() {
+        None | Some("float") => Ok(unchanged),
+        Some("base64") => Ok(floats_to_base64),
+        Some(other) => Err(bad_field(
+            &format!("encoding_format must be 'float' or 'base64', not '{other}'"),
+            "encoding_format",
+        )),
+    }
+}
+
+/// An embeddings answer with float lists, encoded as base64 (unchanged if it has none).
+fn floats_to_base64(answer: Bytes) -> Bytes {
+    switchyard_core::embedding::floats_to_base64(&answer).map_or(answer, Bytes::from)
+}
+
+fn check_responses(obj: &JsonObject<'_>) -> Result<ReshapeAnswer, GatewayError> {
     // `input` may be left out (a stored prompt template supplies it), but must have its type if sent.
-    if parsed
-        .obj
+    if obj
         .get_raw("input")
         .is_some_and(|raw| !Shape::StringOrArray.admits(raw))
     {
-        return Err(bad_field("input must be a string or an array", "input").into());
+        return Err(bad_field("input must be a string or an array", "input"));
     }
-    let stream = parsed.stream;
+    Ok(unchanged)
+}
+
+/// `POST` to one of the `JSON_ENDPOINTS`: the body checked, passed through with only `model`
+/// rewritten.
+async fn json_endpoint(
+    State(state): State<Arc<AppState>>,
+    Extension(obs): Extension<ObsHandle>,
+    ingress: Ingress,
+    endpoint: &'static JsonEndpoint,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_limited(body, state.max_body_bytes).await?;
+    let parsed = parse_json_body(&bytes, endpoint.required)?;
+    let shape = (endpoint.check)(&parsed.obj)?;
+    let stream = endpoint.stream_request_type.is_some() && parsed.stream;
     let call = EndpointCall {
         ingress,
         model: parsed.model,
         fallbacks: parsed.fallbacks,
         stream,
-        request_type: "responses",
-        usage: UsageFormat::Responses,
+        request_type: endpoint.request_type,
+        usage: endpoint.usage,
     };
     let mut upstream = JsonPassThrough {
-        path: "/responses",
-        request_type: if stream { "responses_stream" } else { "responses" },
+        path: endpoint.path,
+        request_type: match endpoint.stream_request_type {
+            Some(streamed) if stream => streamed,
+            _ => endpoint.request_type,
+        },
         body: parsed.obj,
         client_headers: &headers,
         stream,
     };
-    serve(&state, &obs, call, &headers, &bytes, &mut upstream, |b| b).await
+    serve(&state, &obs, call, &headers, &bytes, &mut upstream, shape).await
 }
 
 /// The shared pipeline of the pass-through endpoints: plan, dispatch, relay (JSON with
@@ -340,102 +325,47 @@ pub(crate) async fn serve(
     shape: impl FnOnce(Bytes) -> Bytes,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let mut ctx = ErrorContext {
-        model_requested: Some(call.model.clone()),
-        request_type: Some(call.request_type),
-        ..ErrorContext::default()
-    };
-    let fail = |error: GatewayError, ctx: &ErrorContext| ApiError {
-        error,
-        context: ctx.clone(),
-        shape: Protocol::OpenAi,
-    };
-    obs.update(|d| {
-        d.request_type = Some(call.request_type);
-        d.model_requested = Some(call.model.clone());
-        d.stream = call.stream;
-    });
-    let timeout_override = timeout_override(headers).map_err(|e| fail(e, &ctx))?;
     let snapshot = state.config.snapshot();
-    let mut rng = fastrand::Rng::new();
-    let governed = crate::governance::plan(
-        state,
-        obs,
-        &snapshot,
-        &call.model,
-        call.ingress.native_provider(),
-        &call.fallbacks,
-        &mut rng,
-    )
-    .await
-    .map_err(|e| fail(e, &ctx))?;
-    let opts = DispatchOptions {
+    let routed = RoutedCall {
+        ingress: call.ingress,
+        model: &call.model,
+        fallbacks: &call.fallbacks,
+        request_type: call.request_type,
         stream: call.stream,
-        timeout_override,
-        key_restriction: governed.key_restriction,
     };
-    let served = match dispatch(state, &governed.targets, upstream, &opts).await {
+    let planned = plan_call(state, obs, &snapshot, headers, routed, Protocol::OpenAi).await?;
+    let served = match dispatch(state, &planned.targets, upstream, &planned.opts).await {
         Ok(s) => s,
         Err(f) => {
-            obs.update(|d| {
-                d.provider = f.provider.clone();
-                d.model = f
-                    .trail
-                    .iter()
-                    .rev()
-                    .find(|a| a.key.is_some() && Some(&a.provider) == f.provider.as_ref())
-                    .map(|a| a.model.clone());
-                d.upstream_ms = Some(f.trail.iter().map(|a| a.latency_ms as f64).sum());
-                d.trail = f.trail.clone();
-            });
-            ctx.provider = f.provider;
-            ctx.attempts = f.trail;
-            ctx.gateway_retried = true;
-            return Err(fail(f.error, &ctx));
+            return Err(dispatch_failed(
+                obs,
+                f,
+                planned.ctx,
+                Protocol::OpenAi,
+                ChargedTo::Reported,
+            ))
         }
     };
-    let served_provider = snapshot.provider(&served.provider);
-    let log_content =
-        state.log_content.enabled || served_provider.is_some_and(|p| p.config.store_raw_request_response);
-    obs.update(|d| {
-        d.provider = Some(served.provider.clone());
-        d.model = Some(served.model.clone());
-        d.key_id = Some(served.key_id.clone());
-        d.key_name = Some(served.key_name.clone());
-        d.fallback_index = Some(served.fallback_index as u32);
-        d.upstream_ms = Some(served.trail.iter().map(|a| a.latency_ms as f64).sum());
-        d.trail = served.trail.clone();
-        d.price = served_provider.and_then(|p| state.governance.price(p, &served.model));
-        if call.stream {
-            d.ttft_ms = Some(obs.elapsed_ms());
-        }
-        if log_content {
-            d.request_body = Some(capped(raw_for_log, state.log_content.max_bytes));
-        }
-    });
+    let log_content = observe_served_target(state, obs, &snapshot, &served, call.stream, raw_for_log);
 
-    let mut out_headers = HeaderMap::with_capacity(served.parts.headers.len() + 8);
-    for (name, value) in &served.parts.headers {
-        if !is_hop_by_hop(name) {
-            out_headers.append(name, value.clone());
-        }
-    }
-    routing_headers(&mut out_headers, &served);
+    let mut out_headers = answer_headers(&served, |_| true);
     let status = served.parts.status;
     let body = match served.body {
         ServedBody::Stream(start) => {
-            out_headers.insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            out_headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            set_event_stream_headers(&mut out_headers);
             let content_cap = log_content.then_some(state.log_content.max_bytes);
-            let tap = StreamObserver::new(obs.clone(), call.usage, content_cap);
             let mode = RelayMode::PassThrough {
                 client: Protocol::OpenAi,
             };
-            let relay = SseRelay::new(start, served.provider, mode, Some(served.permit)).observed(tap);
-            Body::from_stream(relay)
+            relay_body(
+                obs,
+                start,
+                served.provider,
+                served.permit,
+                mode,
+                call.usage,
+                content_cap,
+            )
         }
         ServedBody::Json(bytes) => {
             drop(served.permit);
@@ -443,21 +373,16 @@ pub(crate) async fn serve(
             if reshaped.len() != bytes.len() || reshaped != bytes {
                 out_headers.remove(http::header::CONTENT_ENCODING);
             }
-            obs.update(|d| {
-                d.usage = usage_from_json(call.usage, &reshaped);
-                if log_content {
-                    d.response_body = Some(capped(&reshaped, state.log_content.max_bytes));
-                }
-            });
-            let extra = json!({
-                "request_type": call.request_type,
-                "provider": served.provider,
-                "model_requested": call.model,
-                "resolved_model_used": served.model,
-                "latency": started.elapsed().as_millis() as u64,
-                "fallback_index": served.fallback_index,
-                "attempts": served.trail,
-            });
+            observe_answer(state, obs, call.usage, &reshaped, log_content);
+            let extra = extra_fields(
+                call.request_type,
+                &call.model,
+                &served.provider,
+                &served.model,
+                served.fallback_index,
+                &served.trail,
+                started,
+            );
             let is_json = served
                 .parts
                 .headers
@@ -472,8 +397,5 @@ pub(crate) async fn serve(
             })
         }
     };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    *resp.headers_mut() = out_headers;
-    Ok(resp)
+    Ok(response(status, out_headers, body))
 }

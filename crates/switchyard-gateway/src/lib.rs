@@ -24,6 +24,7 @@ pub mod passthrough;
 pub mod providers;
 pub mod relay;
 pub mod security;
+mod served;
 pub mod server;
 pub mod state;
 pub mod trace;

@@ -23,18 +23,22 @@ use bytes::Bytes;
 use switchyard_core::json_fields::JsonObject;
 use switchyard_core::routing::{RuntimeKey, Target};
 use switchyard_core::upstream_url::passthrough_url;
-use switchyard_core::usage::{usage_from_json, UsageFormat};
+use switchyard_core::usage::UsageFormat;
 use switchyard_core::WireApi;
 use switchyard_translate::Protocol;
 
 use crate::body::read_limited;
-use crate::chat::{protocol_of, routing_headers};
+use crate::chat::protocol_of;
 use crate::dispatch::{dispatch, timeout_override, DispatchOptions, ServedBody, UpstreamRequest};
 use crate::error::{ApiError, ErrorContext, GatewayError};
-use crate::observe::{capped, ObsHandle};
-use crate::relay::{RelayMode, SseRelay, StreamObserver};
+use crate::observe::ObsHandle;
+use crate::relay::RelayMode;
+use crate::served::{
+    answer_headers, dispatch_failed, observe_answer, observe_served, relay_body, response, ChargedTo,
+    ServedRecord,
+};
 use crate::state::AppState;
-use crate::upstream::{is_hop_by_hop, UpstreamCall};
+use crate::upstream::UpstreamCall;
 
 /// Client headers never forwarded: credentials and the headers that pick which account or project of
 /// the stored key is charged, connection headers, the gateway's own controls, and `accept-encoding` (a
@@ -269,65 +273,49 @@ async fn passthrough(
     let served = match dispatch(&state, &governed.targets, &mut upstream, &opts).await {
         Ok(s) => s,
         Err(f) => {
-            obs.update(|d| {
-                d.provider = Some(provider_name.clone());
-                d.model = model.clone();
-                d.upstream_ms = Some(f.trail.iter().map(|a| a.latency_ms as f64).sum());
-                d.trail = f.trail.clone();
-            });
-            ctx.attempts = f.trail;
-            ctx.gateway_retried = true;
-            return Err(fail(f.error, &ctx));
+            let charged_to = ChargedTo::Route {
+                provider: provider_name.clone(),
+                model: model.clone(),
+            };
+            return Err(dispatch_failed(&obs, f, ctx, shape, charged_to));
         }
     };
     let log_content = state.log_content.enabled || provider.config.store_raw_request_response;
     let format = usage_format(wire, &rest);
-    obs.update(|d| {
-        d.provider = Some(served.provider.clone());
-        d.model = model.clone();
-        d.key_id = Some(served.key_id.clone());
-        d.key_name = Some(served.key_name.clone());
-        d.fallback_index = Some(0);
-        d.upstream_ms = Some(served.trail.iter().map(|a| a.latency_ms as f64).sum());
-        d.trail = served.trail.clone();
-        d.price = model.as_deref().and_then(|m| state.governance.price(provider, m));
-        if stream {
-            d.ttft_ms = Some(obs.elapsed_ms());
-        }
-        if log_content {
-            d.request_body = Some(capped(&bytes, state.log_content.max_bytes));
-        }
-    });
-    let mut out_headers = HeaderMap::with_capacity(served.parts.headers.len() + 8);
-    for (name, value) in &served.parts.headers {
-        if !is_hop_by_hop(name) {
-            out_headers.append(name, value.clone());
-        }
-    }
-    routing_headers(&mut out_headers, &served);
+    // The row names the requested model (the body is provider-specific, so nothing was rewritten),
+    // and the plan holds this one target.
+    let record = ServedRecord {
+        model: model.clone(),
+        fallback_index: 0,
+        price: model.as_deref().and_then(|m| state.governance.price(provider, m)),
+        stream,
+        request_body: log_content.then_some(&bytes[..]),
+    };
+    observe_served(&state, &obs, &served, record);
+    // The upstream's own headers stay (the answer is relayed unchanged, streams included).
+    let out_headers = answer_headers(&served, |_| true);
     let status = served.parts.status;
     let body = match served.body {
         ServedBody::Stream(start) => {
             let content_cap = log_content.then_some(state.log_content.max_bytes);
-            let tap = StreamObserver::new(obs.clone(), format, content_cap);
             let mode = RelayMode::PassThrough { client: shape };
-            Body::from_stream(SseRelay::new(start, served.provider, mode, Some(served.permit)).observed(tap))
+            relay_body(
+                &obs,
+                start,
+                served.provider,
+                served.permit,
+                mode,
+                format,
+                content_cap,
+            )
         }
         ServedBody::Json(answer) => {
             drop(served.permit);
-            obs.update(|d| {
-                d.usage = usage_from_json(format, &answer);
-                if log_content {
-                    d.response_body = Some(capped(&answer, state.log_content.max_bytes));
-                }
-            });
+            observe_answer(&state, &obs, format, &answer, log_content);
             Body::from(answer)
         }
     };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    *resp.headers_mut() = out_headers;
-    Ok(resp)
+    Ok(response(status, out_headers, body))
 }
 
 /// The client's request, byte for byte, with the client's credentials replaced by the stored key.

@@ -275,21 +275,21 @@ mod tests {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The suite's body-less requests to `example.amazonaws.com`, signed with its credentials (and
+    /// `token` as the session token) at its time.
+    fn sign_bodiless(method: &str, url: &str, token: Option<&str>) -> Vec<(String, String)> {
+        let parts = SignableParts {
+            method,
+            url,
+            headers: &[("host", "example.amazonaws.com")],
+            body: b"",
+        };
+        sigv4_headers(parts, &creds(token), "service", suite_time(), false).unwrap()
+    }
+
     #[test]
     fn suite_get_vanilla() {
-        let h = sigv4_headers(
-            SignableParts {
-                method: "GET",
-                url: "https://example.amazonaws.com/",
-                headers: &[("host", "example.amazonaws.com")],
-                body: b"",
-            },
-            &creds(None),
-            "service",
-            suite_time(),
-            false,
-        )
-        .unwrap();
+        let h = sign_bodiless("GET", "https://example.amazonaws.com/", None);
         assert_eq!(header(&h, "x-amz-date"), Some("20150830T123600Z"));
         assert_eq!(
             header(&h, "authorization"),
@@ -303,19 +303,7 @@ mod tests {
 
     #[test]
     fn suite_post_vanilla_query() {
-        let h = sigv4_headers(
-            SignableParts {
-                method: "POST",
-                url: "https://example.amazonaws.com/?Param1=value1",
-                headers: &[("host", "example.amazonaws.com")],
-                body: b"",
-            },
-            &creds(None),
-            "service",
-            suite_time(),
-            false,
-        )
-        .unwrap();
+        let h = sign_bodiless("POST", "https://example.amazonaws.com/?Param1=value1", None);
         assert!(header(&h, "authorization")
             .unwrap()
             .ends_with("Signature=28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11"));
@@ -324,19 +312,7 @@ mod tests {
     #[test]
     fn suite_get_vanilla_with_session_token() {
         let token = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267";
-        let h = sigv4_headers(
-            SignableParts {
-                method: "GET",
-                url: "https://example.amazonaws.com/",
-                headers: &[("host", "example.amazonaws.com")],
-                body: b"",
-            },
-            &creds(Some(token)),
-            "service",
-            suite_time(),
-            false,
-        )
-        .unwrap();
+        let h = sign_bodiless("GET", "https://example.amazonaws.com/", Some(token));
         assert_eq!(header(&h, "x-amz-security-token"), Some(token));
         let auth = header(&h, "authorization").unwrap();
         assert!(
