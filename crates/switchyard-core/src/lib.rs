@@ -22,6 +22,7 @@ pub mod presets;
 pub mod pricing;
 pub mod provider;
 pub mod provider_keys;
+pub mod request_type;
 pub mod retry;
 pub mod routing;
 pub mod secret;

@@ -275,5 +275,5 @@ pub async fn check_key(
         .iter()
         .find(|k| k.config.id == key_id)
         .expect("checked above");
-    Ok(Json(crate::inference::check_key(&state, p, k).await).into_response())
+    Ok(Json(crate::routes::models::check_key(&state.upstream, p, k).await).into_response())
 }

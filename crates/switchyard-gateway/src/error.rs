@@ -17,7 +17,16 @@ use switchyard_store::StoreError;
 use switchyard_translate::canonical::ErrorInfo;
 use switchyard_translate::Protocol;
 
-use crate::dispatch::AttemptRecord;
+use switchyard_core::request_type::RequestType;
+
+use crate::trail::AttemptRecord;
+
+/// What the observer learns about an error answer, carried in the response's extensions.
+#[derive(Clone, Debug)]
+pub struct ErrorSummary {
+    pub error_type: String,
+    pub message: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -53,7 +62,7 @@ pub enum GatewayError {
     #[error("provider '{provider}' does not allow '{request_type}' requests (custom_provider_config.allowed_requests)")]
     RequestTypeNotAllowed {
         provider: String,
-        request_type: &'static str,
+        request_type: RequestType,
     },
     #[error("{0}")]
     NotImplemented(String),
@@ -185,7 +194,7 @@ pub struct ErrorContext {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_requested: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_type: Option<&'static str>,
+    pub request_type: Option<RequestType>,
     /// The routing trail: every attempt and skipped target, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<AttemptRecord>,
@@ -236,10 +245,10 @@ impl IntoResponse for ApiError {
         }
         let detail = self.error.detail();
         let limit_headers = match &self.error {
-            GatewayError::Limited(r) => crate::governance::limit_headers(r),
+            GatewayError::Limited(r) => rejection_headers(r),
             _ => Vec::new(),
         };
-        let summary = crate::observe::ErrorSummary {
+        let summary = ErrorSummary {
             error_type: detail.error_type.clone(),
             message: detail.message.clone(),
         };
@@ -294,4 +303,43 @@ impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         ApiError::from(self).into_response()
     }
+}
+
+/// `retry-after` and the `x-ratelimit-*` headers of a rejection (OpenAI's names for requests and
+/// tokens; `-budget` and `-concurrency` for the other limits).
+fn rejection_headers(r: &switchyard_core::governance::Rejection) -> Vec<(&'static str, String)> {
+    use switchyard_core::governance::LimitKind;
+    let reset = format!("{}s", r.retry_after_secs);
+    let mut h = vec![("retry-after", r.retry_after_secs.to_string())];
+    match r.kind {
+        LimitKind::Requests => {
+            h.push(("x-ratelimit-limit-requests", r.max.to_string()));
+            h.push(("x-ratelimit-remaining-requests", "0".into()));
+            h.push(("x-ratelimit-reset-requests", reset));
+        }
+        LimitKind::Tokens => {
+            h.push(("x-ratelimit-limit-tokens", r.max.to_string()));
+            h.push((
+                "x-ratelimit-remaining-tokens",
+                (r.max - r.current).max(0).to_string(),
+            ));
+            h.push(("x-ratelimit-reset-tokens", reset));
+        }
+        LimitKind::Concurrency => {
+            h.push(("x-ratelimit-limit-concurrency", r.max.to_string()));
+            h.push(("x-ratelimit-remaining-concurrency", "0".into()));
+        }
+        LimitKind::Budget => {
+            h.push((
+                "x-ratelimit-limit-budget-usd",
+                format!(
+                    "{:.6}",
+                    switchyard_core::governance::admission::nanos_to_usd(r.max)
+                ),
+            ));
+            h.push(("x-ratelimit-remaining-budget-usd", "0".into()));
+            h.push(("x-ratelimit-reset-budget", reset));
+        }
+    }
+    h
 }

@@ -3,31 +3,28 @@
 //! crate wires them to sockets and the config store.
 #![forbid(unsafe_code)]
 
+pub mod answer;
 pub mod api;
-pub mod audio;
 pub mod auth;
 pub mod body;
-pub mod chat;
 pub mod config_source;
-pub mod dispatch;
-pub mod endpoints;
 pub mod error;
 pub mod governance;
 pub mod health;
-pub mod inference;
+pub mod ingress;
 pub mod limits;
 pub mod listen;
 pub mod logs_api;
 pub mod metrics;
-pub mod observe;
-pub mod passthrough;
+pub mod pipeline;
 pub mod providers;
-pub mod relay;
+pub mod request;
+pub mod routes;
 pub mod security;
-mod served;
 pub mod server;
 pub mod state;
 pub mod trace;
+pub mod trail;
 pub mod ui;
 pub mod upstream;
 

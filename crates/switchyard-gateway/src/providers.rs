@@ -16,7 +16,7 @@ use switchyard_core::provider_keys::{
 };
 use switchyard_core::routing::{RuntimeKey, RuntimeProvider};
 
-use crate::dispatch::{ServedBody, StreamStart};
+use crate::answer::{ServedBody, StreamStart};
 use crate::error::GatewayError;
 
 /// The signing name of the Bedrock runtime API.
@@ -227,7 +227,7 @@ pub async fn first_eventstream_message(
                 .unwrap_or("internalServerException");
             let status = switchyard_translate::bedrock_exception_status(kind).unwrap_or(500);
             let code = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
-            let error = crate::dispatch::upstream_error_for(wire, code, &m.payload, key);
+            let error = crate::answer::upstream_error_for(wire, code, &m.payload, key);
             return Err(StartError::Exception { status, error });
         }
     }

@@ -20,7 +20,6 @@ use crate::error::GatewayError;
 use crate::governance::counters::{Counters, MemoryCounters, RedisCounters};
 use crate::governance::{api as gov_api, Governance};
 use crate::health::HealthRegistry;
-use crate::inference::Ingress;
 use crate::limits::ProviderLimits;
 use crate::listen::{self, ConnectionLimits};
 use crate::metrics::Metrics;
@@ -28,7 +27,7 @@ use crate::security::{self, SecurityConfig};
 use crate::state::{AppState, ConfigService, LogContentConfig};
 use crate::trace::Tracer;
 use crate::upstream::UpstreamClient;
-use crate::{api, chat, endpoints, inference, logs_api, observe, passthrough, ui};
+use crate::{api, logs_api, routes, ui};
 use switchyard_logs::{LogStore, LogWriter, PostgresLogStore, SqliteLogStore};
 
 #[derive(Clone, Debug)]
@@ -320,23 +319,6 @@ fn secured(router: Router, auth: Arc<AdminAuth>, security: &SecurityConfig) -> R
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let observed = |r: axum::routing::MethodRouter<Arc<AppState>>| {
-        r.route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            observe::observe,
-        ))
-    };
-    let unified = Router::new()
-        .route(
-            "/chat/completions",
-            observed(post(chat::chat_completions_unified)),
-        )
-        .route("/models", get(inference::list_models))
-        .merge(endpoints::routes(state.clone(), Ingress::Unified));
-    let openai_drop_in = Router::new()
-        .route("/chat/completions", observed(post(chat::chat_completions_openai)))
-        .route("/models", get(inference::list_models))
-        .merge(endpoints::routes(state.clone(), Ingress::OpenAi));
     Router::new()
         .merge(ui::router())
         .route("/health", get(health))
@@ -362,24 +344,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/providers/{provider}/keys/{key_id}/check",
             post(api::check_key),
         )
-        .route("/anthropic/v1/messages", observed(post(chat::anthropic_messages)))
-        .route(
-            "/anthropic/v1/messages/count_tokens",
-            post(chat::anthropic_count_tokens),
-        )
-        .route(
-            "/genai/v1beta/models/{*model_action}",
-            observed(post(chat::genai_generate)),
-        )
         .merge(governance_routes())
         .route("/metrics", get(logs_api::metrics))
         .route("/api/logs", get(logs_api::list))
         .route("/api/logs/stats", get(logs_api::stats))
         .route("/api/logs/histogram", get(logs_api::histogram))
         .route("/api/logs/{id}", get(logs_api::get))
-        .merge(passthrough::routes(state.clone()))
-        .nest("/v1", unified)
-        .nest("/openai/v1", openai_drop_in)
+        .merge(routes::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::disable())

@@ -1,19 +1,9 @@
-//! Governance at the edges: the live set of virtual keys, teams, customers and price overrides
-//! ([`Governance`], one write path like `ConfigService`), the usage counters, and the two hooks every
-//! inference route passes through:
-//!
-//! 1. [`gate`], called by the `observe` middleware before the handler: finds the virtual key,
-//!    rejects missing/unknown/inactive/expired keys, and atomically checks and reserves every limit of
-//!    the key, its team and its customer (requests, tokens, budgets, concurrency) with an estimate
-//!    taken from the body. The [`Admission`] goes into the request's `ObsHandle`.
-//! 2. [`plan`], which every handler calls instead of `RuntimeConfig::plan`: it drops targets the key's
-//!    `provider_configs` do not allow (403 when none is left), reserves the primary provider config's own
-//!    limits (a provider config that is exhausted is dropped from the plan, Bifrost's rule), and hands
-//!    dispatch the key ids the VK may use.
-//!
-//! When the response body has been sent (or dropped), the observer calls [`settle`]: the real cost (from
-//! the usage and [`Governance::price`]) replaces the estimate, tokens likewise, and the concurrency slot
-//! is released.
+//! Governance's state: the live set of virtual keys, teams, customers and price overrides
+//! ([`Governance`], one write path like `ConfigService`), prices, the usage counters and settlement.
+//! The request path's use of it (identify the caller, admit and reserve, restrict the plan) is the
+//! pipeline's admission phase (`pipeline::admit`, `pipeline::plan`); when the answer has been sent
+//! (or dropped), the finish phase calls [`Governance::settle`]: the real cost replaces the estimate,
+//! tokens likewise, and the concurrency slot is released.
 
 pub mod api;
 pub mod counters;
@@ -25,22 +15,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
-use axum::response::{IntoResponse, Response};
-use switchyard_core::governance::admission::{limit_checks, settlement, usd_to_nanos};
-use switchyard_core::governance::estimate::{estimate, output_cap};
-use switchyard_core::governance::{
-    hash_vk_value, vk_from_headers, Denial, Estimate, Group, Level, LevelLimits, LimitCheck, VirtualKey,
-};
-use switchyard_core::pricing::Prices;
-use switchyard_core::routing::{RuntimeConfig, RuntimeProvider, Target};
+use switchyard_core::governance::admission::{settlement, usd_to_nanos};
+use switchyard_core::governance::{Estimate, Group, Level, LevelLimits, LimitCheck, VirtualKey};
+use switchyard_core::pricing::{PriceTable, Prices};
+use switchyard_core::routing::RuntimeProvider;
 use switchyard_store::{GovernanceData, GovernanceStore, PriceOverride, StoreError};
-use switchyard_translate::Protocol;
 
-use crate::error::{ApiError, ErrorContext, GatewayError};
-use crate::observe::ObsHandle;
-use crate::state::AppState;
+use crate::error::GatewayError;
 use counters::Counters;
 
 pub fn now_ms() -> i64 {
@@ -93,6 +74,11 @@ impl GovSnapshot {
             prices,
             enforce_auth_on_inference: enforce,
         }
+    }
+
+    /// The virtual key whose value hashes to `value_hash`.
+    pub fn by_value_hash(&self, value_hash: &str) -> Option<&Arc<VirtualKey>> {
+        self.by_hash.get(value_hash)
     }
 
     pub fn key(&self, id: &str) -> Option<&Arc<VirtualKey>> {
@@ -167,7 +153,7 @@ impl Governance {
         snap.prices
             .get(&(p.config.name.to_string(), model.to_owned()))
             .copied()
-            .or_else(|| crate::chat::list_price(p, model))
+            .or_else(|| list_price(p, model))
     }
 
     /// Reloads from the store whenever the config store reports another replica's change (its change
@@ -256,7 +242,25 @@ pub struct Admission {
 }
 
 impl Admission {
-    fn reserve(&self, checks: Vec<LimitCheck>) {
+    pub(crate) fn new(
+        vk: Arc<VirtualKey>,
+        team_id: Option<String>,
+        customer_id: Option<String>,
+        estimate: Estimate,
+        checks: Vec<LimitCheck>,
+    ) -> Admission {
+        Admission {
+            vk,
+            team_id,
+            customer_id,
+            estimate,
+            reserved: Mutex::new(checks),
+            settled: AtomicBool::new(false),
+        }
+    }
+
+    /// Adds checks reserved after admission (a provider config's limits) to what settlement corrects.
+    pub(crate) fn reserve(&self, checks: Vec<LimitCheck>) {
         self.reserved
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -271,6 +275,10 @@ pub struct KeyRestriction {
 }
 
 impl KeyRestriction {
+    pub(crate) fn new(by_provider: HashMap<String, Vec<String>>) -> KeyRestriction {
+        KeyRestriction { by_provider }
+    }
+
     pub fn allows(&self, provider: &str, key_id: &str) -> bool {
         self.by_provider
             .get(provider)
@@ -278,351 +286,37 @@ impl KeyRestriction {
     }
 }
 
-/// The plan a governed request may use.
-pub struct GovernedPlan<'a> {
-    pub targets: Vec<Target<'a>>,
-    pub key_restriction: Option<Arc<KeyRestriction>>,
-}
-
-fn client_protocol(route: &str) -> Protocol {
-    if route.starts_with("/anthropic") {
-        Protocol::Anthropic
-    } else if route.starts_with("/genai") {
-        Protocol::Gemini
-    } else {
-        Protocol::OpenAi
-    }
-}
-
-fn native_provider(route: &str) -> Option<&'static str> {
-    if route.starts_with("/anthropic") {
-        Some("anthropic")
-    } else if route.starts_with("/genai") {
-        Some("gemini")
-    } else if route.starts_with("/openai") {
-        Some("openai")
-    } else {
-        None
-    }
-}
-
-/// The model a request names: the body's `model`, or the path's for Gemini routes.
-fn requested_model(path: &str, body: &[u8]) -> Option<String> {
-    if let Some(rest) = path.split("/models/").nth(1) {
-        if path.starts_with("/genai") {
-            return Some(rest.rsplit_once(':').map_or(rest, |(m, _)| m).to_owned());
+impl Governance {
+    /// Replaces an admission's reservation with what the request really used. `cost_usd` is `None`
+    /// when the price is unknown: nothing is charged (the log row flags the cost as unknown).
+    pub fn settle(self: &Arc<Self>, admission: &Admission, cost_usd: Option<f64>, tokens: u64) {
+        if admission.settled.swap(true, Ordering::AcqRel) {
+            return;
         }
-    }
-    #[derive(serde::Deserialize)]
-    struct ModelOnly {
-        model: Option<String>,
-    }
-    serde_json::from_slice::<ModelOnly>(body).ok()?.model
-}
-
-/// The middleware hook (see the module docs). Returns the request to run, or the rejection.
-pub async fn gate(state: &Arc<AppState>, req: Request, obs: &ObsHandle) -> Result<Request, Response> {
-    let gov = &state.governance;
-    let snap = gov.snapshot();
-    let headers = req.headers();
-    let presented = vk_from_headers(|name| headers.get(name).and_then(|v| v.to_str().ok()));
-    if presented.is_none() && !snap.enforce_auth_on_inference {
-        return Ok(req);
-    }
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| req.uri().path().to_owned());
-    let shape = client_protocol(&route);
-    let reject = |error: GatewayError| -> Response {
-        ApiError {
-            error,
-            context: ErrorContext::default(),
-            shape,
+        let checks = std::mem::take(&mut *admission.reserved.lock().unwrap_or_else(|p| p.into_inner()));
+        let deltas = settlement(&checks, cost_usd.map_or(0, usd_to_nanos), tokens as i64);
+        if deltas.is_empty() || self.counters.try_apply_now(&deltas) {
+            return;
         }
-        .into_response()
-    };
-    let Some(value) = presented else {
-        return Err(reject(GatewayError::Unauthorized {
-            message: "a virtual key is required on this gateway: send it as 'x-bf-vk: sk-bf-...' or 'Authorization: Bearer sk-bf-...'".into(),
-            code: "virtual_key_required",
-        }));
-    };
-    let Some(vk) = snap.by_hash.get(&hash_vk_value(value)).cloned() else {
-        return Err(reject(GatewayError::Unauthorized {
-            message:
-                "virtual key not found: the key sent is not (or no longer) a virtual key of this gateway"
-                    .into(),
-            code: "virtual_key_not_found",
-        }));
-    };
-    let now = now_ms();
-    if !vk.is_active {
-        return Err(reject(GatewayError::Forbidden {
-            message: format!("virtual key '{}' is inactive", vk.name),
-            code: "virtual_key_inactive",
-        }));
-    }
-    if vk.is_expired(now) {
-        return Err(reject(GatewayError::Forbidden {
-            message: format!(
-                "virtual key '{}' expired at {}",
-                vk.name,
-                vk.expires_at().unwrap_or_default()
-            ),
-            code: "virtual_key_expired",
-        }));
-    }
-
-    // The estimate needs the body (size, model, output cap); it is read once here and handed on.
-    let (parts, body) = req.into_parts();
-    let bytes = crate::body::read_limited(body, state.max_body_bytes)
-        .await
-        .map_err(reject)?;
-    let model = requested_model(parts.uri.path(), &bytes);
-    let config = state.config.snapshot();
-    let price = model.as_deref().and_then(|m| {
-        let mut rng = fastrand::Rng::new();
-        let targets = config.resolve(m, native_provider(&route), &mut rng).ok()?;
-        // The dearest target the request might be served by.
-        targets
-            .iter()
-            .filter_map(|t| gov.price(t.provider, t.model))
-            .max_by(|a, b| (a.input + a.output).total_cmp(&(b.input + b.output)))
-    });
-    let est = estimate(bytes.len(), output_cap(&bytes), price.as_ref());
-    let levels = gov.levels(&snap, &vk);
-    let checks = limit_checks(&levels, now, est);
-    let team_id = vk.team_id.clone();
-    let customer_id = vk.customer_id.clone().or_else(|| {
-        team_id
-            .as_deref()
-            .and_then(|t| snap.team(t))
-            .and_then(|t| t.customer_id.clone())
-    });
-    match gov.counters.admit(&checks, now).await {
-        Ok(Ok(())) => {}
-        Ok(Err(rejection)) => {
-            obs.update(|d| {
-                d.governance_ids = Some((vk.id.clone(), team_id.clone(), customer_id.clone()));
-            });
-            return Err(reject(GatewayError::Limited(rejection)));
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "governance counters unavailable; refusing the request");
-            return Err(reject(GatewayError::Unavailable(
-                "usage limits cannot be checked right now (counter store unavailable); retry shortly".into(),
-            )));
-        }
-    }
-    let admission = Arc::new(Admission {
-        vk: vk.clone(),
-        team_id: team_id.clone(),
-        customer_id: customer_id.clone(),
-        estimate: est,
-        reserved: Mutex::new(checks),
-        settled: AtomicBool::new(false),
-    });
-    obs.update(|d| {
-        d.governance_ids = Some((vk.id.clone(), team_id, customer_id));
-        d.admission = Some(admission);
-    });
-    Ok(Request::from_parts(parts, Body::from(bytes)))
-}
-
-/// The planning helper every inference endpoint calls instead of `RuntimeConfig::plan` (see the module
-/// docs). Without a virtual key it is exactly `RuntimeConfig::plan`.
-pub async fn plan<'a>(
-    state: &AppState,
-    obs: &ObsHandle,
-    snapshot: &'a RuntimeConfig,
-    model: &'a str,
-    native: Option<&str>,
-    fallbacks: &'a [String],
-    rng: &mut fastrand::Rng,
-) -> Result<GovernedPlan<'a>, GatewayError> {
-    let targets = snapshot.plan(model, native, fallbacks, rng)?;
-    restrict(state, obs, targets, rng).await
-}
-
-/// The virtual key's part of [`plan`], for a plan made some other way (a model-less pass-through
-/// names its one target itself): drops targets the key may not use, orders by its provider weights and
-/// reserves the first provider config's limits.
-pub async fn restrict<'a>(
-    state: &AppState,
-    obs: &ObsHandle,
-    targets: Vec<Target<'a>>,
-    rng: &mut fastrand::Rng,
-) -> Result<GovernedPlan<'a>, GatewayError> {
-    let mut admission = None;
-    obs.update(|d| admission = d.admission.clone());
-    let Some(adm) = admission else {
-        return Ok(GovernedPlan {
-            targets,
-            key_restriction: None,
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("no runtime to settle governance usage on");
+            return;
+        };
+        let gov = self.clone();
+        rt.spawn(async move {
+            if let Err(e) = gov.counters.apply(&deltas).await {
+                tracing::warn!(error = %e, "could not settle governance usage");
+            }
         });
-    };
-    let vk = &adm.vk;
-    let mut allowed: Vec<Target<'a>> = Vec::with_capacity(targets.len());
-    let mut denied: Option<(Denial, String, String)> = None;
-    for t in targets {
-        let provider = t.provider.config.name.to_string();
-        match vk.rule_for(&provider, t.model) {
-            Ok(_) => allowed.push(t),
-            Err(d) => {
-                denied.get_or_insert((d, provider, t.model.to_owned()));
-            }
-        }
     }
-    if allowed.is_empty() {
-        let (denial, provider, m) =
-            denied.expect("an empty plan is a routing error, so something was denied");
-        let (message, code) = match denial {
-            Denial::ProviderNotAllowed => (
-                format!("virtual key '{}' may not use provider '{provider}' (not in its provider_configs)", vk.name),
-                "provider_not_allowed",
-            ),
-            Denial::ModelNotAllowed => (
-                format!("virtual key '{}' may not use model '{m}' at provider '{provider}' (not in allowed_models)", vk.name),
-                "model_not_allowed",
-            ),
-            Denial::ModelBlacklisted => (
-                format!("virtual key '{}' may not use model '{m}' at provider '{provider}' (blacklisted_models)", vk.name),
-                "model_not_allowed",
-            ),
-        };
-        return Err(GatewayError::Forbidden { message, code });
-    }
-
-    // provider_configs weights choose the primary provider among those serving the model; the others
-    // stay in the plan as fallbacks.
-    let providers: Vec<&str> = allowed.iter().map(|t| t.provider.config.name.as_str()).collect();
-    let weight_of = |p: &str| {
-        vk.provider_configs
-            .iter()
-            .find(|r| r.provider == p)
-            .map(|r| r.weight)
-    };
-    if let Some(i) = switchyard_core::governance::weighted_primary(&providers, weight_of, rng) {
-        let primary = allowed.remove(i);
-        allowed.insert(0, primary);
-    }
-
-    // Provider-config limits: reserve at the first provider whose config has headroom; exhausted ones
-    // leave the plan so traffic shifts to the remaining providers.
-    let now = now_ms();
-    let mut last_rejection = None;
-    loop {
-        let Some(first) = allowed.first() else {
-            let r = last_rejection.expect("only a rejection empties the plan here");
-            return Err(GatewayError::Limited(r));
-        };
-        let provider = first.provider.config.name.to_string();
-        let rule = vk.rule_for(&provider, first.model).ok().flatten();
-        let Some(rule) = rule.filter(|r| !r.budgets.is_empty() || r.rate_limit.is_some()) else {
-            break;
-        };
-        let id = format!("{}/{}", vk.id, rule.provider);
-        let name = format!("{}/{}", vk.name, rule.provider);
-        let level = LevelLimits {
-            level: Level::ProviderConfig,
-            id: &id,
-            name: &name,
-            budgets: &rule.budgets,
-            rate_limit: rule.rate_limit.as_ref(),
-            max_concurrent: None,
-            anchor_ms: vk.created_at_ms,
-        };
-        let checks = limit_checks(&[level], now, adm.estimate);
-        match state.governance.counters.admit(&checks, now).await {
-            Ok(Ok(())) => {
-                adm.reserve(checks);
-                break;
-            }
-            Ok(Err(r)) => {
-                last_rejection = Some(r);
-                allowed.retain(|t| t.provider.config.name.as_str() != provider);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "governance counters unavailable; refusing the request");
-                return Err(GatewayError::Unavailable(
-                    "usage limits cannot be checked right now (counter store unavailable); retry shortly"
-                        .into(),
-                ));
-            }
-        }
-    }
-    let by_provider: HashMap<String, Vec<String>> = vk
-        .provider_configs
-        .iter()
-        .filter(|r| !r.key_ids.iter().any(|k| k == "*"))
-        .map(|r| (r.provider.clone(), r.key_ids.clone()))
-        .collect();
-    Ok(GovernedPlan {
-        targets: allowed,
-        key_restriction: (!by_provider.is_empty()).then(|| Arc::new(KeyRestriction { by_provider })),
-    })
 }
 
-/// Replaces the reservation with what the request really used. `cost_usd` is `None` when the price is
-/// unknown: nothing is charged (the log row flags the cost as unknown).
-pub fn settle(state: &Arc<AppState>, admission: Arc<Admission>, cost_usd: Option<f64>, tokens: u64) {
-    if admission.settled.swap(true, Ordering::AcqRel) {
-        return;
+/// The embedded list price applies only to a built-in provider at its own default endpoint; anything
+/// else (a custom provider, or `openai` pointed at a mittwald endpoint) has no known price.
+pub fn list_price(p: &RuntimeProvider, model: &str) -> Option<Prices> {
+    let builtin = p.config.name.builtin()?;
+    if p.config.custom_provider_config.is_some() || builtin.default_base_url != Some(p.base_url.as_str()) {
+        return None;
     }
-    let checks = std::mem::take(&mut *admission.reserved.lock().unwrap_or_else(|p| p.into_inner()));
-    let deltas = settlement(&checks, cost_usd.map_or(0, usd_to_nanos), tokens as i64);
-    if deltas.is_empty() || state.governance.counters.try_apply_now(&deltas) {
-        return;
-    }
-    let Ok(rt) = tokio::runtime::Handle::try_current() else {
-        tracing::warn!("no runtime to settle governance usage on");
-        return;
-    };
-    let state = state.clone();
-    rt.spawn(async move {
-        if let Err(e) = state.governance.counters.apply(&deltas).await {
-            tracing::warn!(error = %e, "could not settle governance usage");
-        }
-    });
-}
-
-/// `retry-after` and the `x-ratelimit-*` headers of a rejection (OpenAI's names for requests and
-/// tokens; `-budget` and `-concurrency` for the other limits).
-pub fn limit_headers(r: &switchyard_core::governance::Rejection) -> Vec<(&'static str, String)> {
-    use switchyard_core::governance::LimitKind;
-    let reset = format!("{}s", r.retry_after_secs);
-    let mut h = vec![("retry-after", r.retry_after_secs.to_string())];
-    match r.kind {
-        LimitKind::Requests => {
-            h.push(("x-ratelimit-limit-requests", r.max.to_string()));
-            h.push(("x-ratelimit-remaining-requests", "0".into()));
-            h.push(("x-ratelimit-reset-requests", reset));
-        }
-        LimitKind::Tokens => {
-            h.push(("x-ratelimit-limit-tokens", r.max.to_string()));
-            h.push((
-                "x-ratelimit-remaining-tokens",
-                (r.max - r.current).max(0).to_string(),
-            ));
-            h.push(("x-ratelimit-reset-tokens", reset));
-        }
-        LimitKind::Concurrency => {
-            h.push(("x-ratelimit-limit-concurrency", r.max.to_string()));
-            h.push(("x-ratelimit-remaining-concurrency", "0".into()));
-        }
-        LimitKind::Budget => {
-            h.push((
-                "x-ratelimit-limit-budget-usd",
-                format!(
-                    "{:.6}",
-                    switchyard_core::governance::admission::nanos_to_usd(r.max)
-                ),
-            ));
-            h.push(("x-ratelimit-remaining-budget-usd", "0".into()));
-            h.push(("x-ratelimit-reset-budget", reset));
-        }
-    }
-    h
+    PriceTable::embedded().lookup(builtin.name, model)
 }

@@ -25,7 +25,7 @@ use switchyard_core::routing::{RuntimeKey, RuntimeProvider, Specificity, Target}
 
 use crate::error::{ApiError, GatewayError};
 use crate::health::{HealthView, Scope};
-use crate::inference::Ingress;
+use crate::ingress::Ingress;
 use crate::state::AppState;
 
 /// How often the planner is run to measure how weighted draws order the targets.

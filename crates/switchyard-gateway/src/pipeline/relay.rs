@@ -25,8 +25,8 @@ use switchyard_translate::{Protocol, StreamTranslator};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 
-use crate::dispatch::StreamStart;
-use crate::observe::ObsHandle;
+use super::finish::ObsHandle;
+use crate::answer::StreamStart;
 
 /// What the relay does with upstream events.
 pub enum RelayMode {
@@ -64,7 +64,7 @@ impl StreamObserver {
         if let Some((cap, buf)) = &mut self.content {
             if buf.len() < *cap {
                 buf.extend_from_slice(&frame[..frame.len().min(*cap - buf.len())]);
-                let text = crate::observe::capped(buf, *cap);
+                let text = super::finish::capped(buf, *cap);
                 self.handle.update(|d| d.response_body = Some(text));
             }
         }

@@ -2,96 +2,47 @@
 //! (JSON bodies), and `audio/transcriptions` / `audio/translations` (multipart, see `audio`).
 //!
 //! They all pass the client's body through with only `model` rewritten, to providers that speak the
-//! OpenAI wire API, and run through the same pipeline as chat: `RuntimeConfig::plan`, `dispatch`
-//! (keys, retries, fallbacks, breakers, concurrency gates), the `observe` middleware (log row, metrics,
-//! trace, and whatever governance layers sit in that stack), and `SseRelay` for streams.
+//! OpenAI wire API, and run through the same pipeline as chat (`crate::pipeline`): admission, the
+//! governed plan, dispatch (keys, retries, fallbacks, breakers, concurrency gates), the relay for
+//! streams and the finish phase (settlement, log row, metrics, trace).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
-use axum::routing::post;
-use axum::{Extension, Router};
 use bytes::Bytes;
 use switchyard_core::json_fields::JsonObject;
+use switchyard_core::request_type::RequestType;
 use switchyard_core::routing::{RuntimeKey, Target};
 use switchyard_core::usage::UsageFormat;
 use switchyard_core::WireApi;
 use switchyard_translate::Protocol;
 
-use crate::body::read_limited;
-use crate::chat::{bad_field, take_fallbacks};
-use crate::dispatch::{dispatch, ServedBody, UpstreamRequest};
+use crate::answer::ServedBody;
 use crate::error::{ApiError, GatewayError};
-use crate::inference::{append_extra_fields, Ingress};
-use crate::observe::ObsHandle;
-use crate::relay::RelayMode;
-use crate::served::{
-    answer_headers, dispatch_failed, extra_fields, observe_answer, observe_served_target, plan_call,
-    relay_body, response, set_event_stream_headers, ChargedTo, RoutedCall,
+use crate::pipeline::dispatch::UpstreamRequest;
+use crate::pipeline::relay::RelayMode;
+use crate::pipeline::respond::{
+    answer_headers, append_extra_fields, dispatch_failed, extra_fields, observe_answer,
+    observe_served_target, relay_body, response, set_event_stream_headers, ChargedTo,
 };
-use crate::state::AppState;
+use crate::pipeline::{Admitted, CallSpec, Incoming};
+use crate::request::{bad_field, output_cap, take_fallbacks};
 use crate::upstream::UpstreamCall;
-
-/// The routes of this module for one surface (`/v1` or `/openai/v1`), each wrapped in `observe`.
-pub fn routes(state: Arc<AppState>, ingress: Ingress) -> Router<Arc<AppState>> {
-    let observed = |r: axum::routing::MethodRouter<Arc<AppState>>| {
-        r.route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::observe::observe,
-        ))
-    };
-    let mut router = Router::new();
-    for endpoint in &JSON_ENDPOINTS {
-        router = router.route(
-            endpoint.path,
-            observed(post(move |s, o, h, b| {
-                json_endpoint(s, o, ingress, endpoint, h, b)
-            })),
-        );
-    }
-    router
-        .route(
-            "/audio/transcriptions",
-            observed(post(move |s, o, h, b| {
-                crate::audio::audio(s, o, ingress, crate::audio::AudioKind::Transcription, h, b)
-            })),
-        )
-        .route(
-            "/audio/translations",
-            observed(post(move |s, o, h, b| {
-                crate::audio::audio(s, o, ingress, crate::audio::AudioKind::Translation, h, b)
-            })),
-        )
-}
-
-/// What an endpoint call is, for routing, the log row and `extra_fields`.
-pub(crate) struct EndpointCall {
-    pub ingress: Ingress,
-    pub model: String,
-    pub fallbacks: Vec<String>,
-    pub stream: bool,
-    /// Bifrost's name for the call (`embedding`, `rerank`, `text_completion`, `responses`,
-    /// `transcription`), used in logs and `extra_fields`.
-    pub request_type: &'static str,
-    pub usage: UsageFormat,
-}
 
 /// A JSON body passed through to an OpenAI-compatible provider with only `model` rewritten.
 struct JsonPassThrough<'a> {
     path: &'static str,
     /// Checked against `custom_provider_config.allowed_requests`.
-    request_type: &'static str,
+    request_type: RequestType,
     body: JsonObject<'a>,
     client_headers: &'a HeaderMap,
     stream: bool,
 }
 
 impl UpstreamRequest for JsonPassThrough<'_> {
-    fn request_type(&self) -> &'static str {
+    fn request_type(&self) -> RequestType {
         self.request_type
     }
 
@@ -184,31 +135,32 @@ type ReshapeAnswer = fn(Bytes) -> Bytes;
 
 /// One JSON endpoint: its path (the same on the gateway and upstream), what its body must hold, and
 /// how its calls are named.
-struct JsonEndpoint {
-    path: &'static str,
+pub struct JsonEndpoint {
+    /// The path under `/v1` and `/openai/v1` (the same upstream).
+    pub path: &'static str,
     /// Fields that must be present, with their JSON type.
     required: &'static [(&'static str, Shape)],
-    /// Bifrost's name for the call in logs and `extra_fields`, and the one checked against
-    /// `custom_provider_config.allowed_requests` for a call that does not stream.
-    request_type: &'static str,
-    /// For endpoints that stream: the name checked against `allowed_requests` for a streamed call.
-    /// `None`: the endpoint never streams, whatever the body's `stream` says.
-    stream_request_type: Option<&'static str>,
+    /// The call's type in logs and `extra_fields`, and the one checked against
+    /// `custom_provider_config.allowed_requests` for a call that does not stream (a streamed call is
+    /// checked as its streamed variant).
+    request_type: RequestType,
+    /// Whether the endpoint streams when the body asks; otherwise `stream` is ignored.
+    streams: bool,
     usage: UsageFormat,
     /// Checks beyond `required`, run after them (a missing `model` is reported first); returns how
     /// a JSON answer is reshaped before it is sent.
     check: fn(&JsonObject<'_>) -> Result<ReshapeAnswer, GatewayError>,
 }
 
-static JSON_ENDPOINTS: [JsonEndpoint; 4] = [
+pub static JSON_ENDPOINTS: [JsonEndpoint; 4] = [
     // `POST /v1/embeddings`. `encoding_format: "base64"` goes upstream as asked; an upstream that
     // still answers with float lists has them encoded here (float32 little-endian, as the SDKs
     // decode it).
     JsonEndpoint {
         path: "/embeddings",
         required: &[("input", Shape::StringOrArray)],
-        request_type: "embedding",
-        stream_request_type: None,
+        request_type: RequestType::Embedding,
+        streams: false,
         usage: UsageFormat::OpenAi,
         check: check_embeddings,
     },
@@ -216,8 +168,8 @@ static JSON_ENDPOINTS: [JsonEndpoint; 4] = [
     JsonEndpoint {
         path: "/rerank",
         required: &[("query", Shape::String), ("documents", Shape::Array)],
-        request_type: "rerank",
-        stream_request_type: None,
+        request_type: RequestType::Rerank,
+        streams: false,
         usage: UsageFormat::OpenAi,
         check: no_check,
     },
@@ -225,8 +177,8 @@ static JSON_ENDPOINTS: [JsonEndpoint; 4] = [
     JsonEndpoint {
         path: "/completions",
         required: &[("prompt", Shape::StringOrArray)],
-        request_type: "text_completion",
-        stream_request_type: Some("text_completion_stream"),
+        request_type: RequestType::TextCompletion,
+        streams: true,
         usage: UsageFormat::OpenAi,
         check: no_check,
     },
@@ -235,8 +187,8 @@ static JSON_ENDPOINTS: [JsonEndpoint; 4] = [
     JsonEndpoint {
         path: "/responses",
         required: &[],
-        request_type: "responses",
-        stream_request_type: Some("responses_stream"),
+        request_type: RequestType::Responses,
+        streams: true,
         usage: UsageFormat::Responses,
         check: check_responses,
     },
@@ -279,104 +231,80 @@ fn check_responses(obj: &JsonObject<'_>) -> Result<ReshapeAnswer, GatewayError> 
 
 /// `POST` to one of the `JSON_ENDPOINTS`: the body checked, passed through with only `model`
 /// rewritten.
-async fn json_endpoint(
-    State(state): State<Arc<AppState>>,
-    Extension(obs): Extension<ObsHandle>,
-    ingress: Ingress,
-    endpoint: &'static JsonEndpoint,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let bytes = read_limited(body, state.max_body_bytes).await?;
-    let parsed = parse_json_body(&bytes, endpoint.required)?;
-    let shape = (endpoint.check)(&parsed.obj)?;
-    let stream = endpoint.stream_request_type.is_some() && parsed.stream;
-    let call = EndpointCall {
-        ingress,
-        model: parsed.model,
-        fallbacks: parsed.fallbacks,
+pub async fn json_endpoint(inc: Incoming, endpoint: &'static JsonEndpoint) -> Result<Response, ApiError> {
+    let bytes = inc.body().clone();
+    let parsed = parse_json_body(&bytes, endpoint.required).map_err(|e| inc.reject(e))?;
+    let reshape = (endpoint.check)(&parsed.obj).map_err(|e| inc.reject(e))?;
+    let stream = endpoint.streams && parsed.stream;
+    let spec = CallSpec {
+        model: Some(parsed.model),
         stream,
-        request_type: endpoint.request_type,
-        usage: endpoint.usage,
+        fallbacks: parsed.fallbacks,
+        output_cap: output_cap(&parsed.obj),
+        ..CallSpec::new(endpoint.request_type, Protocol::OpenAi)
     };
+    let admitted = inc.admit(spec).await?;
     let mut upstream = JsonPassThrough {
         path: endpoint.path,
-        request_type: match endpoint.stream_request_type {
-            Some(streamed) if stream => streamed,
-            _ => endpoint.request_type,
+        request_type: if stream {
+            endpoint.request_type.streamed()
+        } else {
+            endpoint.request_type
         },
         body: parsed.obj,
-        client_headers: &headers,
+        client_headers: admitted.headers(),
         stream,
     };
-    serve(&state, &obs, call, &headers, &bytes, &mut upstream, shape).await
+    serve(&admitted, &bytes, &mut upstream, endpoint.usage, reshape).await
 }
 
-/// The shared pipeline of the pass-through endpoints: plan, dispatch, relay (JSON with
-/// `extra_fields`, or SSE event by event), and the observation filled in along the way. `shape` may
+/// What the pass-through endpoints do with an admitted call: plan, dispatch, relay (JSON with
+/// `extra_fields`, or SSE event by event), and the observation filled in along the way. `reshape` may
 /// rewrite a JSON answer before it is sent (embeddings' base64).
 pub(crate) async fn serve(
-    state: &AppState,
-    obs: &ObsHandle,
-    call: EndpointCall,
-    headers: &HeaderMap,
+    adm: &Admitted,
     raw_for_log: &[u8],
     upstream: &mut dyn UpstreamRequest,
-    shape: impl FnOnce(Bytes) -> Bytes,
+    usage: UsageFormat,
+    reshape: impl FnOnce(Bytes) -> Bytes,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let snapshot = state.config.snapshot();
-    let routed = RoutedCall {
-        ingress: call.ingress,
-        model: &call.model,
-        fallbacks: &call.fallbacks,
-        request_type: call.request_type,
-        stream: call.stream,
-    };
-    let planned = plan_call(state, obs, &snapshot, headers, routed, Protocol::OpenAi).await?;
-    let served = match dispatch(state, &planned.targets, upstream, &planned.opts).await {
-        Ok(s) => s,
-        Err(f) => {
-            return Err(dispatch_failed(
-                obs,
-                f,
-                planned.ctx,
-                Protocol::OpenAi,
-                ChargedTo::Reported,
-            ))
-        }
-    };
-    let log_content = observe_served_target(state, obs, &snapshot, &served, call.stream, raw_for_log);
+    let plan = adm.plan().await?;
+    let served = adm
+        .dispatch(&plan, upstream)
+        .await
+        .map_err(|f| dispatch_failed(adm, f, ChargedTo::Reported))?;
+    let log_content = observe_served_target(adm, &served, raw_for_log);
 
     let mut out_headers = answer_headers(&served, |_| true);
     let status = served.parts.status;
     let body = match served.body {
         ServedBody::Stream(start) => {
             set_event_stream_headers(&mut out_headers);
-            let content_cap = log_content.then_some(state.log_content.max_bytes);
+            let content_cap = log_content.then_some(adm.state().log_content.max_bytes);
             let mode = RelayMode::PassThrough {
                 client: Protocol::OpenAi,
             };
             relay_body(
-                obs,
+                adm,
                 start,
                 served.provider,
                 served.permit,
                 mode,
-                call.usage,
+                usage,
                 content_cap,
             )
         }
         ServedBody::Json(bytes) => {
             drop(served.permit);
-            let reshaped = shape(bytes.clone());
+            let reshaped = reshape(bytes.clone());
             if reshaped.len() != bytes.len() || reshaped != bytes {
                 out_headers.remove(http::header::CONTENT_ENCODING);
             }
-            observe_answer(state, obs, call.usage, &reshaped, log_content);
+            observe_answer(adm, usage, &reshaped, log_content);
             let extra = extra_fields(
-                call.request_type,
-                &call.model,
+                adm.spec().request_type,
+                adm.spec().model.as_deref().unwrap_or_default(),
                 &served.provider,
                 &served.model,
                 served.fallback_index,

@@ -1,128 +1,93 @@
-//! Inference surfaces (`Ingress`), `GET /v1/models` (and `/openai/v1/models`), and key checks. Chat in
-//! every protocol lives in `chat`.
+//! `GET /v1/models` (and `/openai/v1/models`): the models of every configured provider the caller may
+//! use, as `provider/model` ids, limited to what the provider's keys allow. Also the admin key check,
+//! which asks a provider for its models with one stored key.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use switchyard_core::routing::{RuntimeKey, RuntimeProvider};
+use switchyard_core::request_type::RequestType;
+use switchyard_core::routing::{RuntimeKey, RuntimeProvider, Target};
 use switchyard_core::upstream_url::{gemini_models_endpoint, openai_endpoint};
 use switchyard_core::WireApi;
-use switchyard_translate::Protocol;
 
-use crate::dispatch::{read_capped, upstream_error};
+use crate::answer::{read_capped, upstream_error};
 use crate::error::{ApiError, GatewayError};
-use crate::state::AppState;
-use crate::upstream::UpstreamCall;
-
-/// Which client-facing surface a request came in on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ingress {
-    /// `/v1/*`: bare models are routed across all providers.
-    Unified,
-    /// `/openai/v1/*`: the OpenAI SDK drop-in; bare models prefer the `openai` provider (Bifrost's rule)
-    /// and fall through to the other lanes when it does not serve them.
-    OpenAi,
-    /// `/anthropic/v1/*`: the Anthropic SDK drop-in; bare models prefer the `anthropic` provider.
-    Anthropic,
-    /// `/genai/v1beta/*`: the Gemini drop-in; bare models prefer the `gemini` provider.
-    Gemini,
-}
-
-impl Ingress {
-    pub fn native_provider(self) -> Option<&'static str> {
-        match self {
-            Ingress::Unified => None,
-            Ingress::OpenAi => Some("openai"),
-            Ingress::Anthropic => Some("anthropic"),
-            Ingress::Gemini => Some("gemini"),
-        }
-    }
-
-    /// The protocol the client speaks (and gets its errors in).
-    pub fn protocol(self) -> Protocol {
-        match self {
-            Ingress::Unified | Ingress::OpenAi => Protocol::OpenAi,
-            Ingress::Anthropic => Protocol::Anthropic,
-            Ingress::Gemini => Protocol::Gemini,
-        }
-    }
-}
-
-/// Adds Bifrost's `extra_fields` block to a JSON object answer by splicing it in before the closing
-/// brace; the upstream's bytes are otherwise left untouched. Anything that is not a JSON object (or
-/// already has `extra_fields`) is returned as is.
-pub fn append_extra_fields(body: Bytes, extra: &Value) -> Bytes {
-    let trimmed_end = body.iter().rposition(|b| !b.is_ascii_whitespace());
-    let Some(close) = trimmed_end.filter(|&i| body[i] == b'}') else {
-        return body;
-    };
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return body;
-    }
-    if memchr::memmem::find(&body, b"\"extra_fields\"").is_some() {
-        return body;
-    }
-    let before = body[..close].iter().rposition(|b| !b.is_ascii_whitespace());
-    let empty_object = before.is_some_and(|i| body[i] == b'{');
-    let mut out = Vec::with_capacity(body.len() + 160);
-    out.extend_from_slice(&body[..close]);
-    if !empty_object {
-        out.push(b',');
-    }
-    out.extend_from_slice(b"\"extra_fields\":");
-    serde_json::to_writer(&mut out, extra).expect("writing to a Vec cannot fail");
-    out.extend_from_slice(&body[close..]);
-    Bytes::from(out)
-}
+use crate::pipeline::{CallSpec, GovernedPlan, Incoming};
+use crate::upstream::{UpstreamCall, UpstreamClient};
 
 #[derive(Debug, Deserialize)]
 pub struct ModelsQuery {
     provider: Option<String>,
 }
 
-/// `GET /v1/models`: the models of every configured provider, as `provider/model` ids, limited to what
-/// the provider's keys allow. OpenAI-compatible upstreams are asked in parallel (their extra fields such
-/// as `max_model_len` are kept); explicitly listed models are included even when the upstream does not
-/// list them (yet), and an unreachable upstream degrades to its keys' explicit lists.
-pub async fn list_models(
-    State(state): State<Arc<AppState>>,
-    Query(q): Query<ModelsQuery>,
-) -> Result<Response, ApiError> {
-    let snapshot = state.config.snapshot();
+/// `GET /v1/models`: OpenAI-compatible, Anthropic and Gemini upstreams are asked in parallel (their
+/// extra fields such as `max_model_len` are kept); explicitly listed models are included even when the
+/// upstream does not list them (yet), and an unreachable upstream degrades to its keys' explicit lists.
+/// A virtual key sees only the providers its `provider_configs` allow.
+pub async fn list_models(inc: Incoming, q: ModelsQuery) -> Result<Response, ApiError> {
     if let Some(p) = &q.provider {
-        if snapshot.provider(p).is_none() {
-            return Err(GatewayError::NotFound {
+        if inc.config().provider(p).is_none() {
+            return Err(inc.reject(GatewayError::NotFound {
                 message: format!("provider '{p}' is not configured"),
                 code: Some("provider_not_found"),
-            }
-            .into());
+            }));
         }
     }
-    let providers: Vec<&RuntimeProvider> = snapshot
-        .providers
-        .iter()
-        .filter(|p| {
-            q.provider
-                .as_deref()
-                .is_none_or(|name| p.config.name.as_str() == name)
+    let spec = CallSpec {
+        provider: q.provider.clone(),
+        ..CallSpec::new(RequestType::ListModels, inc.ingress().protocol())
+    };
+    let admitted = inc.admit(spec).await?;
+    let wanted = q.provider.as_deref();
+    let plan = admitted
+        .plan_with(|config, _| {
+            Ok(config
+                .providers
+                .iter()
+                .filter(|p| wanted.is_none_or(|name| p.config.name.as_str() == name))
+                .filter(|p| p.keys.iter().any(|k| k.usable()))
+                .map(|provider| Target { provider, model: "*" })
+                .collect())
         })
-        .filter(|p| p.keys.iter().any(|k| k.usable()))
-        .collect();
-    let lists = futures_util::future::join_all(providers.iter().map(|p| provider_models(&state, p))).await;
+        .await;
+    let plan = match plan {
+        Ok(p) => p,
+        // Nothing to list is an empty list, not an error.
+        Err(e) if wanted.is_none() && e.error.status() == http::StatusCode::SERVICE_UNAVAILABLE => {
+            return Ok(axum::Json(json!({"object": "list", "data": []})).into_response())
+        }
+        Err(e) => return Err(e),
+    };
+    let client = &admitted.state().upstream;
+    let lists = futures_util::future::join_all(
+        plan.targets()
+            .iter()
+            .map(|t| provider_models(client, &plan, t.provider)),
+    )
+    .await;
     let data: Vec<Value> = lists.into_iter().flatten().collect();
     Ok(axum::Json(json!({"object": "list", "data": data})).into_response())
 }
 
-async fn provider_models(state: &AppState, p: &RuntimeProvider) -> Vec<Value> {
+/// One provider's models, as far as its keys (and the caller's key restrictions) allow.
+async fn provider_models(
+    client: &UpstreamClient,
+    plan: &GovernedPlan<'_>,
+    p: &RuntimeProvider,
+) -> Vec<Value> {
     let name = p.config.name.as_str();
-    let usable: Vec<&RuntimeKey> = p.keys.iter().filter(|k| k.usable()).collect();
+    let usable: Vec<&RuntimeKey> = p
+        .keys
+        .iter()
+        .filter(|k| k.usable() && plan.allows_key(name, &k.config.id))
+        .collect();
+    let Some(first) = usable.first() else {
+        return Vec::new();
+    };
     let mut out: Vec<Value> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let any_wildcard = usable.iter().any(|k| k.config.models.iter().any(|m| m == "*"));
@@ -130,8 +95,8 @@ async fn provider_models(state: &AppState, p: &RuntimeProvider) -> Vec<Value> {
         p.config.wire(),
         WireApi::OpenAi | WireApi::Anthropic | WireApi::Gemini
     );
-    if listable && p.config.allows_request("list_models") {
-        match fetch_upstream_models(state, p, usable[0]).await {
+    if listable && p.config.allows_request(RequestType::ListModels.as_str()) {
+        match fetch_upstream_models(client, p, first).await {
             Ok(items) => {
                 for mut item in items {
                     let Some(id) = item.get("id").and_then(Value::as_str).map(str::to_owned) else {
@@ -170,7 +135,7 @@ async fn provider_models(state: &AppState, p: &RuntimeProvider) -> Vec<Value> {
 }
 
 async fn fetch_upstream_models(
-    state: &AppState,
+    client: &UpstreamClient,
     p: &RuntimeProvider,
     key: &RuntimeKey,
 ) -> Result<Vec<Value>, GatewayError> {
@@ -198,7 +163,7 @@ async fn fetch_upstream_models(
     let req = call.build(Body::empty())?;
     let timeout = Duration::from_secs(10);
     let fetch = async {
-        let resp = state.upstream.send(&name, req).await?;
+        let resp = client.send(&name, req).await?;
         let status = resp.status();
         let body = read_capped(resp.into_body(), 8 * 1024 * 1024).await;
         if !status.is_success() {
@@ -233,7 +198,7 @@ async fn fetch_upstream_models(
 }
 
 /// Result of probing one key against its provider, for the web UI.
-pub async fn check_key(state: &AppState, p: &RuntimeProvider, key: &RuntimeKey) -> Value {
+pub async fn check_key(client: &UpstreamClient, p: &RuntimeProvider, key: &RuntimeKey) -> Value {
     if let Some(problem) = &key.problem {
         return json!({"ok": false, "message": problem});
     }
@@ -241,7 +206,7 @@ pub async fn check_key(state: &AppState, p: &RuntimeProvider, key: &RuntimeKey) 
         return json!({"ok": null, "message": format!("checks for {} providers are not available yet", p.config.wire().as_str())});
     }
     let started = Instant::now();
-    match fetch_upstream_models(state, p, key).await {
+    match fetch_upstream_models(client, p, key).await {
         Ok(models) => json!({
             "ok": true,
             "latency_ms": started.elapsed().as_millis() as u64,
@@ -253,30 +218,5 @@ pub async fn check_key(state: &AppState, p: &RuntimeProvider, key: &RuntimeKey) 
             "status": e.status().as_u16(),
             "message": e.to_string(),
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extra_fields_are_spliced_into_objects_only() {
-        let extra = json!({"provider": "p"});
-        let out = append_extra_fields(Bytes::from_static(b"{\"id\":\"x\"}\n"), &extra);
-        assert_eq!(
-            &out[..],
-            b"{\"id\":\"x\",\"extra_fields\":{\"provider\":\"p\"}}\n"
-        );
-        let out = append_extra_fields(Bytes::from_static(b" { } "), &extra);
-        assert_eq!(&out[..], b" { \"extra_fields\":{\"provider\":\"p\"}} ");
-        let out = append_extra_fields(Bytes::from_static(b"[1]"), &extra);
-        assert_eq!(&out[..], b"[1]");
-        let v: Value = serde_json::from_slice(&append_extra_fields(
-            Bytes::from_static(b"{\"a\":{\"b\":1}}"),
-            &extra,
-        ))
-        .unwrap();
-        assert_eq!(v["extra_fields"]["provider"], "p");
     }
 }

@@ -1,6 +1,8 @@
-//! What chat, the JSON endpoints and the raw pass-through do alike around `dispatch`: plan the call
-//! (chat and the JSON endpoints), record the result in the request's observation, and build the
-//! client's error, or the answer's headers, stream and response. Each caller keeps what is its own
+//! Phase 6, **respond**: what every route does alike with dispatch's result. A failure becomes the
+//! client's error (with the trail, and `x-should-retry: false` once the gateway has retried); a served
+//! answer is recorded in the observation (who served, time upstream, trail, price), its headers are
+//! passed on with the routing headers added, and its body goes back as JSON (with Bifrost's
+//! `extra_fields`) or as a stream relayed event by event. Each route keeps what is its own
 //! (translation, `extra_fields`, which provider a failure is charged to), so the log row of a call is
 //! filled the same way whichever route it came by.
 
@@ -9,91 +11,21 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
+use bytes::Bytes;
 use serde_json::{json, Value};
 use switchyard_core::pricing::Prices;
-use switchyard_core::routing::{RuntimeConfig, Target};
+use switchyard_core::request_type::RequestType;
 use switchyard_core::usage::{usage_from_json, UsageFormat};
-use switchyard_translate::Protocol;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::chat::routing_headers;
-use crate::dispatch::{
-    timeout_override, AttemptRecord, DispatchFailure, DispatchOptions, Served, StreamStart,
-};
-use crate::error::{ApiError, ErrorContext};
-use crate::inference::Ingress;
-use crate::observe::{capped, ObsHandle};
-use crate::relay::{RelayMode, SseRelay, StreamObserver};
-use crate::state::AppState;
+use super::dispatch::{DispatchFailure, Served};
+use super::finish::capped;
+use super::relay::{RelayMode, SseRelay, StreamObserver};
+use super::Admitted;
+use crate::answer::StreamStart;
+use crate::error::ApiError;
+use crate::trail::{upstream_ms, AttemptRecord};
 use crate::upstream::is_hop_by_hop;
-
-/// A call to route over the configured targets.
-pub(crate) struct RoutedCall<'a> {
-    pub ingress: Ingress,
-    pub model: &'a str,
-    pub fallbacks: &'a [String],
-    /// The call's name in the log row and the error context.
-    pub request_type: &'static str,
-    pub stream: bool,
-}
-
-/// A routed call ready for dispatch.
-pub(crate) struct PlannedCall<'a> {
-    /// The context of every error the call answers from here on.
-    pub ctx: ErrorContext,
-    /// The targets in order, after the virtual key's restrictions.
-    pub targets: Vec<Target<'a>>,
-    pub opts: DispatchOptions,
-}
-
-/// Names the call in the observation, reads the client's timeout override and plans its targets
-/// (the virtual key's restrictions applied). Errors answer in `shape`, with the call's context.
-pub(crate) async fn plan_call<'a>(
-    state: &AppState,
-    obs: &ObsHandle,
-    snapshot: &'a RuntimeConfig,
-    headers: &HeaderMap,
-    call: RoutedCall<'a>,
-    shape: Protocol,
-) -> Result<PlannedCall<'a>, ApiError> {
-    let ctx = ErrorContext {
-        model_requested: Some(call.model.to_owned()),
-        request_type: Some(call.request_type),
-        ..ErrorContext::default()
-    };
-    let fail = |error, ctx: &ErrorContext| ApiError {
-        error,
-        context: ctx.clone(),
-        shape,
-    };
-    obs.update(|d| {
-        d.request_type = Some(call.request_type);
-        d.model_requested = Some(call.model.to_owned());
-        d.stream = call.stream;
-    });
-    let timeout_override = timeout_override(headers).map_err(|e| fail(e, &ctx))?;
-    let mut rng = fastrand::Rng::new();
-    let governed = crate::governance::plan(
-        state,
-        obs,
-        snapshot,
-        call.model,
-        call.ingress.native_provider(),
-        call.fallbacks,
-        &mut rng,
-    )
-    .await
-    .map_err(|e| fail(e, &ctx))?;
-    Ok(PlannedCall {
-        ctx,
-        targets: governed.targets,
-        opts: DispatchOptions {
-            stream: call.stream,
-            timeout_override,
-            key_restriction: governed.key_restriction,
-        },
-    })
-}
 
 /// Who a failed call is charged to in its log row.
 pub(crate) enum ChargedTo {
@@ -108,13 +40,8 @@ pub(crate) enum ChargedTo {
 /// Records a failed dispatch in the observation (who, time spent upstream, the trail) and builds the
 /// client's error: its context carries the trail and says the gateway already retried, so SDK
 /// clients do not multiply the load with retries of their own.
-pub(crate) fn dispatch_failed(
-    obs: &ObsHandle,
-    failure: DispatchFailure,
-    mut ctx: ErrorContext,
-    shape: Protocol,
-    charged_to: ChargedTo,
-) -> ApiError {
+pub(crate) fn dispatch_failed(adm: &Admitted, failure: DispatchFailure, charged_to: ChargedTo) -> ApiError {
+    let mut ctx = adm.ctx().clone();
     let (provider, model) = match charged_to {
         ChargedTo::Reported => {
             // The model of the reported provider's last real attempt.
@@ -129,7 +56,7 @@ pub(crate) fn dispatch_failed(
         }
         ChargedTo::Route { provider, model } => (Some(provider), model),
     };
-    obs.update(|d| {
+    adm.observe(|d| {
         d.provider = provider;
         d.model = model;
         d.upstream_ms = Some(upstream_ms(&failure.trail));
@@ -140,7 +67,7 @@ pub(crate) fn dispatch_failed(
     ApiError {
         error: failure.error,
         context: ctx,
-        shape,
+        shape: adm.spec().shape,
     }
 }
 
@@ -158,8 +85,10 @@ pub(crate) struct ServedRecord<'a> {
 /// Fills the observation from the answer that was served: provider and key, fallback index, time
 /// upstream, trail and price; for a stream the time to its first event (dispatch returns once the
 /// stream has started).
-pub(crate) fn observe_served(state: &AppState, obs: &ObsHandle, served: &Served, record: ServedRecord<'_>) {
-    obs.update(|d| {
+pub(crate) fn observe_served(adm: &Admitted, served: &Served, record: ServedRecord<'_>) {
+    let max_bytes = adm.state().log_content.max_bytes;
+    let elapsed_ms = adm.obs().elapsed_ms();
+    adm.observe(|d| {
         d.provider = Some(served.provider.clone());
         d.model = record.model;
         d.key_id = Some(served.key_id.clone());
@@ -169,10 +98,10 @@ pub(crate) fn observe_served(state: &AppState, obs: &ObsHandle, served: &Served,
         d.trail = served.trail.clone();
         d.price = record.price;
         if record.stream {
-            d.ttft_ms = Some(obs.elapsed_ms());
+            d.ttft_ms = Some(elapsed_ms);
         }
         if let Some(body) = record.request_body {
-            d.request_body = Some(capped(body, state.log_content.max_bytes));
+            d.request_body = Some(capped(body, max_bytes));
         }
     });
 }
@@ -180,46 +109,31 @@ pub(crate) fn observe_served(state: &AppState, obs: &ObsHandle, served: &Served,
 /// `observe_served` for routes that plan over the configured targets (chat, the JSON endpoints): the
 /// row names the served model and its price, and content is logged when the gateway or the serving
 /// provider asks for it. Returns whether content is logged, for the answer's side.
-pub(crate) fn observe_served_target(
-    state: &AppState,
-    obs: &ObsHandle,
-    snapshot: &RuntimeConfig,
-    served: &Served,
-    stream: bool,
-    raw: &[u8],
-) -> bool {
-    let served_provider = snapshot.provider(&served.provider);
+pub(crate) fn observe_served_target(adm: &Admitted, served: &Served, raw: &[u8]) -> bool {
+    let state = adm.state();
+    let served_provider = adm.config().provider(&served.provider);
     let log_content =
         state.log_content.enabled || served_provider.is_some_and(|p| p.config.store_raw_request_response);
     let record = ServedRecord {
         model: Some(served.model.clone()),
         fallback_index: served.fallback_index as u32,
         price: served_provider.and_then(|p| state.governance.price(p, &served.model)),
-        stream,
+        stream: adm.spec().stream,
         request_body: log_content.then_some(raw),
     };
-    observe_served(state, obs, served, record);
+    observe_served(adm, served, record);
     log_content
 }
 
 /// Records a whole (non-streamed) answer's usage and, when content is logged, the answer itself.
-pub(crate) fn observe_answer(
-    state: &AppState,
-    obs: &ObsHandle,
-    format: UsageFormat,
-    answer: &[u8],
-    log_content: bool,
-) {
-    obs.update(|d| {
+pub(crate) fn observe_answer(adm: &Admitted, format: UsageFormat, answer: &[u8], log_content: bool) {
+    let max_bytes = adm.state().log_content.max_bytes;
+    adm.observe(|d| {
         d.usage = usage_from_json(format, answer);
         if log_content {
-            d.response_body = Some(capped(answer, state.log_content.max_bytes));
+            d.response_body = Some(capped(answer, max_bytes));
         }
     });
-}
-
-fn upstream_ms(trail: &[AttemptRecord]) -> f64 {
-    trail.iter().map(|a| a.latency_ms as f64).sum()
 }
 
 /// The upstream answer's headers for the client: all but hop-by-hop ones and those `keep` refuses,
@@ -247,7 +161,7 @@ pub(crate) fn set_event_stream_headers(headers: &mut HeaderMap) {
 /// The relayed stream's body, watched for usage (and content up to `content_cap` when logged). The
 /// relay holds the provider's concurrency slot until the stream ends.
 pub(crate) fn relay_body(
-    obs: &ObsHandle,
+    adm: &Admitted,
     start: StreamStart,
     provider: String,
     permit: OwnedSemaphorePermit,
@@ -255,13 +169,13 @@ pub(crate) fn relay_body(
     format: UsageFormat,
     content_cap: Option<usize>,
 ) -> Body {
-    let tap = StreamObserver::new(obs.clone(), format, content_cap);
+    let tap = StreamObserver::new(adm.obs().clone(), format, content_cap);
     Body::from_stream(SseRelay::new(start, provider, mode, Some(permit)).observed(tap))
 }
 
 /// Bifrost's `extra_fields` of a served JSON answer (OpenAI-shaped answers carry them).
 pub(crate) fn extra_fields(
-    request_type: &str,
+    request_type: RequestType,
     model_requested: &str,
     provider: &str,
     model: &str,
@@ -285,4 +199,63 @@ pub(crate) fn response(status: StatusCode, headers: HeaderMap, body: Body) -> Re
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
     resp
+}
+
+/// Adds Bifrost's `extra_fields` block to a JSON object answer by splicing it in before the closing
+/// brace; the upstream's bytes are otherwise left untouched. Anything that is not a JSON object (or
+/// already has `extra_fields`) is returned as is.
+pub fn append_extra_fields(body: Bytes, extra: &Value) -> Bytes {
+    let trimmed_end = body.iter().rposition(|b| !b.is_ascii_whitespace());
+    let Some(close) = trimmed_end.filter(|&i| body[i] == b'}') else {
+        return body;
+    };
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return body;
+    }
+    if memchr::memmem::find(&body, b"\"extra_fields\"").is_some() {
+        return body;
+    }
+    let before = body[..close].iter().rposition(|b| !b.is_ascii_whitespace());
+    let empty_object = before.is_some_and(|i| body[i] == b'{');
+    let mut out = Vec::with_capacity(body.len() + 160);
+    out.extend_from_slice(&body[..close]);
+    if !empty_object {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"extra_fields\":");
+    serde_json::to_writer(&mut out, extra).expect("writing to a Vec cannot fail");
+    out.extend_from_slice(&body[close..]);
+    Bytes::from(out)
+}
+
+/// Which provider and key served, after how many attempts, and the trail: visible to every caller,
+/// streams included (they carry no `extra_fields`).
+pub(crate) fn routing_headers(h: &mut HeaderMap, served: &Served) {
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    };
+    set("x-switchyard-provider", served.provider.clone());
+    set("x-switchyard-model", served.model.clone());
+    set("x-switchyard-key", served.key_name.clone());
+    set(
+        "x-switchyard-attempts",
+        served
+            .trail
+            .iter()
+            .filter(|a| a.key.is_some())
+            .count()
+            .to_string(),
+    );
+    set("x-switchyard-fallback-index", served.fallback_index.to_string());
+    set(
+        "x-switchyard-trail",
+        served
+            .trail
+            .iter()
+            .map(AttemptRecord::compact)
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
 }

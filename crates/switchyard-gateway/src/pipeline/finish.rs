@@ -1,9 +1,9 @@
-//! Observing every inference call: one place that turns a finished request into its log row, its
-//! metrics and its trace.
+//! The pipeline's last phase, **finish**: one place that turns a finished request into its settled
+//! usage, its log row, its metrics and its trace.
 //!
-//! The `observe` middleware wraps the inference routes. It gives the handler an [`ObsHandle`] to fill
-//! in (who served, trail, usage, ...) and wraps the response body, so the record is finished when the
-//! body has been sent in full, or when it is dropped early (the client went away). That covers JSON
+//! The driver opens an [`ObsHandle`] when the request arrives; the phases fill it in (caller, who
+//! served, trail, usage, ...), and [`observed`] wraps the response body so the record is finished when
+//! the body has been sent in full, or when it is dropped early (the client went away). That covers JSON
 //! answers, errors and streams alike, and the request path never waits on the log database: the record
 //! goes to the log writer's queue.
 
@@ -13,22 +13,23 @@ use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::MatchedPath;
 use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use switchyard_core::pricing::{Prices, TokenUsage};
+use switchyard_core::request_type::RequestType;
 
-use crate::dispatch::AttemptRecord;
+use crate::error::ErrorSummary;
 use crate::metrics::RequestSample;
 use crate::state::AppState;
 use crate::trace::{new_span_id, new_trace_id, parse_traceparent, AttrValue, SpanData, Tracer};
+use crate::trail::AttemptRecord;
 
 /// What the handler and the stream relay learn about a request while it runs.
 #[derive(Default)]
 pub struct Details {
-    pub request_type: Option<&'static str>,
+    pub request_type: Option<RequestType>,
     pub model_requested: Option<String>,
     pub stream: bool,
     pub provider: Option<String>,
@@ -50,13 +51,6 @@ pub struct Details {
     pub admission: Option<Arc<crate::governance::Admission>>,
     /// Governance: (virtual key, team, customer) ids for the log row, rejections included.
     pub governance_ids: Option<(String, Option<String>, Option<String>)>,
-}
-
-/// Carried from the error renderer to the observer in the response's extensions.
-#[derive(Clone, Debug)]
-pub struct ErrorSummary {
-    pub error_type: String,
-    pub message: String,
 }
 
 struct Observation {
@@ -85,6 +79,25 @@ impl ObsHandle {
     /// A handle for code paths outside the middleware (tests, internal calls): observed nowhere.
     pub fn detached() -> Self {
         ObsHandle::new(String::new(), None, None)
+    }
+
+    /// Opens the observation of a request that has just arrived.
+    pub fn start(parts: &http::request::Parts) -> Self {
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map_or_else(|| parts.uri.path().to_owned(), |m| m.as_str().to_owned());
+        let user_agent = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let trace_parent = parts
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_traceparent);
+        ObsHandle::new(route, user_agent, trace_parent)
     }
 
     fn new(route: String, user_agent: Option<String>, trace_parent: Option<([u8; 16], [u8; 8])>) -> Self {
@@ -118,30 +131,8 @@ pub fn capped(text: &[u8], max: usize) -> String {
     format!("{}…[truncated]", &s[..end])
 }
 
-pub async fn observe(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_default();
-    let user_agent = req
-        .headers()
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let trace_parent = req
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_traceparent);
-    let handle = ObsHandle::new(route, user_agent, trace_parent);
-    req.extensions_mut().insert(handle.clone());
-    state.metrics.in_flight().inc();
-    // Governance (virtual key, limits, reservation) for every observed route, in one place.
-    let resp = match crate::governance::gate(&state, req, &handle).await {
-        Ok(req) => next.run(req).await,
-        Err(rejection) => rejection,
-    };
+/// The response, its body wrapped so the observation finishes when the body ends or is dropped.
+pub fn observed(state: Arc<AppState>, handle: ObsHandle, resp: Response) -> Response {
     let status = resp.status().as_u16();
     let error = resp.extensions().get::<ErrorSummary>().cloned();
     let (parts, body) = resp.into_parts();
@@ -190,7 +181,9 @@ impl Finisher {
             _ => None,
         };
         if let Some(admission) = d.admission.clone() {
-            crate::governance::settle(&self.state, admission, cost, usage.map_or(0, |u| u.total()));
+            self.state
+                .governance
+                .settle(&admission, cost, usage.map_or(0, |u| u.total()));
         }
         let (virtual_key_id, team_id, customer_id) = d.governance_ids.take().unwrap_or_default();
         let virtual_key_id = (!virtual_key_id.is_empty()).then_some(virtual_key_id);
@@ -219,7 +212,11 @@ impl Finisher {
                 id: uuid::Uuid::now_v7().to_string(),
                 timestamp_ms: obs.started_unix_ms,
                 route: obs.route.clone(),
-                request_type: d.request_type.unwrap_or("chat_completion").to_owned(),
+                request_type: d
+                    .request_type
+                    .unwrap_or(RequestType::ChatCompletion)
+                    .as_str()
+                    .to_owned(),
                 model_requested: d.model_requested.unwrap_or_default(),
                 provider: d.provider,
                 model: d.model,
@@ -296,17 +293,6 @@ impl Drop for ObservedBody {
     }
 }
 
-/// The GenAI `gen_ai.operation.name` of a request type (the conventions' names where they have one,
-/// Bifrost's request type otherwise).
-fn operation_name(request_type: Option<&'static str>) -> &'static str {
-    match request_type {
-        None | Some("chat_completion" | "chat_completion_stream") => "chat",
-        Some("embedding") => "embeddings",
-        Some("text_completion" | "text_completion_stream") => "text_completion",
-        Some(other) => other,
-    }
-}
-
 /// One server span for the request and one client span per upstream attempt (GenAI conventions).
 fn emit_spans(
     tracer: &Tracer,
@@ -322,7 +308,10 @@ fn emit_spans(
         None => (new_trace_id(&mut rng), None),
     };
     let span_id = new_span_id(&mut rng);
-    let operation = operation_name(d.request_type);
+    let operation = d
+        .request_type
+        .unwrap_or(RequestType::ChatCompletion)
+        .operation_name();
     let end = SystemTime::now();
     let model = d.model_requested.clone().unwrap_or_default();
     let mut attrs = vec![
@@ -363,7 +352,7 @@ fn emit_spans(
     });
     for a in d.trail.iter().filter(|a| a.key.is_some()) {
         let start = a.started_at.unwrap_or(obs.started_at);
-        let ok = a.outcome.parse::<u16>().is_ok_and(|s| s < 400);
+        let ok = a.outcome.is_success();
         tracer.record(SpanData {
             trace_id,
             span_id: new_span_id(&mut rng),
@@ -380,23 +369,9 @@ fn emit_spans(
                     "switchyard.key",
                     AttrValue::Str(a.key.clone().unwrap_or_default()),
                 ),
-                ("switchyard.outcome", AttrValue::Str(a.outcome.clone())),
+                ("switchyard.outcome", AttrValue::Str(a.outcome.label())),
             ],
-            error: (!ok).then(|| a.outcome.clone()),
+            error: (!ok).then(|| a.outcome.label()),
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::operation_name;
-
-    #[test]
-    fn spans_are_named_after_the_operation() {
-        assert_eq!(operation_name(None), "chat");
-        assert_eq!(operation_name(Some("chat_completion_stream")), "chat");
-        assert_eq!(operation_name(Some("embedding")), "embeddings");
-        assert_eq!(operation_name(Some("text_completion_stream")), "text_completion");
-        assert_eq!(operation_name(Some("transcription")), "transcription");
     }
 }

@@ -11,28 +11,24 @@
 
 use std::convert::Infallible;
 use std::ops::Range;
-use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::Response;
-use axum::Extension;
 use bytes::Bytes;
 use switchyard_core::multipart::{self, MultipartError};
+use switchyard_core::request_type::RequestType;
 use switchyard_core::routing::{RuntimeKey, Target};
 use switchyard_core::upstream_url::openai_endpoint;
 use switchyard_core::usage::UsageFormat;
 use switchyard_core::WireApi;
+use switchyard_translate::Protocol;
 
-use crate::body::read_limited;
-use crate::chat::bad_field;
-use crate::dispatch::UpstreamRequest;
-use crate::endpoints::{serve, EndpointCall};
+use super::endpoints::serve;
 use crate::error::{ApiError, GatewayError};
-use crate::inference::Ingress;
-use crate::observe::ObsHandle;
-use crate::state::AppState;
+use crate::pipeline::dispatch::UpstreamRequest;
+use crate::pipeline::{CallSpec, Incoming};
+use crate::request::bad_field;
 use crate::upstream::UpstreamCall;
 
 /// Largest audio upload accepted (OpenAI's and mittwald's limit).
@@ -45,7 +41,7 @@ pub enum AudioKind {
 }
 
 impl AudioKind {
-    fn path(self) -> &'static str {
+    pub fn path(self) -> &'static str {
         match self {
             AudioKind::Transcription => "/audio/transcriptions",
             AudioKind::Translation => "/audio/translations",
@@ -53,87 +49,92 @@ impl AudioKind {
     }
 }
 
-pub async fn audio(
-    State(state): State<Arc<AppState>>,
-    Extension(obs): Extension<ObsHandle>,
-    ingress: Ingress,
-    kind: AudioKind,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let limit = AUDIO_MAX_BYTES.min(state.max_body_bytes);
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(GatewayError::PayloadTooLarge { limit_bytes: limit }.into());
-    }
-    let content_type = headers
+/// `POST /v1/audio/{transcriptions,translations}`. The driver has read the form within
+/// [`AUDIO_MAX_BYTES`] (a declared `Content-Length` above it is a 413 before anything is read).
+pub async fn audio(inc: Incoming, kind: AudioKind) -> Result<Response, ApiError> {
+    let content_type = inc
+        .headers()
         .get(http::header::CONTENT_TYPE)
         .cloned()
-        .ok_or_else(|| multipart_error(MultipartError::NotMultipart))?;
+        .ok_or_else(|| inc.reject(multipart_error(MultipartError::NotMultipart)))?;
     let boundary = content_type
         .to_str()
         .map_err(|_| MultipartError::NotMultipart)
         .and_then(multipart::boundary)
-        .map_err(multipart_error)?;
-    let bytes = read_limited(body, limit).await?;
-    let parts = multipart::parse(&bytes, &boundary).map_err(multipart_error)?;
-    let model_part = parts
-        .iter()
-        .find(|p| p.name == "model")
-        .ok_or_else(|| bad_field("model is required (a form field)", "model"))?;
-    let model = model_part
-        .text(&bytes)
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| bad_field("model must be a non-empty text field", "model"))?
-        .to_owned();
-    if !parts.iter().any(|p| p.name == "file" && p.filename.is_some()) {
-        return Err(bad_field("file is required (a file part named 'file')", "file").into());
-    }
-    // `stream=true` asks for SSE (`transcript.text.delta` ... `transcript.text.done`); an upstream
-    // that ignores it answers JSON, which is relayed as such.
-    let stream = parts
-        .iter()
-        .find(|p| p.name == "stream")
-        .and_then(|p| p.text(&bytes))
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        .map_err(|e| inc.reject(multipart_error(e)))?;
+    let bytes = inc.body().clone();
+    let form = Form::read(&bytes, &boundary).map_err(|e| inc.reject(e))?;
     // Bifrost's `fallbacks` as repeated form fields would need the form rewritten; plain routing
     // (provider fallbacks configured on the provider) applies as for every endpoint.
-    let call = EndpointCall {
-        ingress,
-        model,
-        fallbacks: Vec::new(),
-        stream,
-        request_type: "transcription",
-        usage: UsageFormat::OpenAi,
+    let spec = CallSpec {
+        model: Some(form.model),
+        stream: form.stream,
+        ..CallSpec::new(RequestType::Transcription, Protocol::OpenAi)
     };
+    let admitted = inc.admit(spec).await?;
     let mut upstream = MultipartPassThrough {
-        stream,
+        stream: form.stream,
         path: kind.path(),
-        model_value: model_part.value.clone(),
+        model_value: form.model_value,
         body: bytes.clone(),
         content_type,
-        client_headers: &headers,
+        client_headers: admitted.headers(),
     };
-    // The log gets the form's text fields, never the audio.
-    let log_summary: String = parts
-        .iter()
-        .filter(|p| p.filename.is_none())
-        .filter_map(|p| p.text(&bytes).map(|t| format!("{}={}\n", p.name, t)))
-        .collect();
     serve(
-        &state,
-        &obs,
-        call,
-        &headers,
-        log_summary.as_bytes(),
+        &admitted,
+        form.log_summary.as_bytes(),
         &mut upstream,
+        UsageFormat::OpenAi,
         |b| b,
     )
     .await
+}
+
+/// What the gateway reads of an audio form.
+struct Form {
+    model: String,
+    /// Where the `model` value sits in the body (it is replaced per target).
+    model_value: Range<usize>,
+    /// `stream=true` asks for SSE (`transcript.text.delta` ... `transcript.text.done`); an upstream
+    /// that ignores it answers JSON, which is relayed as such.
+    stream: bool,
+    /// The form's text fields for the log, never the audio.
+    log_summary: String,
+}
+
+impl Form {
+    fn read(bytes: &Bytes, boundary: &str) -> Result<Form, GatewayError> {
+        let parts = multipart::parse(bytes, boundary).map_err(multipart_error)?;
+        let model_part = parts
+            .iter()
+            .find(|p| p.name == "model")
+            .ok_or_else(|| bad_field("model is required (a form field)", "model"))?;
+        let model = model_part
+            .text(bytes)
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| bad_field("model must be a non-empty text field", "model"))?
+            .to_owned();
+        if !parts.iter().any(|p| p.name == "file" && p.filename.is_some()) {
+            return Err(bad_field("file is required (a file part named 'file')", "file"));
+        }
+        let stream = parts
+            .iter()
+            .find(|p| p.name == "stream")
+            .and_then(|p| p.text(bytes))
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let log_summary = parts
+            .iter()
+            .filter(|p| p.filename.is_none())
+            .filter_map(|p| p.text(bytes).map(|t| format!("{}={}\n", p.name, t)))
+            .collect();
+        Ok(Form {
+            model,
+            model_value: model_part.value.clone(),
+            stream,
+            log_summary,
+        })
+    }
 }
 
 fn multipart_error(e: MultipartError) -> GatewayError {
@@ -154,11 +155,11 @@ struct MultipartPassThrough<'a> {
 }
 
 impl UpstreamRequest for MultipartPassThrough<'_> {
-    fn request_type(&self) -> &'static str {
+    fn request_type(&self) -> RequestType {
         if self.stream {
-            "transcription_stream"
+            RequestType::TranscriptionStream
         } else {
-            "transcription"
+            RequestType::Transcription
         }
     }
 

@@ -7,200 +7,113 @@
 //! canonical representation: requests per attempt, answers and stream events on the way back. Errors
 //! always answer in the client's own shape.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use axum::Extension;
 use bytes::Bytes;
 use switchyard_core::json_fields::JsonObject;
 use switchyard_core::presets::rewrite_tool_call_ids;
-use switchyard_core::pricing::{PriceTable, Prices};
+use switchyard_core::request_type::RequestType;
 use switchyard_core::routing::{RuntimeKey, Target};
 use switchyard_core::upstream_url::{gemini_endpoint, openai_endpoint};
 use switchyard_core::usage::UsageFormat;
 use switchyard_core::WireApi;
 use switchyard_translate::{Protocol, RequestOptions, ResponseContext, StreamTranslator, DEFAULT_MAX_TOKENS};
 
-use crate::body::read_limited;
-use crate::dispatch::{dispatch, AttemptRecord, DispatchOptions, Served, ServedBody, UpstreamRequest};
-use crate::error::{ApiError, ErrorContext, GatewayError};
-use crate::inference::{append_extra_fields, Ingress};
-use crate::observe::ObsHandle;
-use crate::relay::RelayMode;
-use crate::served::{
-    answer_headers, dispatch_failed, extra_fields, observe_answer, observe_served_target, plan_call,
-    relay_body, response, set_event_stream_headers, ChargedTo, RoutedCall,
+use crate::answer::ServedBody;
+use crate::error::{ApiError, GatewayError};
+use crate::ingress::protocol_of;
+use crate::pipeline::dispatch::UpstreamRequest;
+use crate::pipeline::relay::RelayMode;
+use crate::pipeline::respond::{
+    answer_headers, append_extra_fields, dispatch_failed, extra_fields, observe_answer,
+    observe_served_target, relay_body, response, set_event_stream_headers, ChargedTo,
 };
-use crate::state::AppState;
+use crate::pipeline::{Admitted, CallSpec, Incoming};
+use crate::request::{bad_field, output_cap, take_fallbacks};
 use crate::upstream::UpstreamCall;
 
 /// The `anthropic-version` sent upstream when the client did not speak Anthropic itself.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-pub fn protocol_of(wire: WireApi) -> Option<Protocol> {
-    match wire {
-        // Azure OpenAI speaks OpenAI's protocol; only its URLs and auth header differ.
-        WireApi::OpenAi | WireApi::Azure => Some(Protocol::OpenAi),
-        WireApi::Bedrock => Some(Protocol::Bedrock),
-        WireApi::Anthropic => Some(Protocol::Anthropic),
-        WireApi::Gemini => Some(Protocol::Gemini),
-        _ => None,
-    }
-}
-
-pub async fn chat_completions_unified(
-    state: State<Arc<AppState>>,
-    obs: Extension<ObsHandle>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    openai_chat(state, obs, Ingress::Unified, headers, body).await
-}
-
-pub async fn chat_completions_openai(
-    state: State<Arc<AppState>>,
-    obs: Extension<ObsHandle>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    openai_chat(state, obs, Ingress::OpenAi, headers, body).await
-}
-
-pub(crate) fn bad_field(message: &str, field: &str) -> GatewayError {
-    GatewayError::BadRequest {
-        message: message.to_owned(),
-        param: Some(field.to_owned()),
-    }
-}
-
-fn shaped(ingress: Ingress, error: GatewayError) -> ApiError {
-    ApiError {
-        error,
-        context: ErrorContext::default(),
-        shape: ingress.protocol(),
-    }
-}
-
-/// What the handlers extract before the shared pipeline runs.
-struct ChatCall {
-    ingress: Ingress,
-    model: String,
-    stream: bool,
-    include_usage: bool,
-    fallbacks: Vec<String>,
-}
-
-async fn openai_chat(
-    State(state): State<Arc<AppState>>,
-    Extension(obs): Extension<ObsHandle>,
-    ingress: Ingress,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let bytes = read_limited(body, state.max_body_bytes).await?;
-    let mut obj = JsonObject::parse(&bytes).map_err(GatewayError::from)?;
+/// `POST /v1/chat/completions` and `/openai/v1/chat/completions`.
+pub async fn openai_chat(inc: Incoming) -> Result<Response, ApiError> {
+    let bytes = inc.body().clone();
+    let mut obj = JsonObject::parse(&bytes).map_err(|e| inc.reject(e.into()))?;
     let model = obj
-        .get_str("model")?
-        .ok_or_else(|| bad_field("model is required", "model"))?
+        .get_str("model")
+        .map_err(|e| inc.reject(e.into()))?
+        .ok_or_else(|| inc.reject(bad_field("model is required", "model")))?
         .into_owned();
     match obj.get_raw("messages") {
         Some(raw) if raw.starts_with('[') => {}
-        Some(_) => return Err(bad_field("messages must be an array", "messages").into()),
-        None => return Err(bad_field("messages is required", "messages").into()),
+        Some(_) => return Err(inc.reject(bad_field("messages must be an array", "messages"))),
+        None => return Err(inc.reject(bad_field("messages is required", "messages"))),
     }
-    let stream = obj.get_bool("stream")?.unwrap_or(false);
+    let stream = obj
+        .get_bool("stream")
+        .map_err(|e| inc.reject(e.into()))?
+        .unwrap_or(false);
     let include_usage = stream
         && obj.get_raw("stream_options").is_some_and(|raw| {
             serde_json::from_str::<serde_json::Value>(raw).is_ok_and(|v| v["include_usage"] == true)
         });
-    let fallbacks = take_fallbacks(&mut obj)?;
-    let call = ChatCall {
-        ingress,
-        model,
+    let fallbacks = take_fallbacks(&mut obj).map_err(|e| inc.reject(e))?;
+    let spec = CallSpec {
+        model: Some(model),
         stream,
-        include_usage,
         fallbacks,
+        output_cap: output_cap(&obj),
+        ..CallSpec::new(RequestType::ChatCompletion, inc.ingress().protocol())
     };
-    run(&state, &obs, call, &headers, &bytes, Some(obj)).await
-}
-
-/// Bifrost's `fallbacks` field: read, then removed from what goes upstream.
-pub(crate) fn take_fallbacks(obj: &mut JsonObject<'_>) -> Result<Vec<String>, GatewayError> {
-    let list = match obj.get_raw("fallbacks") {
-        None | Some("null") => Vec::new(),
-        Some(raw) => serde_json::from_str(raw).map_err(|_| {
-            bad_field(
-                "fallbacks must be an array of \"provider/model\" strings",
-                "fallbacks",
-            )
-        })?,
-    };
-    obj.remove("fallbacks");
-    Ok(list)
+    let admitted = inc.admit(spec).await?;
+    run(&admitted, include_usage, Some(obj), &bytes).await
 }
 
 /// `POST /anthropic/v1/messages`: the Anthropic SDK's drop-in.
-pub async fn anthropic_messages(
-    State(state): State<Arc<AppState>>,
-    Extension(obs): Extension<ObsHandle>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let ingress = Ingress::Anthropic;
-    let bytes = read_limited(body, state.max_body_bytes)
-        .await
-        .map_err(|e| shaped(ingress, e))?;
+pub async fn anthropic_messages(inc: Incoming) -> Result<Response, ApiError> {
+    let bytes = inc.body().clone();
     let info = switchyard_translate::request_info(Protocol::Anthropic, &bytes)
-        .map_err(|e| shaped(ingress, translate_error(e)))?;
-    let mut obj = JsonObject::parse(&bytes).map_err(|e| shaped(ingress, e.into()))?;
+        .map_err(|e| inc.reject(translate_error(e)))?;
+    let mut obj = JsonObject::parse(&bytes).map_err(|e| inc.reject(e.into()))?;
     let model = info
         .model
-        .ok_or_else(|| shaped(ingress, bad_field("model: Field required", "model")))?;
-    let fallbacks = take_fallbacks(&mut obj).map_err(|e| shaped(ingress, e))?;
-    let call = ChatCall {
-        ingress,
-        model,
+        .ok_or_else(|| inc.reject(bad_field("model: Field required", "model")))?;
+    let fallbacks = take_fallbacks(&mut obj).map_err(|e| inc.reject(e))?;
+    let spec = CallSpec {
+        model: Some(model),
         stream: info.stream,
-        include_usage: info.stream,
         fallbacks,
+        output_cap: output_cap(&obj),
+        ..CallSpec::new(RequestType::ChatCompletion, Protocol::Anthropic)
     };
-    run(&state, &obs, call, &headers, &bytes, Some(obj)).await
+    let admitted = inc.admit(spec).await?;
+    run(&admitted, info.stream, Some(obj), &bytes).await
 }
 
 /// `POST /genai/v1beta/models/{model}:generateContent` and `:streamGenerateContent`.
-pub async fn genai_generate(
-    State(state): State<Arc<AppState>>,
-    Extension(obs): Extension<ObsHandle>,
-    Path(rest): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let ingress = Ingress::Gemini;
+pub async fn genai_generate(inc: Incoming, rest: String) -> Result<Response, ApiError> {
     let Some((model, action)) = rest.rsplit_once(':') else {
-        return Err(shaped(ingress, not_found_route(&rest)));
+        return Err(inc.reject(not_found_route(&rest)));
     };
     let stream = match action {
         "generateContent" => false,
         "streamGenerateContent" => true,
-        _ => return Err(shaped(ingress, not_found_route(&rest))),
+        _ => return Err(inc.reject(not_found_route(&rest))),
     };
-    let bytes = read_limited(body, state.max_body_bytes)
-        .await
-        .map_err(|e| shaped(ingress, e))?;
+    let bytes = inc.body().clone();
     switchyard_translate::request_info(Protocol::Gemini, &bytes)
-        .map_err(|e| shaped(ingress, translate_error(e)))?;
-    let call = ChatCall {
-        ingress,
-        model: model.to_owned(),
+        .map_err(|e| inc.reject(translate_error(e)))?;
+    let spec = CallSpec {
+        model: Some(model.to_owned()),
         stream,
-        include_usage: stream,
-        fallbacks: Vec::new(),
+        output_cap: switchyard_core::governance::estimate::output_cap(&bytes),
+        ..CallSpec::new(RequestType::ChatCompletion, Protocol::Gemini)
     };
-    run(&state, &obs, call, &headers, &bytes, None).await
+    let admitted = inc.admit(spec).await?;
+    run(&admitted, stream, None, &bytes).await
 }
 
 fn not_found_route(rest: &str) -> GatewayError {
@@ -219,46 +132,30 @@ fn translate_error(e: switchyard_translate::TranslateError) -> GatewayError {
     }
 }
 
-/// The shared pipeline: plan, dispatch, and the answer in the client's protocol.
+/// What chat does on every surface: plan, dispatch, and the answer in the client's protocol.
 async fn run(
-    state: &AppState,
-    obs: &ObsHandle,
-    call: ChatCall,
-    headers: &HeaderMap,
-    raw: &Bytes,
+    adm: &Admitted,
+    include_usage: bool,
     fast: Option<JsonObject<'_>>,
+    raw: &Bytes,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let client = call.ingress.protocol();
-    let snapshot = state.config.snapshot();
-    let routed = RoutedCall {
-        ingress: call.ingress,
-        model: &call.model,
-        fallbacks: &call.fallbacks,
-        request_type: "chat_completion",
-        stream: call.stream,
-    };
-    let planned = plan_call(state, obs, &snapshot, headers, routed, client).await?;
+    let client = adm.spec().shape;
+    let stream = adm.spec().stream;
+    let plan = adm.plan().await?;
     let mut upstream = ChatUpstream {
         client,
         raw,
         fast,
-        client_headers: headers,
-        stream: call.stream,
+        client_headers: adm.headers(),
+        stream,
     };
-    let served = match dispatch(state, &planned.targets, &mut upstream, &planned.opts).await {
-        Ok(s) => s,
-        Err(f) => return Err(dispatch_failed(obs, f, planned.ctx, client, ChargedTo::Reported)),
-    };
-    let mut ctx = planned.ctx;
-    let fail = |error: GatewayError, ctx: &ErrorContext| ApiError {
-        error,
-        context: ctx.clone(),
-        shape: client,
-    };
-    ctx.provider = Some(served.provider.clone());
+    let served = adm
+        .dispatch(&plan, &mut upstream)
+        .await
+        .map_err(|f| dispatch_failed(adm, f, ChargedTo::Reported))?;
     let upstream_protocol = protocol_of(served.wire).expect("dispatch only serves supported wires");
-    let log_content = observe_served_target(state, obs, &snapshot, &served, call.stream, raw);
+    let log_content = observe_served_target(adm, &served, raw);
 
     // Lengths and encodings change when the body is translated.
     let mut out_headers = answer_headers(&served, |name| {
@@ -272,7 +169,7 @@ async fn run(
             .unwrap_or(1),
         model: served.model.clone(),
         id_hint: uuid::Uuid::new_v4().simple().to_string(),
-        include_usage: call.include_usage,
+        include_usage,
     };
     let status = served.parts.status;
 
@@ -288,9 +185,9 @@ async fn run(
                 )))
             };
             set_event_stream_headers(&mut out_headers);
-            let content_cap = log_content.then_some(state.log_content.max_bytes);
+            let content_cap = log_content.then_some(adm.state().log_content.max_bytes);
             relay_body(
-                obs,
+                adm,
                 start,
                 served.provider,
                 served.permit,
@@ -311,13 +208,12 @@ async fn run(
                     &response_ctx(),
                 )
                 .map_err(|e| {
-                    fail(
-                        GatewayError::UpstreamUnreachable {
-                            provider: served.provider.clone(),
-                            reason: format!("its answer could not be translated: {e}"),
-                        },
-                        &ctx,
-                    )
+                    let mut err = adm.fail(GatewayError::UpstreamUnreachable {
+                        provider: served.provider.clone(),
+                        reason: format!("its answer could not be translated: {e}"),
+                    });
+                    err.context.provider = Some(served.provider.clone());
+                    err
                 })?;
                 out_headers.insert(
                     http::header::CONTENT_TYPE,
@@ -325,11 +221,11 @@ async fn run(
                 );
                 Bytes::from(translated)
             };
-            observe_answer(state, obs, usage_format(client), &bytes, log_content);
+            observe_answer(adm, usage_format(client), &bytes, log_content);
             if client == Protocol::OpenAi {
                 let extra = extra_fields(
-                    "chat_completion",
-                    &call.model,
+                    RequestType::ChatCompletion,
+                    adm.spec().model.as_deref().unwrap_or_default(),
                     &served.provider,
                     &served.model,
                     served.fallback_index,
@@ -353,53 +249,11 @@ fn usage_format(p: Protocol) -> UsageFormat {
     }
 }
 
-/// The embedded list price applies only to a built-in provider at its own default endpoint; anything
-/// else (a custom provider, or `openai` pointed at a mittwald endpoint) has no known price.
-pub(crate) fn list_price(p: &switchyard_core::routing::RuntimeProvider, model: &str) -> Option<Prices> {
-    let builtin = p.config.name.builtin()?;
-    if p.config.custom_provider_config.is_some() || builtin.default_base_url != Some(p.base_url.as_str()) {
-        return None;
-    }
-    PriceTable::embedded().lookup(builtin.name, model)
-}
-
 fn is_representation_header(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
         "content-type" | "content-encoding" | "content-md5" | "etag"
     )
-}
-
-/// Which provider and key served, after how many attempts, and the trail: visible to every caller,
-/// streams included (they carry no `extra_fields`).
-pub(crate) fn routing_headers(h: &mut HeaderMap, served: &Served) {
-    let mut set = |name: &'static str, value: String| {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            h.insert(name, v);
-        }
-    };
-    set("x-switchyard-provider", served.provider.clone());
-    set("x-switchyard-model", served.model.clone());
-    set("x-switchyard-key", served.key_name.clone());
-    set(
-        "x-switchyard-attempts",
-        served
-            .trail
-            .iter()
-            .filter(|a| a.key.is_some())
-            .count()
-            .to_string(),
-    );
-    set("x-switchyard-fallback-index", served.fallback_index.to_string());
-    set(
-        "x-switchyard-trail",
-        served
-            .trail
-            .iter()
-            .map(AttemptRecord::compact)
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
 }
 
 /// Builds each attempt's upstream request from the client's body: a pass-through with `model`
@@ -415,11 +269,11 @@ struct ChatUpstream<'a> {
 }
 
 impl UpstreamRequest for ChatUpstream<'_> {
-    fn request_type(&self) -> &'static str {
+    fn request_type(&self) -> RequestType {
         if self.stream {
-            "chat_completion_stream"
+            RequestType::ChatCompletionStream
         } else {
-            "chat_completion"
+            RequestType::ChatCompletion
         }
     }
 
@@ -529,64 +383,59 @@ impl ChatUpstream<'_> {
 }
 
 /// `POST /anthropic/v1/messages/count_tokens`: answered by an Anthropic provider (pass-through); other
-/// upstreams cannot count Anthropic tokens, which the answer says.
-pub async fn anthropic_count_tokens(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let ingress = Ingress::Anthropic;
-    let bytes = read_limited(body, state.max_body_bytes)
-        .await
-        .map_err(|e| shaped(ingress, e))?;
-    let mut obj = JsonObject::parse(&bytes).map_err(|e| shaped(ingress, e.into()))?;
+/// upstreams cannot count Anthropic tokens, which the answer says. Governed and logged like any call.
+pub async fn anthropic_count_tokens(inc: Incoming) -> Result<Response, ApiError> {
+    let bytes = inc.body().clone();
+    let mut obj = JsonObject::parse(&bytes).map_err(|e| inc.reject(e.into()))?;
     let model = obj
         .get_str("model")
-        .map_err(|e| shaped(ingress, e.into()))?
-        .ok_or_else(|| shaped(ingress, bad_field("model: Field required", "model")))?
+        .map_err(|e| inc.reject(e.into()))?
+        .ok_or_else(|| inc.reject(bad_field("model: Field required", "model")))?
         .into_owned();
-    let snapshot = state.config.snapshot();
-    let mut rng = fastrand::Rng::new();
-    let plan = snapshot
-        .plan(&model, Some("anthropic"), &[], &mut rng)
-        .map_err(|e| shaped(ingress, e.into()))?;
-    let plan: Vec<Target<'_>> = plan
-        .into_iter()
-        .filter(|t| t.provider.config.wire() == WireApi::Anthropic)
-        .collect();
-    if plan.is_empty() {
-        return Err(shaped(
-            ingress,
-            GatewayError::BadRequest {
-                message: format!("count_tokens needs an Anthropic provider, and none serves model '{model}'"),
-                param: Some("model".into()),
-            },
-        ));
-    }
+    let spec = CallSpec {
+        model: Some(model.clone()),
+        // Counting produces no output.
+        output_cap: Some(0),
+        ..CallSpec::new(RequestType::CountTokens, Protocol::Anthropic)
+    };
+    let adm = inc.admit(spec).await?;
+    let plan = adm
+        .plan_with(|config, rng| {
+            let targets: Vec<Target<'_>> = config
+                .plan(&model, Some("anthropic"), &[], rng)?
+                .into_iter()
+                .filter(|t| t.provider.config.wire() == WireApi::Anthropic)
+                .collect();
+            if targets.is_empty() {
+                return Err(GatewayError::BadRequest {
+                    message: format!(
+                        "count_tokens needs an Anthropic provider, and none serves model '{model}'"
+                    ),
+                    param: Some("model".into()),
+                });
+            }
+            Ok(targets)
+        })
+        .await?;
     let mut upstream = CountTokens {
         body: &mut obj,
-        client_headers: &headers,
+        client_headers: adm.headers(),
     };
-    let opts = DispatchOptions {
-        stream: false,
-        timeout_override: Some(Duration::from_secs(60)),
-        key_restriction: None,
+    let served = adm
+        .dispatch(&plan, &mut upstream)
+        .await
+        .map_err(|f| dispatch_failed(&adm, f, ChargedTo::Reported))?;
+    observe_served_target(&adm, &served, &bytes);
+    let ServedBody::Json(answer) = served.body else {
+        unreachable!("count_tokens is never a stream")
     };
-    match dispatch(&state, &plan, &mut upstream, &opts).await {
-        Ok(served) => {
-            let ServedBody::Json(bytes) = served.body else {
-                unreachable!("not a stream")
-            };
-            let mut resp = Response::new(Body::from(bytes));
-            *resp.status_mut() = StatusCode::OK;
-            resp.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            Ok(resp)
-        }
-        Err(f) => Err(shaped(ingress, f.error)),
-    }
+    let mut resp = Response::new(Body::from(answer));
+    *resp.status_mut() = StatusCode::OK;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
 }
 
 struct CountTokens<'a, 'b> {
@@ -595,8 +444,8 @@ struct CountTokens<'a, 'b> {
 }
 
 impl UpstreamRequest for CountTokens<'_, '_> {
-    fn request_type(&self) -> &'static str {
-        "count_tokens"
+    fn request_type(&self) -> RequestType {
+        RequestType::CountTokens
     }
 
     fn supports(&self, wire: WireApi) -> bool {
