@@ -13,40 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use switchyard_core::config_file::{self, ConfigFile, ConfigFileError, ReconcileStep};
-use switchyard_core::secret::Secret;
 use switchyard_store::{
     ConfigStore, GovernanceStore, MemoryConfigStore, PostgresConfigStore, PostgresGovernanceStore,
-    SqliteConfigStore, StoreError, DEFAULT_SCHEMA,
+    SqliteConfigStore, StoreError,
 };
 
-use crate::server::{ServerConfig, StartError};
-
-/// Which config store to use.
-#[derive(Clone, Debug, Default)]
-pub enum ConfigStoreSetting {
-    /// `config.db` in the app dir.
-    #[default]
-    Sqlite,
-    /// A PostgreSQL database shared by every replica; all tables live in `schema`.
-    Postgres { url: Secret, schema: String },
-}
-
-impl ConfigStoreSetting {
-    /// Reads `--config-store`: `sqlite`, or a `postgres://` / `postgresql://` URL.
-    pub fn parse(value: &str, schema: Option<&str>) -> Result<Self, String> {
-        let v = value.trim();
-        if v.is_empty() || v == "sqlite" {
-            return Ok(ConfigStoreSetting::Sqlite);
-        }
-        if v.starts_with("postgres://") || v.starts_with("postgresql://") {
-            return Ok(ConfigStoreSetting::Postgres {
-                url: Secret::new(v),
-                schema: schema.unwrap_or(DEFAULT_SCHEMA).to_owned(),
-            });
-        }
-        Err("expected \"sqlite\" or a postgres:// URL".into())
-    }
-}
+use crate::settings::{ConfigStoreSetting, ServerConfig};
+use crate::start_error::StartError;
 
 /// The store the gateway serves from, and whether it is read-only.
 pub struct OpenedConfig {

@@ -22,12 +22,14 @@ pub mod request;
 pub mod routes;
 pub mod security;
 pub mod server;
+pub mod settings;
+pub mod start_error;
 pub mod state;
 pub mod trace;
 pub mod trail;
 pub mod ui;
 pub mod upstream;
 
-pub use config_source::ConfigStoreSetting;
 pub use security::{AdminCredentials, SecurityConfig};
 pub use server::{Gateway, LogsConfig, ServerConfig, StartError};
+pub use settings::ConfigStoreSetting;

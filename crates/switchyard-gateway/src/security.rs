@@ -11,7 +11,7 @@ use switchyard_core::secret::Secret;
 use switchyard_core::upstream_policy::UpstreamPolicy;
 use switchyard_store::{ConfigStore, SealedConfigStore, SealingKey};
 
-use crate::server::StartError;
+use crate::start_error::StartError;
 
 /// Who may use the admin surface (`/api/*`, `/metrics`, the UI).
 #[derive(Clone, Default)]
