@@ -1,14 +1,16 @@
 //! Runtime health of keys and providers: the circuit breakers (pure state machines from
-//! `switchyard_core::health`) with their last error, kept across config snapshots by key id and provider
-//! name, and shown by the management API.
+//! `switchyard_core::health`) with their last error, one per key id and provider name, living in the
+//! [`RuntimeState`] entry of that key or provider (so they follow config snapshots and disappear with
+//! the key or provider), and shown by the management API.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use switchyard_core::config::CircuitBreakerConfig;
 use switchyard_core::health::Breaker;
+
+use crate::runtime_state::RuntimeState;
 
 #[derive(Default)]
 struct Entry {
@@ -17,11 +19,69 @@ struct Entry {
     last_error_at_ms: Option<u64>,
 }
 
-/// Breakers for keys (by id) and providers (by name).
+/// One breaker with its last error. `failures` mirrors `breaker.consecutive_failures` (written under
+/// the lock): zero means closed, so the common healthy case reads one atomic and takes no lock.
+#[derive(Default)]
+pub(crate) struct BreakerCell {
+    failures: AtomicU32,
+    entry: Mutex<Entry>,
+}
+
+impl BreakerCell {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entry> {
+        self.entry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn tripped(&self) -> bool {
+        self.failures.load(Ordering::Acquire) > 0
+    }
+
+    fn is_available(&self, now: u64, cfg: &CircuitBreakerConfig) -> bool {
+        !self.tripped() || self.lock().breaker.is_available(now, cfg)
+    }
+
+    fn on_dispatch(&self, now: u64) {
+        // Only breakers that left Closed track probes.
+        if self.tripped() {
+            self.lock().breaker.on_dispatch(now);
+        }
+    }
+
+    fn on_success(&self) {
+        if self.tripped() {
+            let mut e = self.lock();
+            e.breaker.on_success();
+            self.failures.store(0, Ordering::Release);
+        }
+    }
+
+    fn on_failure(&self, now: u64, cfg: &CircuitBreakerConfig, error: &str) -> bool {
+        let mut e = self.lock();
+        e.last_error = Some(error.to_owned());
+        e.last_error_at_ms = Some(now);
+        let ejected = e.breaker.on_failure(now, cfg);
+        self.failures
+            .store(e.breaker.consecutive_failures, Ordering::Release);
+        ejected
+    }
+
+    fn view(&self, now: u64) -> HealthView {
+        let e = self.lock();
+        HealthView {
+            state: e.breaker.label(now),
+            consecutive_failures: e.breaker.consecutive_failures,
+            retry_in_ms: e.breaker.retry_in_ms(now),
+            last_error: e.last_error.clone(),
+            last_error_age_ms: e.last_error_at_ms.map(|t| now.saturating_sub(t)),
+        }
+    }
+}
+
+/// Breakers for keys (by id) and providers (by name), read from the [`RuntimeState`] that follows the
+/// config snapshots. An id without state (deleted, or not yet in the state) counts as healthy, and
+/// events about it are dropped.
 pub struct HealthRegistry {
-    started: Instant,
-    keys: Mutex<HashMap<String, Entry>>,
-    providers: Mutex<HashMap<String, Entry>>,
+    state: Arc<RuntimeState>,
 }
 
 #[derive(Serialize)]
@@ -44,95 +104,55 @@ pub enum Scope<'a> {
     Provider(&'a str),
 }
 
-impl Default for HealthRegistry {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl HealthRegistry {
-    pub fn new() -> Self {
-        HealthRegistry {
-            started: Instant::now(),
-            keys: Mutex::default(),
-            providers: Mutex::default(),
+    pub fn new(state: Arc<RuntimeState>) -> Self {
+        HealthRegistry { state }
+    }
+
+    fn with<R>(&self, scope: Scope<'_>, f: impl FnOnce(Option<&BreakerCell>, u64) -> R) -> R {
+        let now = self.state.now_ms();
+        match scope {
+            Scope::Key(id) => self.state.with_key(id, |k| f(k.map(|k| &k.health), now)),
+            Scope::Provider(name) => self
+                .state
+                .with_provider(name, |p| f(p.map(|p| &p.health), now)),
         }
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
-    }
-
-    fn with<R>(&self, scope: Scope<'_>, f: impl FnOnce(&mut Entry, u64) -> R) -> R {
-        let now = self.now_ms();
-        let (map, id) = match scope {
-            Scope::Key(id) => (&self.keys, id),
-            Scope::Provider(name) => (&self.providers, name),
-        };
-        let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get_mut(id) {
-            Some(e) => f(e, now),
-            None => f(map.entry(id.to_owned()).or_default(), now),
-        }
-    }
-
-    fn peek<R>(&self, scope: Scope<'_>, f: impl FnOnce(Option<&Entry>, u64) -> R) -> R {
-        let now = self.now_ms();
-        let (map, id) = match scope {
-            Scope::Key(id) => (&self.keys, id),
-            Scope::Provider(name) => (&self.providers, name),
-        };
-        let map = map.lock().unwrap_or_else(|p| p.into_inner());
-        f(map.get(id), now)
     }
 
     pub fn is_available(&self, scope: Scope<'_>, cfg: &CircuitBreakerConfig) -> bool {
-        self.peek(scope, |e, now| e.is_none_or(|e| e.breaker.is_available(now, cfg)))
+        self.with(scope, |c, now| c.is_none_or(|c| c.is_available(now, cfg)))
     }
 
     pub fn on_dispatch(&self, scope: Scope<'_>) {
-        // Healthy entries need no write; only breakers that left Closed track probes.
-        let tracked = self.peek(scope, |e, _| {
-            e.is_some_and(|e| e.breaker.consecutive_failures > 0)
-        });
-        if tracked {
-            self.with(scope, |e, now| e.breaker.on_dispatch(now));
-        }
+        self.with(scope, |c, now| {
+            if let Some(c) = c {
+                c.on_dispatch(now)
+            }
+        })
     }
 
     pub fn on_success(&self, scope: Scope<'_>) {
-        let tracked = self.peek(scope, |e, _| {
-            e.is_some_and(|e| e.breaker.consecutive_failures > 0)
-        });
-        if tracked {
-            self.with(scope, |e, _| e.breaker.on_success());
-        }
+        self.with(scope, |c, _| {
+            if let Some(c) = c {
+                c.on_success()
+            }
+        })
     }
 
     /// Records a failure; returns true when it ejected the key/provider.
     pub fn on_failure(&self, scope: Scope<'_>, cfg: &CircuitBreakerConfig, error: &str) -> bool {
-        self.with(scope, |e, now| {
-            e.last_error = Some(error.to_owned());
-            e.last_error_at_ms = Some(now);
-            e.breaker.on_failure(now, cfg)
-        })
+        self.with(scope, |c, now| c.is_some_and(|c| c.on_failure(now, cfg, error)))
     }
 
     pub fn view(&self, scope: Scope<'_>) -> HealthView {
-        self.peek(scope, |e, now| match e {
+        self.with(scope, |c, now| match c {
+            Some(c) => c.view(now),
             None => HealthView {
                 state: "healthy",
                 consecutive_failures: 0,
                 retry_in_ms: None,
                 last_error: None,
                 last_error_age_ms: None,
-            },
-            Some(e) => HealthView {
-                state: e.breaker.label(now),
-                consecutive_failures: e.breaker.consecutive_failures,
-                retry_in_ms: e.breaker.retry_in_ms(now),
-                last_error: e.last_error.clone(),
-                last_error_age_ms: e.last_error_at_ms.map(|t| now.saturating_sub(t)),
             },
         })
     }

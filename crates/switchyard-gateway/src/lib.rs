@@ -23,6 +23,7 @@ pub mod observe;
 pub mod passthrough;
 pub mod providers;
 pub mod relay;
+pub mod runtime_state;
 pub mod security;
 mod served;
 pub mod server;

@@ -252,11 +252,12 @@ impl Gateway {
             .otlp_endpoint
             .as_deref()
             .map(|e| Tracer::spawn(upstream.clone(), e, "switchyard".into(), config.otlp_flush_every));
+        let runtime_state = config_service.runtime_state();
         let state = Arc::new(AppState {
             config: config_service,
             upstream,
-            health: HealthRegistry::new(),
-            limits: ProviderLimits::default(),
+            health: HealthRegistry::new(runtime_state.clone()),
+            limits: ProviderLimits::new(runtime_state),
             metrics: Metrics::new(),
             logs,
             log_store,
