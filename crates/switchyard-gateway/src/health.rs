@@ -113,9 +113,7 @@ impl HealthRegistry {
         let now = self.state.now_ms();
         match scope {
             Scope::Key(id) => self.state.with_key(id, |k| f(k.map(|k| &k.health), now)),
-            Scope::Provider(name) => self
-                .state
-                .with_provider(name, |p| f(p.map(|p| &p.health), now)),
+            Scope::Provider(name) => self.state.with_provider(name, |p| f(p.map(|p| &p.health), now)),
         }
     }
 

@@ -151,10 +151,12 @@ mod tests {
     }
 
     fn key(p: &ProviderConfig, id: &str, name: &str) -> KeyConfig {
-        serde_json::from_value::<KeyInput>(serde_json::json!({"name": name, "value": "sk-x", "models": ["*"]}))
-            .unwrap()
-            .into_new_key(p, id.to_owned())
-            .unwrap()
+        serde_json::from_value::<KeyInput>(
+            serde_json::json!({"name": name, "value": "sk-x", "models": ["*"]}),
+        )
+        .unwrap()
+        .into_new_key(p, id.to_owned())
+        .unwrap()
     }
 
     fn config(entries: Vec<(ProviderConfig, Vec<KeyConfig>)>) -> RuntimeConfig {
@@ -261,7 +263,10 @@ mod tests {
         assert!(limits.acquire("a", sizes).await.is_err(), "full");
 
         state.sync(&two_providers());
-        assert!(limits.acquire("a", sizes).await.is_err(), "still full after the swap");
+        assert!(
+            limits.acquire("a", sizes).await.is_err(),
+            "still full after the swap"
+        );
         drop(p1);
         let p3 = limits.acquire("a", sizes).await.unwrap();
         assert!(limits.acquire("a", sizes).await.is_err());
