@@ -388,6 +388,58 @@ async fn breaker_state_follows_the_key_across_config_changes() {
 }
 
 #[tokio::test]
+async fn a_deleted_provider_drops_its_breaker_and_comes_back_fresh() {
+    let l = lanes().await;
+    let gw = &l.gw;
+    // Nothing listens on port 1: every call is a connection failure, which counts against the provider.
+    let dead = json!({"provider": "dead", "network_config": {"base_url": "http://127.0.0.1:1/v1", "max_retries": 0},
+                      "custom_provider_config": {"base_provider_type": "openai"},
+                      "circuit_breaker": {"failure_threshold": 2, "cooldown_in_seconds": 600},
+                      "keys": [{"name": "dead-key", "value": "sk-dead-0000000003", "models": ["*"]}]});
+    let first_outcome = || async move {
+        let body = json!({"model": "dead/echo", "messages": [{"role": "user", "content": "hi"}],
+                          "fallbacks": ["mittwald-shared/echo"]});
+        let (status, _, body) = post_full(gw, body).await;
+        assert_eq!(status, 200, "{body}");
+        body["extra_fields"]["attempts"][0]["outcome"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let provider_health = || async move {
+        let (status, p) = gw.get("/api/providers/dead").await;
+        assert_eq!(status, 200, "{p}");
+        p["health"].clone()
+    };
+
+    assert_eq!(gw.post("/api/providers", dead.clone()).await.0, 200);
+    for _ in 0..2 {
+        assert!(!first_outcome().await.starts_with("skipped"));
+    }
+    assert_eq!(provider_health().await["state"], "ejected");
+
+    // An unrelated change keeps it ejected.
+    let (status, body) = gw
+        .post(
+            "/api/providers",
+            json!({"provider": "unrelated", "network_config": {"base_url": l.shared.base_url()},
+                   "custom_provider_config": {"base_provider_type": "openai"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(provider_health().await["state"], "ejected");
+    assert!(first_outcome().await.starts_with("skipped: provider ejected"));
+
+    // Deleted and created again under the same name: its state went with it.
+    assert_eq!(gw.delete("/api/providers/dead").await.0, 200);
+    assert_eq!(gw.post("/api/providers", dead).await.0, 200);
+    let h = provider_health().await;
+    assert_eq!(h["state"], "healthy", "{h}");
+    assert_eq!(h["consecutive_failures"], 0, "{h}");
+    assert!(!first_outcome().await.starts_with("skipped"));
+}
+
+#[tokio::test]
 async fn a_slow_first_byte_times_out_and_falls_back() {
     let l = lanes().await;
     l.gw.put(
