@@ -329,7 +329,7 @@ async fn breaker_state_follows_the_key_across_config_changes() {
     };
     let serve = |n: usize| async move {
         for i in 0..n {
-            let (status, _, body) = post_full(&gw, chat("openai/PREMIUM")).await;
+            let (status, _, body) = post_full(gw, chat("openai/PREMIUM")).await;
             assert_eq!(status, 200, "request {i}: {body}");
         }
     };
