@@ -350,6 +350,121 @@ mod tests {
         let _b = limits.acquire("gone", sizes).await.unwrap();
     }
 
+    /// A shared store written by "another replica": the test edits `data` and sends a notice.
+    struct SharedStore {
+        data: Mutex<switchyard_store::StoredConfig>,
+        feed: Mutex<Option<switchyard_store::ChangeFeed>>,
+    }
+
+    #[async_trait::async_trait]
+    impl switchyard_store::ConfigStore for SharedStore {
+        async fn load(&self) -> Result<switchyard_store::StoredConfig, switchyard_store::StoreError> {
+            Ok(self.data.lock().unwrap().clone())
+        }
+        async fn insert_provider(
+            &self,
+            provider: &ProviderConfig,
+            keys: &[KeyConfig],
+        ) -> Result<(), switchyard_store::StoreError> {
+            self.data.lock().unwrap().push((provider.clone(), keys.to_vec()));
+            Ok(())
+        }
+        async fn update_provider(&self, _: &ProviderConfig) -> Result<(), switchyard_store::StoreError> {
+            Err(switchyard_store::StoreError::ReadOnly)
+        }
+        async fn delete_provider(&self, _: &str) -> Result<(), switchyard_store::StoreError> {
+            Err(switchyard_store::StoreError::ReadOnly)
+        }
+        async fn insert_key(&self, _: &str, _: &KeyConfig) -> Result<(), switchyard_store::StoreError> {
+            Err(switchyard_store::StoreError::ReadOnly)
+        }
+        async fn update_key(&self, _: &str, _: &KeyConfig) -> Result<(), switchyard_store::StoreError> {
+            Err(switchyard_store::StoreError::ReadOnly)
+        }
+        async fn delete_key(&self, _: &str, _: &str) -> Result<(), switchyard_store::StoreError> {
+            Err(switchyard_store::StoreError::ReadOnly)
+        }
+        async fn ping(&self) -> Result<(), switchyard_store::StoreError> {
+            Ok(())
+        }
+        async fn watch_changes(
+            &self,
+        ) -> Result<Option<switchyard_store::ChangeFeed>, switchyard_store::StoreError> {
+            Ok(self.feed.lock().unwrap().take())
+        }
+    }
+
+    /// Every path by which `ConfigService` swaps a snapshot moves the state along: a local write, a
+    /// change notice from another replica, a resync after a lost listener.
+    #[tokio::test]
+    async fn every_snapshot_swap_of_the_config_service_syncs_the_state() {
+        use switchyard_store::StoreChange;
+        let a = provider("a", 2, 0);
+        let b = provider("b", 1, 0);
+        let (k1, k2, k3) = (key(&a, "k1", "one"), key(&a, "k2", "two"), key(&b, "k3", "three"));
+        let (notify, feed) = tokio::sync::mpsc::channel(4);
+        let store = Arc::new(SharedStore {
+            data: Mutex::new(vec![(a.clone(), vec![k1.clone(), k2]), (b, vec![k3])]),
+            feed: Mutex::new(Some(feed)),
+        });
+        let service = crate::state::ConfigService::open(store.clone()).await.unwrap();
+        assert!(service
+            .follow_changes(std::time::Duration::from_secs(3600))
+            .await
+            .unwrap());
+        let state = service.runtime_state();
+        let health = HealthRegistry::new(state.clone());
+        assert_eq!(state.counts(), (3, 2), "synced at open");
+        eject(&health, Scope::Key("k1"));
+        eject(&health, Scope::Provider("b"));
+
+        // A local write through the API path.
+        let input: ProviderInput = serde_json::from_value(serde_json::json!({
+            "provider": "c", "network_config": {"base_url": "https://example.invalid/v1"},
+            "custom_provider_config": {"base_provider_type": "openai"}
+        }))
+        .unwrap();
+        service.create_provider(input).await.unwrap();
+        assert_eq!(state.counts(), (3, 3));
+        assert!(!health.is_available(Scope::Key("k1"), &CB));
+
+        // Another replica deletes k2 and provider b; its notice arrives.
+        let wait_for = |keys: usize, providers: usize| {
+            let state = state.clone();
+            async move {
+                for _ in 0..200 {
+                    if state.counts() == (keys, providers) {
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                panic!(
+                    "state never reached {keys} keys, {providers} providers: {:?}",
+                    state.counts()
+                );
+            }
+        };
+        {
+            let mut data = store.data.lock().unwrap();
+            data.retain(|(p, _)| p.name.as_str() != "b");
+            data[0].1.retain(|k| k.id != "k2");
+        }
+        notify.send(StoreChange::Changed).await.unwrap();
+        wait_for(1, 2).await;
+        assert!(!health.is_available(Scope::Key("k1"), &CB), "k1 kept its breaker");
+        assert_eq!(health.view(Scope::Provider("b")).state, "healthy");
+
+        // The listener reconnects; the resync brings provider b back, fresh.
+        let b = provider("b", 1, 0);
+        let k3 = key(&b, "k3", "three");
+        store.data.lock().unwrap().push((b, vec![k3]));
+        notify.send(StoreChange::Resync).await.unwrap();
+        wait_for(2, 3).await;
+        assert!(health.is_available(Scope::Provider("b"), &CB));
+        assert!(!health.is_available(Scope::Key("k1"), &CB));
+        assert!(service.snapshot().provider("b").is_some());
+    }
+
     async fn futures_collect(
         limits: &ProviderLimits,
         sizes: ConcurrencyAndBufferSize,
