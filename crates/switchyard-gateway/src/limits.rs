@@ -5,8 +5,9 @@
 //! Each provider's [`Gate`] lives in its [`RuntimeState`] entry, so it survives config changes (calls
 //! in flight keep counting) and is dropped with the provider. When the sizes change the gate is resized
 //! in place: a larger `concurrency` adds permits at once; a smaller one takes back the free permits and
-//! owes the rest, which are taken back (forgotten) as calls in flight return theirs, so no new call
-//! starts until the calls in flight are below the new limit.
+//! owes the rest, which a take-back queued on the semaphore (FIFO: after the requests already waiting)
+//! forgets as calls in flight return theirs. In flight never exceeds the larger of the old and new
+//! limits, and no request arriving after the change starts until the calls are below the new limit.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
