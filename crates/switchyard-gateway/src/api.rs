@@ -19,7 +19,7 @@ use switchyard_core::secret::redact;
 
 use crate::body::{parse_json, read_limited};
 use crate::error::{ApiError, GatewayError};
-use crate::health::{HealthRegistry, HealthView, Scope};
+use crate::runtime_state::health::{HealthRegistry, HealthView, Scope};
 use crate::state::AppState;
 
 /// Management bodies are small; this keeps a stray upload from being buffered.

@@ -12,7 +12,7 @@ use serde_json::json;
 use switchyard_logs::{HistogramQuery, LogFilter, LogQuery, LogStore};
 
 use crate::error::{ApiError, GatewayError};
-use crate::health::Scope;
+use crate::runtime_state::health::Scope;
 use crate::state::AppState;
 
 fn pairs(raw: Option<String>) -> Vec<(String, String)> {

@@ -17,10 +17,10 @@ use crate::config_source;
 use crate::error::GatewayError;
 use crate::governance::counters::{Counters, MemoryCounters, RedisCounters};
 use crate::governance::{api as gov_api, Governance};
-use crate::health::HealthRegistry;
-use crate::limits::ProviderLimits;
 use crate::listen::{self, ConnectionLimits};
 use crate::metrics::Metrics;
+use crate::runtime_state::health::HealthRegistry;
+use crate::runtime_state::limits::ProviderLimits;
 use crate::security::{self, SecurityConfig};
 pub use crate::settings::{redact_url_password, ConfigStoreSetting, LogsConfig, ServerConfig};
 pub use crate::start_error::StartError;
@@ -103,11 +103,12 @@ impl Gateway {
             .otlp_endpoint
             .as_deref()
             .map(|e| Tracer::spawn(upstream.clone(), e, "switchyard".into(), config.otlp_flush_every));
+        let runtime_state = config_service.runtime_state();
         let state = Arc::new(AppState {
             config: config_service,
             upstream,
-            health: HealthRegistry::new(),
-            limits: ProviderLimits::default(),
+            health: HealthRegistry::new(runtime_state.clone()),
+            limits: ProviderLimits::new(runtime_state),
             metrics: Metrics::new(),
             logs,
             log_store,

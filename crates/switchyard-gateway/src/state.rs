@@ -11,9 +11,10 @@ use switchyard_store::{ConfigStore, StoreChange, StoreError};
 use tokio::sync::Mutex;
 
 use crate::error::GatewayError;
-use crate::health::HealthRegistry;
-use crate::limits::ProviderLimits;
 use crate::metrics::Metrics;
+use crate::runtime_state::health::HealthRegistry;
+use crate::runtime_state::limits::ProviderLimits;
+use crate::runtime_state::RuntimeState;
 use crate::upstream::UpstreamClient;
 use switchyard_logs::LogWriter;
 
@@ -60,6 +61,8 @@ pub struct ConfigService {
     /// state kept beside the config (governance) can reload from the same store too.
     reloads: tokio::sync::watch::Sender<u64>,
     following: std::sync::atomic::AtomicBool,
+    /// Breakers and concurrency gates by key id / provider name, synced before each snapshot swap.
+    runtime_state: Arc<RuntimeState>,
 }
 
 fn new_key_id() -> String {
@@ -76,14 +79,18 @@ fn not_found_provider(name: &str) -> GatewayError {
 impl ConfigService {
     pub async fn open(store: Arc<dyn ConfigStore>) -> Result<Self, StoreError> {
         let loaded = store.load().await?;
+        let runtime = build_runtime(loaded);
+        let runtime_state = Arc::new(RuntimeState::new());
+        runtime_state.sync(&runtime);
         Ok(ConfigService {
             store,
-            snapshot: Arc::new(ArcSwap::from_pointee(build_runtime(loaded))),
+            snapshot: Arc::new(ArcSwap::from_pointee(runtime)),
             write_lock: Mutex::new(()),
             reload_lock: Arc::new(Mutex::new(())),
             read_only: false,
             reloads: tokio::sync::watch::Sender::new(0),
             following: std::sync::atomic::AtomicBool::new(false),
+            runtime_state,
         })
     }
 
@@ -118,6 +125,7 @@ impl ConfigService {
         let snapshot = Arc::downgrade(&self.snapshot);
         let reload_lock = self.reload_lock.clone();
         let reloads = self.reloads.clone();
+        let runtime_state = self.runtime_state.clone();
         self.following.store(true, std::sync::atomic::Ordering::Relaxed);
         tokio::spawn(async move {
             // A zero period would make `interval` panic; a reload per second is plenty as a floor.
@@ -136,7 +144,7 @@ impl ConfigService {
                 let Some(snapshot) = snapshot.upgrade() else {
                     return;
                 };
-                if let Err(e) = reload_into(store.as_ref(), &snapshot, &reload_lock).await {
+                if let Err(e) = reload_into(store.as_ref(), &snapshot, &runtime_state, &reload_lock).await {
                     // The old snapshot keeps serving; the next notice or resync tries again.
                     tracing::warn!(error = %e, why, "config reload failed");
                 } else {
@@ -146,6 +154,11 @@ impl ConfigService {
             }
         });
         Ok(true)
+    }
+
+    /// The per-key / per-provider state that follows this service's snapshots.
+    pub fn runtime_state(&self) -> Arc<RuntimeState> {
+        self.runtime_state.clone()
     }
 
     pub fn snapshot(&self) -> Arc<RuntimeConfig> {
@@ -167,7 +180,13 @@ impl ConfigService {
     }
 
     async fn reload(&self) -> Result<(), GatewayError> {
-        reload_into(self.store.as_ref(), &self.snapshot, &self.reload_lock).await?;
+        reload_into(
+            self.store.as_ref(),
+            &self.snapshot,
+            &self.runtime_state,
+            &self.reload_lock,
+        )
+        .await?;
         Ok(())
     }
 
@@ -270,11 +289,15 @@ impl ConfigService {
 async fn reload_into(
     store: &dyn ConfigStore,
     snapshot: &ArcSwap<RuntimeConfig>,
+    runtime_state: &RuntimeState,
     reload_lock: &Mutex<()>,
 ) -> Result<(), StoreError> {
     let _guard = reload_lock.lock().await;
     let loaded = store.load().await?;
-    snapshot.store(Arc::new(build_runtime(loaded)));
+    let runtime = build_runtime(loaded);
+    // State first: a request on the new snapshot finds every id it names.
+    runtime_state.sync(&runtime);
+    snapshot.store(Arc::new(runtime));
     Ok(())
 }
 

@@ -296,6 +296,150 @@ async fn a_rejected_key_rotates_at_once_and_is_ejected_after_repeated_failures()
 }
 
 #[tokio::test]
+async fn breaker_state_follows_the_key_across_config_changes() {
+    let l = lanes().await;
+    let (gw, dedicated) = (&l.gw, &l.dedicated);
+    // A long cooldown: no probe happens during the test.
+    gw.put(
+        "/api/providers/openai",
+        json!({"network_config": {"max_retries": 0}, "circuit_breaker": {"failure_threshold": 2, "cooldown_in_seconds": 600}}),
+    )
+    .await;
+    let add_revoked = || async move {
+        let (status, key) =
+            gw.post(
+                "/api/providers/openai/keys",
+                json!({"name": "revoked", "value": "sk-revoked-key-999", "models": ["PREMIUM"], "weight": 1000}),
+            )
+            .await;
+        assert_eq!(status, 200, "{key}");
+        key["id"].as_str().unwrap().to_owned()
+    };
+    let revoked_calls = || {
+        dedicated
+            .requests()
+            .iter()
+            .filter(|r| r.header("authorization") == Some("Bearer sk-revoked-key-999"))
+            .count()
+    };
+    let health = |id: String| async move {
+        let (status, key) = gw.get(&format!("/api/providers/openai/keys/{id}")).await;
+        assert_eq!(status, 200, "{key}");
+        key["health"].clone()
+    };
+    let serve = |n: usize| async move {
+        for i in 0..n {
+            let (status, _, body) = post_full(gw, chat("openai/PREMIUM")).await;
+            assert_eq!(status, 200, "request {i}: {body}");
+        }
+    };
+
+    let first_id = add_revoked().await;
+    serve(6).await;
+    assert_eq!(revoked_calls(), 2, "ejected after two 401s");
+    assert_eq!(health(first_id.clone()).await["state"], "ejected");
+
+    // Unrelated changes: another provider added, and this provider's concurrency raised.
+    let (status, body) = gw
+        .post(
+            "/api/providers",
+            json!({"provider": "unrelated", "network_config": {"base_url": l.shared.base_url()},
+                   "custom_provider_config": {"base_provider_type": "openai"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = gw
+        .put(
+            "/api/providers/openai",
+            json!({"concurrency_and_buffer_size": {"concurrency": 100, "buffer_size": 100}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let h = health(first_id.clone()).await;
+    assert_eq!(h["state"], "ejected", "{h}");
+    assert_eq!(h["consecutive_failures"], 2, "{h}");
+    serve(4).await;
+    assert_eq!(revoked_calls(), 2, "still ejected: no new call reached the key");
+
+    // Deleted and re-added under the same name: a new key with fresh state.
+    assert_eq!(
+        gw.delete(&format!("/api/providers/openai/keys/{first_id}"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        gw.get(&format!("/api/providers/openai/keys/{first_id}")).await.0,
+        404
+    );
+    let second_id = add_revoked().await;
+    assert_ne!(second_id, first_id);
+    let h = health(second_id.clone()).await;
+    assert_eq!(h["state"], "healthy", "{h}");
+    assert_eq!(h["consecutive_failures"], 0, "{h}");
+    assert!(h.get("last_error").is_none(), "{h}");
+    serve(4).await;
+    assert_eq!(
+        revoked_calls(),
+        4,
+        "the new key is tried again until its own breaker opens"
+    );
+    assert_eq!(health(second_id).await["state"], "ejected");
+}
+
+#[tokio::test]
+async fn a_deleted_provider_drops_its_breaker_and_comes_back_fresh() {
+    let l = lanes().await;
+    let gw = &l.gw;
+    // Nothing listens on port 1: every call is a connection failure, which counts against the provider.
+    let dead = json!({"provider": "dead", "network_config": {"base_url": "http://127.0.0.1:1/v1", "max_retries": 0},
+                      "custom_provider_config": {"base_provider_type": "openai"},
+                      "circuit_breaker": {"failure_threshold": 2, "cooldown_in_seconds": 600},
+                      "keys": [{"name": "dead-key", "value": "sk-dead-0000000003", "models": ["*"]}]});
+    let first_outcome = || async move {
+        let body = json!({"model": "dead/echo", "messages": [{"role": "user", "content": "hi"}],
+                          "fallbacks": ["mittwald-shared/echo"]});
+        let (status, _, body) = post_full(gw, body).await;
+        assert_eq!(status, 200, "{body}");
+        body["extra_fields"]["attempts"][0]["outcome"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let provider_health = || async move {
+        let (status, p) = gw.get("/api/providers/dead").await;
+        assert_eq!(status, 200, "{p}");
+        p["health"].clone()
+    };
+
+    assert_eq!(gw.post("/api/providers", dead.clone()).await.0, 200);
+    for _ in 0..2 {
+        assert!(!first_outcome().await.starts_with("skipped"));
+    }
+    assert_eq!(provider_health().await["state"], "ejected");
+
+    // An unrelated change keeps it ejected.
+    let (status, body) = gw
+        .post(
+            "/api/providers",
+            json!({"provider": "unrelated", "network_config": {"base_url": l.shared.base_url()},
+                   "custom_provider_config": {"base_provider_type": "openai"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(provider_health().await["state"], "ejected");
+    assert!(first_outcome().await.starts_with("skipped: provider ejected"));
+
+    // Deleted and created again under the same name: its state went with it.
+    assert_eq!(gw.delete("/api/providers/dead").await.0, 200);
+    assert_eq!(gw.post("/api/providers", dead).await.0, 200);
+    let h = provider_health().await;
+    assert_eq!(h["state"], "healthy", "{h}");
+    assert_eq!(h["consecutive_failures"], 0, "{h}");
+    assert!(!first_outcome().await.starts_with("skipped"));
+}
+
+#[tokio::test]
 async fn a_slow_first_byte_times_out_and_falls_back() {
     let l = lanes().await;
     l.gw.put(

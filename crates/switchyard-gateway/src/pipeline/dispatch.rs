@@ -25,8 +25,8 @@ use tokio::time::Instant as TokioInstant;
 use super::{Admitted, GovernedPlan};
 use crate::answer::{read_capped, upstream_error_for, ServedBody, StreamStart};
 use crate::error::GatewayError;
-use crate::health::{HealthRegistry, Scope};
-use crate::limits::ProviderLimits;
+use crate::runtime_state::health::{HealthRegistry, Scope};
+use crate::runtime_state::limits::ProviderLimits;
 use crate::trail::{AttemptOutcome, AttemptRecord};
 use crate::upstream::UpstreamClient;
 

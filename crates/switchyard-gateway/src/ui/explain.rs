@@ -24,8 +24,8 @@ use serde_json::json;
 use switchyard_core::routing::{RuntimeKey, RuntimeProvider, Specificity, Target};
 
 use crate::error::{ApiError, GatewayError};
-use crate::health::{HealthView, Scope};
 use crate::ingress::Ingress;
+use crate::runtime_state::health::{HealthView, Scope};
 use crate::state::AppState;
 
 /// How often the planner is run to measure how weighted draws order the targets.
