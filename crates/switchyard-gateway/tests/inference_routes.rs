@@ -14,7 +14,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::TestGateway;
+use common::{create_vk, TestGateway};
 use reqwest::Method;
 use serde_json::{json, Value};
 use switchyard_mock::{MockOptions, MockUpstream};
@@ -253,9 +253,9 @@ impl Env {
         let enforce = json!({"client_config": {"enforce_auth_on_inference": true}});
         let (s, answer) = gw.put("/api/config", enforce).await;
         assert_eq!(s, 200, "{answer}");
-        let (open_id, open_key) = virtual_key(&gw, json!({"name": "open"})).await;
+        let (open_id, open_key) = create_vk(&gw, json!({"name": "open"})).await;
         let restricted = json!({"name": "alpha-only", "provider_configs": [{"provider": ALLOWED}]});
-        let (_, alpha_only_key) = virtual_key(&gw, restricted).await;
+        let (_, alpha_only_key) = create_vk(&gw, restricted).await;
         Env {
             gw,
             upstreams: [a, b],
@@ -308,16 +308,6 @@ impl Env {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>() as u64
     }
-}
-
-async fn virtual_key(gw: &TestGateway, body: Value) -> (String, String) {
-    let (s, b) = gw.post("/api/governance/virtual-keys", body).await;
-    assert_eq!(s, 200, "{b}");
-    let vk = &b["virtual_key"];
-    (
-        vk["id"].as_str().unwrap().into(),
-        vk["value"].as_str().unwrap().into(),
-    )
 }
 
 const BOUNDARY: &str = "----switchyardRouteTableBoundary";
