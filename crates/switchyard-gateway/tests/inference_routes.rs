@@ -366,13 +366,13 @@ async fn check(case: &Case) -> Vec<String> {
             short(&body)
         ));
     }
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + Duration::from_secs(5);
     let (rows, total) = loop {
         let rows = env.log_rows().await;
         let total = env.requests_total().await;
         if (rows.len() > rows_before && total > total_before) || Instant::now() > deadline {
-            // Anything more would have been written by now too.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // A second row would be written within one more batch of the log writer (200 ms).
+            tokio::time::sleep(Duration::from_millis(300)).await;
             break (env.log_rows().await, env.requests_total().await);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
