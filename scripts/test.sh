@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs Switchyard's whole test suite on a fresh machine:
-#   1. Rust unit, snapshot and integration tests (real server, real sockets, mock upstreams, real curl);
+#   1. Rust unit, snapshot and integration tests (real server, real sockets, mock upstreams, real curl,
+#      real PostgreSQL and Redis, which scripts/services.sh starts or says how to install);
 #   2. the official openai-python SDK in strict mode against the real binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v curl >/dev/null || { echo "scripts/test.sh: curl is required (the seed replay runs it)" >&2; exit 1; }
+
+echo "== services (PostgreSQL and Redis on this machine)"
+bash scripts/services.sh
 
 echo "== test dependencies (headless Chromium for the web UI tests)"
 bash scripts/ui-test-deps.sh

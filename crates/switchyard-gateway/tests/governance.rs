@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{assert_error_shape, TestGateway};
+use common::{assert_error_shape, create_vk, TestGateway};
 use serde_json::{json, Value};
 use switchyard_gateway::ServerConfig;
 use switchyard_mock::{start, MockOptions, MockUpstream};
@@ -58,17 +58,6 @@ async fn start_gateway(dir: &tempfile::TempDir) -> TestGateway {
         ..ServerConfig::default()
     })
     .await
-}
-
-/// Creates a virtual key; returns (id, value).
-async fn create_vk(gw: &TestGateway, body: Value) -> (String, String) {
-    let (s, b) = gw.post("/api/governance/virtual-keys", body).await;
-    assert_eq!(s, 200, "{b}");
-    let vk = &b["virtual_key"];
-    (
-        vk["id"].as_str().unwrap().to_owned(),
-        vk["value"].as_str().unwrap().to_owned(),
-    )
 }
 
 fn chat_body(model: &str) -> Value {

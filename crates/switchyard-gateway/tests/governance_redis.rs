@@ -1,21 +1,12 @@
-//! The Redis counters against the real Redis on 127.0.0.1:6379 (each test under its own key prefix;
-//! every key written expires): admission is all-or-nothing and race-free.
+//! The Redis counters against the real Redis (`switchyard_testkit::RedisSpace`, by default
+//! 127.0.0.1:6379; each test under its own key prefix; every key written expires): admission is
+//! all-or-nothing and race-free.
 
 use std::sync::Arc;
 
 use switchyard_core::governance::{Level, LimitCheck, LimitKind};
 use switchyard_gateway::governance::counters::{Counters, RedisCounters};
-
-fn prefix(name: &str) -> String {
-    format!(
-        "switchyard-test:{name}:{}:{}:",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
+use switchyard_testkit::RedisSpace;
 
 fn check(counter: &str, kind: LimitKind, max: i64, add: i64) -> LimitCheck {
     LimitCheck {
@@ -31,10 +22,11 @@ fn check(counter: &str, kind: LimitKind, max: i64, add: i64) -> LimitCheck {
 }
 
 async fn counters(name: &str) -> Arc<dyn Counters> {
+    let redis = RedisSpace::new(name);
     Arc::new(
-        RedisCounters::connect("redis://127.0.0.1:6379", prefix(name))
+        RedisCounters::connect(&redis.url, redis.prefix)
             .await
-            .expect("Redis on 127.0.0.1:6379"),
+            .unwrap_or_else(|e| panic!("Redis at {}: {e}", redis.url)),
     )
 }
 

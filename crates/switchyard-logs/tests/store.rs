@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{Connection, Executor};
 use switchyard_logs::bucket::{latency_bucket, LATENCY_BUCKET_RATIO};
 use switchyard_logs::{
     GroupBy, LogFilter, LogQuery, LogRecord, LogStore, LogWriter, Order, PostgresLogStore, SortBy,
     SqliteLogStore, StatusClass,
 };
+use switchyard_testkit::{pg_url, SchemaGuard};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 86_400_000;
@@ -28,36 +28,6 @@ struct Harness {
     _schema: Option<SchemaGuard>,
 }
 
-fn pg_url() -> String {
-    std::env::var("SWITCHYARD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// Drops a test's PostgreSQL schema when the test ends, also when it panics. Drop cannot await, and the
-/// test's runtime may be the one unwinding, so the cleanup runs on a thread with its own runtime.
-struct SchemaGuard(String);
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        let schema = self.0.clone();
-        let cleanup = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&pg_url()).await?;
-                conn.execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
-                    .await?;
-                Ok::<_, sqlx::Error>(())
-            })
-        });
-        if let Ok(Err(e)) = cleanup.join() {
-            eprintln!("could not drop test schema {}: {e}", self.0);
-        }
-    }
-}
-
 impl Harness {
     async fn sqlite(_name: &str) -> Harness {
         let dir = tempfile::tempdir().unwrap();
@@ -70,9 +40,8 @@ impl Harness {
     }
 
     async fn postgres(name: &str) -> Harness {
-        let schema = format!("sylogs_{}_{}", name, std::process::id());
-        let guard = SchemaGuard(schema.clone());
-        let store = PostgresLogStore::connect_in_schema(&pg_url(), &schema)
+        let guard = SchemaGuard::new("sylogs", name);
+        let store = PostgresLogStore::connect_in_schema(&pg_url(), guard.name())
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {} is needed for this test: {e}", pg_url()));
         Harness {

@@ -5,64 +5,19 @@
 //! The `test` database is shared by concurrent test runs, so every test gets its own schema, dropped at
 //! the end (also when the test panics).
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use sqlx::{Connection, Executor, Row};
 use switchyard_core::config::{KeyInput, ProviderInput};
 use switchyard_core::{KeyConfig, ProviderConfig};
 use switchyard_store::{ConfigStore, PostgresConfigStore, SqliteConfigStore, StoreChange, StoreError};
-
-fn pg_url() -> String {
-    std::env::var("SWITCHYARD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-struct SchemaGuard(String);
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        let schema = self.0.clone();
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&pg_url()).await?;
-                conn.execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
-                    .await?;
-                conn.close().await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test schema {}", self.0);
-        }
-    }
-}
-
-fn unique_schema(test: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "sycfg_{test}_{}_{}_{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-    .chars()
-    .take(63)
-    .collect()
-}
+use switchyard_testkit::{pg_connect, pg_url, SchemaGuard};
 
 /// Where a test's store lives; `open` may be called again to get a second handle on the same data
 /// (a restart, or another replica).
 enum Backend {
     Sqlite(tempfile::TempDir),
-    Postgres { schema: String, _guard: SchemaGuard },
+    Postgres(SchemaGuard),
 }
 
 impl Backend {
@@ -71,10 +26,14 @@ impl Backend {
     }
 
     fn postgres(test: &str) -> Backend {
-        let schema = unique_schema(test);
-        Backend::Postgres {
-            schema: schema.clone(),
-            _guard: SchemaGuard(schema),
+        Backend::Postgres(SchemaGuard::new("sycfg", test))
+    }
+
+    /// The PostgreSQL schema of a `Backend::postgres`.
+    fn schema(&self) -> &str {
+        match self {
+            Backend::Postgres(schema) => schema.name(),
+            Backend::Sqlite(_) => unreachable!("a SQLite backend has no schema"),
         }
     }
 
@@ -85,8 +44,8 @@ impl Backend {
                     .await
                     .expect("sqlite store opens"),
             ),
-            Backend::Postgres { schema, .. } => Box::new(
-                PostgresConfigStore::connect(&pg_url(), schema)
+            Backend::Postgres(schema) => Box::new(
+                PostgresConfigStore::connect(&pg_url(), schema.name())
                     .await
                     .expect("postgres store opens"),
             ),
@@ -386,13 +345,11 @@ async fn postgres_ignores_changes_in_other_schemas() {
 #[tokio::test]
 async fn postgres_listener_reconnects_after_losing_its_connection() {
     let b = Backend::postgres("reconnect");
-    let Backend::Postgres { schema, .. } = &b else {
-        unreachable!()
-    };
+    let schema = b.schema();
     let watcher = b.open().await;
     let mut feed = watcher.watch_changes().await.unwrap().unwrap();
     // Kill the listening session from outside, as a database restart or failover would.
-    let mut admin = sqlx::PgConnection::connect(&pg_url()).await.unwrap();
+    let mut admin = pg_connect().await;
     let killed = sqlx::query(
         "SELECT count(*) AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1) t",
     )
@@ -429,12 +386,10 @@ async fn postgres_listener_reconnects_after_losing_its_connection() {
 #[tokio::test]
 async fn postgres_keeps_its_migration_ledger_in_its_own_schema() {
     let b = Backend::postgres("ledger");
-    let Backend::Postgres { schema, .. } = &b else {
-        unreachable!()
-    };
+    let schema = b.schema();
     let _first = b.open().await;
     let _second = b.open().await; // a second replica migrates the same schema without complaint
-    let mut conn = sqlx::PgConnection::connect(&pg_url()).await.unwrap();
+    let mut conn = pg_connect().await;
     let tables: Vec<String> = sqlx::query(
         "SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",
     )
@@ -466,13 +421,11 @@ async fn postgres_keeps_its_migration_ledger_in_its_own_schema() {
 #[tokio::test]
 async fn postgres_store_of_an_older_build_starts_on_a_newer_schema() {
     let b = Backend::postgres("rolling");
-    let Backend::Postgres { schema, .. } = &b else {
-        unreachable!()
-    };
+    let schema = b.schema();
     let store = b.open().await;
     store.insert_provider(&openai(), &[]).await.unwrap();
     // A newer replica applied a migration this build does not have.
-    let mut conn = sqlx::PgConnection::connect(&pg_url()).await.unwrap();
+    let mut conn = pg_connect().await;
     conn.execute(
         format!(
             "INSERT INTO \"{schema}\"._sqlx_migrations (version, description, success, checksum, execution_time)

@@ -1,56 +1,27 @@
 //! One contract for every `GovernanceStore`: the same assertions against a real SQLite file and a
-//! real PostgreSQL schema (127.0.0.1:5432, database `test`; each test creates its own schema and drops
-//! it afterwards, because the database is shared).
+//! real PostgreSQL schema (`switchyard_testkit::pg_url`, by default 127.0.0.1:5432, database `test`;
+//! each test creates its own schema and drops it afterwards, because the database is shared).
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use serde_json::json;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, Executor};
 use switchyard_core::governance::{Group, GroupInput, VirtualKey, VirtualKeyInput};
 use switchyard_store::{
     CounterRow, GovernanceStore, GroupKind, PostgresGovernanceStore, PriceOverride, SqliteConfigStore,
     StoreError,
 };
+use switchyard_testkit::{pg_connect, pg_url, SchemaGuard};
 
-const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-struct PgSchema(String);
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        let schema = self.0.clone();
-        // Drop cannot await; a fresh runtime on a plain thread does the cleanup, also after a panic.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let opts = PgConnectOptions::from_str(PG_URL).unwrap();
-                if let Ok(mut c) = PgConnection::connect_with(&opts).await {
-                    let _ = c
-                        .execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-async fn postgres(name: &str) -> (Arc<dyn GovernanceStore>, PgSchema) {
-    let schema = format!("sygov_{}_{}_{}", name, std::process::id(), fastrand_suffix());
-    let opts = PgConnectOptions::from_str(PG_URL).unwrap();
-    let mut c = PgConnection::connect_with(&opts)
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432");
+async fn postgres(name: &str) -> (Arc<dyn GovernanceStore>, SchemaGuard) {
+    let guard = SchemaGuard::new("sygov", name);
+    let schema = guard.name().to_owned();
+    let mut c = pg_connect().await;
     c.execute(format!("CREATE SCHEMA \"{schema}\"").as_str())
         .await
         .unwrap();
     c.close().await.unwrap();
-    let guard = PgSchema(schema.clone());
     let set_path = format!("SET search_path TO \"{schema}\"");
     let pool = PgPoolOptions::new()
         .max_connections(4)
@@ -61,18 +32,11 @@ async fn postgres(name: &str) -> (Arc<dyn GovernanceStore>, PgSchema) {
                 Ok(())
             })
         })
-        .connect_with(opts)
+        .connect(&pg_url())
         .await
         .unwrap();
     let store = PostgresGovernanceStore::migrate(pool).await.unwrap();
     (Arc::new(store), guard)
-}
-
-fn fastrand_suffix() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
 }
 
 async fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn GovernanceStore> {

@@ -1,13 +1,14 @@
-//! Two Switchyard processes (the real binary) sharing the real Redis on 127.0.0.1:6379: their combined
-//! traffic respects one virtual key's request limit and budget. Each process has its own SQLite app
-//! dir; the key is created in both with the same id and value (as when migrating keys), and counters
-//! are keyed by the id. The Redis key prefix is unique to this run, and every key it writes expires.
+//! Two Switchyard processes (the real binary) sharing the real Redis (`switchyard_testkit::RedisSpace`,
+//! by default 127.0.0.1:6379): their combined traffic respects one virtual key's request limit and
+//! budget. Each process has its own SQLite app dir; the key is created in both with the same id and
+//! value (as when migrating keys), and counters are keyed by the id. The Redis key prefix is unique to this run, and every key it writes expires.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use switchyard_testkit::RedisSpace;
 
 const UPSTREAM_KEY: &str = "sk-upstream-redis-test-0123";
 const VK_VALUE: &str = "sk-bf-shared-between-replicas-0001";
@@ -41,7 +42,7 @@ fn http() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
-async fn spawn_replica(app_dir: &std::path::Path, prefix: &str) -> Replica {
+async fn spawn_replica(app_dir: &std::path::Path, redis: &RedisSpace) -> Replica {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args([
@@ -54,12 +55,7 @@ async fn spawn_replica(app_dir: &std::path::Path, prefix: &str) -> Replica {
         ])
         .arg("--app-dir")
         .arg(app_dir)
-        .args([
-            "--redis-url",
-            "redis://127.0.0.1:6379",
-            "--redis-key-prefix",
-            prefix,
-        ])
+        .args(["--redis-url", &redis.url, "--redis-key-prefix", &redis.prefix])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -151,17 +147,10 @@ async fn two_processes_share_one_request_limit_and_one_budget() {
     })
     .await
     .unwrap();
-    let prefix = format!(
-        "switchyard-test:{}:{}:",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
+    let redis = RedisSpace::new("replicas");
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let a = spawn_replica(dirs[0].path(), &prefix).await;
-    let b = spawn_replica(dirs[1].path(), &prefix).await;
+    let a = spawn_replica(dirs[0].path(), &redis).await;
+    let b = spawn_replica(dirs[1].path(), &redis).await;
 
     // Request limit: 10 per hour for the key, whichever process serves.
     let limited = json!({"id": "vk-limited", "name": "limited", "value": VK_VALUE,

@@ -9,53 +9,12 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sqlx::{Connection, Executor};
-
-fn pg_url() -> String {
-    std::env::var("SWITCHYARD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-struct SchemaGuard(String);
-
-impl SchemaGuard {
-    fn new(test: &str) -> SchemaGuard {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        SchemaGuard(format!(
-            "syrep_{test}_{}_{}_{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ))
-    }
-}
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        let schema = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&pg_url()).await?;
-                conn.execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
-                    .await?;
-                conn.close().await
-            })
-        })
-        .join();
-    }
-}
+use sqlx::Connection;
+use switchyard_testkit::{pg_connect, pg_url, SchemaGuard};
 
 /// One `switchyard` process, killed when dropped.
 struct Replica {
@@ -195,7 +154,7 @@ fn write_config(dir: &Path, upstream: &str) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_added_through_one_replica_serves_through_the_other_within_a_second() {
-    let schema = SchemaGuard::new("add");
+    let schema = SchemaGuard::new("syrep", "add");
     let mock = switchyard_mock::start(switchyard_mock::MockOptions::default())
         .await
         .unwrap();
@@ -205,8 +164,8 @@ async fn a_provider_added_through_one_replica_serves_through_the_other_within_a_
     let config = write_config(files.path(), &mock.base_url());
     let config = config.to_str().unwrap();
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| Replica::start(&schema.0, &["--config-file", config]));
-        let b = s.spawn(|| Replica::start(&schema.0, &["--config-file", config]));
+        let a = s.spawn(|| Replica::start(schema.name(), &["--config-file", config]));
+        let b = s.spawn(|| Replica::start(schema.name(), &["--config-file", config]));
         (a.join().unwrap(), b.join().unwrap())
     });
     for r in [&a, &b] {
@@ -260,12 +219,12 @@ async fn a_provider_added_through_one_replica_serves_through_the_other_within_a_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_deleted_through_one_replica_stops_being_used_by_the_other() {
-    let schema = SchemaGuard::new("delkey");
+    let schema = SchemaGuard::new("syrep", "delkey");
     let mock = switchyard_mock::start(switchyard_mock::MockOptions::default())
         .await
         .unwrap();
-    let a = Replica::start(&schema.0, &[]);
-    let b = Replica::start(&schema.0, &[]);
+    let a = Replica::start(schema.name(), &[]);
+    let b = Replica::start(schema.name(), &[]);
     // `old` has all the weight; `new` (weight 0) is only drawn once `old` is gone.
     let (s, body) = a
         .post(
@@ -310,18 +269,18 @@ async fn a_key_deleted_through_one_replica_stops_being_used_by_the_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_lost_its_listener_catches_up() {
-    let schema = SchemaGuard::new("relisten");
+    let schema = SchemaGuard::new("syrep", "relisten");
     let mock = switchyard_mock::start(switchyard_mock::MockOptions::default())
         .await
         .unwrap();
-    let a = Replica::start(&schema.0, &[]);
-    let b = Replica::start(&schema.0, &[]);
+    let a = Replica::start(schema.name(), &[]);
+    let b = Replica::start(schema.name(), &[]);
     // Cut B's listening session, as a database failover would.
-    let mut admin = sqlx::PgConnection::connect(&pg_url()).await.unwrap();
+    let mut admin = pg_connect().await;
     let killed: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1) t",
     )
-    .bind(format!("switchyard-config-listener:{}", schema.0))
+    .bind(format!("switchyard-config-listener:{}", schema.name()))
     .fetch_one(&mut admin)
     .await
     .unwrap();
@@ -347,7 +306,7 @@ async fn a_replica_that_lost_its_listener_catches_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_applying_the_same_governance_file_at_once_all_start_and_agree() {
-    let schema = SchemaGuard::new("govfile");
+    let schema = SchemaGuard::new("syrep", "govfile");
     let mock = switchyard_mock::start(switchyard_mock::MockOptions::default())
         .await
         .unwrap();
@@ -365,8 +324,8 @@ async fn replicas_applying_the_same_governance_file_at_once_all_start_and_agree(
     std::fs::write(&path, file.to_string()).unwrap();
     let config = path.to_str().unwrap();
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| Replica::start(&schema.0, &["--config-file", config]));
-        let b = s.spawn(|| Replica::start(&schema.0, &["--config-file", config]));
+        let a = s.spawn(|| Replica::start(schema.name(), &["--config-file", config]));
+        let b = s.spawn(|| Replica::start(schema.name(), &["--config-file", config]));
         (a.join().unwrap(), b.join().unwrap())
     });
     let body = json!({"model": "seeded/echo", "messages": [{"role": "user", "content": "hi"}]});

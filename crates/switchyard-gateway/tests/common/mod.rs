@@ -137,6 +137,17 @@ impl Drop for TestGateway {
     }
 }
 
+/// Creates a virtual key through the management API; returns its (id, value).
+pub async fn create_vk(gw: &TestGateway, body: Value) -> (String, String) {
+    let (s, b) = gw.post("/api/governance/virtual-keys", body).await;
+    assert_eq!(s, 200, "{b}");
+    let vk = &b["virtual_key"];
+    (
+        vk["id"].as_str().unwrap().to_owned(),
+        vk["value"].as_str().unwrap().to_owned(),
+    )
+}
+
 pub fn chat(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "Hello there"}]})
 }
