@@ -19,64 +19,36 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use switchyard_mock::{MockOptions, MockUpstream};
 
-/// Every inference route the router registers, as axum patterns (`/v1/chat/completions`,
-/// `/passthrough/{provider}/{*rest}`), read from the source: the router's `.route("...")` literals,
-/// routers nested under a prefix (`.nest("/v1", unified)` with `let unified = Router::new()...;`), and
-/// the routes of the modules it merges (their `.route("...")` literals and table rows' `path: "..."`).
-/// The admin surface (`/api/*`, `/metrics`, `/`, UI assets, `/login`) and `/health` are left out.
-/// After the router moves, point `router` and `modules` at the new files.
+/// Every inference route the server registers, as axum patterns (`/v1/chat/completions`,
+/// `/passthrough/{provider}/{*rest}`): the pipeline's route table (the inference router is built from
+/// it alone), plus every `.route("...")` literal of the server's own router, read from its source, so
+/// an inference route added there is found too. Every router the server merges must be the route table
+/// or serve only the admin surface. The admin surface (`/api/*`, `/metrics`, `/`, UI assets,
+/// `/login`) and `/health` are left out.
 fn inference_routes_in_source() -> BTreeSet<String> {
-    let router = include_str!("../src/server.rs");
-    let modules = [
-        ("endpoints::routes", include_str!("../src/endpoints.rs")),
-        ("passthrough::routes", include_str!("../src/passthrough.rs")),
-    ];
-    // Merged routers that serve only the admin surface.
-    let admin_only = ["ui::router", "auth::router"];
-
     let squash = |s: &str| s.split_whitespace().collect::<String>();
+    let server = squash(include_str!("../src/server.rs"));
     let literals = |text: &str, marker: &str| -> Vec<String> {
-        let after = text.split(marker).skip(1);
-        after
+        text.split(marker)
+            .skip(1)
             .map(|p| p.split('"').next().unwrap_or_default().to_owned())
             .collect()
     };
-    let mut text = squash(router);
-    let in_block = |block: &str, whole: &str| -> Vec<String> {
-        let mut routes = literals(block, ".route(\"");
-        for merged in block.split(".merge(").skip(1) {
-            let callee = merged.split('(').next().unwrap_or_default();
-            if let Some((_, source)) = modules.iter().find(|(name, _)| *name == callee) {
-                routes.extend(literals(&squash(source), ".route(\""));
-                routes.extend(literals(&squash(source), "path:\""));
-            } else {
-                let local = !callee.contains("::") && whole.contains(&format!("fn{callee}("));
-                assert!(
-                    local || admin_only.contains(&callee),
-                    "the router merges `{callee}(...)`: add its source to `modules` in \
-                     inference_routes_in_source (or to `admin_only` if it serves no inference)"
-                );
-            }
-        }
-        routes
-    };
-    let mut found = BTreeSet::new();
-    for nest in text.clone().split(".nest(\"").skip(1) {
-        let (prefix, rest) = nest.split_once("\",").expect(".nest(\"prefix\", router)");
-        let name = rest.split(')').next().unwrap_or_default();
-        let start = text
-            .find(&format!("let{name}="))
-            .unwrap_or_else(|| panic!("the router nested at {prefix} (`{name}`) is not a `let` here"));
-        let end = start + text[start..].find(';').expect("a `let` ends");
-        let block = text[start..end].to_owned();
-        found.extend(
-            in_block(&block, &text)
-                .into_iter()
-                .map(|r| format!("{prefix}{r}")),
+    // Merged routers: the route table, or routers that serve only the admin surface.
+    for merged in server.split(".merge(").skip(1) {
+        let callee = merged.split('(').next().unwrap_or_default();
+        let local = !callee.contains("::") && server.contains(&format!("fn{callee}("));
+        assert!(
+            callee == "routes::router" || local || ["ui::router", "auth::router"].contains(&callee),
+            "the server merges `{callee}(...)`: inference routes belong in routes::table"
         );
-        text.replace_range(start..end, "");
     }
-    found.extend(in_block(&text, &text));
+    assert!(
+        !server.contains(".nest("),
+        "the server nests a router: read its routes here too"
+    );
+    let mut found: BTreeSet<String> = switchyard_gateway::routes::patterns().into_iter().collect();
+    found.extend(literals(&server, ".route(\""));
     found.retain(|r| {
         let admin = r == "/" || r == "/api" || r.starts_with("/api/") || r.starts_with("/ui/");
         !(admin || ["/metrics", "/login", "/health"].contains(&r.as_str()))

@@ -2,7 +2,7 @@
 //! [`pipeline::drive`](crate::pipeline::drive) with its surface; what follows in each route module is
 //! only what is its own (reading its request, building the upstream request, rendering the answer).
 //!
-//! `tests/inference_routes.rs` reads this file and checks every route listed here against the real
+//! `tests/inference_routes.rs` reads [`table`] (and the server's own routes) and checks every route against the real
 //! server: no virtual key → 401 when one is required, a provider the key may not use → 403, an
 //! admitted call → exactly one log row and one metric sample.
 
@@ -15,7 +15,7 @@ pub mod passthrough;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, Request, State};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 use crate::ingress::Ingress;
@@ -26,38 +26,53 @@ use endpoints::{JsonEndpoint, JSON_ENDPOINTS};
 
 type S = State<Arc<AppState>>;
 
-/// The inference routes, to merge into the server's router.
-pub fn router() -> Router<Arc<AppState>> {
-    let mut router = Router::new()
-        .route("/v1/chat/completions", post(chat_unified))
-        .route("/openai/v1/chat/completions", post(chat_openai))
-        .route("/v1/models", get(models_unified))
-        .route("/openai/v1/models", get(models_openai))
-        .route("/anthropic/v1/messages", post(anthropic_messages))
-        .route(
+type Handler = MethodRouter<Arc<AppState>>;
+
+/// Every inference route: its pattern and its handler. The router is built from this table alone, so
+/// the route-table test (which reads it) sees every route that exists.
+pub fn table() -> Vec<(String, Handler)> {
+    let fixed: [(&str, Handler); 11] = [
+        ("/v1/chat/completions", post(chat_unified)),
+        ("/openai/v1/chat/completions", post(chat_openai)),
+        ("/v1/models", get(models_unified)),
+        ("/openai/v1/models", get(models_openai)),
+        ("/anthropic/v1/messages", post(anthropic_messages)),
+        (
             "/anthropic/v1/messages/count_tokens",
             post(anthropic_count_tokens),
-        )
-        .route("/genai/v1beta/models/{*model_action}", post(genai))
-        .route("/openai_passthrough/{*rest}", post(openai_passthrough))
-        .route("/anthropic_passthrough/{*rest}", post(anthropic_passthrough))
-        .route("/genai_passthrough/{*rest}", post(genai_passthrough))
-        .route("/passthrough/{provider}/{*rest}", post(passthrough));
+        ),
+        ("/genai/v1beta/models/{*model_action}", post(genai)),
+        ("/openai_passthrough/{*rest}", post(openai_passthrough)),
+        ("/anthropic_passthrough/{*rest}", post(anthropic_passthrough)),
+        ("/genai_passthrough/{*rest}", post(genai_passthrough)),
+        ("/passthrough/{provider}/{*rest}", post(passthrough)),
+    ];
+    let mut table: Vec<(String, Handler)> = fixed.into_iter().map(|(p, h)| (p.to_owned(), h)).collect();
     for (prefix, ingress) in [("/v1", Ingress::Unified), ("/openai/v1", Ingress::OpenAi)] {
         for endpoint in &JSON_ENDPOINTS {
-            router = router.route(
-                &format!("{prefix}{}", endpoint.path),
-                post(move |s: S, req: Request| json_endpoint(s, req, ingress, endpoint)),
-            );
+            let handler = post(move |s: S, req: Request| json_endpoint(s, req, ingress, endpoint));
+            table.push((format!("{prefix}{}", endpoint.path), handler));
         }
         for kind in [AudioKind::Transcription, AudioKind::Translation] {
-            router = router.route(
-                &format!("{prefix}{}", kind.path()),
-                post(move |s: S, req: Request| audio(s, req, ingress, kind)),
-            );
+            let handler = post(move |s: S, req: Request| audio(s, req, ingress, kind));
+            table.push((format!("{prefix}{}", kind.path()), handler));
         }
     }
-    router
+    table
+}
+
+/// The inference routes' patterns (for tests and tools).
+pub fn patterns() -> Vec<String> {
+    table().into_iter().map(|(p, _)| p).collect()
+}
+
+/// The inference routes, to merge into the server's router.
+pub fn router() -> Router<Arc<AppState>> {
+    table()
+        .into_iter()
+        .fold(Router::new(), |router, (path, handler)| {
+            router.route(&path, handler)
+        })
 }
 
 async fn chat_unified(State(s): S, req: Request) -> axum::response::Response {
