@@ -19,7 +19,7 @@ use switchyard_store::{
 };
 
 use crate::settings::{ConfigStoreSetting, ServerConfig};
-use crate::start_error::StartError;
+use switchyard_runtime::start_error::StartError;
 
 /// The store the gateway serves from, and whether it is read-only.
 pub struct OpenedConfig {
@@ -102,7 +102,7 @@ pub async fn open(config: &ServerConfig) -> Result<OpenedConfig, StartError> {
     };
     // Sealed before reconciling, so values written from the file are encrypted from the first write
     // and compared in clear against the file.
-    let store = crate::security::seal_store(store, &config.security).await?;
+    let store = switchyard_runtime::security::seal_store(store, &config.security).await?;
     if let Some(f) = &file {
         reconcile(store.as_ref(), f).await?;
     }

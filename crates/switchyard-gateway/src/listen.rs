@@ -24,7 +24,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
-use crate::error::GatewayError;
+use switchyard_runtime::body::BodyTimeout;
+use switchyard_runtime::error::GatewayError;
 
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
@@ -67,11 +68,6 @@ struct DeadlineBody {
     deadline: Pin<Box<tokio::time::Sleep>>,
     limit: Duration,
 }
-
-/// The error a [`DeadlineBody`] ends with; `body::read_limited` turns it into a `408`.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body was not received within {} s", .0.as_secs())]
-pub struct BodyTimeout(pub Duration);
 
 impl http_body::Body for DeadlineBody {
     type Data = bytes::Bytes;

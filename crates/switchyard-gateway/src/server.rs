@@ -12,23 +12,25 @@ use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::auth::{self, AdminAuth};
 use crate::config_source;
-use crate::error::GatewayError;
-use crate::governance::counters::{Counters, MemoryCounters, RedisCounters};
-use crate::governance::{api as gov_api, Governance};
 use crate::listen::{self, ConnectionLimits};
-use crate::metrics::Metrics;
-use crate::runtime_state::health::HealthRegistry;
-use crate::runtime_state::limits::ProviderLimits;
-use crate::security::{self, SecurityConfig};
 pub use crate::settings::{redact_url_password, ConfigStoreSetting, LogsConfig, ServerConfig};
-pub use crate::start_error::StartError;
-use crate::state::{AppState, ConfigService, LogContentConfig};
-use crate::trace::Tracer;
-use crate::upstream::UpstreamClient;
-use crate::{api, logs_api, routes, ui};
+use switchyard_admin::auth::{self, AdminAuth};
+use switchyard_admin::governance_api as gov_api;
+use switchyard_admin::{api, logs_api, ui};
 use switchyard_logs::{LogStore, LogWriter, PostgresLogStore, SqliteLogStore};
+use switchyard_proxy::routes;
+use switchyard_runtime::error::GatewayError;
+use switchyard_runtime::governance::counters::{Counters, MemoryCounters, RedisCounters};
+use switchyard_runtime::governance::Governance;
+use switchyard_runtime::metrics::Metrics;
+use switchyard_runtime::runtime_state::health::HealthRegistry;
+use switchyard_runtime::runtime_state::limits::ProviderLimits;
+use switchyard_runtime::security::{self, SecurityConfig};
+pub use switchyard_runtime::start_error::StartError;
+use switchyard_runtime::state::{AppState, ConfigService, LogContentConfig};
+use switchyard_runtime::trace::Tracer;
+use switchyard_runtime::upstream::UpstreamClient;
 
 /// A gateway that has opened its store and bound its socket, ready to serve.
 pub struct Gateway {
@@ -68,7 +70,7 @@ impl Gateway {
         };
         let governance = Arc::new(Governance::open(opened.governance, counters).await?);
         if let Some(file) = &opened.file {
-            crate::governance::file::apply(&governance, file)
+            switchyard_admin::governance_file::apply(&governance, file)
                 .await
                 .map_err(|e| StartError::ConfigFile(format!("applying its governance: {e}")))?;
         }

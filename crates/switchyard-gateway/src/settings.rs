@@ -7,7 +7,7 @@ use std::time::Duration;
 use switchyard_core::secret::Secret;
 use switchyard_store::DEFAULT_SCHEMA;
 
-use crate::security::SecurityConfig;
+use switchyard_runtime::security::SecurityConfig;
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {

@@ -12,7 +12,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use switchyard_core::secret::Secret;
-use switchyard_gateway::auth::hash_password;
+use switchyard_gateway::admin::auth::hash_password;
 use switchyard_gateway::{SecurityConfig, ServerConfig};
 use switchyard_mock::MockOptions;
 
@@ -212,7 +212,7 @@ async fn bearer_tokens_open_the_management_api_and_metrics() {
     assert!(r.text().await.unwrap().contains("switchyard_"));
     // Health and static UI assets stay public (probes, and the login page's stylesheet).
     assert_eq!(gw.get("/health").await.0, 200);
-    let version = switchyard_gateway::ui::asset_version();
+    let version = switchyard_gateway::admin::ui::asset_version();
     let r = gw
         .http
         .get(gw.url(&format!("/ui/{version}/app.css")))

@@ -50,7 +50,7 @@ async fn page_and_assets_are_served_with_types_caching_and_a_strict_policy() {
 
     // Every asset the page names is served with its type and cached as immutable under the versioned
     // path; the whole page with its modules is small.
-    let version = switchyard_gateway::ui::asset_version();
+    let version = switchyard_gateway::admin::ui::asset_version();
     let mut total = html.len();
     for (file, ctype) in [
         ("app.css", "text/css; charset=utf-8"),

@@ -1054,7 +1054,7 @@ async fn admin_logs_in_through_the_login_page_changes_config_and_logs_out() {
     const PASSWORD: &str = "ui login password 7781";
     let dir = tempfile::tempdir().unwrap();
     let mut security = switchyard_gateway::SecurityConfig::default();
-    security.admin.password_hash = Some(switchyard_gateway::auth::hash_password(PASSWORD).unwrap());
+    security.admin.password_hash = Some(switchyard_gateway::admin::auth::hash_password(PASSWORD).unwrap());
     let gw = TestGateway::start_with(ServerConfig {
         host: "127.0.0.1".into(),
         port: 0,
@@ -1093,7 +1093,7 @@ async fn login_flow(b: &Browser, gw: &TestGateway, password: &str) -> anyhow::Re
         .js(
             "return import(arguments[0]).then((lib) => lib.api('/api/providers', {method: 'POST', body: {provider: 'openai'}}))\
                .then(() => 'ok', (e) => e.message);",
-            json!([format!("/ui/{}/lib.js", switchyard_gateway::ui::asset_version())]),
+            json!([format!("/ui/{}/lib.js", switchyard_gateway::admin::ui::asset_version())]),
         )
         .await?;
     anyhow::ensure!(created == json!("ok"), "create through the UI failed: {created}");

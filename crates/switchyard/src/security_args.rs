@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use switchyard_gateway::auth::{check_password_hash, hash_password};
+use switchyard_gateway::admin::auth::{check_password_hash, hash_password};
 use switchyard_gateway::{AdminCredentials, SecurityConfig};
 
 use switchyard_core::admin_auth::{parse_token_list, token_problem};

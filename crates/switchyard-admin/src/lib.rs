@@ -1,0 +1,11 @@
+//! The management surface: Bifrost's provider and key API (`api`), governance (`governance_api`, and
+//! `governance_file` applying `config.json`'s governance through the same write paths), the request
+//! log and metrics endpoints (`logs_api`), admin authentication (`auth`) and the web UI (`ui`).
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod auth;
+pub mod governance_api;
+pub mod governance_file;
+pub mod logs_api;
+pub mod ui;

@@ -1,0 +1,364 @@
+//! The pipeline's first phases: **identify** the caller (virtual key found and checked, or found
+//! unnecessary), take the request's one config snapshot and read its body once; then **admit** it:
+//! check and reserve every limit of the key, its team and its customer as one atomic step, with an
+//! estimate taken from the request the route parsed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::request::Parts;
+use http::HeaderMap;
+use switchyard_core::governance::admission::limit_checks;
+use switchyard_core::governance::estimate::estimate;
+use switchyard_core::governance::{hash_vk_value, vk_from_headers, VirtualKey};
+use switchyard_core::pricing::Prices;
+use switchyard_core::request_type::RequestType;
+use switchyard_core::routing::RuntimeConfig;
+use switchyard_translate::Protocol;
+
+use super::finish::{Details, ObsHandle};
+use super::RouteSpec;
+use crate::ingress::Ingress;
+use crate::request::timeout_override;
+use switchyard_runtime::body::read_limited;
+use switchyard_runtime::error::{ApiError, ErrorContext, GatewayError};
+use switchyard_runtime::governance::{now_ms, Admission, GovSnapshot};
+use switchyard_runtime::state::AppState;
+
+/// Who is calling.
+enum Caller {
+    /// No virtual key, and none required.
+    Anonymous,
+    /// A valid, active virtual key, with the governance snapshot it was found in.
+    Key {
+        vk: Arc<VirtualKey>,
+        gov: Arc<GovSnapshot>,
+        team_id: Option<String>,
+        customer_id: Option<String>,
+    },
+}
+
+/// A request inside the pipeline: caller identified, body read, config snapshot taken. Only the
+/// driver makes one; a route reads its request from it and then [`admit`](Incoming::admit)s it.
+pub struct Incoming {
+    state: Arc<AppState>,
+    obs: ObsHandle,
+    config: Arc<RuntimeConfig>,
+    ingress: Ingress,
+    caller: Caller,
+    parts: Parts,
+    body: Bytes,
+}
+
+/// What a route read from its request: what admission, planning and the log row need.
+#[derive(Clone, Debug)]
+pub struct CallSpec {
+    pub request_type: RequestType,
+    /// The model asked for (`None`: the request names none, e.g. a model listing).
+    pub model: Option<String>,
+    /// The one provider the route itself names (pass-through), if any.
+    pub provider: Option<String>,
+    pub stream: bool,
+    /// Bifrost's request `fallbacks` (`provider/model`), already removed from the body.
+    pub fallbacks: Vec<String>,
+    /// The output cap the request sets (`max_tokens`, ...), for the estimate.
+    pub output_cap: Option<u64>,
+    /// The protocol errors answer in.
+    pub shape: Protocol,
+}
+
+impl CallSpec {
+    pub fn new(request_type: RequestType, shape: Protocol) -> CallSpec {
+        CallSpec {
+            request_type,
+            model: None,
+            provider: None,
+            stream: false,
+            fallbacks: Vec::new(),
+            output_cap: None,
+            shape,
+        }
+    }
+}
+
+/// A request admitted by its caller's limits (or with no limits to check). Only
+/// [`Incoming::admit`] makes one; planning and dispatch start from it.
+pub struct Admitted {
+    pub(super) incoming: Incoming,
+    pub(super) spec: CallSpec,
+    pub(super) admission: Option<Arc<Admission>>,
+    pub(super) ctx: ErrorContext,
+    pub(super) timeout_override: Option<Duration>,
+}
+
+/// Phase 2, run by the driver: identify the caller and read the body. Errors answer in the route's
+/// shape.
+pub(super) async fn identify(
+    state: &Arc<AppState>,
+    parts: Parts,
+    body: Body,
+    spec: RouteSpec,
+    obs: &ObsHandle,
+) -> Result<Incoming, ApiError> {
+    let reject = |error| ApiError {
+        error,
+        context: ErrorContext::default(),
+        shape: spec.ingress.protocol(),
+    };
+    let caller = caller(state, &parts.headers, obs).map_err(reject)?;
+    let limit = spec
+        .body_limit
+        .map_or(state.max_body_bytes, |l| l.min(state.max_body_bytes));
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(reject(GatewayError::PayloadTooLarge { limit_bytes: limit }));
+    }
+    let body = read_limited(body, limit).await.map_err(reject)?;
+    Ok(Incoming {
+        state: state.clone(),
+        obs: obs.clone(),
+        config: state.config.snapshot(),
+        ingress: spec.ingress,
+        caller,
+        parts,
+        body,
+    })
+}
+
+fn caller(state: &AppState, headers: &HeaderMap, obs: &ObsHandle) -> Result<Caller, GatewayError> {
+    let gov = state.governance.snapshot();
+    let presented = vk_from_headers(|name| headers.get(name).and_then(|v| v.to_str().ok()));
+    let Some(value) = presented else {
+        if !gov.enforce_auth_on_inference {
+            return Ok(Caller::Anonymous);
+        }
+        return Err(GatewayError::Unauthorized {
+            message: "a virtual key is required on this gateway: send it as 'x-bf-vk: sk-bf-...' or 'Authorization: Bearer sk-bf-...'".into(),
+            code: "virtual_key_required",
+        });
+    };
+    let Some(vk) = gov.by_value_hash(&hash_vk_value(value)).cloned() else {
+        return Err(GatewayError::Unauthorized {
+            message:
+                "virtual key not found: the key sent is not (or no longer) a virtual key of this gateway"
+                    .into(),
+            code: "virtual_key_not_found",
+        });
+    };
+    if !vk.is_active {
+        return Err(GatewayError::Forbidden {
+            message: format!("virtual key '{}' is inactive", vk.name),
+            code: "virtual_key_inactive",
+        });
+    }
+    if vk.is_expired(now_ms()) {
+        return Err(GatewayError::Forbidden {
+            message: format!(
+                "virtual key '{}' expired at {}",
+                vk.name,
+                vk.expires_at().unwrap_or_default()
+            ),
+            code: "virtual_key_expired",
+        });
+    }
+    let team_id = vk.team_id.clone();
+    let customer_id = vk.customer_id.clone().or_else(|| {
+        team_id
+            .as_deref()
+            .and_then(|t| gov.team(t))
+            .and_then(|t| t.customer_id.clone())
+    });
+    obs.update(|d| d.governance_ids = Some((vk.id.clone(), team_id.clone(), customer_id.clone())));
+    Ok(Caller::Key {
+        vk,
+        gov,
+        team_id,
+        customer_id,
+    })
+}
+
+impl Incoming {
+    /// The request body, read once.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.parts.headers
+    }
+
+    pub fn uri(&self) -> &http::Uri {
+        &self.parts.uri
+    }
+
+    /// The request's one config snapshot.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    pub fn ingress(&self) -> Ingress {
+        self.ingress
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// A route's own refusal of its request, in the client's shape.
+    pub fn reject(&self, error: GatewayError) -> ApiError {
+        ApiError {
+            error,
+            context: ErrorContext::default(),
+            shape: self.ingress.protocol(),
+        }
+    }
+
+    /// Phase 3: admission. Names the call in the observation, reads the client's timeout override,
+    /// and for a virtual key checks and reserves every limit of the key, its team and its customer
+    /// in one atomic step (402/429 when one has no room).
+    pub async fn admit(self, spec: CallSpec) -> Result<Admitted, ApiError> {
+        let ctx = ErrorContext {
+            provider: spec.provider.clone(),
+            model_requested: spec.model.clone(),
+            request_type: Some(spec.request_type.family()),
+            ..ErrorContext::default()
+        };
+        let fail = |error| ApiError {
+            error,
+            context: ctx.clone(),
+            shape: spec.shape,
+        };
+        self.obs.update(|d| {
+            d.request_type = Some(spec.request_type.family());
+            d.model_requested = spec.model.clone();
+            d.stream = spec.stream;
+        });
+        let timeout_override = timeout_override(self.headers()).map_err(fail)?;
+        let admission = match &self.caller {
+            Caller::Anonymous => None,
+            Caller::Key { .. } => Some(self.reserve(&spec).await.map_err(fail)?),
+        };
+        Ok(Admitted {
+            incoming: self,
+            spec,
+            admission,
+            ctx,
+            timeout_override,
+        })
+    }
+
+    async fn reserve(&self, spec: &CallSpec) -> Result<Arc<Admission>, GatewayError> {
+        let Caller::Key {
+            vk,
+            gov,
+            team_id,
+            customer_id,
+        } = &self.caller
+        else {
+            unreachable!("reserve is only called for a virtual key")
+        };
+        let governance = &self.state.governance;
+        let now = now_ms();
+        let price = self.dearest_price(spec);
+        let est = estimate(self.body.len(), spec.output_cap, price.as_ref());
+        let levels = governance.levels(gov, vk);
+        let checks = limit_checks(&levels, now, est);
+        match governance.counters.admit(&checks, now).await {
+            Ok(Ok(())) => {}
+            Ok(Err(rejection)) => return Err(GatewayError::Limited(rejection)),
+            Err(e) => {
+                tracing::error!(error = %e, "governance counters unavailable; refusing the request");
+                return Err(counters_unavailable());
+            }
+        }
+        let admission = Arc::new(Admission::new(
+            vk.clone(),
+            team_id.clone(),
+            customer_id.clone(),
+            est,
+            checks,
+        ));
+        self.obs.update(|d| d.admission = Some(admission.clone()));
+        Ok(admission)
+    }
+
+    /// The dearest price among every target the request might be served by (its fallbacks included),
+    /// so the reservation errs high.
+    fn dearest_price(&self, spec: &CallSpec) -> Option<Prices> {
+        let model = spec.model.as_deref()?;
+        let governance = &self.state.governance;
+        if let Some(p) = spec.provider.as_deref() {
+            return governance.price(self.config.provider(p)?, model);
+        }
+        let mut rng = fastrand::Rng::new();
+        let targets = self
+            .config
+            .plan(model, self.ingress.native_provider(), &spec.fallbacks, &mut rng)
+            .ok()?;
+        targets
+            .iter()
+            .filter_map(|t| governance.price(t.provider, t.model))
+            .max_by(|a, b| (a.input + a.output).total_cmp(&(b.input + b.output)))
+    }
+}
+
+pub(super) fn counters_unavailable() -> GatewayError {
+    GatewayError::Unavailable(
+        "usage limits cannot be checked right now (counter store unavailable); retry shortly".into(),
+    )
+}
+
+impl Admitted {
+    pub fn spec(&self) -> &CallSpec {
+        &self.spec
+    }
+
+    pub fn incoming(&self) -> &Incoming {
+        &self.incoming
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.incoming.state
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.incoming.config
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        self.incoming.headers()
+    }
+
+    pub fn body(&self) -> &Bytes {
+        &self.incoming.body
+    }
+
+    /// The error context of every answer from here on.
+    pub fn ctx(&self) -> &ErrorContext {
+        &self.ctx
+    }
+
+    /// An error in the client's shape with the call's context.
+    pub fn fail(&self, error: GatewayError) -> ApiError {
+        ApiError {
+            error,
+            context: self.ctx.clone(),
+            shape: self.spec.shape,
+        }
+    }
+
+    /// Adds to what the call's log row will say.
+    pub fn observe(&self, f: impl FnOnce(&mut Details)) {
+        self.incoming.obs.update(f);
+    }
+
+    pub(crate) fn obs(&self) -> &ObsHandle {
+        &self.incoming.obs
+    }
+}
