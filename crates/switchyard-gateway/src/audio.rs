@@ -22,8 +22,8 @@ use bytes::Bytes;
 use switchyard_core::multipart::{self, MultipartError};
 use switchyard_core::routing::{RuntimeKey, Target};
 use switchyard_core::upstream_url::openai_endpoint;
-use switchyard_core::usage::UsageFormat;
 use switchyard_core::WireApi;
+use switchyard_translate::usage::UsageFormat;
 
 use crate::body::read_limited;
 use crate::chat::bad_field;

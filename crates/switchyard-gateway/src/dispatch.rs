@@ -17,11 +17,12 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::Serialize;
 use switchyard_core::config::CircuitBreakerConfig;
-use switchyard_core::error_body::{normalize_upstream_error, scrub_secret};
 use switchyard_core::retry::{next_step, parse_retry_after, Failure, RetryPolicy, Step};
 use switchyard_core::routing::{KeyChoiceError, RuntimeKey, Target};
+use switchyard_core::secret::scrub_secret;
 use switchyard_core::sse::SseFramer;
 use switchyard_core::WireApi;
+use switchyard_translate::normalize_upstream_error;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant as TokioInstant;
 

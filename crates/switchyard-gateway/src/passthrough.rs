@@ -23,8 +23,8 @@ use bytes::Bytes;
 use switchyard_core::json_fields::JsonObject;
 use switchyard_core::routing::{RuntimeKey, Target};
 use switchyard_core::upstream_url::passthrough_url;
-use switchyard_core::usage::UsageFormat;
 use switchyard_core::WireApi;
+use switchyard_translate::usage::UsageFormat;
 use switchyard_translate::Protocol;
 
 use crate::body::read_limited;

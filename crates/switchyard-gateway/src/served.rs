@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use switchyard_core::pricing::Prices;
 use switchyard_core::routing::{RuntimeConfig, Target};
-use switchyard_core::usage::{usage_from_json, UsageFormat};
+use switchyard_translate::usage::{usage_from_json, UsageFormat};
 use switchyard_translate::Protocol;
 use tokio::sync::OwnedSemaphorePermit;
 

@@ -14,15 +14,15 @@
 //! `stop` → `inferenceConfig`; `top_k` → `additionalModelRequestFields.top_k`.
 
 use serde_json::{json, Map, Value};
-use switchyard_core::error_body::{default_type_for_status, normalize_upstream_error, ErrorDetail};
 
 use crate::anthropic::tool_use_id;
 use crate::canonical::{
-    ChatRequest, ChatResponse, ErrorInfo, FinishReason, MediaSource, Message, Part, StreamEvent, ToolCall,
-    ToolChoice, Usage,
+    ChatRequest, ChatResponse, ErrorDetail, ErrorInfo, FinishReason, MediaSource, Message, Part, StreamEvent,
+    ToolCall, ToolChoice, Usage,
 };
 use crate::eventstream::Message as EsMessage;
 use crate::json::{arguments_object, checked_arguments, count, parse_object, to_bytes, Obj};
+use crate::openai::{default_type_for_status, normalize_upstream_error};
 use crate::{RequestOptions, ResponseContext, TranslateError};
 
 // ---------------------------------------------------------------------------------------------------
@@ -336,16 +336,6 @@ pub(crate) fn status_for_exception(t: &str) -> Option<u16> {
     })
 }
 
-fn error_type_for(status: u16) -> &'static str {
-    match status {
-        401 => "authentication_error",
-        403 => "permission_error",
-        429 => "rate_limit_error",
-        408 | 504 => "timeout_error",
-        _ => default_type_for_status(status),
-    }
-}
-
 /// Reads a Bedrock error body: `{"message": ...}` (sometimes `Message`), with the type in `__type`
 /// when present. The status is the HTTP status (Bedrock's statuses are standard).
 pub(crate) fn parse_error(status: u16, body: &[u8]) -> ErrorInfo {
@@ -369,7 +359,7 @@ pub(crate) fn parse_error(status: u16, body: &[u8]) -> ErrorInfo {
         status,
         detail: ErrorDetail {
             message: message.to_owned(),
-            error_type: error_type_for(status).to_owned(),
+            error_type: default_type_for_status(status).to_owned(),
             param: None,
             code,
         },

@@ -9,8 +9,8 @@
 //! - Every [`Message::Tool`] result in a request answers a tool call made by an earlier assistant message.
 //! - [`Usage::input`] counts only uncached prompt tokens; [`Usage::output`] includes reasoning tokens.
 
+use serde::Serialize;
 use serde_json::{Map, Value};
-use switchyard_core::error_body::ErrorDetail;
 
 use crate::Protocol;
 
@@ -230,6 +230,33 @@ pub struct ChatResponse {
     pub usage: Option<Usage>,
 }
 
+/// The OpenAI error detail (`error` in an OpenAI error body), which is also what the gateway's own
+/// errors carry. Serialised with all four keys, `null` when unknown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorDetail {
+    /// Human-readable message.
+    pub message: String,
+    /// OpenAI's `type` (`invalid_request_error`, `rate_limit_error`, ...).
+    #[serde(rename = "type")]
+    pub error_type: String,
+    /// The offending request field, as a JSON path.
+    pub param: Option<String>,
+    /// A machine-readable code (OpenAI's, or the upstream's own error type).
+    pub code: Option<String>,
+}
+
+impl ErrorDetail {
+    /// A detail with a message and a type, and no param or code.
+    pub fn new(message: impl Into<String>, error_type: &str) -> ErrorDetail {
+        ErrorDetail {
+            message: message.into(),
+            error_type: error_type.to_owned(),
+            param: None,
+            code: None,
+        }
+    }
+}
+
 /// An error in the canonical form: the status to report to an OpenAI-shaped client and the OpenAI
 /// error detail (`type` in OpenAI's vocabulary, `code` usually the upstream's own error type).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -245,12 +272,7 @@ impl ErrorInfo {
     pub fn new(status: u16, error_type: &str, message: impl Into<String>) -> ErrorInfo {
         ErrorInfo {
             status,
-            detail: ErrorDetail {
-                message: message.into(),
-                error_type: error_type.to_owned(),
-                param: None,
-                code: None,
-            },
+            detail: ErrorDetail::new(message, error_type),
         }
     }
 }

@@ -1,187 +1,121 @@
-//! Reading token usage out of answers, in each wire format, without decoding more than the usage.
+//! Token usage read out of whole answers and stream events, in each wire format, for accounting.
+//!
+//! Only the usage object of a body or event is decoded (everything else is skipped), and its counts are
+//! read by the protocol's own adapter, so an answer's usage is the same whether the gateway translates
+//! it or relays it as is.
 
 use serde::Deserialize;
+use switchyard_core::pricing::TokenUsage;
 
-use crate::pricing::TokenUsage;
+use crate::canonical::Usage;
+use crate::json::{count, Obj};
+use crate::{anthropic, gemini, openai};
 
+/// The wire format of the answers whose usage is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UsageFormat {
+    /// OpenAI Chat Completions (and legacy completions, embeddings, ...): `usage.prompt_tokens` /
+    /// `completion_tokens`, in a stream on the usage chunk.
     OpenAi,
+    /// Anthropic Messages: `usage`, in a stream on `message_start` and `message_delta`.
     Anthropic,
+    /// Gemini `generateContent`: `usageMetadata`.
     Gemini,
     /// The Responses API: `usage.input_tokens` / `output_tokens` on the answer, and on the `response`
     /// object of its `response.completed` event.
     Responses,
 }
 
-#[derive(Deserialize, Default)]
-struct OpenAiUsage {
-    #[serde(default)]
-    prompt_tokens: u64,
-    #[serde(default)]
-    completion_tokens: u64,
-    #[serde(default)]
-    prompt_tokens_details: Option<OpenAiPromptDetails>,
-}
-
-#[derive(Deserialize, Default)]
-struct OpenAiPromptDetails {
-    #[serde(default)]
-    cached_tokens: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
-struct AnthropicUsage {
-    #[serde(default)]
-    input_tokens: Option<u64>,
-    #[serde(default)]
-    output_tokens: Option<u64>,
-    #[serde(default)]
-    cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
-    cache_creation_input_tokens: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct GeminiUsage {
-    #[serde(default)]
-    prompt_token_count: u64,
-    #[serde(default)]
-    candidates_token_count: u64,
-    #[serde(default)]
-    thoughts_token_count: u64,
-    #[serde(default)]
-    cached_content_token_count: u64,
-}
-
 #[derive(Deserialize)]
-struct WithUsage<U> {
-    usage: Option<U>,
+struct WithUsage {
+    usage: Option<Obj>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WithUsageMetadata {
-    usage_metadata: Option<GeminiUsage>,
-}
-
-#[derive(Deserialize, Default)]
-struct ResponsesUsage {
-    #[serde(default)]
-    input_tokens: u64,
-    #[serde(default)]
-    output_tokens: u64,
-    #[serde(default)]
-    input_tokens_details: Option<OpenAiPromptDetails>,
+    usage_metadata: Option<Obj>,
 }
 
 #[derive(Deserialize)]
 struct ResponsesEvent {
-    response: Option<WithUsage<ResponsesUsage>>,
-}
-
-fn from_responses(u: ResponsesUsage) -> TokenUsage {
-    let cached = u
-        .input_tokens_details
-        .and_then(|d| d.cached_tokens)
-        .unwrap_or(0)
-        .min(u.input_tokens);
-    TokenUsage {
-        input: u.input_tokens - cached,
-        output: u.output_tokens,
-        cache_read: cached,
-        cache_write: 0,
-    }
+    response: Option<WithUsage>,
 }
 
 #[derive(Deserialize)]
 struct AnthropicEvent {
-    #[serde(default)]
-    usage: Option<AnthropicUsage>,
-    #[serde(default)]
-    message: Option<WithUsage<AnthropicUsage>>,
+    usage: Option<Obj>,
+    message: Option<WithUsage>,
 }
 
-fn from_openai(u: OpenAiUsage) -> TokenUsage {
-    let cached = u
-        .prompt_tokens_details
-        .and_then(|d| d.cached_tokens)
-        .unwrap_or(0)
-        .min(u.prompt_tokens);
-    TokenUsage {
-        input: u.prompt_tokens - cached,
-        output: u.completion_tokens,
+/// The Responses API's usage object (no adapter speaks that API; only its usage is read).
+fn responses_usage(u: &Obj) -> Usage {
+    let input = count(u.get("input_tokens"));
+    let cached = count(u.get("input_tokens_details").and_then(|d| d.get("cached_tokens"))).min(input);
+    Usage {
+        input: input - cached,
+        output: count(u.get("output_tokens")),
         cache_read: cached,
         cache_write: 0,
+        reasoning: count(
+            u.get("output_tokens_details")
+                .and_then(|d| d.get("reasoning_tokens")),
+        ),
     }
 }
 
-fn from_gemini(u: GeminiUsage) -> TokenUsage {
-    let cached = u.cached_content_token_count.min(u.prompt_token_count);
+fn anthropic_usage(u: &Obj) -> Usage {
+    let mut out = Usage::default();
+    anthropic::merge_usage(&mut out, u);
+    out
+}
+
+/// What accounting counts of a canonical usage.
+fn tokens(u: Usage) -> TokenUsage {
     TokenUsage {
-        input: u.prompt_token_count - cached,
-        output: u.candidates_token_count + u.thoughts_token_count,
-        cache_read: cached,
-        cache_write: 0,
+        input: u.input,
+        output: u.output,
+        cache_read: u.cache_read,
+        cache_write: u.cache_write,
     }
 }
 
-fn merge_anthropic(into: &mut TokenUsage, u: AnthropicUsage) {
-    if let Some(v) = u.input_tokens {
-        into.input = v;
-    }
-    if let Some(v) = u.output_tokens {
-        into.output = v;
-    }
-    if let Some(v) = u.cache_read_input_tokens {
-        into.cache_read = v;
-    }
-    if let Some(v) = u.cache_creation_input_tokens {
-        into.cache_write = v;
-    }
+/// The `usage` object of a body, decoded alone.
+fn usage_object(body: &[u8]) -> Option<Obj> {
+    serde_json::from_slice::<WithUsage>(body).ok()?.usage
 }
 
 /// Usage of a whole (non-streamed) answer; `None` when it reports none.
 pub fn usage_from_json(format: UsageFormat, body: &[u8]) -> Option<TokenUsage> {
-    match format {
-        UsageFormat::OpenAi => serde_json::from_slice::<WithUsage<OpenAiUsage>>(body)
-            .ok()?
-            .usage
-            .map(from_openai),
-        UsageFormat::Anthropic => {
-            let u = serde_json::from_slice::<WithUsage<AnthropicUsage>>(body)
+    let usage = match format {
+        UsageFormat::OpenAi => openai::parse_usage(&usage_object(body)?),
+        UsageFormat::Anthropic => anthropic_usage(&usage_object(body)?),
+        UsageFormat::Responses => responses_usage(&usage_object(body)?),
+        UsageFormat::Gemini => gemini::parse_usage(
+            &serde_json::from_slice::<WithUsageMetadata>(body)
                 .ok()?
-                .usage?;
-            let mut out = TokenUsage::default();
-            merge_anthropic(&mut out, u);
-            Some(out)
-        }
-        UsageFormat::Gemini => serde_json::from_slice::<WithUsageMetadata>(body)
-            .ok()?
-            .usage_metadata
-            .map(from_gemini),
-        UsageFormat::Responses => serde_json::from_slice::<WithUsage<ResponsesUsage>>(body)
-            .ok()?
-            .usage
-            .map(from_responses),
-    }
+                .usage_metadata?,
+        ),
+    };
+    Some(tokens(usage))
 }
 
 /// Follows a stream's events and keeps the usage they report (OpenAI's usage chunk, Anthropic's
-/// `message_start`/`message_delta`, Gemini's `usageMetadata`). Events without usage cost one substring
-/// search.
+/// `message_start`/`message_delta`, Gemini's `usageMetadata`, the Responses API's
+/// `response.completed`). Events without usage cost one substring search.
 #[derive(Debug)]
 pub struct UsageTap {
     format: UsageFormat,
-    usage: Option<TokenUsage>,
+    usage: Option<Usage>,
 }
 
 impl UsageTap {
+    /// A tap for a stream in `format`, with no usage seen yet.
     pub fn new(format: UsageFormat) -> Self {
         UsageTap { format, usage: None }
     }
 
+    /// Reads one whole SSE event (its `data:` lines).
     pub fn observe(&mut self, event: &[u8]) {
         let needle: &[u8] = match self.format {
             UsageFormat::Gemini => b"usageMetadata",
@@ -191,55 +125,56 @@ impl UsageTap {
             return;
         }
         for line in event.split(|&b| b == b'\n') {
-            let Some(data) = line.strip_prefix(b"data:") else {
-                continue;
-            };
-            let data = data.trim_ascii();
-            match self.format {
-                UsageFormat::OpenAi => {
-                    if let Ok(WithUsage { usage: Some(u) }) =
-                        serde_json::from_slice::<WithUsage<OpenAiUsage>>(data)
-                    {
-                        self.usage = Some(from_openai(u));
-                    }
+            if let Some(data) = line.strip_prefix(b"data:") {
+                self.data(data.trim_ascii());
+            }
+        }
+    }
+
+    fn data(&mut self, data: &[u8]) {
+        match self.format {
+            UsageFormat::OpenAi => {
+                if let Ok(WithUsage { usage: Some(u) }) = serde_json::from_slice(data) {
+                    self.usage = Some(openai::parse_usage(&u));
                 }
-                UsageFormat::Gemini => {
-                    if let Ok(WithUsageMetadata {
-                        usage_metadata: Some(u),
-                    }) = serde_json::from_slice(data)
-                    {
-                        self.usage = Some(from_gemini(u));
-                    }
+            }
+            UsageFormat::Gemini => {
+                if let Ok(WithUsageMetadata {
+                    usage_metadata: Some(u),
+                }) = serde_json::from_slice(data)
+                {
+                    self.usage = Some(gemini::parse_usage(&u));
                 }
-                UsageFormat::Responses => {
-                    if let Ok(ResponsesEvent {
-                        response: Some(WithUsage { usage: Some(u) }),
-                    }) = serde_json::from_slice(data)
-                    {
-                        self.usage = Some(from_responses(u));
-                    }
+            }
+            UsageFormat::Responses => {
+                if let Ok(ResponsesEvent {
+                    response: Some(WithUsage { usage: Some(u) }),
+                }) = serde_json::from_slice(data)
+                {
+                    self.usage = Some(responses_usage(&u));
                 }
-                UsageFormat::Anthropic => {
-                    if let Ok(ev) = serde_json::from_slice::<AnthropicEvent>(data) {
-                        let mut u = self.usage.unwrap_or_default();
-                        if let Some(inner) = ev.message.and_then(|m| m.usage) {
-                            merge_anthropic(&mut u, inner);
-                        }
-                        if let Some(top) = ev.usage {
-                            merge_anthropic(&mut u, top);
-                        }
-                        self.usage = Some(u);
+            }
+            UsageFormat::Anthropic => {
+                if let Ok(ev) = serde_json::from_slice::<AnthropicEvent>(data) {
+                    // Counts are cumulative: `message_start` carries the input, `message_delta` the output.
+                    let mut u = self.usage.unwrap_or_default();
+                    if let Some(inner) = ev.message.and_then(|m| m.usage) {
+                        anthropic::merge_usage(&mut u, &inner);
                     }
+                    if let Some(top) = ev.usage {
+                        anthropic::merge_usage(&mut u, &top);
+                    }
+                    self.usage = Some(u);
                 }
             }
         }
     }
 
+    /// The latest usage the stream reported; `None` when it reported none.
     pub fn usage(&self) -> Option<TokenUsage> {
-        self.usage
+        self.usage.map(tokens)
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
