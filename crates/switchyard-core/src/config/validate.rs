@@ -165,30 +165,53 @@ fn key_value_optional(provider: &ProviderConfig, input: &KeyInput) -> bool {
 
 /// Checks the whole provider after all fields are applied (some rules span fields).
 pub fn validate_provider(p: &ProviderConfig) -> Result<(), ValidationError> {
-    let builtin = p.name.builtin();
-    match (builtin, &p.custom_provider_config) {
-        (Some(b), Some(_)) => {
-            return Err(ValidationError::new(
-                "custom_provider_config",
-                format!(
-                    "'{}' is a built-in provider and cannot take custom_provider_config; \
-                     register the endpoint under another name (e.g. '{}-custom') to make it custom",
-                    b.name, b.name
-                ),
-            ))
-        }
-        (None, None) => {
-            return Err(ValidationError::new(
-                "custom_provider_config",
-                format!(
-                    "'{}' is not a built-in provider; a custom provider needs \
-                     custom_provider_config.base_provider_type (e.g. \"openai\" for an OpenAI-compatible endpoint)",
-                    p.name
-                ),
-            ))
-        }
-        _ => {}
+    validate_kind(p)?;
+    validate_network(p)?;
+    validate_fallbacks(p)?;
+    validate_capacity(p)
+}
+
+/// `value` must lie in `range`; `message` says so when it does not.
+fn check_range<T: PartialOrd>(
+    field: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    message: &str,
+) -> Result<(), ValidationError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(field, message))
     }
+}
+
+const SECONDS_RANGE: &str = "must be between 1 and 86400 seconds";
+
+/// Built-in providers take no `custom_provider_config`; every other name needs one.
+fn validate_kind(p: &ProviderConfig) -> Result<(), ValidationError> {
+    match (p.name.builtin(), &p.custom_provider_config) {
+        (Some(b), Some(_)) => Err(ValidationError::new(
+            "custom_provider_config",
+            format!(
+                "'{}' is a built-in provider and cannot take custom_provider_config; \
+                 register the endpoint under another name (e.g. '{}-custom') to make it custom",
+                b.name, b.name
+            ),
+        )),
+        (None, None) => Err(ValidationError::new(
+            "custom_provider_config",
+            format!(
+                "'{}' is not a built-in provider; a custom provider needs \
+                 custom_provider_config.base_provider_type (e.g. \"openai\" for an OpenAI-compatible endpoint)",
+                p.name
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The endpoint, timeouts and retry settings of `network_config`.
+fn validate_network(p: &ProviderConfig) -> Result<(), ValidationError> {
     // Azure and Bedrock endpoints come from each key (endpoint, region) unless one is set here.
     if p.effective_base_url().is_none() && !matches!(p.wire(), WireApi::Azure | WireApi::Bedrock) {
         return Err(ValidationError::new(
@@ -200,44 +223,48 @@ pub fn validate_provider(p: &ProviderConfig) -> Result<(), ValidationError> {
         ));
     }
     let nc = &p.network_config;
-    if !(1..=86_400).contains(&nc.default_request_timeout_in_seconds) {
-        return Err(ValidationError::new(
-            "network_config.default_request_timeout_in_seconds",
-            "must be between 1 and 86400 seconds",
-        ));
-    }
+    check_range(
+        "network_config.default_request_timeout_in_seconds",
+        nc.default_request_timeout_in_seconds,
+        1..=86_400,
+        SECONDS_RANGE,
+    )?;
     if let Some(t) = nc.first_byte_timeout_in_seconds {
-        if !(1..=86_400).contains(&t) {
-            return Err(ValidationError::new(
-                "network_config.first_byte_timeout_in_seconds",
-                "must be between 1 and 86400 seconds",
-            ));
-        }
+        check_range(
+            "network_config.first_byte_timeout_in_seconds",
+            t,
+            1..=86_400,
+            SECONDS_RANGE,
+        )?;
     }
-    if !(1..=86_400).contains(&nc.stream_idle_timeout_in_seconds) {
-        return Err(ValidationError::new(
-            "network_config.stream_idle_timeout_in_seconds",
-            "must be between 1 and 86400 seconds",
-        ));
-    }
-    if nc.max_retries > 20 {
-        return Err(ValidationError::new(
-            "network_config.max_retries",
-            "must be between 0 and 20",
-        ));
-    }
-    if !(1..=600_000).contains(&nc.retry_backoff_initial) {
-        return Err(ValidationError::new(
-            "network_config.retry_backoff_initial",
-            "must be between 1 and 600000 milliseconds",
-        ));
-    }
-    if nc.retry_backoff_max < nc.retry_backoff_initial || nc.retry_backoff_max > 3_600_000 {
-        return Err(ValidationError::new(
-            "network_config.retry_backoff_max",
-            "must be at least retry_backoff_initial and at most 3600000 milliseconds",
-        ));
-    }
+    check_range(
+        "network_config.stream_idle_timeout_in_seconds",
+        nc.stream_idle_timeout_in_seconds,
+        1..=86_400,
+        SECONDS_RANGE,
+    )?;
+    check_range(
+        "network_config.max_retries",
+        nc.max_retries,
+        0..=20,
+        "must be between 0 and 20",
+    )?;
+    check_range(
+        "network_config.retry_backoff_initial",
+        nc.retry_backoff_initial,
+        1..=600_000,
+        "must be between 1 and 600000 milliseconds",
+    )?;
+    check_range(
+        "network_config.retry_backoff_max",
+        nc.retry_backoff_max,
+        nc.retry_backoff_initial..=3_600_000,
+        "must be at least retry_backoff_initial and at most 3600000 milliseconds",
+    )
+}
+
+/// Each fallback names a provider (and maybe a model), never this provider with the same model.
+fn validate_fallbacks(p: &ProviderConfig) -> Result<(), ValidationError> {
     for (i, f) in p.fallbacks.iter().enumerate() {
         let field = format!("fallbacks[{i}]");
         let provider = f.split_once('/').map_or(f.as_str(), |(p, _)| p);
@@ -255,33 +282,37 @@ pub fn validate_provider(p: &ProviderConfig) -> Result<(), ValidationError> {
     if p.fallbacks.len() > 10 {
         return Err(ValidationError::new("fallbacks", "at most 10 fallbacks"));
     }
-    let cb = &p.circuit_breaker;
-    if !(1..=1000).contains(&cb.failure_threshold) {
-        return Err(ValidationError::new(
-            "circuit_breaker.failure_threshold",
-            "must be between 1 and 1000",
-        ));
-    }
-    if !(1..=86_400).contains(&cb.cooldown_in_seconds) {
-        return Err(ValidationError::new(
-            "circuit_breaker.cooldown_in_seconds",
-            "must be between 1 and 86400 seconds",
-        ));
-    }
-    let c = &p.concurrency_and_buffer_size;
-    if !(1..=100_000).contains(&c.concurrency) {
-        return Err(ValidationError::new(
-            "concurrency_and_buffer_size.concurrency",
-            "must be between 1 and 100000",
-        ));
-    }
-    if c.buffer_size > 10_000_000 {
-        return Err(ValidationError::new(
-            "concurrency_and_buffer_size.buffer_size",
-            "must be at most 10000000",
-        ));
-    }
     Ok(())
+}
+
+/// The circuit breaker and the concurrency limits.
+fn validate_capacity(p: &ProviderConfig) -> Result<(), ValidationError> {
+    let cb = &p.circuit_breaker;
+    check_range(
+        "circuit_breaker.failure_threshold",
+        cb.failure_threshold,
+        1..=1000,
+        "must be between 1 and 1000",
+    )?;
+    check_range(
+        "circuit_breaker.cooldown_in_seconds",
+        cb.cooldown_in_seconds,
+        1..=86_400,
+        SECONDS_RANGE,
+    )?;
+    let c = &p.concurrency_and_buffer_size;
+    check_range(
+        "concurrency_and_buffer_size.concurrency",
+        c.concurrency,
+        1..=100_000,
+        "must be between 1 and 100000",
+    )?;
+    check_range(
+        "concurrency_and_buffer_size.buffer_size",
+        c.buffer_size,
+        0..=10_000_000,
+        "must be at most 10000000",
+    )
 }
 
 /// Accepts `http(s)://host[:port][/path]`, without query or fragment; trailing slashes are dropped so
