@@ -30,13 +30,43 @@ const KNOWN_FIELDS: &[&str] = &[
 
 pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, TranslateError> {
     let o = parse_object(body)?;
+    // Fields are read in this order so that the first invalid one is the one reported.
+    let model = Some(req_str(o.get("model"), "model")?.to_owned());
+    let max_tokens = opt_u32(o.get("max_tokens"), "max_tokens")?;
+    let system = parse_system(o.get("system"))?;
+    let messages = parse_messages(o.get("messages"))?;
+    let tools = parse_tools(o.get("tools"))?;
+    let (tool_choice, parallel_tool_calls) = parse_tool_choice(o.get("tool_choice"))?;
     let mut req = ChatRequest {
-        model: Some(req_str(o.get("model"), "model")?.to_owned()),
-        max_tokens: opt_u32(o.get("max_tokens"), "max_tokens")?,
+        model,
+        max_tokens,
+        system,
+        messages,
+        tools,
+        tool_choice,
+        parallel_tool_calls,
+        stop: parse_stop_sequences(o.get("stop_sequences"))?,
+        temperature: opt_f64(o.get("temperature"), "temperature")?,
+        top_p: opt_f64(o.get("top_p"), "top_p")?,
+        top_k: opt_u32(o.get("top_k"), "top_k")?,
+        stream: opt_bool(o.get("stream"), "stream")?.unwrap_or(false),
+        include_usage: true, // Anthropic streams always carry usage
         extras_protocol: Some(Protocol::Anthropic),
         ..ChatRequest::default()
     };
-    req.system = match o.get("system") {
+    if let Some(md) = opt_object(o.get("metadata"), "metadata")? {
+        req.user = opt_str(md.get("user_id"), "metadata.user_id")?.map(str::to_owned);
+    }
+    req.extras = o
+        .into_iter()
+        .filter(|(k, _)| !KNOWN_FIELDS.contains(&k.as_str()))
+        .collect();
+    Ok(req)
+}
+
+/// `system`: a string or text blocks (joined with `\n`); empty means none.
+fn parse_system(v: Option<&Value>) -> Result<Option<String>, TranslateError> {
+    let system = match v {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Array(blocks)) => {
@@ -57,11 +87,15 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, TranslateError> 
                 "must be a string or an array of text blocks",
             ))
         }
-    }
-    .filter(|s| !s.is_empty());
+    };
+    Ok(system.filter(|s| !s.is_empty()))
+}
 
+/// `messages`: user turns (tool results become tool messages placed first) and assistant turns.
+fn parse_messages(v: Option<&Value>) -> Result<Vec<Message>, TranslateError> {
+    let mut messages = Vec::new();
     let mut call_ids = HashSet::new();
-    for (i, m) in req_array(o.get("messages"), "messages")?.iter().enumerate() {
+    for (i, m) in req_array(v, "messages")?.iter().enumerate() {
         let p = format!("messages[{i}]");
         let mo = object(m, &p)?;
         let role = req_str(mo.get("role"), &join(&p, "role"))?;
@@ -78,95 +112,8 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, TranslateError> 
             }
         };
         match role {
-            "user" => {
-                let mut parts = Vec::new();
-                for (j, b) in blocks.iter().enumerate() {
-                    let bp = format!("{cp}[{j}]");
-                    let bo = object(b, &bp)?;
-                    let type_param = join(&bp, "type");
-                    match req_str(bo.get("type"), &type_param)? {
-                        "text" => parts.push(Part::Text(
-                            req_str(bo.get("text"), &join(&bp, "text"))?.to_owned(),
-                        )),
-                        "image" => {
-                            parts.push(Part::Image(parse_source(bo.get("source"), &join(&bp, "source"))?))
-                        }
-                        "document" => parts.push(parse_document(bo, &bp)?),
-                        "tool_result" => {
-                            let id_param = join(&bp, "tool_use_id");
-                            let id = req_str(bo.get("tool_use_id"), &id_param)?;
-                            if !call_ids.contains(id) {
-                                return Err(TranslateError::invalid(
-                                    id_param,
-                                    "does not match a tool_use block of an earlier assistant message",
-                                ));
-                            }
-                            // Tool results go before the rest of the turn (OpenAI needs them right after
-                            // the assistant message that made the calls).
-                            req.messages.push(Message::Tool(ToolResult {
-                                tool_call_id: id.to_owned(),
-                                content: text_or_text_items(
-                                    bo.get("content"),
-                                    &join(&bp, "content"),
-                                    "only text can be translated in tool results",
-                                    "must be a string or an array of content blocks",
-                                )?,
-                                is_error: opt_bool(bo.get("is_error"), &join(&bp, "is_error"))?
-                                    .unwrap_or(false),
-                            }));
-                        }
-                        _ => {
-                            return Err(TranslateError::unsupported(
-                                type_param,
-                                "unsupported user content block",
-                            ))
-                        }
-                    }
-                }
-                if !parts.is_empty() {
-                    req.messages.push(Message::User { content: parts });
-                }
-            }
-            "assistant" => {
-                let mut content = Vec::new();
-                let mut tool_calls = Vec::new();
-                for (j, b) in blocks.iter().enumerate() {
-                    let bp = format!("{cp}[{j}]");
-                    let bo = object(b, &bp)?;
-                    let type_param = join(&bp, "type");
-                    match req_str(bo.get("type"), &type_param)? {
-                        "text" => content.push(Part::Text(
-                            req_str(bo.get("text"), &join(&bp, "text"))?.to_owned(),
-                        )),
-                        "tool_use" => {
-                            let input_param = join(&bp, "input");
-                            let input = match bo.get("input") {
-                                None | Some(Value::Null) => Value::Object(Map::new()),
-                                Some(v @ Value::Object(_)) => v.clone(),
-                                Some(_) => {
-                                    return Err(TranslateError::invalid(input_param, "must be an object"))
-                                }
-                            };
-                            let id = req_str(bo.get("id"), &join(&bp, "id"))?.to_owned();
-                            call_ids.insert(id.clone());
-                            tool_calls.push(ToolCall {
-                                id,
-                                name: req_str(bo.get("name"), &join(&bp, "name"))?.to_owned(),
-                                arguments: input.to_string(),
-                            });
-                        }
-                        // Thinking is only meaningful to Anthropic itself; other upstreams cannot take it.
-                        "thinking" | "redacted_thinking" => {}
-                        _ => {
-                            return Err(TranslateError::unsupported(
-                                type_param,
-                                "unsupported assistant content block",
-                            ))
-                        }
-                    }
-                }
-                req.messages.push(Message::Assistant { content, tool_calls });
-            }
+            "user" => user_turn(&blocks, &cp, &call_ids, &mut messages)?,
+            "assistant" => messages.push(assistant_turn(&blocks, &cp, &mut call_ids)?),
             _ => {
                 return Err(TranslateError::invalid(
                     join(&p, "role"),
@@ -175,73 +122,172 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, TranslateError> 
             }
         }
     }
+    Ok(messages)
+}
 
-    if let Some(tools) = opt_array(o.get("tools"), "tools")? {
-        for (i, t) in tools.iter().enumerate() {
-            let p = format!("tools[{i}]");
-            let to = object(t, &p)?;
-            if let Some(ty) = opt_str(to.get("type"), &join(&p, "type"))? {
-                if ty != "custom" {
-                    return Err(TranslateError::unsupported(
-                        join(&p, "type"),
-                        "server tools can only be used with Anthropic upstreams",
-                    ));
-                }
-            }
-            req.tools.push(Tool {
-                name: req_str(to.get("name"), &join(&p, "name"))?.to_owned(),
-                description: opt_str(to.get("description"), &join(&p, "description"))?.map(str::to_owned),
-                parameters: opt_object(to.get("input_schema"), &join(&p, "input_schema"))?
-                    .map(|m| Value::Object(m.clone())),
-            });
-        }
-    }
-    if let Some(tc) = opt_object(o.get("tool_choice"), "tool_choice")? {
-        req.tool_choice = Some(match req_str(tc.get("type"), "tool_choice.type")? {
-            "auto" => ToolChoice::Auto,
-            "any" => ToolChoice::Required,
-            "none" => ToolChoice::None,
-            "tool" => ToolChoice::Named(req_str(tc.get("name"), "tool_choice.name")?.to_owned()),
+/// A user turn's blocks: its tool results (each answering a call in `call_ids`) go first, as tool
+/// messages, then the rest as one user message (none when nothing is left).
+fn user_turn(
+    blocks: &[Value],
+    cp: &str,
+    call_ids: &HashSet<String>,
+    messages: &mut Vec<Message>,
+) -> Result<(), TranslateError> {
+    let mut parts = Vec::new();
+    for (j, b) in blocks.iter().enumerate() {
+        let bp = format!("{cp}[{j}]");
+        let bo = object(b, &bp)?;
+        let type_param = join(&bp, "type");
+        match req_str(bo.get("type"), &type_param)? {
+            "text" => parts.push(Part::Text(
+                req_str(bo.get("text"), &join(&bp, "text"))?.to_owned(),
+            )),
+            "image" => parts.push(Part::Image(parse_source(bo.get("source"), &join(&bp, "source"))?)),
+            "document" => parts.push(parse_document(bo, &bp)?),
+            // Tool results go before the rest of the turn (OpenAI needs them right after the assistant
+            // message that made the calls).
+            "tool_result" => messages.push(Message::Tool(parse_tool_result(bo, &bp, call_ids)?)),
             _ => {
-                return Err(TranslateError::invalid(
-                    "tool_choice.type",
-                    "must be one of auto, any, tool, none",
+                return Err(TranslateError::unsupported(
+                    type_param,
+                    "unsupported user content block",
                 ))
             }
-        });
-        if opt_bool(
-            tc.get("disable_parallel_tool_use"),
-            "tool_choice.disable_parallel_tool_use",
-        )? == Some(true)
-        {
-            req.parallel_tool_calls = Some(false);
         }
     }
-    req.stop = match opt_array(o.get("stop_sequences"), "stop_sequences")? {
-        None => Vec::new(),
-        Some(a) => a
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                s.as_str().map(str::to_owned).ok_or_else(|| {
-                    TranslateError::invalid(format!("stop_sequences[{i}]"), "must be a string")
-                })
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    req.temperature = opt_f64(o.get("temperature"), "temperature")?;
-    req.top_p = opt_f64(o.get("top_p"), "top_p")?;
-    req.top_k = opt_u32(o.get("top_k"), "top_k")?;
-    req.stream = opt_bool(o.get("stream"), "stream")?.unwrap_or(false);
-    req.include_usage = true; // Anthropic streams always carry usage
-    if let Some(md) = opt_object(o.get("metadata"), "metadata")? {
-        req.user = opt_str(md.get("user_id"), "metadata.user_id")?.map(str::to_owned);
+    if !parts.is_empty() {
+        messages.push(Message::User { content: parts });
     }
-    req.extras = o
+    Ok(())
+}
+
+fn parse_tool_result(bo: &Obj, bp: &str, call_ids: &HashSet<String>) -> Result<ToolResult, TranslateError> {
+    let id_param = join(bp, "tool_use_id");
+    let id = req_str(bo.get("tool_use_id"), &id_param)?;
+    if !call_ids.contains(id) {
+        return Err(TranslateError::invalid(
+            id_param,
+            "does not match a tool_use block of an earlier assistant message",
+        ));
+    }
+    Ok(ToolResult {
+        tool_call_id: id.to_owned(),
+        content: text_or_text_items(
+            bo.get("content"),
+            &join(bp, "content"),
+            "only text can be translated in tool results",
+            "must be a string or an array of content blocks",
+        )?,
+        is_error: opt_bool(bo.get("is_error"), &join(bp, "is_error"))?.unwrap_or(false),
+    })
+}
+
+/// An assistant turn: text and tool calls (their ids are added to `call_ids`); thinking is dropped.
+fn assistant_turn(
+    blocks: &[Value],
+    cp: &str,
+    call_ids: &mut HashSet<String>,
+) -> Result<Message, TranslateError> {
+    let mut content = Vec::new();
+    let mut tool_calls = Vec::new();
+    for (j, b) in blocks.iter().enumerate() {
+        let bp = format!("{cp}[{j}]");
+        let bo = object(b, &bp)?;
+        let type_param = join(&bp, "type");
+        match req_str(bo.get("type"), &type_param)? {
+            "text" => content.push(Part::Text(
+                req_str(bo.get("text"), &join(&bp, "text"))?.to_owned(),
+            )),
+            "tool_use" => {
+                let call = parse_tool_use(bo, &bp)?;
+                call_ids.insert(call.id.clone());
+                tool_calls.push(call);
+            }
+            // Thinking is only meaningful to Anthropic itself; other upstreams cannot take it.
+            "thinking" | "redacted_thinking" => {}
+            _ => {
+                return Err(TranslateError::unsupported(
+                    type_param,
+                    "unsupported assistant content block",
+                ))
+            }
+        }
+    }
+    Ok(Message::Assistant { content, tool_calls })
+}
+
+fn parse_tool_use(bo: &Obj, bp: &str) -> Result<ToolCall, TranslateError> {
+    let input = match bo.get("input") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => return Err(TranslateError::invalid(join(bp, "input"), "must be an object")),
+    };
+    Ok(ToolCall {
+        id: req_str(bo.get("id"), &join(bp, "id"))?.to_owned(),
+        name: req_str(bo.get("name"), &join(bp, "name"))?.to_owned(),
+        arguments: input.to_string(),
+    })
+}
+
+/// `tools`: custom (function) tools only; server tools cannot be translated.
+fn parse_tools(v: Option<&Value>) -> Result<Vec<Tool>, TranslateError> {
+    let mut out = Vec::new();
+    for (i, t) in opt_array(v, "tools")?.into_iter().flatten().enumerate() {
+        let p = format!("tools[{i}]");
+        let to = object(t, &p)?;
+        if let Some(ty) = opt_str(to.get("type"), &join(&p, "type"))? {
+            if ty != "custom" {
+                return Err(TranslateError::unsupported(
+                    join(&p, "type"),
+                    "server tools can only be used with Anthropic upstreams",
+                ));
+            }
+        }
+        out.push(Tool {
+            name: req_str(to.get("name"), &join(&p, "name"))?.to_owned(),
+            description: opt_str(to.get("description"), &join(&p, "description"))?.map(str::to_owned),
+            parameters: opt_object(to.get("input_schema"), &join(&p, "input_schema"))?
+                .map(|m| Value::Object(m.clone())),
+        });
+    }
+    Ok(out)
+}
+
+/// `tool_choice`, and `Some(false)` for parallel tool calls when it disables them.
+fn parse_tool_choice(v: Option<&Value>) -> Result<(Option<ToolChoice>, Option<bool>), TranslateError> {
+    let Some(tc) = opt_object(v, "tool_choice")? else {
+        return Ok((None, None));
+    };
+    let choice = match req_str(tc.get("type"), "tool_choice.type")? {
+        "auto" => ToolChoice::Auto,
+        "any" => ToolChoice::Required,
+        "none" => ToolChoice::None,
+        "tool" => ToolChoice::Named(req_str(tc.get("name"), "tool_choice.name")?.to_owned()),
+        _ => {
+            return Err(TranslateError::invalid(
+                "tool_choice.type",
+                "must be one of auto, any, tool, none",
+            ))
+        }
+    };
+    let serial = opt_bool(
+        tc.get("disable_parallel_tool_use"),
+        "tool_choice.disable_parallel_tool_use",
+    )? == Some(true);
+    Ok((Some(choice), serial.then_some(false)))
+}
+
+fn parse_stop_sequences(v: Option<&Value>) -> Result<Vec<String>, TranslateError> {
+    opt_array(v, "stop_sequences")?
         .into_iter()
-        .filter(|(k, _)| !KNOWN_FIELDS.contains(&k.as_str()))
-        .collect();
-    Ok(req)
+        .flatten()
+        .enumerate()
+        .map(|(i, s)| {
+            s.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| TranslateError::invalid(format!("stop_sequences[{i}]"), "must be a string"))
+        })
+        .collect()
 }
 
 fn parse_source(v: Option<&Value>, p: &str) -> Result<MediaSource, TranslateError> {
@@ -304,52 +350,6 @@ fn source_json(src: &MediaSource) -> Value {
 }
 
 pub(crate) fn render_request(req: &ChatRequest, opts: &RequestOptions) -> Value {
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    for m in &req.messages {
-        let (role, blocks) = match m {
-            Message::User { content } => ("user", content.iter().filter_map(part_block).collect::<Vec<_>>()),
-            Message::Assistant { content, tool_calls } => {
-                let mut blocks: Vec<Value> = content.iter().filter_map(part_block).collect();
-                blocks.extend(tool_calls.iter().map(|c| {
-                    json!({"type": "tool_use", "id": tool_use_id(&c.id), "name": c.name,
-                           "input": checked_arguments(&c.arguments)})
-                }));
-                ("assistant", blocks)
-            }
-            Message::Tool(r) => {
-                let mut b = Map::new();
-                b.insert("type".into(), json!("tool_result"));
-                b.insert("tool_use_id".into(), json!(tool_use_id(&r.tool_call_id)));
-                if !r.content.is_empty() {
-                    b.insert("content".into(), json!(r.content));
-                }
-                if r.is_error {
-                    b.insert("is_error".into(), json!(true));
-                }
-                ("user", vec![Value::Object(b)])
-            }
-        };
-        if blocks.is_empty() {
-            continue; // Anthropic rejects empty turns; dropping one may merge its neighbours below
-        }
-        match turns.last_mut() {
-            Some((last, existing)) if *last == role => existing.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
-    }
-    let messages: Vec<Value> = turns
-        .into_iter()
-        .map(|(role, mut blocks)| {
-            // tool_result blocks must open the user turn that answers the tool calls
-            blocks.sort_by_key(|b| b.get("type").and_then(Value::as_str) != Some("tool_result"));
-            let content = match blocks.as_slice() {
-                [b] if b["type"] == "text" => b["text"].clone(),
-                _ => Value::Array(blocks),
-            };
-            json!({"role": role, "content": content})
-        })
-        .collect();
-
     let mut o = Map::new();
     if req.extras_protocol == Some(Protocol::Anthropic) {
         o.extend(req.extras.clone());
@@ -362,37 +362,13 @@ pub(crate) fn render_request(req: &ChatRequest, opts: &RequestOptions) -> Value 
     if let Some(s) = &req.system {
         o.insert("system".into(), json!(s));
     }
-    o.insert("messages".into(), Value::Array(messages));
+    o.insert("messages".into(), Value::Array(render_messages(&req.messages)));
     if !req.tools.is_empty() {
-        let tools = req
-            .tools
-            .iter()
-            .map(|t| {
-                let mut to = Map::new();
-                to.insert("name".into(), json!(t.name));
-                if let Some(d) = &t.description {
-                    to.insert("description".into(), json!(d));
-                }
-                to.insert(
-                    "input_schema".into(),
-                    t.parameters
-                        .clone()
-                        .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-                );
-                Value::Object(to)
-            })
-            .collect();
-        o.insert("tools".into(), Value::Array(tools));
-        let mut choice = match &req.tool_choice {
-            None | Some(ToolChoice::Auto) => json!({"type": "auto"}),
-            Some(ToolChoice::Required) => json!({"type": "any"}),
-            Some(ToolChoice::None) => json!({"type": "none"}),
-            Some(ToolChoice::Named(n)) => json!({"type": "tool", "name": n}),
-        };
-        if req.parallel_tool_calls == Some(false) && req.tool_choice != Some(ToolChoice::None) {
-            choice["disable_parallel_tool_use"] = json!(true);
-        }
-        if req.tool_choice.is_some() || req.parallel_tool_calls == Some(false) {
+        o.insert(
+            "tools".into(),
+            Value::Array(req.tools.iter().map(tool_json).collect()),
+        );
+        if let Some(choice) = tool_choice_json(req) {
             o.insert("tool_choice".into(), choice);
         }
     }
@@ -416,6 +392,90 @@ pub(crate) fn render_request(req: &ChatRequest, opts: &RequestOptions) -> Value 
         o.insert("stream".into(), json!(true));
     }
     Value::Object(o)
+}
+
+/// The conversation as Anthropic turns: empty turns dropped, same-role neighbours merged, tool
+/// results first in their user turn, a lone text block written as a string.
+fn render_messages(messages: &[Message]) -> Vec<Value> {
+    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    for m in messages {
+        let (role, blocks) = message_blocks(m);
+        if blocks.is_empty() {
+            continue; // Anthropic rejects empty turns; dropping one may merge its neighbours below
+        }
+        match turns.last_mut() {
+            Some((last, existing)) if *last == role => existing.extend(blocks),
+            _ => turns.push((role, blocks)),
+        }
+    }
+    turns
+        .into_iter()
+        .map(|(role, mut blocks)| {
+            // tool_result blocks must open the user turn that answers the tool calls
+            blocks.sort_by_key(|b| b.get("type").and_then(Value::as_str) != Some("tool_result"));
+            let content = match blocks.as_slice() {
+                [b] if b["type"] == "text" => b["text"].clone(),
+                _ => Value::Array(blocks),
+            };
+            json!({"role": role, "content": content})
+        })
+        .collect()
+}
+
+/// One canonical message as an Anthropic role and its content blocks.
+fn message_blocks(m: &Message) -> (&'static str, Vec<Value>) {
+    match m {
+        Message::User { content } => ("user", content.iter().filter_map(part_block).collect()),
+        Message::Assistant { content, tool_calls } => {
+            let mut blocks: Vec<Value> = content.iter().filter_map(part_block).collect();
+            blocks.extend(tool_calls.iter().map(|c| {
+                json!({"type": "tool_use", "id": tool_use_id(&c.id), "name": c.name,
+                       "input": checked_arguments(&c.arguments)})
+            }));
+            ("assistant", blocks)
+        }
+        Message::Tool(r) => {
+            let mut b = Map::new();
+            b.insert("type".into(), json!("tool_result"));
+            b.insert("tool_use_id".into(), json!(tool_use_id(&r.tool_call_id)));
+            if !r.content.is_empty() {
+                b.insert("content".into(), json!(r.content));
+            }
+            if r.is_error {
+                b.insert("is_error".into(), json!(true));
+            }
+            ("user", vec![Value::Object(b)])
+        }
+    }
+}
+
+fn tool_json(t: &Tool) -> Value {
+    let mut to = Map::new();
+    to.insert("name".into(), json!(t.name));
+    if let Some(d) = &t.description {
+        to.insert("description".into(), json!(d));
+    }
+    to.insert(
+        "input_schema".into(),
+        t.parameters
+            .clone()
+            .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+    );
+    Value::Object(to)
+}
+
+/// `tool_choice`, sent only when the client chose or disabled parallel calls.
+fn tool_choice_json(req: &ChatRequest) -> Option<Value> {
+    let mut choice = match &req.tool_choice {
+        None | Some(ToolChoice::Auto) => json!({"type": "auto"}),
+        Some(ToolChoice::Required) => json!({"type": "any"}),
+        Some(ToolChoice::None) => json!({"type": "none"}),
+        Some(ToolChoice::Named(n)) => json!({"type": "tool", "name": n}),
+    };
+    if req.parallel_tool_calls == Some(false) && req.tool_choice != Some(ToolChoice::None) {
+        choice["disable_parallel_tool_use"] = json!(true);
+    }
+    (req.tool_choice.is_some() || req.parallel_tool_calls == Some(false)).then_some(choice)
 }
 
 fn part_block(p: &Part) -> Option<Value> {

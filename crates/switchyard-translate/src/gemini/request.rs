@@ -48,9 +48,46 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, TranslateError> 
             req.system = Some(texts.join("\n"));
         }
     }
+    req.messages = parse_contents(o.get("contents"))?;
+    req.tools = parse_tools(o.get("tools"))?;
+    if let Some(tc) = opt_object(field(&o, "toolConfig", "tool_config"), "toolConfig")? {
+        if let Some(fc) = opt_object(
+            field(tc, "functionCallingConfig", "function_calling_config"),
+            "toolConfig.functionCallingConfig",
+        )? {
+            req.tool_choice = Some(parse_function_calling_config(fc)?);
+        }
+    }
+    if let Some(g) = opt_object(
+        field(&o, "generationConfig", "generation_config"),
+        "generationConfig",
+    )? {
+        parse_generation_config(g, &mut req)?;
+    }
+    req.extras = o
+        .into_iter()
+        .filter(|(k, _)| !KNOWN_FIELDS.contains(&k.as_str()))
+        .collect();
+    Ok(req)
+}
 
+/// What one part of a content turn contributes.
+enum ContentPart {
+    /// Text or media of the turn.
+    Content(Part),
+    /// A function call (model turns).
+    Call(ToolCall),
+    /// A function response: becomes a tool message placed before the rest of its turn.
+    Result(ToolResult),
+    /// Nothing translatable (thoughts, thought signatures).
+    Skip,
+}
+
+/// `contents`: user and model turns; function responses answer the calls of earlier model turns.
+fn parse_contents(v: Option<&Value>) -> Result<Vec<Message>, TranslateError> {
+    let mut messages = Vec::new();
     let mut calls: Vec<PendingCall> = Vec::new();
-    for (i, c) in req_array(o.get("contents"), "contents")?.iter().enumerate() {
+    for (i, c) in req_array(v, "contents")?.iter().enumerate() {
         let p = format!("contents[{i}]");
         let co = object(c, &p)?;
         let role = opt_str(co.get("role"), &join(&p, "role"))?.unwrap_or("user");
@@ -59,92 +96,20 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, TranslateError> 
         let mut tool_calls = Vec::new();
         for (j, part) in parts.iter().enumerate() {
             let pp = format!("{p}.parts[{j}]");
-            let po = object(part, &pp)?;
-            if let Some(t) = opt_str(po.get("text"), &join(&pp, "text"))? {
-                if po.get("thought").and_then(Value::as_bool) != Some(true) {
-                    content.push(Part::Text(t.to_owned()));
-                }
-            } else if let Some(d) =
-                opt_object(field(po, "inlineData", "inline_data"), &join(&pp, "inlineData"))?
-            {
-                let dp = join(&pp, "inlineData");
-                let media_type =
-                    req_str(field(d, "mimeType", "mime_type"), &join(&dp, "mimeType"))?.to_owned();
-                let data = req_str(d.get("data"), &join(&dp, "data"))?.to_owned();
-                content.push(media_part(MediaSource::Base64 { media_type, data }));
-            } else if let Some(f) = opt_object(field(po, "fileData", "file_data"), &join(&pp, "fileData"))? {
-                let fp = join(&pp, "fileData");
-                let uri = req_str(field(f, "fileUri", "file_uri"), &join(&fp, "fileUri"))?;
-                let mime = opt_str(field(f, "mimeType", "mime_type"), &join(&fp, "mimeType"))?;
-                let src = MediaSource::Url(uri.to_owned());
-                content.push(match mime {
-                    Some(m) if !m.starts_with("image/") => Part::Document {
-                        source: src,
-                        filename: None,
-                    },
-                    _ => Part::Image(src),
-                });
-            } else if let Some(fc) = opt_object(
-                field(po, "functionCall", "function_call"),
-                &join(&pp, "functionCall"),
-            )? {
-                let fp = join(&pp, "functionCall");
-                let name = req_str(fc.get("name"), &join(&fp, "name"))?.to_owned();
-                let args = match fc.get("args") {
-                    None | Some(Value::Null) => Value::Object(Map::new()),
-                    Some(v @ Value::Object(_)) => v.clone(),
-                    Some(_) => return Err(TranslateError::invalid(join(&fp, "args"), "must be an object")),
-                };
-                let id = match opt_str(fc.get("id"), &join(&fp, "id"))? {
-                    Some(id) if !id.is_empty() => id.to_owned(),
-                    _ => synthetic_id(calls.len()),
-                };
-                calls.push(PendingCall {
-                    id: id.clone(),
-                    name: name.clone(),
-                    answered: false,
-                });
-                tool_calls.push(ToolCall {
-                    id,
-                    name,
-                    arguments: args.to_string(),
-                });
-            } else if let Some(fr) = opt_object(
-                field(po, "functionResponse", "function_response"),
-                &join(&pp, "functionResponse"),
-            )? {
-                let fp = join(&pp, "functionResponse");
-                let name = req_str(fr.get("name"), &join(&fp, "name"))?;
-                let given_id = opt_str(fr.get("id"), &join(&fp, "id"))?.filter(|s| !s.is_empty());
-                // Match by id when there is one, else the earliest unanswered call of that function.
-                let call = calls
-                    .iter_mut()
-                    .find(|c| !c.answered && given_id.map_or(c.name == name, |id| c.id == id))
-                    .ok_or_else(|| {
-                        TranslateError::invalid(
-                            join(&fp, "name"),
-                            "does not answer a functionCall of an earlier model turn",
-                        )
-                    })?;
-                call.answered = true;
-                req.messages.push(Message::Tool(ToolResult {
-                    tool_call_id: call.id.clone(),
-                    content: response_text(fr.get("response")),
-                    is_error: false,
-                }));
-            } else if po.contains_key("thoughtSignature") || po.contains_key("thought") {
-                // a bare thought signature part carries nothing translatable
-            } else {
-                return Err(TranslateError::unsupported(pp, "unsupported part"));
+            match parse_part(object(part, &pp)?, &pp, &mut calls)? {
+                ContentPart::Content(part) => content.push(part),
+                ContentPart::Call(call) => tool_calls.push(call),
+                ContentPart::Result(result) => messages.push(Message::Tool(result)),
+                ContentPart::Skip => {}
             }
         }
         match role {
             "user" => {
                 if !content.is_empty() {
-                    req.messages.push(Message::User { content });
+                    messages.push(Message::User { content });
                 }
             }
-            "model" => req.messages.push(Message::Assistant { content, tool_calls }),
+            "model" => messages.push(Message::Assistant { content, tool_calls }),
             _ => {
                 return Err(TranslateError::invalid(
                     join(&p, "role"),
@@ -153,113 +118,201 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ChatRequest, TranslateError> 
             }
         }
     }
+    Ok(messages)
+}
 
-    if let Some(tools) = opt_array(o.get("tools"), "tools")? {
-        for (i, t) in tools.iter().enumerate() {
-            let p = format!("tools[{i}]");
-            let to = object(t, &p)?;
-            for key in to.keys() {
-                if key != "functionDeclarations" && key != "function_declarations" {
-                    return Err(TranslateError::unsupported(
-                        join(&p, key),
-                        "only functionDeclarations can be translated",
-                    ));
-                }
-            }
-            let dp = join(&p, "functionDeclarations");
-            let decls = opt_array(field(to, "functionDeclarations", "function_declarations"), &dp)?;
-            for (j, d) in decls.into_iter().flatten().enumerate() {
-                let fp = format!("{dp}[{j}]");
-                let fo = object(d, &fp)?;
-                let parameters = match opt_object(
-                    field(fo, "parametersJsonSchema", "parameters_json_schema"),
-                    &join(&fp, "parametersJsonSchema"),
-                )? {
-                    Some(s) => Some(Value::Object(s.clone())),
-                    None => opt_object(fo.get("parameters"), &join(&fp, "parameters"))?.map(|s| {
-                        let mut v = Value::Object(s.clone());
-                        lowercase_types(&mut v);
-                        v
-                    }),
-                };
-                req.tools.push(Tool {
-                    name: req_str(fo.get("name"), &join(&fp, "name"))?.to_owned(),
-                    description: opt_str(fo.get("description"), &join(&fp, "description"))?
-                        .map(str::to_owned),
-                    parameters,
-                });
-            }
+fn parse_part(po: &Obj, pp: &str, calls: &mut Vec<PendingCall>) -> Result<ContentPart, TranslateError> {
+    Ok(if let Some(t) = opt_str(po.get("text"), &join(pp, "text"))? {
+        if po.get("thought").and_then(Value::as_bool) == Some(true) {
+            ContentPart::Skip
+        } else {
+            ContentPart::Content(Part::Text(t.to_owned()))
         }
-    }
-    if let Some(tc) = opt_object(field(&o, "toolConfig", "tool_config"), "toolConfig")? {
-        if let Some(fc) = opt_object(
-            field(tc, "functionCallingConfig", "function_calling_config"),
-            "toolConfig.functionCallingConfig",
-        )? {
-            let allowed = opt_array(
-                field(fc, "allowedFunctionNames", "allowed_function_names"),
-                "toolConfig.functionCallingConfig.allowedFunctionNames",
-            )?;
-            let only = match allowed.map(Vec::as_slice) {
-                Some([Value::String(name)]) => Some(name.clone()),
-                _ => None,
-            };
-            req.tool_choice = match opt_str(fc.get("mode"), "toolConfig.functionCallingConfig.mode")? {
-                None | Some("AUTO" | "MODE_UNSPECIFIED") => Some(ToolChoice::Auto),
-                Some("NONE") => Some(ToolChoice::None),
-                Some("ANY" | "VALIDATED") => Some(only.map_or(ToolChoice::Required, ToolChoice::Named)),
-                Some(_) => {
-                    return Err(TranslateError::invalid(
-                        "toolConfig.functionCallingConfig.mode",
-                        "must be one of AUTO, ANY, NONE",
-                    ))
-                }
-            };
-        }
-    }
-    if let Some(g) = opt_object(
-        field(&o, "generationConfig", "generation_config"),
-        "generationConfig",
+    } else if let Some(d) = opt_object(field(po, "inlineData", "inline_data"), &join(pp, "inlineData"))? {
+        let dp = join(pp, "inlineData");
+        let media_type = req_str(field(d, "mimeType", "mime_type"), &join(&dp, "mimeType"))?.to_owned();
+        let data = req_str(d.get("data"), &join(&dp, "data"))?.to_owned();
+        ContentPart::Content(media_part(MediaSource::Base64 { media_type, data }))
+    } else if let Some(f) = opt_object(field(po, "fileData", "file_data"), &join(pp, "fileData"))? {
+        ContentPart::Content(file_data_part(f, &join(pp, "fileData"))?)
+    } else if let Some(fc) = opt_object(
+        field(po, "functionCall", "function_call"),
+        &join(pp, "functionCall"),
     )? {
-        let gp = |k: &str| format!("generationConfig.{k}");
-        req.max_tokens = opt_u32(
-            field(g, "maxOutputTokens", "max_output_tokens"),
-            &gp("maxOutputTokens"),
-        )?;
-        req.temperature = opt_f64(g.get("temperature"), &gp("temperature"))?;
-        req.top_p = opt_f64(field(g, "topP", "top_p"), &gp("topP"))?;
-        req.top_k = opt_u32(field(g, "topK", "top_k"), &gp("topK"))?;
-        if let Some(stops) = opt_array(field(g, "stopSequences", "stop_sequences"), &gp("stopSequences"))? {
-            for (i, s) in stops.iter().enumerate() {
-                req.stop.push(
-                    s.as_str()
-                        .ok_or_else(|| {
-                            TranslateError::invalid(
-                                format!("generationConfig.stopSequences[{i}]"),
-                                "must be a string",
-                            )
-                        })?
-                        .to_owned(),
-                );
-            }
-        }
-        if let Some(n) = opt_u32(
-            field(g, "candidateCount", "candidate_count"),
-            &gp("candidateCount"),
-        )? {
-            if n != 1 {
+        ContentPart::Call(function_call(fc, &join(pp, "functionCall"), calls)?)
+    } else if let Some(fr) = opt_object(
+        field(po, "functionResponse", "function_response"),
+        &join(pp, "functionResponse"),
+    )? {
+        ContentPart::Result(function_response(fr, &join(pp, "functionResponse"), calls)?)
+    } else if po.contains_key("thoughtSignature") || po.contains_key("thought") {
+        ContentPart::Skip // a bare thought signature part carries nothing translatable
+    } else {
+        return Err(TranslateError::unsupported(pp, "unsupported part"));
+    })
+}
+
+/// `fileData`: a document when its MIME type says it is not an image, else an image.
+fn file_data_part(f: &Obj, fp: &str) -> Result<Part, TranslateError> {
+    let uri = req_str(field(f, "fileUri", "file_uri"), &join(fp, "fileUri"))?;
+    let mime = opt_str(field(f, "mimeType", "mime_type"), &join(fp, "mimeType"))?;
+    let src = MediaSource::Url(uri.to_owned());
+    Ok(match mime {
+        Some(m) if !m.starts_with("image/") => Part::Document {
+            source: src,
+            filename: None,
+        },
+        _ => Part::Image(src),
+    })
+}
+
+/// A `functionCall`, remembered in `calls` (with a synthetic id when it has none).
+fn function_call(fc: &Obj, fp: &str, calls: &mut Vec<PendingCall>) -> Result<ToolCall, TranslateError> {
+    let name = req_str(fc.get("name"), &join(fp, "name"))?.to_owned();
+    let args = match fc.get("args") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => return Err(TranslateError::invalid(join(fp, "args"), "must be an object")),
+    };
+    let id = match opt_str(fc.get("id"), &join(fp, "id"))? {
+        Some(id) if !id.is_empty() => id.to_owned(),
+        _ => synthetic_id(calls.len()),
+    };
+    calls.push(PendingCall {
+        id: id.clone(),
+        name: name.clone(),
+        answered: false,
+    });
+    Ok(ToolCall {
+        id,
+        name,
+        arguments: args.to_string(),
+    })
+}
+
+/// A `functionResponse`: answers the call with its id when it has one, else the earliest unanswered
+/// call of that function.
+fn function_response(fr: &Obj, fp: &str, calls: &mut [PendingCall]) -> Result<ToolResult, TranslateError> {
+    let name = req_str(fr.get("name"), &join(fp, "name"))?;
+    let given_id = opt_str(fr.get("id"), &join(fp, "id"))?.filter(|s| !s.is_empty());
+    let call = calls
+        .iter_mut()
+        .find(|c| !c.answered && given_id.map_or(c.name == name, |id| c.id == id))
+        .ok_or_else(|| {
+            TranslateError::invalid(
+                join(fp, "name"),
+                "does not answer a functionCall of an earlier model turn",
+            )
+        })?;
+    call.answered = true;
+    Ok(ToolResult {
+        tool_call_id: call.id.clone(),
+        content: response_text(fr.get("response")),
+        is_error: false,
+    })
+}
+
+/// `tools`: only `functionDeclarations` can be translated.
+fn parse_tools(v: Option<&Value>) -> Result<Vec<Tool>, TranslateError> {
+    let mut out = Vec::new();
+    for (i, t) in opt_array(v, "tools")?.into_iter().flatten().enumerate() {
+        let p = format!("tools[{i}]");
+        let to = object(t, &p)?;
+        for key in to.keys() {
+            if key != "functionDeclarations" && key != "function_declarations" {
                 return Err(TranslateError::unsupported(
-                    gp("candidateCount"),
-                    "only 1 candidate can be translated",
+                    join(&p, key),
+                    "only functionDeclarations can be translated",
                 ));
             }
         }
+        let dp = join(&p, "functionDeclarations");
+        let decls = opt_array(field(to, "functionDeclarations", "function_declarations"), &dp)?;
+        for (j, d) in decls.into_iter().flatten().enumerate() {
+            let fp = format!("{dp}[{j}]");
+            out.push(function_declaration(object(d, &fp)?, &fp)?);
+        }
     }
-    req.extras = o
-        .into_iter()
-        .filter(|(k, _)| !KNOWN_FIELDS.contains(&k.as_str()))
-        .collect();
-    Ok(req)
+    Ok(out)
+}
+
+/// A function declaration; a Gemini `parameters` schema is read with its upper-case types lowered.
+fn function_declaration(fo: &Obj, fp: &str) -> Result<Tool, TranslateError> {
+    let parameters = match opt_object(
+        field(fo, "parametersJsonSchema", "parameters_json_schema"),
+        &join(fp, "parametersJsonSchema"),
+    )? {
+        Some(s) => Some(Value::Object(s.clone())),
+        None => opt_object(fo.get("parameters"), &join(fp, "parameters"))?.map(|s| {
+            let mut v = Value::Object(s.clone());
+            lowercase_types(&mut v);
+            v
+        }),
+    };
+    Ok(Tool {
+        name: req_str(fo.get("name"), &join(fp, "name"))?.to_owned(),
+        description: opt_str(fo.get("description"), &join(fp, "description"))?.map(str::to_owned),
+        parameters,
+    })
+}
+
+/// `toolConfig.functionCallingConfig`: the mode, and one allowed function name as a named choice.
+fn parse_function_calling_config(fc: &Obj) -> Result<ToolChoice, TranslateError> {
+    let allowed = opt_array(
+        field(fc, "allowedFunctionNames", "allowed_function_names"),
+        "toolConfig.functionCallingConfig.allowedFunctionNames",
+    )?;
+    let only = match allowed.map(Vec::as_slice) {
+        Some([Value::String(name)]) => Some(name.clone()),
+        _ => None,
+    };
+    match opt_str(fc.get("mode"), "toolConfig.functionCallingConfig.mode")? {
+        None | Some("AUTO" | "MODE_UNSPECIFIED") => Ok(ToolChoice::Auto),
+        Some("NONE") => Ok(ToolChoice::None),
+        Some("ANY" | "VALIDATED") => Ok(only.map_or(ToolChoice::Required, ToolChoice::Named)),
+        Some(_) => Err(TranslateError::invalid(
+            "toolConfig.functionCallingConfig.mode",
+            "must be one of AUTO, ANY, NONE",
+        )),
+    }
+}
+
+/// `generationConfig`: output limit, sampling, stop sequences; more than one candidate is refused.
+fn parse_generation_config(g: &Obj, req: &mut ChatRequest) -> Result<(), TranslateError> {
+    let gp = |k: &str| format!("generationConfig.{k}");
+    req.max_tokens = opt_u32(
+        field(g, "maxOutputTokens", "max_output_tokens"),
+        &gp("maxOutputTokens"),
+    )?;
+    req.temperature = opt_f64(g.get("temperature"), &gp("temperature"))?;
+    req.top_p = opt_f64(field(g, "topP", "top_p"), &gp("topP"))?;
+    req.top_k = opt_u32(field(g, "topK", "top_k"), &gp("topK"))?;
+    if let Some(stops) = opt_array(field(g, "stopSequences", "stop_sequences"), &gp("stopSequences"))? {
+        for (i, s) in stops.iter().enumerate() {
+            req.stop.push(
+                s.as_str()
+                    .ok_or_else(|| {
+                        TranslateError::invalid(
+                            format!("generationConfig.stopSequences[{i}]"),
+                            "must be a string",
+                        )
+                    })?
+                    .to_owned(),
+            );
+        }
+    }
+    if let Some(n) = opt_u32(
+        field(g, "candidateCount", "candidate_count"),
+        &gp("candidateCount"),
+    )? {
+        if n != 1 {
+            return Err(TranslateError::unsupported(
+                gp("candidateCount"),
+                "only 1 candidate can be translated",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn media_part(src: MediaSource) -> Part {

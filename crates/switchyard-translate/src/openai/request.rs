@@ -338,61 +338,12 @@ pub(crate) fn render_request(req: &ChatRequest, opts: &RequestOptions) -> Value 
     }
     o.insert("model".into(), json!(opts.upstream_model));
 
-    let mut messages = Vec::with_capacity(req.messages.len() + 1);
-    if let Some(system) = &req.system {
-        messages.push(json!({"role": "system", "content": system}));
-    }
-    for m in &req.messages {
-        messages.push(match m {
-            Message::User { content } => json!({"role": "user", "content": user_content_json(content)}),
-            Message::Assistant { content, tool_calls } => {
-                let texts: Vec<&str> = content
-                    .iter()
-                    .filter_map(|p| match p {
-                        Part::Text(t) if !t.is_empty() => Some(t.as_str()),
-                        _ => None,
-                    })
-                    .collect();
-                let content = match texts.as_slice() {
-                    [] => Value::Null,
-                    [one] => json!(one),
-                    many => Value::Array(many.iter().map(|t| json!({"type": "text", "text": t})).collect()),
-                };
-                let mut mo = Map::new();
-                mo.insert("role".into(), json!("assistant"));
-                mo.insert("content".into(), content);
-                if !tool_calls.is_empty() {
-                    mo.insert(
-                        "tool_calls".into(),
-                        Value::Array(tool_calls.iter().map(tool_call_json).collect()),
-                    );
-                }
-                Value::Object(mo)
-            }
-            Message::Tool(r) => {
-                json!({"role": "tool", "tool_call_id": r.tool_call_id, "content": r.content})
-            }
-        });
-    }
-    o.insert("messages".into(), Value::Array(messages));
-
+    o.insert("messages".into(), Value::Array(render_messages(req)));
     if !req.tools.is_empty() {
-        let tools = req
-            .tools
-            .iter()
-            .map(|t| {
-                let mut f = Map::new();
-                f.insert("name".into(), json!(t.name));
-                if let Some(d) = &t.description {
-                    f.insert("description".into(), json!(d));
-                }
-                if let Some(p) = &t.parameters {
-                    f.insert("parameters".into(), p.clone());
-                }
-                json!({"type": "function", "function": f})
-            })
-            .collect();
-        o.insert("tools".into(), Value::Array(tools));
+        o.insert(
+            "tools".into(),
+            Value::Array(req.tools.iter().map(tool_json).collect()),
+        );
     }
     if let Some(tc) = &req.tool_choice {
         o.insert(
@@ -438,6 +389,61 @@ pub(crate) fn render_request(req: &ChatRequest, opts: &RequestOptions) -> Value 
         o.insert("metadata".into(), Value::Object(req.metadata.clone()));
     }
     Value::Object(o)
+}
+
+/// The system prompt as the first message, then the conversation.
+fn render_messages(req: &ChatRequest) -> Vec<Value> {
+    let mut messages = Vec::with_capacity(req.messages.len() + 1);
+    if let Some(system) = &req.system {
+        messages.push(json!({"role": "system", "content": system}));
+    }
+    messages.extend(req.messages.iter().map(|m| match m {
+        Message::User { content } => json!({"role": "user", "content": user_content_json(content)}),
+        Message::Assistant { content, tool_calls } => assistant_json(content, tool_calls),
+        Message::Tool(r) => {
+            json!({"role": "tool", "tool_call_id": r.tool_call_id, "content": r.content})
+        }
+    }));
+    messages
+}
+
+/// An assistant message: its non-empty texts (one as a string, several as text parts, none as
+/// `null`) and its tool calls.
+fn assistant_json(content: &[Part], tool_calls: &[ToolCall]) -> Value {
+    let texts: Vec<&str> = content
+        .iter()
+        .filter_map(|p| match p {
+            Part::Text(t) if !t.is_empty() => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    let content = match texts.as_slice() {
+        [] => Value::Null,
+        [one] => json!(one),
+        many => Value::Array(many.iter().map(|t| json!({"type": "text", "text": t})).collect()),
+    };
+    let mut mo = Map::new();
+    mo.insert("role".into(), json!("assistant"));
+    mo.insert("content".into(), content);
+    if !tool_calls.is_empty() {
+        mo.insert(
+            "tool_calls".into(),
+            Value::Array(tool_calls.iter().map(tool_call_json).collect()),
+        );
+    }
+    Value::Object(mo)
+}
+
+fn tool_json(t: &Tool) -> Value {
+    let mut f = Map::new();
+    f.insert("name".into(), json!(t.name));
+    if let Some(d) = &t.description {
+        f.insert("description".into(), json!(d));
+    }
+    if let Some(p) = &t.parameters {
+        f.insert("parameters".into(), p.clone());
+    }
+    json!({"type": "function", "function": f})
 }
 
 fn user_content_json(parts: &[Part]) -> Value {
