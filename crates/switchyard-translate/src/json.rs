@@ -181,3 +181,26 @@ pub(crate) fn text_or_text_items(
         Some(_) => Err(TranslateError::invalid(param, wrong_type)),
     }
 }
+
+/// The turns of a conversation as Anthropic, Gemini and Bedrock need them: empty turns dropped (they
+/// are rejected), neighbours of the same role merged (roles must alternate), and in each turn the
+/// blocks for which `is_result` holds (tool results) first, since they must directly follow the calls.
+pub(crate) fn merge_turns(
+    turns: impl IntoIterator<Item = (&'static str, Vec<Value>)>,
+    is_result: impl Fn(&Value) -> bool,
+) -> Vec<(&'static str, Vec<Value>)> {
+    let mut merged: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    for (role, blocks) in turns {
+        if blocks.is_empty() {
+            continue;
+        }
+        match merged.last_mut() {
+            Some((last, existing)) if *last == role => existing.extend(blocks),
+            _ => merged.push((role, blocks)),
+        }
+    }
+    for (_, blocks) in &mut merged {
+        blocks.sort_by_key(|b| !is_result(b));
+    }
+    merged
+}

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::canonical::{ChatRequest, MediaSource, Message, Part, Tool, ToolCall, ToolChoice, ToolResult};
 use crate::json::{
-    checked_arguments, join, object, opt_array, opt_bool, opt_f64, opt_object, opt_str, opt_u32,
+    checked_arguments, join, merge_turns, object, opt_array, opt_bool, opt_f64, opt_object, opt_str, opt_u32,
     parse_object, req_array, req_str, text_or_text_items, Obj,
 };
 use crate::{Protocol, RequestOptions, TranslateError};
@@ -397,22 +397,10 @@ pub(crate) fn render_request(req: &ChatRequest, opts: &RequestOptions) -> Value 
 /// The conversation as Anthropic turns: empty turns dropped, same-role neighbours merged, tool
 /// results first in their user turn, a lone text block written as a string.
 fn render_messages(messages: &[Message]) -> Vec<Value> {
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    for m in messages {
-        let (role, blocks) = message_blocks(m);
-        if blocks.is_empty() {
-            continue; // Anthropic rejects empty turns; dropping one may merge its neighbours below
-        }
-        match turns.last_mut() {
-            Some((last, existing)) if *last == role => existing.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
-    }
-    turns
+    let is_result = |b: &Value| b.get("type").and_then(Value::as_str) == Some("tool_result");
+    merge_turns(messages.iter().map(message_blocks), is_result)
         .into_iter()
-        .map(|(role, mut blocks)| {
-            // tool_result blocks must open the user turn that answers the tool calls
-            blocks.sort_by_key(|b| b.get("type").and_then(Value::as_str) != Some("tool_result"));
+        .map(|(role, blocks)| {
             let content = match blocks.as_slice() {
                 [b] if b["type"] == "text" => b["text"].clone(),
                 _ => Value::Array(blocks),

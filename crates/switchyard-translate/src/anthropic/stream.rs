@@ -54,75 +54,10 @@ impl Decoder {
                 out.push(StreamEvent::Start);
             }
             "content_block_start" => {
-                let cb = ev.get("content_block");
-                let block = match cb.and_then(|c| c.get("type")).and_then(Value::as_str) {
-                    Some("text") => {
-                        let text = cb
-                            .and_then(|c| c.get("text"))
-                            .and_then(Value::as_str)
-                            .unwrap_or_default();
-                        if !text.is_empty() {
-                            out.push(StreamEvent::TextDelta(text.to_owned()));
-                        }
-                        Block::Text
-                    }
-                    Some("tool_use") => {
-                        let index = self.next_tool;
-                        self.next_tool += 1;
-                        let field = |k: &str| {
-                            cb.and_then(|c| c.get(k))
-                                .and_then(Value::as_str)
-                                .unwrap_or_default()
-                                .to_owned()
-                        };
-                        out.push(StreamEvent::ToolCallStart {
-                            index,
-                            id: field("id"),
-                            name: field("name"),
-                        });
-                        // Streams start tool blocks with `input: {}`; a non-empty input is the whole input.
-                        let input = cb.and_then(|c| c.get("input")).and_then(Value::as_object);
-                        let got_args = input.is_some_and(|i| !i.is_empty());
-                        if let Some(i) = input.filter(|i| !i.is_empty()) {
-                            out.push(StreamEvent::ToolCallArgsDelta {
-                                index,
-                                fragment: Value::Object(i.clone()).to_string(),
-                            });
-                        }
-                        Block::Tool { index, got_args }
-                    }
-                    _ => Block::Other, // thinking, redacted_thinking, server tools
-                };
+                let block = self.block_start(ev.get("content_block"), out);
                 self.blocks.insert(block_index, block);
             }
-            "content_block_delta" => {
-                let delta = ev.get("delta");
-                let text = |k: &str| {
-                    delta
-                        .and_then(|d| d.get(k))
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                };
-                match (
-                    self.blocks.get_mut(&block_index),
-                    delta.and_then(|d| d.get("type")).and_then(Value::as_str),
-                ) {
-                    (Some(Block::Text), Some("text_delta")) if !text("text").is_empty() => {
-                        out.push(StreamEvent::TextDelta(text("text").to_owned()));
-                    }
-                    (Some(Block::Tool { index, got_args }), Some("input_json_delta")) => {
-                        let fragment = text("partial_json");
-                        if !fragment.is_empty() {
-                            *got_args = true;
-                            out.push(StreamEvent::ToolCallArgsDelta {
-                                index: *index,
-                                fragment: fragment.to_owned(),
-                            });
-                        }
-                    }
-                    _ => {} // thinking_delta, signature_delta, citations_delta
-                }
-            }
+            "content_block_delta" => self.block_delta(block_index, ev.get("delta"), out),
             "content_block_stop" => {
                 if let Some(Block::Tool {
                     index,
@@ -156,6 +91,79 @@ impl Decoder {
             "ping" => out.push(StreamEvent::Ping),
             "error" => out.push(StreamEvent::Error(parse_error(500, data.as_bytes()))),
             _ => {}
+        }
+    }
+
+    /// A new content block: text (its initial text, if any, is a delta), a tool call (a new canonical
+    /// tool index), or anything else (thinking, server tools), which is ignored.
+    fn block_start(&mut self, cb: Option<&Value>, out: &mut Vec<StreamEvent>) -> Block {
+        let field = |k: &str| {
+            cb.and_then(|c| c.get(k))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
+        match cb.and_then(|c| c.get("type")).and_then(Value::as_str) {
+            Some("text") => {
+                let text = field("text");
+                if !text.is_empty() {
+                    out.push(StreamEvent::TextDelta(text.to_owned()));
+                }
+                Block::Text
+            }
+            Some("tool_use") => {
+                let index = self.next_tool;
+                self.next_tool += 1;
+                out.push(StreamEvent::ToolCallStart {
+                    index,
+                    id: field("id").to_owned(),
+                    name: field("name").to_owned(),
+                });
+                // Streams start tool blocks with `input: {}`; a non-empty input is the whole input.
+                let input = cb
+                    .and_then(|c| c.get("input"))
+                    .and_then(Value::as_object)
+                    .filter(|i| !i.is_empty());
+                if let Some(i) = input {
+                    out.push(StreamEvent::ToolCallArgsDelta {
+                        index,
+                        fragment: Value::Object(i.clone()).to_string(),
+                    });
+                }
+                Block::Tool {
+                    index,
+                    got_args: input.is_some(),
+                }
+            }
+            _ => Block::Other, // thinking, redacted_thinking, server tools
+        }
+    }
+
+    /// A delta of the block at `block_index`: text, or a fragment of a tool call's arguments.
+    fn block_delta(&mut self, block_index: u64, delta: Option<&Value>, out: &mut Vec<StreamEvent>) {
+        let text = |k: &str| {
+            delta
+                .and_then(|d| d.get(k))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
+        match (
+            self.blocks.get_mut(&block_index),
+            delta.and_then(|d| d.get("type")).and_then(Value::as_str),
+        ) {
+            (Some(Block::Text), Some("text_delta")) if !text("text").is_empty() => {
+                out.push(StreamEvent::TextDelta(text("text").to_owned()));
+            }
+            (Some(Block::Tool { index, got_args }), Some("input_json_delta")) => {
+                let fragment = text("partial_json");
+                if !fragment.is_empty() {
+                    *got_args = true;
+                    out.push(StreamEvent::ToolCallArgsDelta {
+                        index: *index,
+                        fragment: fragment.to_owned(),
+                    });
+                }
+            }
+            _ => {} // thinking_delta, signature_delta, citations_delta
         }
     }
 

@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 use super::{field, synthetic_id};
 use crate::canonical::{ChatRequest, MediaSource, Message, Part, Tool, ToolCall, ToolChoice, ToolResult};
 use crate::json::{
-    checked_arguments, join, object, opt_array, opt_f64, opt_object, opt_str, opt_u32, parse_object,
-    req_array, req_str, Obj,
+    checked_arguments, join, merge_turns, object, opt_array, opt_f64, opt_object, opt_str, opt_u32,
+    parse_object, req_array, req_str, Obj,
 };
 use crate::{Protocol, RequestOptions, TranslateError};
 
@@ -368,11 +368,13 @@ pub(super) fn lowercase_types(v: &mut Value) {
 
 // Requests: canonical -> Gemini body (the model goes in the URL, not the body)
 
-pub(crate) fn render_request(req: &ChatRequest, _opts: &RequestOptions) -> Value {
+/// The conversation as Gemini contents. Function responses carry the name of the call they answer
+/// (Gemini matches them by name, not id).
+fn render_contents(messages: &[Message]) -> Vec<Value> {
     let mut names: HashMap<&str, &str> = HashMap::new();
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    for m in &req.messages {
-        let (role, parts) = match m {
+    let mut turns = Vec::with_capacity(messages.len());
+    for m in messages {
+        turns.push(match m {
             Message::User { content } => ("user", content.iter().filter_map(part_json).collect::<Vec<_>>()),
             Message::Assistant { content, tool_calls } => {
                 let mut parts: Vec<Value> = content.iter().filter_map(part_json).collect();
@@ -395,23 +397,16 @@ pub(crate) fn render_request(req: &ChatRequest, _opts: &RequestOptions) -> Value
                     vec![json!({"functionResponse": {"name": name, "response": response}})],
                 )
             }
-        };
-        if parts.is_empty() {
-            continue;
-        }
-        match turns.last_mut() {
-            Some((last, existing)) if *last == role => existing.extend(parts),
-            _ => turns.push((role, parts)),
-        }
+        });
     }
-    let contents: Vec<Value> = turns
+    merge_turns(turns, |p| p.get("functionResponse").is_some())
         .into_iter()
-        .map(|(role, mut parts)| {
-            parts.sort_by_key(|p| p.get("functionResponse").is_none());
-            json!({"role": role, "parts": parts})
-        })
-        .collect();
+        .map(|(role, parts)| json!({"role": role, "parts": parts}))
+        .collect()
+}
 
+pub(crate) fn render_request(req: &ChatRequest, _opts: &RequestOptions) -> Value {
+    let contents = render_contents(&req.messages);
     let mut o = Map::new();
     if req.extras_protocol == Some(Protocol::Gemini) {
         o.extend(req.extras.clone());
