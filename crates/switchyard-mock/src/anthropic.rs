@@ -14,11 +14,10 @@ use hyper::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::body::MockBody;
+use crate::completions::{echo_text, truncate_words, DRIP_CHUNKS, DRIP_INTERVAL};
 use crate::frames::Frames;
-use crate::handlers::{
-    echo_text, json, slow_millis, sse_response, to_json, truncate_words, truncated, Reply, DRIP_CHUNKS,
-    DRIP_INTERVAL,
-};
+use crate::handlers::{json, sse_response, to_json, truncated, Reply};
+use crate::modes::slow_millis;
 use crate::openai::{word_count, word_pieces, Content, Message, Str, TOOL_ARGUMENTS, TOOL_NAME};
 use crate::state::Shared;
 

@@ -23,7 +23,8 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::body::MockBody;
-use crate::handlers::{echo_text, json, Reply};
+use crate::completions::echo_text;
+use crate::handlers::{json, Reply};
 use crate::sigv4;
 use crate::state::Shared;
 

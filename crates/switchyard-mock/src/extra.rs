@@ -10,7 +10,8 @@ use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::body::MockBody;
-use crate::handlers::{common_mode_for, json, sse_response, Reply};
+use crate::handlers::{json, sse_response, Reply};
+use crate::modes::common_mode_for;
 use crate::openai::{flat_error, word_count, word_pieces};
 use crate::state::Shared;
 
