@@ -49,174 +49,193 @@ pub(crate) async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
         .find(|m| m.role.as_ref().is_some_and(|r| r.0 == "user"))
         .and_then(|m| m.content.as_ref())
         .map(Content::text);
-    let content = echo_text(user_text.as_deref().unwrap_or(""));
-    let limit = req.max_completion_tokens.or(req.max_tokens);
-    let id = format!("chatcmpl-mock-{}", shared.next_id());
-    let created = unix_now();
+    let answer = ChatAnswer {
+        id: format!("chatcmpl-mock-{}", shared.next_id()),
+        created: unix_now(),
+        model,
+        reasoning,
+        prompt_tokens,
+        content: echo_text(user_text.as_deref().unwrap_or("")),
+        limit: req.max_completion_tokens.or(req.max_tokens),
+    };
+    if stream {
+        answer.stream(shared, mode, include_usage)
+    } else {
+        answer.json(mode)
+    }
+}
 
-    if !stream {
-        return match mode {
-            Mode::Tool => {
-                let usage = Usage::new(prompt_tokens, word_count(TOOL_ARGUMENTS));
-                let message = AssistantMessage {
-                    role: "assistant",
-                    content: None,
-                    refusal: (),
-                    reasoning_content: reasoning,
-                    tool_calls: Some([ToolCall {
-                        id: TOOL_CALL_ID,
-                        kind: "function",
-                        function: ToolFunction {
-                            name: TOOL_NAME,
-                            arguments: TOOL_ARGUMENTS,
-                        },
-                    }]),
-                };
-                json(
-                    StatusCode::OK,
-                    chat_completion(&id, created, model, message, "tool_calls", usage),
-                )
-                .into()
-            }
-            _ => {
-                let (content, finish) = truncate_words(content, limit);
-                let usage = Usage::new(prompt_tokens, word_count(&content));
-                let message = AssistantMessage {
-                    role: "assistant",
-                    content: Some(&content),
-                    refusal: (),
-                    reasoning_content: reasoning,
-                    tool_calls: None,
-                };
-                let body = chat_completion(&id, created, model, message, finish, usage);
-                if mode == Mode::Cut {
-                    truncated(body).into()
-                } else {
-                    json(StatusCode::OK, body).into()
-                }
-            }
-        };
+/// What a chat answer is made of, whether sent as JSON or streamed.
+struct ChatAnswer<'a> {
+    id: String,
+    created: u64,
+    model: &'a str,
+    /// `reasoning_content` to send (when the client enabled thinking).
+    reasoning: Option<&'static str>,
+    prompt_tokens: u64,
+    /// The echo, before truncation to `limit` words.
+    content: String,
+    limit: Option<u64>,
+}
+
+fn text_delta(content: &str) -> Delta<'_> {
+    Delta {
+        content: Some(content),
+        ..Delta::default()
+    }
+}
+
+impl ChatAnswer<'_> {
+    /// A `chat.completion` body: the tool call (`tool*`), else the echo; `cut*` sends it truncated.
+    fn json(self, mode: Mode) -> Reply {
+        let (message, finish, usage, content);
+        if mode == Mode::Tool {
+            usage = Usage::new(self.prompt_tokens, word_count(TOOL_ARGUMENTS));
+            finish = "tool_calls";
+            message = AssistantMessage {
+                role: "assistant",
+                content: None,
+                refusal: (),
+                reasoning_content: self.reasoning,
+                tool_calls: Some([ToolCall {
+                    id: TOOL_CALL_ID,
+                    kind: "function",
+                    function: ToolFunction {
+                        name: TOOL_NAME,
+                        arguments: TOOL_ARGUMENTS,
+                    },
+                }]),
+            };
+        } else {
+            (content, finish) = truncate_words(self.content.clone(), self.limit);
+            usage = Usage::new(self.prompt_tokens, word_count(&content));
+            message = AssistantMessage {
+                role: "assistant",
+                content: Some(&content),
+                refusal: (),
+                reasoning_content: self.reasoning,
+                tool_calls: None,
+            };
+        }
+        let body = chat_completion(&self.id, self.created, self.model, message, finish, usage);
+        if mode == Mode::Cut {
+            truncated(body).into()
+        } else {
+            json(StatusCode::OK, body).into()
+        }
     }
 
-    let mut w = StreamWriter::new(&id, created, model, "chat.completion.chunk", include_usage);
+    /// A `chat.completion.chunk` stream: role chunk, reasoning, then per mode the tool call, 100 paced
+    /// ticks (`drip*`), one word and no end (`cut*`), one word and an hour of silence (`stall*`), or
+    /// the echo word by word.
+    fn stream(self, shared: &Arc<Shared>, mode: Mode, include_usage: bool) -> Reply {
+        let mut w = StreamWriter::new(
+            &self.id,
+            self.created,
+            self.model,
+            "chat.completion.chunk",
+            include_usage,
+        );
+        w.chat_delta(
+            Delta {
+                role: Some("assistant"),
+                content: Some(""),
+                ..Delta::default()
+            },
+            None,
+        );
+        if let Some(r) = self.reasoning {
+            w.chat_delta(
+                Delta {
+                    reasoning_content: Some(r),
+                    ..Delta::default()
+                },
+                None,
+            );
+        }
+        let body = match mode {
+            Mode::Tool => {
+                stream_tool_call(&mut w);
+                let usage = Usage::new(self.prompt_tokens, word_count(TOOL_ARGUMENTS));
+                MockBody::events(w.finish(Some(usage)), shared)
+            }
+            Mode::Drip => {
+                let first_paced = w.frames();
+                for i in 1..=DRIP_CHUNKS {
+                    w.chat_delta(text_delta(&format!("tick{i} ")), None);
+                }
+                w.chat_delta(Delta::default(), Some("stop"));
+                let frames = w.finish(Some(Usage::new(self.prompt_tokens, DRIP_CHUNKS as u64)));
+                let range = first_paced..first_paced + DRIP_CHUNKS;
+                MockBody::paced_events(frames, shared, DRIP_INTERVAL, range)
+            }
+            Mode::Cut => {
+                if let Some(first) = word_pieces(&self.content).first() {
+                    w.chat_delta(text_delta(first), None);
+                }
+                MockBody::events(w.into_frames(), shared)
+            }
+            Mode::Stall => {
+                // Role chunk and one word now, the rest after an hour: the stream is open but silent.
+                for piece in &word_pieces(&self.content) {
+                    w.chat_delta(text_delta(piece), None);
+                }
+                w.chat_delta(Delta::default(), Some("stop"));
+                let frames = w.finish(None);
+                let range = 2..frames.len();
+                MockBody::paced_events(frames, shared, STALL_PAUSE, range)
+            }
+            _ => {
+                let (content, finish) = truncate_words(self.content.clone(), self.limit);
+                let pieces = word_pieces(&content);
+                for piece in &pieces {
+                    w.chat_delta(text_delta(piece), None);
+                }
+                w.chat_delta(Delta::default(), Some(finish));
+                let usage = Usage::new(self.prompt_tokens, pieces.len() as u64);
+                MockBody::events(w.finish(Some(usage)), shared)
+            }
+        };
+        sse_response(body).into()
+    }
+}
+
+/// The tool call as OpenAI streams it: id and name with empty arguments, then the argument pieces,
+/// then the `tool_calls` finish chunk.
+fn stream_tool_call(w: &mut StreamWriter<'_>) {
     w.chat_delta(
         Delta {
-            role: Some("assistant"),
-            content: Some(""),
+            tool_calls: Some([ToolCallDelta {
+                index: 0,
+                id: Some(TOOL_CALL_ID),
+                kind: Some("function"),
+                function: ToolFunctionDelta {
+                    name: Some(TOOL_NAME),
+                    arguments: "",
+                },
+            }]),
             ..Delta::default()
         },
         None,
     );
-    if let Some(r) = reasoning {
+    for piece in TOOL_ARGUMENT_PIECES {
         w.chat_delta(
             Delta {
-                reasoning_content: Some(r),
+                tool_calls: Some([ToolCallDelta {
+                    index: 0,
+                    id: None,
+                    kind: None,
+                    function: ToolFunctionDelta {
+                        name: None,
+                        arguments: piece,
+                    },
+                }]),
                 ..Delta::default()
             },
             None,
         );
     }
-    match mode {
-        Mode::Tool => {
-            w.chat_delta(
-                Delta {
-                    tool_calls: Some([ToolCallDelta {
-                        index: 0,
-                        id: Some(TOOL_CALL_ID),
-                        kind: Some("function"),
-                        function: ToolFunctionDelta {
-                            name: Some(TOOL_NAME),
-                            arguments: "",
-                        },
-                    }]),
-                    ..Delta::default()
-                },
-                None,
-            );
-            for piece in TOOL_ARGUMENT_PIECES {
-                w.chat_delta(
-                    Delta {
-                        tool_calls: Some([ToolCallDelta {
-                            index: 0,
-                            id: None,
-                            kind: None,
-                            function: ToolFunctionDelta {
-                                name: None,
-                                arguments: piece,
-                            },
-                        }]),
-                        ..Delta::default()
-                    },
-                    None,
-                );
-            }
-            w.chat_delta(Delta::default(), Some("tool_calls"));
-            let usage = Usage::new(prompt_tokens, word_count(TOOL_ARGUMENTS));
-            sse_response(MockBody::events(w.finish(Some(usage)), shared)).into()
-        }
-        Mode::Drip => {
-            let first_paced = w.frames();
-            for i in 1..=DRIP_CHUNKS {
-                let text = format!("tick{i} ");
-                w.chat_delta(
-                    Delta {
-                        content: Some(&text),
-                        ..Delta::default()
-                    },
-                    None,
-                );
-            }
-            w.chat_delta(Delta::default(), Some("stop"));
-            let frames = w.finish(Some(Usage::new(prompt_tokens, DRIP_CHUNKS as u64)));
-            let range = first_paced..first_paced + DRIP_CHUNKS;
-            sse_response(MockBody::paced_events(frames, shared, DRIP_INTERVAL, range)).into()
-        }
-        Mode::Cut => {
-            if let Some(first) = word_pieces(&content).first() {
-                w.chat_delta(
-                    Delta {
-                        content: Some(first),
-                        ..Delta::default()
-                    },
-                    None,
-                );
-            }
-            sse_response(MockBody::events(w.into_frames(), shared)).into()
-        }
-        Mode::Stall => {
-            // Role chunk and one word now, the rest after an hour: the stream is open but silent.
-            let pieces = word_pieces(&content);
-            for piece in &pieces {
-                w.chat_delta(
-                    Delta {
-                        content: Some(piece),
-                        ..Delta::default()
-                    },
-                    None,
-                );
-            }
-            w.chat_delta(Delta::default(), Some("stop"));
-            let frames = w.finish(None);
-            let range = 2..frames.len();
-            sse_response(MockBody::paced_events(frames, shared, STALL_PAUSE, range)).into()
-        }
-        _ => {
-            let (content, finish) = truncate_words(content, limit);
-            let pieces = word_pieces(&content);
-            for piece in &pieces {
-                w.chat_delta(
-                    Delta {
-                        content: Some(piece),
-                        ..Delta::default()
-                    },
-                    None,
-                );
-            }
-            w.chat_delta(Delta::default(), Some(finish));
-            let usage = Usage::new(prompt_tokens, pieces.len() as u64);
-            sse_response(MockBody::events(w.finish(Some(usage)), shared)).into()
-        }
-    }
+    w.chat_delta(Delta::default(), Some("tool_calls"));
 }
 
 pub(crate) const DRIP_CHUNKS: usize = 100;

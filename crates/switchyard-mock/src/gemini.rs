@@ -303,34 +303,8 @@ pub(crate) async fn generate(
         _ => return invalid_argument("* GenerateContentRequest.contents: contents is not specified\n"),
     };
     let mode = mode_of(model);
-    match mode {
-        Mode::Fail => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "Internal error encountered.",
-            )
-            .into()
-        }
-        Mode::Unavail => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "The model is overloaded. Please try again later.",
-            )
-            .into()
-        }
-        Mode::RateLimit => {
-            return error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RESOURCE_EXHAUSTED",
-                "Resource has been exhausted (e.g. check quota).",
-            )
-            .into()
-        }
-        Mode::Reset => return Reply::Reset,
-        Mode::Slow(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-        _ => {}
+    if let Some(reply) = failure_mode(mode).await {
+        return reply;
     }
 
     let prompt_tokens = (req.system_instruction.as_ref().map_or(0, GContent::words)
@@ -360,27 +334,9 @@ pub(crate) async fn generate(
     }
 
     let drip = mode == Mode::Drip && stream;
-    let (text, finish) = if drip {
-        let text: String = (1..=DRIP_CHUNKS).map(|i| format!("tick{i} ")).collect();
-        (text, "STOP")
-    } else {
-        let user_text = contents
-            .iter()
-            .rev()
-            .find(|c| c.role.as_ref().is_none_or(|r| r.0 == "user"))
-            .map(|c| c.texts().collect::<String>())
-            .unwrap_or_default();
-        let limit = req.generation_config.and_then(|g| g.max_output_tokens);
-        let (text, finish) = truncate_words(echo_text(&user_text), limit);
-        let finish = if mode == Mode::MaxTok || finish == "length" {
-            "MAX_TOKENS"
-        } else {
-            "STOP"
-        };
-        (text, finish)
-    };
+    let limit = req.generation_config.and_then(|g| g.max_output_tokens);
+    let (text, finish) = answer_text(mode, drip, contents, limit);
     let meta = usage(word_count(&text));
-
     if !stream {
         let body = to_json(&response(
             model,
@@ -394,8 +350,83 @@ pub(crate) async fn generate(
             json(StatusCode::OK, body).into()
         };
     }
+    let answer = Answer {
+        model,
+        text: &text,
+        finish,
+        meta,
+    };
+    stream_text(shared, sse, mode, drip, &answer)
+}
 
-    let mut pieces = word_pieces(&text);
+/// The modes that answer with an error (or no answer); `slow-<ms>*` waits and then answers.
+async fn failure_mode(mode: Mode) -> Option<Reply> {
+    let (status, rpc, message) = match mode {
+        Mode::Fail => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "Internal error encountered.",
+        ),
+        Mode::Unavail => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "The model is overloaded. Please try again later.",
+        ),
+        Mode::RateLimit => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "RESOURCE_EXHAUSTED",
+            "Resource has been exhausted (e.g. check quota).",
+        ),
+        Mode::Reset => return Some(Reply::Reset),
+        Mode::Slow(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            return None;
+        }
+        _ => return None,
+    };
+    Some(error(status, rpc, message).into())
+}
+
+/// The answer's text and finish reason: 100 ticks (a `drip*` stream), else the last user turn's echo
+/// truncated to `limit` words (`MAX_TOKENS` then, and always for `maxtok*`).
+fn answer_text(
+    mode: Mode,
+    drip: bool,
+    contents: &[GContent<'_>],
+    limit: Option<u64>,
+) -> (String, &'static str) {
+    if drip {
+        let text: String = (1..=DRIP_CHUNKS).map(|i| format!("tick{i} ")).collect();
+        return (text, "STOP");
+    }
+    let user_text = contents
+        .iter()
+        .rev()
+        .find(|c| c.role.as_ref().is_none_or(|r| r.0 == "user"))
+        .map(|c| c.texts().collect::<String>())
+        .unwrap_or_default();
+    let (text, finish) = truncate_words(echo_text(&user_text), limit);
+    let finish = if mode == Mode::MaxTok || finish == "length" {
+        "MAX_TOKENS"
+    } else {
+        "STOP"
+    };
+    (text, finish)
+}
+
+/// A text answer to stream.
+struct Answer<'a> {
+    model: &'a str,
+    text: &'a str,
+    finish: &'static str,
+    meta: UsageMetadata,
+}
+
+/// A text answer as one chunk per word, the last with the finish reason and usage; `cut*` sends the
+/// first chunk only, `drip*` paces every chunk.
+fn stream_text(shared: &Arc<Shared>, sse: bool, mode: Mode, drip: bool, answer: &Answer<'_>) -> Reply {
+    let model = answer.model;
+    let mut pieces = word_pieces(answer.text);
     if pieces.is_empty() {
         pieces.push("");
     }
@@ -412,7 +443,7 @@ pub(crate) async fn generate(
     let last = pieces.len() - 1;
     for (i, text) in pieces.iter().enumerate() {
         let (finish, meta) = if i == last {
-            (Some(finish), Some(meta))
+            (Some(answer.finish), Some(answer.meta))
         } else {
             (None, None)
         };

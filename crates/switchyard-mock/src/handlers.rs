@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
@@ -125,33 +126,8 @@ fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
 pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
-
-    if path == "/__calls" {
-        return match parts.method {
-            Method::GET => json(StatusCode::OK, calls_body(&shared)),
-            Method::DELETE => {
-                shared.reset();
-                let mut resp = Response::new(MockBody::Empty);
-                *resp.status_mut() = StatusCode::NO_CONTENT;
-                resp
-            }
-            _ => method_not_allowed("GET, DELETE"),
-        }
-        .into();
-    }
-
-    if path == "/__requests/last" {
-        return match parts.method {
-            Method::GET => match shared.records.lock().unwrap_or_else(|e| e.into_inner()).back() {
-                Some(rec) => json(StatusCode::OK, rec.to_json().to_string()),
-                None => json(
-                    StatusCode::NOT_FOUND,
-                    Bytes::from_static(b"{\"error\":\"no request recorded\"}"),
-                ),
-            },
-            _ => method_not_allowed("GET"),
-        }
-        .into();
+    if let Some(reply) = control(&shared, &parts.method, path) {
+        return reply;
     }
 
     let route = route(&parts.method, path);
@@ -165,47 +141,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
             .into()
         }
     };
-
     if shared.record {
-        shared.push_record(RecordedRequest {
-            method: parts.method.as_str().to_owned(),
-            path: parts
-                .uri
-                .path_and_query()
-                .map_or(path, |pq| pq.as_str())
-                .to_owned(),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            body: body.clone(),
-        });
+        record(&shared, &parts, &body);
     }
-    let route = match route {
-        Route::Endpoint(ep) => {
-            shared.count(ep);
-            Route::Endpoint(ep)
-        }
-        Route::Model(id) => {
-            shared.count(Endpoint::Models);
-            Route::Model(id)
-        }
-        Route::Gemini { model, stream } => {
-            shared.count(Endpoint::Generate);
-            Route::Gemini { model, stream }
-        }
-        Route::GeminiModels => {
-            shared.count(Endpoint::Models);
-            Route::GeminiModels
-        }
-        other => other,
-    };
+    count(&shared, &route);
     // `GET /v1/models[/{id}]` answers in Anthropic's shape (and takes Anthropic auth) when the request
     // carries `anthropic-version`.
     let anthropic_models = matches!(route, Route::Endpoint(Endpoint::Models) | Route::Model(_))
@@ -221,39 +160,8 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
     if !shared.latency.is_zero() {
         tokio::time::sleep(shared.latency).await;
     }
-
-    if let (Some(expected), Some(key)) = (&shared.expected_auth, &shared.api_key) {
-        let bearer_ok = parts
-            .headers
-            .get(AUTHORIZATION)
-            .is_some_and(|v| v.as_bytes() == &expected[..]);
-        match api {
-            Api::OpenAi if path == "/v1" || path.starts_with("/v1/") => {
-                if !bearer_ok {
-                    return unauthorized().into();
-                }
-            }
-            Api::OpenAi => {}
-            Api::Anthropic => {
-                let key_ok = parts
-                    .headers
-                    .get(X_API_KEY)
-                    .is_some_and(|v| v.as_bytes() == key.as_bytes());
-                if !key_ok && !bearer_ok {
-                    return anthropic::unauthorized().into();
-                }
-            }
-            Api::Gemini => {
-                let given = parts
-                    .headers
-                    .get(X_GOOG_API_KEY)
-                    .map(HeaderValue::as_bytes)
-                    .or_else(|| query_param(parts.uri.query(), "key").map(str::as_bytes));
-                if given != Some(key.as_bytes()) {
-                    return gemini::auth_error(given.is_some()).into();
-                }
-            }
-        }
+    if let Some(reply) = auth_refusal(&shared, &parts, api) {
+        return reply;
     }
     if matches!(route, Route::Endpoint(Endpoint::Messages | Endpoint::CountTokens))
         && !parts.headers.contains_key(ANTHROPIC_VERSION)
@@ -270,77 +178,188 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
     match route {
         Route::Endpoint(Endpoint::Models) if anthropic_models => anthropic::models().into(),
         Route::Model(id) if anthropic_models => anthropic::model(id).into(),
-        Route::Endpoint(Endpoint::Models) => json(StatusCode::OK, shared.models_body.clone()).into(),
-        Route::Endpoint(Endpoint::Chat) => chat(&shared, &body).await,
-        Route::Endpoint(Endpoint::Completions) => completions(&shared, &body).await,
-        Route::Endpoint(Endpoint::Embeddings) => embeddings(&body).await,
-        Route::Endpoint(ep @ (Endpoint::Transcriptions | Endpoint::Translations)) => {
-            let ct = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-            crate::extra::audio(&shared, ep == Endpoint::Translations, ct, &body).await
-        }
-        Route::Endpoint(Endpoint::Rerank) => crate::extra::rerank(&shared, &body).await,
-        Route::Endpoint(Endpoint::Responses) => crate::extra::responses(&shared, &body).await,
-        Route::Endpoint(Endpoint::Messages) => anthropic::messages(&shared, &body).await,
-        Route::Endpoint(Endpoint::CountTokens) => anthropic::count_tokens(&body),
-        Route::Endpoint(Endpoint::Generate) => unreachable!("Gemini requests route as Route::Gemini"),
+        Route::Endpoint(ep) => endpoint(&shared, ep, &parts, &body).await,
         Route::GeminiModels => gemini::models().into(),
         Route::Gemini { model, stream } => {
             let sse = query_param(parts.uri.query(), "alt") == Some("sse");
             gemini::generate(&shared, model, stream, sse, &body).await
         }
-        Route::Model(id) => match MODEL_IDS.iter().find(|m| **m == id) {
-            Some(id) => json(StatusCode::OK, to_json(&model_object(id))).into(),
-            None => json(
-                StatusCode::NOT_FOUND,
-                openai_error(
-                    &format!("The model `{id}` does not exist."),
-                    "invalid_request_error",
-                    Some("model"),
-                    Some("model_not_found"),
-                ),
-            )
-            .into(),
+        Route::Model(id) => model(id).into(),
+        Route::MethodNotAllowed(allow, api) => not_allowed(allow, api).into(),
+        Route::NotFound(api) => not_found(api, &parts.method, path).into(),
+    }
+}
+
+/// The mock's own control endpoints (`/__calls`, `/__requests/last`); `None` for every other path.
+fn control(shared: &Shared, method: &Method, path: &str) -> Option<Reply> {
+    let reply = match path {
+        "/__calls" => match *method {
+            Method::GET => json(StatusCode::OK, calls_body(shared)),
+            Method::DELETE => {
+                shared.reset();
+                let mut resp = Response::new(MockBody::Empty);
+                *resp.status_mut() = StatusCode::NO_CONTENT;
+                resp
+            }
+            _ => method_not_allowed("GET, DELETE"),
         },
-        Route::MethodNotAllowed(allow, Api::OpenAi) => method_not_allowed(allow).into(),
-        Route::MethodNotAllowed(allow, api) => {
-            let mut resp = if api == Api::Anthropic {
-                anthropic::error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "invalid_request_error",
-                    "Method Not Allowed",
+        "/__requests/last" => match *method {
+            Method::GET => match shared.records.lock().unwrap_or_else(|e| e.into_inner()).back() {
+                Some(rec) => json(StatusCode::OK, rec.to_json().to_string()),
+                None => json(
+                    StatusCode::NOT_FOUND,
+                    Bytes::from_static(b"{\"error\":\"no request recorded\"}"),
+                ),
+            },
+            _ => method_not_allowed("GET"),
+        },
+        _ => return None,
+    };
+    Some(reply.into())
+}
+
+fn record(shared: &Shared, parts: &Parts, body: &Bytes) {
+    shared.push_record(RecordedRequest {
+        method: parts.method.as_str().to_owned(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map_or(parts.uri.path(), |pq| pq.as_str())
+            .to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
                 )
-            } else {
-                gemini::error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "INVALID_ARGUMENT",
-                    "Method Not Allowed",
-                )
-            };
-            resp.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
-            resp.into()
+            })
+            .collect(),
+        body: body.clone(),
+    });
+}
+
+/// Counts the call by endpoint (`/__calls`).
+fn count(shared: &Shared, route: &Route<'_>) {
+    match route {
+        Route::Endpoint(ep) => shared.count(*ep),
+        Route::Model(_) | Route::GeminiModels => shared.count(Endpoint::Models),
+        Route::Gemini { .. } => shared.count(Endpoint::Generate),
+        Route::MethodNotAllowed(..) | Route::NotFound(_) => {}
+    }
+}
+
+/// When the mock was given a key, checks it in the API's own way: a bearer token on `/v1` (OpenAI),
+/// `x-api-key` or a bearer token (Anthropic), `x-goog-api-key` or `?key=` (Gemini). `Some` is the
+/// refusal.
+fn auth_refusal(shared: &Shared, parts: &Parts, api: Api) -> Option<Reply> {
+    let (Some(expected), Some(key)) = (&shared.expected_auth, &shared.api_key) else {
+        return None;
+    };
+    let path = parts.uri.path();
+    let bearer_ok = parts
+        .headers
+        .get(AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes() == &expected[..]);
+    match api {
+        Api::OpenAi if (path == "/v1" || path.starts_with("/v1/")) && !bearer_ok => {
+            Some(unauthorized().into())
         }
-        Route::NotFound(Api::Anthropic) => anthropic::error(
-            StatusCode::NOT_FOUND,
-            "not_found_error",
-            &format!("Not found: {} {}", parts.method, path),
-        )
-        .into(),
-        Route::NotFound(Api::Gemini) => gemini::error(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            &format!("Requested entity was not found: {} {}", parts.method, path),
-        )
-        .into(),
-        Route::NotFound(Api::OpenAi) => json(
+        Api::OpenAi => None,
+        Api::Anthropic => {
+            let key_ok = parts
+                .headers
+                .get(X_API_KEY)
+                .is_some_and(|v| v.as_bytes() == key.as_bytes());
+            (!key_ok && !bearer_ok).then(|| anthropic::unauthorized().into())
+        }
+        Api::Gemini => {
+            let given = parts
+                .headers
+                .get(X_GOOG_API_KEY)
+                .map(HeaderValue::as_bytes)
+                .or_else(|| query_param(parts.uri.query(), "key").map(str::as_bytes));
+            (given != Some(key.as_bytes())).then(|| gemini::auth_error(given.is_some()).into())
+        }
+    }
+}
+
+async fn endpoint(shared: &Arc<Shared>, ep: Endpoint, parts: &Parts, body: &Bytes) -> Reply {
+    match ep {
+        Endpoint::Models => json(StatusCode::OK, shared.models_body.clone()).into(),
+        Endpoint::Chat => chat(shared, body).await,
+        Endpoint::Completions => completions(shared, body).await,
+        Endpoint::Embeddings => embeddings(body).await,
+        Endpoint::Transcriptions | Endpoint::Translations => {
+            let ct = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            crate::extra::audio(shared, ep == Endpoint::Translations, ct, body).await
+        }
+        Endpoint::Rerank => crate::extra::rerank(shared, body).await,
+        Endpoint::Responses => crate::extra::responses(shared, body).await,
+        Endpoint::Messages => anthropic::messages(shared, body).await,
+        Endpoint::CountTokens => anthropic::count_tokens(body),
+        Endpoint::Generate => unreachable!("Gemini requests route as Route::Gemini"),
+    }
+}
+
+/// `GET /v1/models/{id}` in OpenAI's shape.
+fn model(id: &str) -> Response<MockBody> {
+    match MODEL_IDS.iter().find(|m| **m == id) {
+        Some(id) => json(StatusCode::OK, to_json(&model_object(id))),
+        None => json(
             StatusCode::NOT_FOUND,
             openai_error(
-                &format!("Invalid URL ({} {})", parts.method, path),
+                &format!("The model `{id}` does not exist."),
+                "invalid_request_error",
+                Some("model"),
+                Some("model_not_found"),
+            ),
+        ),
+    }
+}
+
+/// A 405 in the route's API's error shape.
+fn not_allowed(allow: &'static str, api: Api) -> Response<MockBody> {
+    let mut resp = match api {
+        Api::OpenAi => return method_not_allowed(allow),
+        Api::Anthropic => anthropic::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "Method Not Allowed",
+        ),
+        Api::Gemini => gemini::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "INVALID_ARGUMENT",
+            "Method Not Allowed",
+        ),
+    };
+    resp.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+    resp
+}
+
+/// A 404 in the API's error shape.
+fn not_found(api: Api, method: &Method, path: &str) -> Response<MockBody> {
+    match api {
+        Api::Anthropic => anthropic::error(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            &format!("Not found: {method} {path}"),
+        ),
+        Api::Gemini => gemini::error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("Requested entity was not found: {method} {path}"),
+        ),
+        Api::OpenAi => json(
+            StatusCode::NOT_FOUND,
+            openai_error(
+                &format!("Invalid URL ({method} {path})"),
                 "invalid_request_error",
                 None,
                 None,
             ),
-        )
-        .into(),
+        ),
     }
 }
 
