@@ -17,7 +17,7 @@ use crate::body::MockBody;
 use crate::completions::{echo_text, truncate_words, DRIP_CHUNKS, DRIP_INTERVAL};
 use crate::frames::Frames;
 use crate::handlers::{json, sse_response, to_json, truncated, Reply};
-use crate::modes::slow_millis;
+use crate::modes::mode_by_prefix;
 use crate::openai::{word_count, word_pieces, Content, Message, Str, TOOL_ARGUMENTS, TOOL_NAME};
 use crate::state::Shared;
 
@@ -43,33 +43,24 @@ enum Mode {
 }
 
 fn mode_of(model: &str) -> Mode {
-    if model.starts_with("fail") {
-        Mode::Fail
-    } else if model.starts_with("overloaded") {
-        Mode::Overloaded
-    } else if model.starts_with("ratelimit") {
-        Mode::RateLimit
-    } else if model.starts_with("reset") {
-        Mode::Reset
-    } else if let Some(rest) = model.strip_prefix("slow-") {
-        slow_millis(rest).map_or(Mode::Echo, Mode::Slow)
-    } else if model.starts_with("cut") {
-        Mode::Cut
-    } else if model.starts_with("tools2") {
-        Mode::Tools2
-    } else if model.starts_with("tool") {
-        Mode::Tool
-    } else if model.starts_with("cache") {
-        Mode::Cache
-    } else if model.starts_with("maxtok") {
-        Mode::MaxTok
-    } else if model.starts_with("drip") {
-        Mode::Drip
-    } else if model.starts_with("streamerr") {
-        Mode::StreamErr
-    } else {
-        Mode::Echo
-    }
+    mode_by_prefix(
+        model,
+        &[
+            ("fail", Mode::Fail),
+            ("overloaded", Mode::Overloaded),
+            ("ratelimit", Mode::RateLimit),
+            ("reset", Mode::Reset),
+            ("cut", Mode::Cut),
+            ("tools2", Mode::Tools2),
+            ("tool", Mode::Tool),
+            ("cache", Mode::Cache),
+            ("maxtok", Mode::MaxTok),
+            ("drip", Mode::Drip),
+            ("streamerr", Mode::StreamErr),
+        ],
+        Mode::Slow,
+        Mode::Echo,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ use crate::body::MockBody;
 use crate::completions::{echo_text, truncate_words, DRIP_CHUNKS, DRIP_INTERVAL};
 use crate::frames::Frames;
 use crate::handlers::{json, sse_response, to_json, truncated, Reply};
-use crate::modes::slow_millis;
+use crate::modes::mode_by_prefix;
 use crate::openai::{word_count, word_pieces, Str, TOOL_ARGUMENTS, TOOL_NAME};
 use crate::state::Shared;
 
@@ -39,29 +39,22 @@ enum Mode {
 }
 
 fn mode_of(model: &str) -> Mode {
-    if model.starts_with("fail") {
-        Mode::Fail
-    } else if model.starts_with("unavail") {
-        Mode::Unavail
-    } else if model.starts_with("ratelimit") {
-        Mode::RateLimit
-    } else if model.starts_with("reset") {
-        Mode::Reset
-    } else if let Some(rest) = model.strip_prefix("slow-") {
-        slow_millis(rest).map_or(Mode::Echo, Mode::Slow)
-    } else if model.starts_with("cut") {
-        Mode::Cut
-    } else if model.starts_with("tools2") {
-        Mode::Tools2
-    } else if model.starts_with("tool") {
-        Mode::Tool
-    } else if model.starts_with("maxtok") {
-        Mode::MaxTok
-    } else if model.starts_with("drip") {
-        Mode::Drip
-    } else {
-        Mode::Echo
-    }
+    mode_by_prefix(
+        model,
+        &[
+            ("fail", Mode::Fail),
+            ("unavail", Mode::Unavail),
+            ("ratelimit", Mode::RateLimit),
+            ("reset", Mode::Reset),
+            ("cut", Mode::Cut),
+            ("tools2", Mode::Tools2),
+            ("tool", Mode::Tool),
+            ("maxtok", Mode::MaxTok),
+            ("drip", Mode::Drip),
+        ],
+        Mode::Slow,
+        Mode::Echo,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -28,37 +28,42 @@ pub(crate) enum Mode {
 }
 
 pub(crate) fn mode_of(model: &str) -> Mode {
-    if model.starts_with("fail") {
-        Mode::Fail
-    } else if model.starts_with("unavail") {
-        Mode::Unavail
-    } else if let Some(rest) = model.strip_prefix("ratelimit-after-") {
-        Mode::RateLimitAfter(slow_millis(rest).unwrap_or(1))
-    } else if model.starts_with("ratelimit") {
-        Mode::RateLimit
-    } else if model.starts_with("flat400") {
-        Mode::Flat400
-    } else if model.starts_with("str401") {
-        Mode::Str401
-    } else if model.starts_with("reset") {
-        Mode::Reset
-    } else if let Some(rest) = model.strip_prefix("slow-") {
-        slow_millis(rest).map_or(Mode::Echo, Mode::Slow)
-    } else if model.starts_with("cut") {
-        Mode::Cut
-    } else if model.starts_with("tool") {
-        Mode::Tool
-    } else if model.starts_with("drip") {
-        Mode::Drip
-    } else if model.starts_with("stall") {
-        Mode::Stall
-    } else {
-        Mode::Echo
+    if let Some(rest) = model.strip_prefix("ratelimit-after-") {
+        return Mode::RateLimitAfter(slow_millis(rest).unwrap_or(1));
     }
+    mode_by_prefix(
+        model,
+        &[
+            ("fail", Mode::Fail),
+            ("unavail", Mode::Unavail),
+            ("ratelimit", Mode::RateLimit),
+            ("flat400", Mode::Flat400),
+            ("str401", Mode::Str401),
+            ("reset", Mode::Reset),
+            ("cut", Mode::Cut),
+            ("tool", Mode::Tool),
+            ("drip", Mode::Drip),
+            ("stall", Mode::Stall),
+        ],
+        Mode::Slow,
+        Mode::Echo,
+    )
+}
+
+/// The mode a model name selects, for each API's own mode set: `slow-<ms>*` is `slow(ms)`, else the
+/// first `table` entry whose prefix starts the name (longer prefixes go first), else `echo`.
+pub(crate) fn mode_by_prefix<M: Copy>(model: &str, table: &[(&str, M)], slow: fn(u64) -> M, echo: M) -> M {
+    if let Some(rest) = model.strip_prefix("slow-") {
+        return slow_millis(rest).map_or(echo, slow);
+    }
+    table
+        .iter()
+        .find(|(prefix, _)| model.starts_with(prefix))
+        .map_or(echo, |&(_, mode)| mode)
 }
 
 /// The milliseconds of a `slow-<ms>*` model name (`rest` follows `slow-`); `None` without digits.
-pub(crate) fn slow_millis(rest: &str) -> Option<u64> {
+fn slow_millis(rest: &str) -> Option<u64> {
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     rest[..digits].parse().ok()
 }
