@@ -205,6 +205,19 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Usage reported as a prompt total that includes the `cached` tokens read from the cache (OpenAI,
+    /// Gemini, the Responses API): the cached part is split off `input` (never more than the prompt).
+    pub(crate) fn from_cached_prompt(prompt: u64, cached: u64, output: u64, reasoning: u64) -> Usage {
+        let cached = cached.min(prompt);
+        Usage {
+            input: prompt - cached,
+            output,
+            cache_read: cached,
+            cache_write: 0,
+            reasoning,
+        }
+    }
+
     /// All prompt tokens: OpenAI's `prompt_tokens`.
     pub fn prompt_total(&self) -> u64 {
         self.input + self.cache_read + self.cache_write

@@ -50,18 +50,13 @@ struct AnthropicEvent {
 
 /// The Responses API's usage object (no adapter speaks that API; only its usage is read).
 fn responses_usage(u: &Obj) -> Usage {
-    let input = count(u.get("input_tokens"));
-    let cached = count(u.get("input_tokens_details").and_then(|d| d.get("cached_tokens"))).min(input);
-    Usage {
-        input: input - cached,
-        output: count(u.get("output_tokens")),
-        cache_read: cached,
-        cache_write: 0,
-        reasoning: count(
-            u.get("output_tokens_details")
-                .and_then(|d| d.get("reasoning_tokens")),
-        ),
-    }
+    let detail = |object: &str, field: &str| count(u.get(object).and_then(|d| d.get(field)));
+    Usage::from_cached_prompt(
+        count(u.get("input_tokens")),
+        detail("input_tokens_details", "cached_tokens"),
+        count(u.get("output_tokens")),
+        detail("output_tokens_details", "reasoning_tokens"),
+    )
 }
 
 fn anthropic_usage(u: &Obj) -> Usage {

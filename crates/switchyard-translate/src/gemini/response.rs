@@ -33,16 +33,13 @@ pub(crate) fn finish_to_gemini(r: FinishReason) -> &'static str {
 }
 
 pub(crate) fn parse_usage(u: &Obj) -> Usage {
-    let prompt = count(u.get("promptTokenCount"));
-    let cached = count(u.get("cachedContentTokenCount")).min(prompt);
     let thoughts = count(u.get("thoughtsTokenCount"));
-    Usage {
-        input: prompt - cached,
-        output: count(u.get("candidatesTokenCount")) + thoughts,
-        cache_read: cached,
-        cache_write: 0,
-        reasoning: thoughts,
-    }
+    Usage::from_cached_prompt(
+        count(u.get("promptTokenCount")),
+        count(u.get("cachedContentTokenCount")),
+        count(u.get("candidatesTokenCount")) + thoughts,
+        thoughts,
+    )
 }
 
 pub(super) fn usage_json(u: &Usage) -> Value {

@@ -77,22 +77,13 @@ fn parse_response_inner(body: &[u8]) -> Result<ChatResponse, TranslateError> {
 }
 
 pub(crate) fn parse_usage(u: &Obj) -> Usage {
-    let prompt = count(u.get("prompt_tokens"));
-    let cached = count(
-        u.get("prompt_tokens_details")
-            .and_then(|d| d.get("cached_tokens")),
-    );
-    let cached = cached.min(prompt);
-    Usage {
-        input: prompt - cached,
-        output: count(u.get("completion_tokens")),
-        cache_read: cached,
-        cache_write: 0,
-        reasoning: count(
-            u.get("completion_tokens_details")
-                .and_then(|d| d.get("reasoning_tokens")),
-        ),
-    }
+    let detail = |object: &str, field: &str| count(u.get(object).and_then(|d| d.get(field)));
+    Usage::from_cached_prompt(
+        count(u.get("prompt_tokens")),
+        detail("prompt_tokens_details", "cached_tokens"),
+        count(u.get("completion_tokens")),
+        detail("completion_tokens_details", "reasoning_tokens"),
+    )
 }
 
 pub(crate) fn usage_json(u: &Usage) -> Value {
