@@ -21,7 +21,9 @@ use crate::canonical::{
     ToolCall, ToolChoice, Usage,
 };
 use crate::eventstream::Message as EsMessage;
-use crate::json::{arguments_object, checked_arguments, count, merge_turns, parse_object, to_bytes, Obj};
+use crate::json::{
+    answer_arguments, arguments_object, checked_arguments, count, merge_turns, parse_object, to_bytes, Obj,
+};
 use crate::openai::{default_type_for_status, normalize_upstream_error};
 use crate::{RequestOptions, ResponseContext, TranslateError};
 
@@ -304,12 +306,7 @@ pub(crate) fn render_response(resp: &ChatResponse, _ctx: &ResponseContext) -> Re
         content.push(json!({"text": resp.content}));
     }
     for (j, c) in resp.tool_calls.iter().enumerate() {
-        let input = arguments_object(&c.arguments).ok_or_else(|| {
-            TranslateError::upstream(
-                format!("tool_calls[{j}].function.arguments"),
-                "the upstream's tool call arguments are not a JSON object",
-            )
-        })?;
+        let input = answer_arguments(j, &c.arguments)?;
         content.push(json!({"toolUse": {"toolUseId": tool_use_id(&c.id), "name": c.name, "input": input}}));
     }
     Ok(json!({

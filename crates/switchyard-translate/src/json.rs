@@ -136,6 +136,17 @@ pub(crate) fn check_arguments(args: &str, param: &str) -> Result<(), TranslateEr
 }
 
 /// Parses tool-call arguments into an object; empty text is `{}`. `None` when they are not an object.
+/// The arguments of the `index`-th tool call of an upstream answer, as the object that Anthropic,
+/// Gemini and Bedrock clients need; arguments that are not an object cannot be given to them (502).
+pub(crate) fn answer_arguments(index: usize, args: &str) -> Result<Value, TranslateError> {
+    arguments_object(args).ok_or_else(|| {
+        TranslateError::upstream(
+            format!("tool_calls[{index}].function.arguments"),
+            "the upstream's tool call arguments are not a JSON object",
+        )
+    })
+}
+
 pub(crate) fn arguments_object(args: &str) -> Option<Value> {
     if args.trim().is_empty() {
         return Some(Value::Object(Map::new()));

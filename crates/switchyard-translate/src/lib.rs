@@ -198,6 +198,25 @@ pub struct ResponseContext {
     pub include_usage: bool,
 }
 
+impl ResponseContext {
+    /// The id to report with the protocol's `prefix`: the caller's hint, else the upstream's id, else
+    /// `created`; the prefix is not doubled.
+    pub(crate) fn prefixed_id(&self, prefix: &str, upstream: Option<&str>) -> String {
+        let base = if !self.id_hint.is_empty() {
+            self.id_hint.clone()
+        } else if let Some(u) = upstream.filter(|u| !u.is_empty()) {
+            u.to_owned()
+        } else {
+            self.created.to_string()
+        };
+        if base.starts_with(prefix) {
+            base
+        } else {
+            format!("{prefix}{base}")
+        }
+    }
+}
+
 /// What the gateway needs from a request to route it, read without translating it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestInfo {

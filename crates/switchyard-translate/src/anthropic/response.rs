@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::tool_use_id;
 use crate::canonical::{ChatResponse, FinishReason, ToolCall, Usage};
-use crate::json::{arguments_object, count, parse_object, req_array, Obj};
+use crate::json::{answer_arguments, count, parse_object, req_array, Obj};
 use crate::{ResponseContext, TranslateError};
 
 pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse, TranslateError> {
@@ -84,18 +84,7 @@ pub(crate) fn finish_to_stop_reason(r: FinishReason, stop_sequence: Option<&str>
 }
 
 pub(super) fn message_id(ctx: &ResponseContext, upstream: Option<&str>) -> String {
-    let base = if !ctx.id_hint.is_empty() {
-        ctx.id_hint.clone()
-    } else if let Some(u) = upstream.filter(|u| !u.is_empty()) {
-        u.to_owned()
-    } else {
-        ctx.created.to_string()
-    };
-    if base.starts_with("msg_") {
-        base
-    } else {
-        format!("msg_{base}")
-    }
+    ctx.prefixed_id("msg_", upstream)
 }
 
 fn usage_json(u: &Usage) -> Value {
@@ -113,12 +102,7 @@ pub(crate) fn render_response(resp: &ChatResponse, ctx: &ResponseContext) -> Res
         content.push(json!({"type": "text", "text": resp.content}));
     }
     for (j, c) in resp.tool_calls.iter().enumerate() {
-        let input = arguments_object(&c.arguments).ok_or_else(|| {
-            TranslateError::upstream(
-                format!("tool_calls[{j}].function.arguments"),
-                "the upstream's tool call arguments are not a JSON object",
-            )
-        })?;
+        let input = answer_arguments(j, &c.arguments)?;
         content.push(json!({"type": "tool_use", "id": tool_use_id(&c.id), "name": c.name, "input": input}));
     }
     Ok(json!({

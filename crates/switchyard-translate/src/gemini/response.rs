@@ -4,7 +4,7 @@ use serde_json::{json, Map, Value};
 
 use super::synthetic_id;
 use crate::canonical::{ChatResponse, FinishReason, ToolCall, Usage};
-use crate::json::{arguments_object, count, parse_object, Obj};
+use crate::json::{answer_arguments, count, parse_object, Obj};
 use crate::{ResponseContext, TranslateError};
 
 /// Canonical reason for a Gemini `finishReason`. `functionCall` parts turn `STOP` into `ToolCalls`
@@ -141,12 +141,7 @@ pub(super) fn function_call_parts(calls: &[ToolCall]) -> Result<Vec<Value>, Tran
         .iter()
         .enumerate()
         .map(|(j, c)| {
-            let args = arguments_object(&c.arguments).ok_or_else(|| {
-                TranslateError::upstream(
-                    format!("tool_calls[{j}].function.arguments"),
-                    "the upstream's tool call arguments are not a JSON object",
-                )
-            })?;
+            let args = answer_arguments(j, &c.arguments)?;
             Ok(json!({"functionCall": {"name": c.name, "args": args}}))
         })
         .collect()

@@ -118,18 +118,7 @@ pub(crate) fn finish_from_str(r: &str) -> FinishReason {
 
 /// The `chatcmpl-…` id to report.
 pub(super) fn completion_id(ctx: &ResponseContext, upstream: Option<&str>) -> String {
-    let base = if !ctx.id_hint.is_empty() {
-        ctx.id_hint.clone()
-    } else if let Some(u) = upstream.filter(|u| !u.is_empty()) {
-        u.to_owned()
-    } else {
-        ctx.created.to_string()
-    };
-    if base.starts_with("chatcmpl-") {
-        base
-    } else {
-        format!("chatcmpl-{base}")
-    }
+    ctx.prefixed_id("chatcmpl-", upstream)
 }
 
 pub(crate) fn render_response(resp: &ChatResponse, ctx: &ResponseContext) -> Value {
