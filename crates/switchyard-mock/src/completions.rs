@@ -9,6 +9,7 @@ use hyper::StatusCode;
 use serde::Serialize;
 
 use crate::body::MockBody;
+use crate::frames::Frames;
 use crate::handlers::{bad_request, json, sse_response, to_json, truncated, Reply};
 use crate::modes::{checked_mode, common_mode, mode_of, Mode};
 use crate::openai::*;
@@ -420,15 +421,14 @@ pub(crate) async fn embeddings(body: &Bytes) -> Reply {
     json(StatusCode::OK, to_json(&list)).into()
 }
 
-/// Accumulates SSE events in one buffer; every event becomes its own body frame (a slice of it).
+/// Writes an OpenAI `data:`-only stream; every event is its own body frame.
 struct StreamWriter<'a> {
     id: &'a str,
     created: u64,
     model: &'a str,
     object: &'static str,
     include_usage: bool,
-    buf: Vec<u8>,
-    ends: Vec<usize>,
+    frames: Frames,
 }
 
 impl<'a> StreamWriter<'a> {
@@ -439,20 +439,16 @@ impl<'a> StreamWriter<'a> {
             model,
             object,
             include_usage,
-            buf: Vec::with_capacity(2048),
-            ends: Vec::with_capacity(16),
+            frames: Frames::new(),
         }
     }
 
     fn frames(&self) -> usize {
-        self.ends.len()
+        self.frames.len()
     }
 
     fn event<T: Serialize>(&mut self, value: &T) {
-        self.buf.extend_from_slice(b"data: ");
-        serde_json::to_writer(&mut self.buf, value).expect("serializing a chunk cannot fail");
-        self.buf.extend_from_slice(b"\n\n");
-        self.ends.push(self.buf.len());
+        self.frames.data(value);
     }
 
     fn chunk<C: Serialize>(&mut self, choice: C) {
@@ -498,22 +494,12 @@ impl<'a> StreamWriter<'a> {
             };
             self.event(&chunk);
         }
-        self.buf.extend_from_slice(b"data: [DONE]\n\n");
-        self.ends.push(self.buf.len());
+        self.frames.raw(b"data: [DONE]\n\n");
         self.into_frames()
     }
 
     fn into_frames(self) -> Vec<Bytes> {
-        let all = Bytes::from(self.buf);
-        let mut start = 0;
-        self.ends
-            .iter()
-            .map(|&end| {
-                let frame = all.slice(start..end);
-                start = end;
-                frame
-            })
-            .collect()
+        self.frames.into_frames()
     }
 }
 
