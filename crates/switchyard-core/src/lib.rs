@@ -2,7 +2,8 @@
 //!
 //! Everything here is data and decisions: the provider/key configuration model and its validation,
 //! model-string parsing, routing and key selection, and the small wire-format helpers the proxy needs
-//! (top-level JSON field rewriting, SSE event framing, error-body normalisation, upstream URL joining).
+//! (top-level JSON field rewriting, SSE event framing, upstream URL joining). Reading the protocols
+//! themselves (usage, upstream error bodies) is `switchyard-translate`'s job.
 //!
 //! Invariant: this crate performs no I/O (no sockets, files, clocks or environment reads other than
 //! through values passed in), so all of it is tested with plain unit and snapshot tests.
@@ -12,7 +13,6 @@ pub mod admin_auth;
 pub mod config;
 pub mod config_file;
 pub mod embedding;
-pub mod error_body;
 pub mod governance;
 pub mod health;
 pub mod json_fields;
@@ -29,7 +29,6 @@ pub mod secret;
 pub mod sse;
 pub mod upstream_policy;
 pub mod upstream_url;
-pub mod usage;
 
 pub use config::{KeyConfig, ProviderConfig, ValidationError};
 pub use provider::{ProviderName, WireApi};

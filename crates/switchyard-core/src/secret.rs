@@ -46,6 +46,15 @@ pub fn is_redacted_form_of(candidate: &str, stored: &str) -> bool {
     !matches!(source(stored), SecretSource::Env(_)) && candidate.contains('*') && redact(stored) == candidate
 }
 
+/// Replaces every occurrence of `secret` in `message` by its redacted form (upstreams sometimes echo
+/// the key they rejected in their error message).
+pub fn scrub_secret(message: &str, secret: &str) -> String {
+    if secret.len() < 4 || !message.contains(secret) {
+        return message.to_owned();
+    }
+    message.replace(secret, &redact(secret))
+}
+
 /// A resolved secret. Its `Debug` and `Display` show the redacted form only.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -116,5 +125,14 @@ mod tests {
         assert!(!is_valid_env_name("1X"));
         assert!(!is_valid_env_name(""));
         assert!(!is_valid_env_name("A-B"));
+    }
+
+    #[test]
+    fn echoed_keys_are_scrubbed() {
+        let m = scrub_secret(
+            "Incorrect API key provided: sk-live-abcdefghijkl",
+            "sk-live-abcdefghijkl",
+        );
+        assert!(!m.contains("sk-live-abcdefghijkl"), "{m}");
     }
 }

@@ -221,19 +221,46 @@ async fn main() {
     let rows: usize = std::env::args()
         .nth(2)
         .map_or(DEFAULT_ROWS, |n| n.parse().expect("row count"));
-    let store: Arc<dyn LogStore> = if target.starts_with("postgres://") {
+    let store = open(&target).await;
+    let now = fill(store.as_ref(), rows).await;
+    // Reopen a SQLite store, as a restarted gateway would (this also refreshes planner statistics).
+    let store = if target.starts_with("postgres://") {
+        store
+    } else {
+        drop(store);
+        open(&target).await
+    };
+    let s = store.as_ref();
+    let mut out = time_lists(s, now).await;
+    out.extend(time_aggregates(s, now, rows).await);
+    println!("| query | median ms | slowest of {RUNS} ms | result |");
+    println!("|---|---:|---:|---|");
+    for t in out {
+        println!(
+            "| {} | {:.2} | {:.2} | {} |",
+            t.name, t.median_ms, t.max_ms, t.rows
+        );
+    }
+}
+
+async fn open(target: &str) -> Arc<dyn LogStore> {
+    if target.starts_with("postgres://") {
         Arc::new(
-            PostgresLogStore::connect_in_schema(&target, "sylogs_million_rows")
+            PostgresLogStore::connect_in_schema(target, "sylogs_million_rows")
                 .await
                 .expect("connect"),
         )
     } else {
         Arc::new(
-            SqliteLogStore::open(std::path::Path::new(&target))
+            SqliteLogStore::open(std::path::Path::new(target))
                 .await
                 .expect("open"),
         )
-    };
+    }
+}
+
+/// Writes `rows` rows unless the store already holds them; the "now" the rows end at.
+async fn fill(store: &dyn LogStore, rows: usize) -> i64 {
     let existing = store
         .query(&LogQuery {
             limit: 1,
@@ -241,7 +268,7 @@ async fn main() {
         })
         .await
         .expect("count");
-    let now = match existing.logs.first() {
+    match existing.logs.first() {
         Some(newest) if existing.total >= rows as u64 => {
             eprintln!("{} rows already there; timing queries only", existing.total);
             newest.timestamp_ms + 1
@@ -249,7 +276,7 @@ async fn main() {
         _ => {
             eprintln!("writing {rows} rows in batches of {BATCH}...");
             let now = now_ms();
-            let took = generate(store.as_ref(), now, rows).await;
+            let took = generate(store, now, rows).await;
             eprintln!(
                 "wrote {rows} rows in {:.1} s ({:.0} rows/s)",
                 took.as_secs_f64(),
@@ -257,35 +284,19 @@ async fn main() {
             );
             now
         }
-    };
-    // Reopen a SQLite store, as a restarted gateway would (this also refreshes planner statistics).
-    let store: Arc<dyn LogStore> = if target.starts_with("postgres://") {
-        store
-    } else {
-        drop(store);
-        Arc::new(
-            SqliteLogStore::open(std::path::Path::new(&target))
-                .await
-                .expect("open"),
-        )
-    };
+    }
+}
 
-    let s = store.as_ref();
-    let some_id = s
-        .query(&LogQuery {
-            offset: (rows / 8) as u64,
-            limit: 1,
-            ..LogQuery::default()
-        })
-        .await
-        .unwrap()
-        .logs[0]
-        .id
-        .clone();
-    let last = |days: i64| LogFilter {
+fn last(now: i64, days: i64) -> LogFilter {
+    LogFilter {
         start_ms: Some(now - days * DAY_MS),
         ..LogFilter::default()
-    };
+    }
+}
+
+/// The list queries: filters, time windows, sort orders, a later page.
+async fn time_lists(s: &dyn LogStore, now: i64) -> Vec<Timing> {
+    let last = |days: i64| last(now, days);
     let page = |q: LogQuery| async move {
         let p = s.query(&q).await.unwrap();
         format!("{} of {}", p.logs.len(), p.total)
@@ -351,6 +362,24 @@ async fn main() {
         })
         .await,
     );
+    out
+}
+
+/// Stats, histograms and the lookup of one row.
+async fn time_aggregates(s: &dyn LogStore, now: i64, rows: usize) -> Vec<Timing> {
+    let last = |days: i64| last(now, days);
+    let some_id = s
+        .query(&LogQuery {
+            offset: (rows / 8) as u64,
+            limit: 1,
+            ..LogQuery::default()
+        })
+        .await
+        .unwrap()
+        .logs[0]
+        .id
+        .clone();
+    let mut out = Vec::new();
     out.push(
         time("stats, last 30 days", || async {
             let st = s.stats(&last(30)).await.unwrap();
@@ -418,13 +447,5 @@ async fn main() {
         })
         .await,
     );
-
-    println!("| query | median ms | slowest of {RUNS} ms | result |");
-    println!("|---|---:|---:|---|");
-    for t in out {
-        println!(
-            "| {} | {:.2} | {:.2} | {} |",
-            t.name, t.median_ms, t.max_ms, t.rows
-        );
-    }
+    out
 }

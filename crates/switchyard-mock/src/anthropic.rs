@@ -14,11 +14,10 @@ use hyper::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::body::MockBody;
+use crate::completions::{echo_text, truncate_words, DRIP_CHUNKS, DRIP_INTERVAL};
 use crate::frames::Frames;
-use crate::handlers::{
-    echo_text, json, slow_millis, sse_response, to_json, truncate_words, truncated, Reply, DRIP_CHUNKS,
-    DRIP_INTERVAL,
-};
+use crate::handlers::{json, sse_response, to_json, truncated, Reply};
+use crate::modes::mode_by_prefix;
 use crate::openai::{word_count, word_pieces, Content, Message, Str, TOOL_ARGUMENTS, TOOL_NAME};
 use crate::state::Shared;
 
@@ -44,33 +43,24 @@ enum Mode {
 }
 
 fn mode_of(model: &str) -> Mode {
-    if model.starts_with("fail") {
-        Mode::Fail
-    } else if model.starts_with("overloaded") {
-        Mode::Overloaded
-    } else if model.starts_with("ratelimit") {
-        Mode::RateLimit
-    } else if model.starts_with("reset") {
-        Mode::Reset
-    } else if let Some(rest) = model.strip_prefix("slow-") {
-        slow_millis(rest).map_or(Mode::Echo, Mode::Slow)
-    } else if model.starts_with("cut") {
-        Mode::Cut
-    } else if model.starts_with("tools2") {
-        Mode::Tools2
-    } else if model.starts_with("tool") {
-        Mode::Tool
-    } else if model.starts_with("cache") {
-        Mode::Cache
-    } else if model.starts_with("maxtok") {
-        Mode::MaxTok
-    } else if model.starts_with("drip") {
-        Mode::Drip
-    } else if model.starts_with("streamerr") {
-        Mode::StreamErr
-    } else {
-        Mode::Echo
-    }
+    mode_by_prefix(
+        model,
+        &[
+            ("fail", Mode::Fail),
+            ("overloaded", Mode::Overloaded),
+            ("ratelimit", Mode::RateLimit),
+            ("reset", Mode::Reset),
+            ("cut", Mode::Cut),
+            ("tools2", Mode::Tools2),
+            ("tool", Mode::Tool),
+            ("cache", Mode::Cache),
+            ("maxtok", Mode::MaxTok),
+            ("drip", Mode::Drip),
+            ("streamerr", Mode::StreamErr),
+        ],
+        Mode::Slow,
+        Mode::Echo,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -382,60 +372,12 @@ pub(crate) async fn messages(shared: &Arc<Shared>, body: &Bytes) -> Reply {
     };
     let model = req.model;
     let mode = mode_of(model);
-    match mode {
-        Mode::Fail => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "api_error",
-                "Internal server error",
-            )
-            .into()
-        }
-        Mode::Overloaded => return overloaded().into(),
-        Mode::StreamErr if !req.stream => return overloaded().into(),
-        Mode::RateLimit => {
-            let mut resp = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limit_error",
-                "This request would exceed the rate limit for your organization. Please try again later.",
-            );
-            resp.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            return resp.into();
-        }
-        Mode::Reset => return Reply::Reset,
-        Mode::Slow(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-        _ => {}
+    if let Some(reply) = failure_mode(mode, req.stream).await {
+        return reply;
     }
 
     let drip = mode == Mode::Drip && req.stream;
-    let (blocks, stop_reason) = match mode {
-        Mode::Tool => (
-            vec![Block::Text(TOOL_PREAMBLE.to_owned()), Block::Tool(&TOOLS[0])],
-            "tool_use",
-        ),
-        Mode::Tools2 => (
-            vec![
-                Block::Text(TOOL_PREAMBLE.to_owned()),
-                Block::Tool(&TOOLS[0]),
-                Block::Tool(&TOOLS[1]),
-            ],
-            "tool_use",
-        ),
-        _ if drip => {
-            let text: String = (1..=DRIP_CHUNKS).map(|i| format!("tick{i} ")).collect();
-            (vec![Block::Text(text)], "end_turn")
-        }
-        _ => {
-            let (text, finish) = truncate_words(echo_text(&req.last_user_text()), req.max_tokens);
-            let stop = if mode == Mode::MaxTok || finish == "length" {
-                "max_tokens"
-            } else {
-                "end_turn"
-            };
-            (vec![Block::Text(text)], stop)
-        }
-    };
+    let (blocks, stop_reason) = answer_blocks(mode, drip, &req);
     let cached = mode == Mode::Cache;
     let usage = Usage {
         input_tokens: req.input_tokens(),
@@ -464,19 +406,118 @@ pub(crate) async fn messages(shared: &Arc<Shared>, body: &Bytes) -> Reply {
             json(StatusCode::OK, body).into()
         };
     }
-
-    let mut f = Frames::new();
     // Like Anthropic: the skeleton already counts one output token; `message_delta` has the total.
-    let start_usage = Usage {
-        output_tokens: 1,
-        ..usage
-    };
-    emit(
-        &mut f,
-        &Event::MessageStart {
-            message: message(Vec::new(), None, start_usage),
+    let start = message(
+        Vec::new(),
+        None,
+        Usage {
+            output_tokens: 1,
+            ..usage
         },
     );
+    let mut f = Frames::new();
+    emit(&mut f, &Event::MessageStart { message: start });
+    let body = match stream_blocks(&mut f, mode, drip, &blocks) {
+        Streamed::Cut => MockBody::events(f.into_frames(), shared),
+        Streamed::Whole { paced } => {
+            emit(
+                &mut f,
+                &Event::MessageDelta {
+                    delta: StopDelta {
+                        stop_reason,
+                        stop_sequence: (),
+                    },
+                    usage: OutputUsage {
+                        output_tokens: usage.output_tokens,
+                    },
+                },
+            );
+            emit(&mut f, &Event::MessageStop);
+            match paced {
+                Some(range) => MockBody::paced_events(f.into_frames(), shared, DRIP_INTERVAL, range),
+                None => MockBody::events(f.into_frames(), shared),
+            }
+        }
+    };
+    sse_response(body).into()
+}
+
+/// The modes that answer with an error (or no answer) instead of a message; `slow-<ms>*` waits and
+/// then lets the message through.
+async fn failure_mode(mode: Mode, stream: bool) -> Option<Reply> {
+    match mode {
+        Mode::Fail => Some(
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "api_error",
+                "Internal server error",
+            )
+            .into(),
+        ),
+        Mode::Overloaded => Some(overloaded().into()),
+        Mode::StreamErr if !stream => Some(overloaded().into()),
+        Mode::RateLimit => {
+            let mut resp = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "This request would exceed the rate limit for your organization. Please try again later.",
+            );
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            Some(resp.into())
+        }
+        Mode::Reset => Some(Reply::Reset),
+        Mode::Slow(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            None
+        }
+        _ => None,
+    }
+}
+
+/// The answer's content blocks and stop reason: tool calls (`tool*`, `tools2*`), 100 ticks (a
+/// `drip*` stream), or the echo truncated to `max_tokens` words.
+fn answer_blocks(mode: Mode, drip: bool, req: &Parsed<'_>) -> (Vec<Block>, &'static str) {
+    match mode {
+        Mode::Tool => (
+            vec![Block::Text(TOOL_PREAMBLE.to_owned()), Block::Tool(&TOOLS[0])],
+            "tool_use",
+        ),
+        Mode::Tools2 => (
+            vec![
+                Block::Text(TOOL_PREAMBLE.to_owned()),
+                Block::Tool(&TOOLS[0]),
+                Block::Tool(&TOOLS[1]),
+            ],
+            "tool_use",
+        ),
+        _ if drip => {
+            let text: String = (1..=DRIP_CHUNKS).map(|i| format!("tick{i} ")).collect();
+            (vec![Block::Text(text)], "end_turn")
+        }
+        _ => {
+            let (text, finish) = truncate_words(echo_text(&req.last_user_text()), req.max_tokens);
+            let stop = if mode == Mode::MaxTok || finish == "length" {
+                "max_tokens"
+            } else {
+                "end_turn"
+            };
+            (vec![Block::Text(text)], stop)
+        }
+    }
+}
+
+/// How far [`stream_blocks`] got.
+enum Streamed {
+    /// `cut*` / `streamerr*`: the stream ends after the first text delta (and the error event).
+    Cut,
+    /// Every block was sent; `paced` are the frames a `drip*` stream sends slowly.
+    Whole { paced: Option<std::ops::Range<usize>> },
+}
+
+/// The content blocks as `content_block_start` / deltas / `content_block_stop` (a ping after the
+/// first start, like Anthropic).
+fn stream_blocks(f: &mut Frames, mode: Mode, drip: bool, blocks: &[Block]) -> Streamed {
     let mut paced = None;
     for (index, block) in blocks.iter().enumerate() {
         let content_block = match block {
@@ -487,9 +528,9 @@ pub(crate) async fn messages(shared: &Arc<Shared>, body: &Bytes) -> Reply {
                 input: ToolInput { city: None },
             },
         };
-        emit(&mut f, &Event::ContentBlockStart { index, content_block });
+        emit(f, &Event::ContentBlockStart { index, content_block });
         if index == 0 {
-            emit(&mut f, &Event::Ping);
+            emit(f, &Event::Ping);
         }
         match block {
             Block::Text(text) => {
@@ -498,52 +539,35 @@ pub(crate) async fn messages(shared: &Arc<Shared>, body: &Bytes) -> Reply {
                     // Ends after the first delta: no content_block_stop, message_delta, message_stop.
                     if let Some(first) = pieces.first() {
                         let delta = BlockDelta::TextDelta { text: first };
-                        emit(&mut f, &Event::ContentBlockDelta { index, delta });
+                        emit(f, &Event::ContentBlockDelta { index, delta });
                     }
                     if mode == Mode::StreamErr {
                         let error = ErrorInner {
                             kind: "overloaded_error",
                             message: "Overloaded",
                         };
-                        emit(&mut f, &Event::Error { error });
+                        emit(f, &Event::Error { error });
                     }
-                    return sse_response(MockBody::events(f.into_frames(), shared)).into();
+                    return Streamed::Cut;
                 }
                 if drip {
                     paced = Some(f.len()..f.len() + pieces.len());
                 }
                 for text in pieces {
                     let delta = BlockDelta::TextDelta { text };
-                    emit(&mut f, &Event::ContentBlockDelta { index, delta });
+                    emit(f, &Event::ContentBlockDelta { index, delta });
                 }
             }
             Block::Tool(tool) => {
                 for partial_json in tool.pieces {
                     let delta = BlockDelta::InputJsonDelta { partial_json };
-                    emit(&mut f, &Event::ContentBlockDelta { index, delta });
+                    emit(f, &Event::ContentBlockDelta { index, delta });
                 }
             }
         }
-        emit(&mut f, &Event::ContentBlockStop { index });
+        emit(f, &Event::ContentBlockStop { index });
     }
-    emit(
-        &mut f,
-        &Event::MessageDelta {
-            delta: StopDelta {
-                stop_reason,
-                stop_sequence: (),
-            },
-            usage: OutputUsage {
-                output_tokens: usage.output_tokens,
-            },
-        },
-    );
-    emit(&mut f, &Event::MessageStop);
-    let body = match paced {
-        Some(range) => MockBody::paced_events(f.into_frames(), shared, DRIP_INTERVAL, range),
-        None => MockBody::events(f.into_frames(), shared),
-    };
-    sse_response(body).into()
+    Streamed::Whole { paced }
 }
 
 fn overloaded() -> Response<MockBody> {

@@ -63,7 +63,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: &Parts, body: &Bytes) ->
         ));
     }
     Some(match operation {
-        "embeddings" => crate::handlers::embeddings(body).await,
-        _ => crate::handlers::chat(shared, body).await,
+        "embeddings" => crate::completions::embeddings(body).await,
+        _ => crate::completions::chat(shared, body).await,
     })
 }

@@ -23,7 +23,8 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::body::MockBody;
-use crate::handlers::{echo_text, json, Reply};
+use crate::completions::echo_text;
+use crate::handlers::{json, Reply};
 use crate::sigv4;
 use crate::state::Shared;
 
@@ -138,39 +139,52 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: &Parts, body: &Bytes) ->
     };
     let usage = json!({"inputTokens": input_tokens, "outputTokens": output_tokens,
                        "totalTokens": input_tokens + output_tokens});
-    if !stream {
-        let content = if tool {
-            json!([{"text": "Checking."}, {"toolUse": {"toolUseId": "tooluse_mock01", "name": "get_weather",
-                                                       "input": {"city": "Berlin"}}}])
-        } else {
-            json!([{"text": text}])
-        };
-        let answer = json!({
-            "output": {"message": {"role": "assistant", "content": content}},
-            "stopReason": if tool { "tool_use" } else { "end_turn" },
-            "usage": usage,
-            "metrics": {"latencyMs": 1},
-        });
-        let mut resp = json(StatusCode::OK, answer.to_string());
-        resp.headers_mut()
-            .insert("x-amzn-requestid", HeaderValue::from_static("mock-request-id"));
-        return Some(resp.into());
-    }
+    Some(if stream {
+        converse_stream(shared, &model, tool, &text, usage)
+    } else {
+        converse(tool, &text, usage)
+    })
+}
 
-    let throttled = || {
-        frame(
-            &[
-                (":exception-type", "throttlingException"),
-                (":content-type", "application/json"),
-                (":message-type", "exception"),
-            ],
-            json!({"message": "Too many tokens, please wait before trying again."})
-                .to_string()
-                .as_bytes(),
-        )
+/// A Converse answer: the tool call (`tool*` models) or the echo.
+fn converse(tool: bool, text: &str, usage: Value) -> Reply {
+    let content = if tool {
+        json!([{"text": "Checking."}, {"toolUse": {"toolUseId": "tooluse_mock01", "name": "get_weather",
+                                                   "input": {"city": "Berlin"}}}])
+    } else {
+        json!([{"text": text}])
     };
+    let answer = json!({
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": if tool { "tool_use" } else { "end_turn" },
+        "usage": usage,
+        "metrics": {"latencyMs": 1},
+    });
+    let mut resp = json(StatusCode::OK, answer.to_string());
+    resp.headers_mut()
+        .insert("x-amzn-requestid", HeaderValue::from_static("mock-request-id"));
+    resp.into()
+}
+
+/// The throttling exception message of a stream.
+fn throttled() -> Bytes {
+    frame(
+        &[
+            (":exception-type", "throttlingException"),
+            (":content-type", "application/json"),
+            (":message-type", "exception"),
+        ],
+        json!({"message": "Too many tokens, please wait before trying again."})
+            .to_string()
+            .as_bytes(),
+    )
+}
+
+/// A ConverseStream answer; `startthrottle*` models are throttled before the first event,
+/// `midthrottle*` models after the text.
+fn converse_stream(shared: &Arc<Shared>, model: &str, tool: bool, text: &str, usage: Value) -> Reply {
     if model.starts_with("startthrottle") {
-        return Some(eventstream_response(MockBody::events(vec![throttled()], shared)).into());
+        return eventstream_response(MockBody::events(vec![throttled()], shared)).into();
     }
     let mut frames = vec![event("messageStart", json!({"role": "assistant"}))];
     if tool {
@@ -186,30 +200,19 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: &Parts, body: &Bytes) ->
                 "delta": {"toolUse": {"input": piece}}}),
             ));
         }
-        frames.push(event("contentBlockStop", json!({"contentBlockIndex": 0})));
     } else {
-        let words: Vec<&str> = text.split_inclusive(' ').collect();
-        for w in &words {
+        for w in text.split_inclusive(' ') {
             frames.push(event(
                 "contentBlockDelta",
                 json!({"contentBlockIndex": 0, "delta": {"text": w}}),
             ));
         }
         if model.starts_with("midthrottle") {
-            frames.push(frame(
-                &[
-                    (":exception-type", "throttlingException"),
-                    (":content-type", "application/json"),
-                    (":message-type", "exception"),
-                ],
-                json!({"message": "Too many tokens, please wait before trying again."})
-                    .to_string()
-                    .as_bytes(),
-            ));
-            return Some(eventstream_response(MockBody::events(frames, shared)).into());
+            frames.push(throttled());
+            return eventstream_response(MockBody::events(frames, shared)).into();
         }
-        frames.push(event("contentBlockStop", json!({"contentBlockIndex": 0})));
     }
+    frames.push(event("contentBlockStop", json!({"contentBlockIndex": 0})));
     frames.push(event(
         "messageStop",
         json!({"stopReason": if tool { "tool_use" } else { "end_turn" }}),
@@ -218,7 +221,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: &Parts, body: &Bytes) ->
         "metadata",
         json!({"usage": usage, "metrics": {"latencyMs": 1}}),
     ));
-    Some(eventstream_response(MockBody::events(frames, shared)).into())
+    eventstream_response(MockBody::events(frames, shared)).into()
 }
 
 fn eventstream_response(body: MockBody) -> Response<MockBody> {
@@ -311,9 +314,14 @@ fn validate(req: &Value) -> Result<(), String> {
     Ok(())
 }
 
+fn forbidden(kind: &str, message: &str) -> Box<Reply> {
+    Box::new(aws_error(StatusCode::FORBIDDEN, kind, message))
+}
+
+/// Bedrock's two ways in: a bearer API key, or a SigV4 signature checked like AWS does (credential
+/// scope, signed headers, session token, then the signature itself).
 fn check_auth(shared: &Shared, parts: &Parts, body: &Bytes) -> Result<(), Box<Reply>> {
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    let forbidden = |kind: &str, message: &str| Box::new(aws_error(StatusCode::FORBIDDEN, kind, message));
     let Some(auth) = header("authorization") else {
         return Err(forbidden(
             "MissingAuthenticationTokenException",
@@ -336,6 +344,20 @@ fn check_auth(shared: &Shared, parts: &Parts, body: &Bytes) -> Result<(), Box<Re
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
         )
     })?;
+    let secret = check_credential(&a, date, header("x-amz-security-token"))?;
+    let payload_hash = header("x-amz-content-sha256")
+        .map(str::to_owned)
+        .unwrap_or_else(|| sigv4::sha256_hex(body));
+    verify_signature(parts, &a, date, secret, &payload_hash)
+}
+
+/// The credential scope, the headers that must be signed and the session token; the secret key of a
+/// known access key.
+fn check_credential(
+    a: &sigv4::AuthHeader,
+    date: &str,
+    token: Option<&str>,
+) -> Result<&'static str, Box<Reply>> {
     if !sigv4::is_amz_date(date) || !date.starts_with(&a.date) {
         return Err(forbidden(
             "InvalidSignatureException",
@@ -359,25 +381,32 @@ fn check_auth(shared: &Shared, parts: &Parts, body: &Bytes) -> Result<(), Box<Re
             ));
         }
     }
-    let token = header("x-amz-security-token");
     if token.is_some() && !a.signed_headers.iter().any(|h| h == "x-amz-security-token") {
         return Err(forbidden(
             "InvalidSignatureException",
             "'x-amz-security-token' must be a signed header",
         ));
     }
-    if a.access_key == sigv4::MOCK_AWS_TEMP_ACCESS_KEY_ID && token != Some(sigv4::MOCK_AWS_SESSION_TOKEN) {
-        return Err(forbidden(
+    let invalid_token = || {
+        forbidden(
             "UnrecognizedClientException",
             "The security token included in the request is invalid.",
-        ));
-    }
-    let Some(secret) = sigv4::secret_for(&a.access_key) else {
-        return Err(forbidden(
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        ));
+        )
     };
+    if a.access_key == sigv4::MOCK_AWS_TEMP_ACCESS_KEY_ID && token != Some(sigv4::MOCK_AWS_SESSION_TOKEN) {
+        return Err(invalid_token());
+    }
+    sigv4::secret_for(&a.access_key).ok_or_else(invalid_token)
+}
+
+/// Recomputes the signature over the signed headers and compares.
+fn verify_signature(
+    parts: &Parts,
+    a: &sigv4::AuthHeader,
+    date: &str,
+    secret: &str,
+    payload_hash: &str,
+) -> Result<(), Box<Reply>> {
     let mut signed = Vec::new();
     for name in &a.signed_headers {
         let values: Vec<&str> = parts
@@ -394,15 +423,12 @@ fn check_auth(shared: &Shared, parts: &Parts, body: &Bytes) -> Result<(), Box<Re
         }
         signed.push((name.clone(), values.join(",")));
     }
-    let payload_hash = header("x-amz-content-sha256")
-        .map(str::to_owned)
-        .unwrap_or_else(|| sigv4::sha256_hex(body));
     let canonical = sigv4::canonical_request(
         parts.method.as_str(),
         parts.uri.path(),
         parts.uri.query().unwrap_or_default(),
         &signed,
-        &payload_hash,
+        payload_hash,
     );
     let scope = format!("{}/{}/{}/aws4_request", a.date, a.region, a.service);
     let sts = sigv4::string_to_sign(date, &scope, &canonical);

@@ -10,7 +10,8 @@ use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::body::MockBody;
-use crate::handlers::{common_mode_for, json, sse_response, Reply};
+use crate::handlers::{json, sse_response, Reply};
+use crate::modes::common_mode_for;
 use crate::openai::{flat_error, word_count, word_pieces};
 use crate::state::Shared;
 
@@ -313,25 +314,32 @@ fn responses_input_text(input: &Value) -> String {
     }
 }
 
+/// The model of a Responses request that mittwald would take: `model` and `input` given, no
+/// `previous_response_id` (its experimental Responses API is stateless).
+/// The error is the 400's message and param.
+fn responses_model(req: &Value) -> Result<&str, (&'static str, &'static str)> {
+    let Some(model) = req["model"].as_str() else {
+        return Err(("Field required: model", "model"));
+    };
+    if req.get("input").is_none() {
+        return Err(("Field required: input", "input"));
+    }
+    if req.get("previous_response_id").is_some_and(|v| !v.is_null()) {
+        return Err(("previous_response_id is not supported", "previous_response_id"));
+    }
+    Ok(model)
+}
+
 /// `POST /v1/responses`: a `response` object, or with `stream: true` the named events OpenAI sends
 /// (`response.created` ... `response.completed`, no `[DONE]`). `cut*` models stop before the end.
 pub(crate) async fn responses(shared: &Arc<Shared>, body: &Bytes) -> Reply {
     let Ok(req) = serde_json::from_slice::<Value>(body) else {
         return bad_request("Invalid request body", None);
     };
-    let Some(model) = req["model"].as_str() else {
-        return bad_request("Field required: model", Some("model"));
+    let model = match responses_model(&req) {
+        Ok(model) => model,
+        Err((message, param)) => return bad_request(message, Some(param)),
     };
-    if req.get("input").is_none() {
-        return bad_request("Field required: input", Some("input"));
-    }
-    if req.get("previous_response_id").is_some_and(|v| !v.is_null()) {
-        // mittwald's experimental Responses API is stateless.
-        return bad_request(
-            "previous_response_id is not supported",
-            Some("previous_response_id"),
-        );
-    }
     if let Some(reply) = common_mode_for(model).await {
         return reply;
     }

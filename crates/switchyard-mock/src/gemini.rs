@@ -16,11 +16,10 @@ use hyper::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::body::MockBody;
+use crate::completions::{echo_text, truncate_words, DRIP_CHUNKS, DRIP_INTERVAL};
 use crate::frames::Frames;
-use crate::handlers::{
-    echo_text, json, slow_millis, sse_response, to_json, truncate_words, truncated, Reply, DRIP_CHUNKS,
-    DRIP_INTERVAL,
-};
+use crate::handlers::{json, sse_response, to_json, truncated, Reply};
+use crate::modes::mode_by_prefix;
 use crate::openai::{word_count, word_pieces, Str, TOOL_ARGUMENTS, TOOL_NAME};
 use crate::state::Shared;
 
@@ -40,29 +39,22 @@ enum Mode {
 }
 
 fn mode_of(model: &str) -> Mode {
-    if model.starts_with("fail") {
-        Mode::Fail
-    } else if model.starts_with("unavail") {
-        Mode::Unavail
-    } else if model.starts_with("ratelimit") {
-        Mode::RateLimit
-    } else if model.starts_with("reset") {
-        Mode::Reset
-    } else if let Some(rest) = model.strip_prefix("slow-") {
-        slow_millis(rest).map_or(Mode::Echo, Mode::Slow)
-    } else if model.starts_with("cut") {
-        Mode::Cut
-    } else if model.starts_with("tools2") {
-        Mode::Tools2
-    } else if model.starts_with("tool") {
-        Mode::Tool
-    } else if model.starts_with("maxtok") {
-        Mode::MaxTok
-    } else if model.starts_with("drip") {
-        Mode::Drip
-    } else {
-        Mode::Echo
-    }
+    mode_by_prefix(
+        model,
+        &[
+            ("fail", Mode::Fail),
+            ("unavail", Mode::Unavail),
+            ("ratelimit", Mode::RateLimit),
+            ("reset", Mode::Reset),
+            ("cut", Mode::Cut),
+            ("tools2", Mode::Tools2),
+            ("tool", Mode::Tool),
+            ("maxtok", Mode::MaxTok),
+            ("drip", Mode::Drip),
+        ],
+        Mode::Slow,
+        Mode::Echo,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,34 +296,8 @@ pub(crate) async fn generate(
         _ => return invalid_argument("* GenerateContentRequest.contents: contents is not specified\n"),
     };
     let mode = mode_of(model);
-    match mode {
-        Mode::Fail => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "Internal error encountered.",
-            )
-            .into()
-        }
-        Mode::Unavail => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "The model is overloaded. Please try again later.",
-            )
-            .into()
-        }
-        Mode::RateLimit => {
-            return error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RESOURCE_EXHAUSTED",
-                "Resource has been exhausted (e.g. check quota).",
-            )
-            .into()
-        }
-        Mode::Reset => return Reply::Reset,
-        Mode::Slow(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-        _ => {}
+    if let Some(reply) = failure_mode(mode).await {
+        return reply;
     }
 
     let prompt_tokens = (req.system_instruction.as_ref().map_or(0, GContent::words)
@@ -361,27 +327,9 @@ pub(crate) async fn generate(
     }
 
     let drip = mode == Mode::Drip && stream;
-    let (text, finish) = if drip {
-        let text: String = (1..=DRIP_CHUNKS).map(|i| format!("tick{i} ")).collect();
-        (text, "STOP")
-    } else {
-        let user_text = contents
-            .iter()
-            .rev()
-            .find(|c| c.role.as_ref().is_none_or(|r| r.0 == "user"))
-            .map(|c| c.texts().collect::<String>())
-            .unwrap_or_default();
-        let limit = req.generation_config.and_then(|g| g.max_output_tokens);
-        let (text, finish) = truncate_words(echo_text(&user_text), limit);
-        let finish = if mode == Mode::MaxTok || finish == "length" {
-            "MAX_TOKENS"
-        } else {
-            "STOP"
-        };
-        (text, finish)
-    };
+    let limit = req.generation_config.and_then(|g| g.max_output_tokens);
+    let (text, finish) = answer_text(mode, drip, contents, limit);
     let meta = usage(word_count(&text));
-
     if !stream {
         let body = to_json(&response(
             model,
@@ -395,8 +343,83 @@ pub(crate) async fn generate(
             json(StatusCode::OK, body).into()
         };
     }
+    let answer = Answer {
+        model,
+        text: &text,
+        finish,
+        meta,
+    };
+    stream_text(shared, sse, mode, drip, &answer)
+}
 
-    let mut pieces = word_pieces(&text);
+/// The modes that answer with an error (or no answer); `slow-<ms>*` waits and then answers.
+async fn failure_mode(mode: Mode) -> Option<Reply> {
+    let (status, rpc, message) = match mode {
+        Mode::Fail => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "Internal error encountered.",
+        ),
+        Mode::Unavail => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "The model is overloaded. Please try again later.",
+        ),
+        Mode::RateLimit => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "RESOURCE_EXHAUSTED",
+            "Resource has been exhausted (e.g. check quota).",
+        ),
+        Mode::Reset => return Some(Reply::Reset),
+        Mode::Slow(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            return None;
+        }
+        _ => return None,
+    };
+    Some(error(status, rpc, message).into())
+}
+
+/// The answer's text and finish reason: 100 ticks (a `drip*` stream), else the last user turn's echo
+/// truncated to `limit` words (`MAX_TOKENS` then, and always for `maxtok*`).
+fn answer_text(
+    mode: Mode,
+    drip: bool,
+    contents: &[GContent<'_>],
+    limit: Option<u64>,
+) -> (String, &'static str) {
+    if drip {
+        let text: String = (1..=DRIP_CHUNKS).map(|i| format!("tick{i} ")).collect();
+        return (text, "STOP");
+    }
+    let user_text = contents
+        .iter()
+        .rev()
+        .find(|c| c.role.as_ref().is_none_or(|r| r.0 == "user"))
+        .map(|c| c.texts().collect::<String>())
+        .unwrap_or_default();
+    let (text, finish) = truncate_words(echo_text(&user_text), limit);
+    let finish = if mode == Mode::MaxTok || finish == "length" {
+        "MAX_TOKENS"
+    } else {
+        "STOP"
+    };
+    (text, finish)
+}
+
+/// A text answer to stream.
+struct Answer<'a> {
+    model: &'a str,
+    text: &'a str,
+    finish: &'static str,
+    meta: UsageMetadata,
+}
+
+/// A text answer as one chunk per word, the last with the finish reason and usage; `cut*` sends the
+/// first chunk only, `drip*` paces every chunk.
+fn stream_text(shared: &Arc<Shared>, sse: bool, mode: Mode, drip: bool, answer: &Answer<'_>) -> Reply {
+    let model = answer.model;
+    let mut pieces = word_pieces(answer.text);
     if pieces.is_empty() {
         pieces.push("");
     }
@@ -413,7 +436,7 @@ pub(crate) async fn generate(
     let last = pieces.len() - 1;
     for (i, text) in pieces.iter().enumerate() {
         let (finish, meta) = if i == last {
-            (Some(finish), Some(meta))
+            (Some(answer.finish), Some(answer.meta))
         } else {
             (None, None)
         };

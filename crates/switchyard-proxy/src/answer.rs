@@ -8,10 +8,11 @@ use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use switchyard_core::error_body::{normalize_upstream_error, scrub_secret};
 use switchyard_core::routing::RuntimeKey;
+use switchyard_core::secret::scrub_secret;
 use switchyard_core::sse::SseFramer;
 use switchyard_core::WireApi;
+use switchyard_translate::normalize_upstream_error;
 
 use switchyard_runtime::error::GatewayError;
 

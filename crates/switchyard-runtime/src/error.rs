@@ -7,12 +7,12 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use switchyard_core::error_body::{default_type_for_status, ErrorDetail};
 use switchyard_core::governance::LimitKind;
 use switchyard_core::json_fields::JsonBodyError;
 use switchyard_core::routing::RoutingError;
 use switchyard_core::ValidationError;
 use switchyard_store::StoreError;
+use switchyard_translate::{default_type_for_status, ErrorDetail};
 
 use switchyard_translate::canonical::ErrorInfo;
 use switchyard_translate::Protocol;

@@ -60,6 +60,13 @@ fn group(id: &str, body: serde_json::Value, team: bool) -> Group {
 }
 
 async fn contract(store: Arc<dyn GovernanceStore>) {
+    keys_and_groups(store.as_ref()).await;
+    price_overrides(store.as_ref()).await;
+    settings_and_counters(store.as_ref()).await;
+}
+
+/// Virtual keys, teams and customers: the hierarchy, uniqueness, references, updates and deletes.
+async fn keys_and_groups(store: &dyn GovernanceStore) {
     // Hierarchy: customer <- team <- key.
     let customer = group(
         "c1",
@@ -135,8 +142,10 @@ async fn contract(store: Arc<dyn GovernanceStore>) {
         store.delete_virtual_key("vk1").await,
         Err(StoreError::NotFound(_))
     ));
+}
 
-    // Price overrides are upserted per provider/model.
+/// Price overrides are upserted per provider/model.
+async fn price_overrides(store: &dyn GovernanceStore) {
     let mut price = PriceOverride {
         provider: "mittwald".into(),
         model: "gpt-oss-120b".into(),
@@ -157,8 +166,9 @@ async fn contract(store: Arc<dyn GovernanceStore>) {
         .await
         .unwrap();
     assert!(store.load_governance().await.unwrap().price_overrides.is_empty());
+}
 
-    // Settings.
+async fn settings_and_counters(store: &dyn GovernanceStore) {
     assert_eq!(store.get_setting("client_config").await.unwrap(), None);
     store
         .put_setting("client_config", &json!({"enforce_auth_on_inference": true}))

@@ -14,15 +14,17 @@
 //! `stop` → `inferenceConfig`; `top_k` → `additionalModelRequestFields.top_k`.
 
 use serde_json::{json, Map, Value};
-use switchyard_core::error_body::{default_type_for_status, normalize_upstream_error, ErrorDetail};
 
 use crate::anthropic::tool_use_id;
 use crate::canonical::{
-    ChatRequest, ChatResponse, ErrorInfo, FinishReason, MediaSource, Message, Part, StreamEvent, ToolCall,
-    ToolChoice, Usage,
+    ChatRequest, ChatResponse, ErrorDetail, ErrorInfo, FinishReason, MediaSource, Message, Part, StreamEvent,
+    ToolCall, ToolChoice, Usage,
 };
 use crate::eventstream::Message as EsMessage;
-use crate::json::{arguments_object, checked_arguments, count, parse_object, to_bytes, Obj};
+use crate::json::{
+    answer_arguments, arguments_object, checked_arguments, count, merge_turns, parse_object, to_bytes, Obj,
+};
+use crate::openai::{default_type_for_status, normalize_upstream_error};
 use crate::{RequestOptions, ResponseContext, TranslateError};
 
 // ---------------------------------------------------------------------------------------------------
@@ -99,54 +101,16 @@ fn part_block(p: &Part, param: &str) -> Result<Option<Value>, TranslateError> {
 }
 
 pub(crate) fn render_request(req: &ChatRequest, opts: &RequestOptions) -> Result<Value, TranslateError> {
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    for (i, m) in req.messages.iter().enumerate() {
-        let param = format!("messages[{i}].content");
-        let (role, blocks) = match m {
-            Message::User { content } => {
-                let mut blocks = Vec::new();
-                for p in content {
-                    blocks.extend(part_block(p, &param)?);
-                }
-                ("user", blocks)
-            }
-            Message::Assistant { content, tool_calls } => {
-                let mut blocks = Vec::new();
-                for p in content {
-                    blocks.extend(part_block(p, &param)?);
-                }
-                blocks.extend(tool_calls.iter().map(|c| {
-                    json!({"toolUse": {"toolUseId": tool_use_id(&c.id), "name": c.name,
-                                       "input": checked_arguments(&c.arguments)}})
-                }));
-                ("assistant", blocks)
-            }
-            Message::Tool(r) => {
-                let content = match arguments_object(&r.content) {
-                    Some(obj) => json!([{"json": obj}]),
-                    None => json!([{"text": r.content}]),
-                };
-                let mut tr = json!({"toolUseId": tool_use_id(&r.tool_call_id), "content": content});
-                if r.is_error {
-                    tr["status"] = json!("error");
-                }
-                ("user", vec![json!({"toolResult": tr})])
-            }
-        };
-        if blocks.is_empty() {
-            continue; // Bedrock rejects empty content, like Anthropic
-        }
-        match turns.last_mut() {
-            Some((last, existing)) if *last == role => existing.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
-    }
-    let messages: Vec<Value> = turns
+    let turns = req
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| message_blocks(m, &format!("messages[{i}].content")))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Bedrock rejects empty content, like Anthropic.
+    let messages: Vec<Value> = merge_turns(turns, |b| b.get("toolResult").is_some())
         .into_iter()
-        .map(|(role, mut blocks)| {
-            blocks.sort_by_key(|b| b.get("toolResult").is_none());
-            json!({"role": role, "content": blocks})
-        })
+        .map(|(role, blocks)| json!({"role": role, "content": blocks}))
         .collect();
 
     let mut o = Map::new();
@@ -154,6 +118,57 @@ pub(crate) fn render_request(req: &ChatRequest, opts: &RequestOptions) -> Result
     if let Some(s) = &req.system {
         o.insert("system".into(), json!([{"text": s}]));
     }
+    if let Some(inference) = inference_config(req) {
+        o.insert("inferenceConfig".into(), inference);
+    }
+    if let Some(k) = req.top_k {
+        o.insert("additionalModelRequestFields".into(), json!({"top_k": k}));
+    }
+    if !req.tools.is_empty() {
+        o.insert("toolConfig".into(), tool_config(req));
+    }
+    // The model and the stream flag are in the URL (`/model/{id}/converse[-stream]`).
+    let _ = opts;
+    Ok(Value::Object(o))
+}
+
+/// One canonical message as a Converse role and its content blocks.
+fn message_blocks(m: &Message, param: &str) -> Result<(&'static str, Vec<Value>), TranslateError> {
+    Ok(match m {
+        Message::User { content } => {
+            let mut blocks = Vec::new();
+            for p in content {
+                blocks.extend(part_block(p, param)?);
+            }
+            ("user", blocks)
+        }
+        Message::Assistant { content, tool_calls } => {
+            let mut blocks = Vec::new();
+            for p in content {
+                blocks.extend(part_block(p, param)?);
+            }
+            blocks.extend(tool_calls.iter().map(|c| {
+                json!({"toolUse": {"toolUseId": tool_use_id(&c.id), "name": c.name,
+                                   "input": checked_arguments(&c.arguments)}})
+            }));
+            ("assistant", blocks)
+        }
+        Message::Tool(r) => {
+            let content = match arguments_object(&r.content) {
+                Some(obj) => json!([{"json": obj}]),
+                None => json!([{"text": r.content}]),
+            };
+            let mut tr = json!({"toolUseId": tool_use_id(&r.tool_call_id), "content": content});
+            if r.is_error {
+                tr["status"] = json!("error");
+            }
+            ("user", vec![json!({"toolResult": tr})])
+        }
+    })
+}
+
+/// `inferenceConfig`, when any of its settings is given.
+fn inference_config(req: &ChatRequest) -> Option<Value> {
     let mut inference = Map::new();
     if let Some(m) = req.max_tokens {
         inference.insert("maxTokens".into(), json!(m));
@@ -168,42 +183,36 @@ pub(crate) fn render_request(req: &ChatRequest, opts: &RequestOptions) -> Result
     if !stops.is_empty() {
         inference.insert("stopSequences".into(), json!(stops));
     }
-    if !inference.is_empty() {
-        o.insert("inferenceConfig".into(), Value::Object(inference));
+    (!inference.is_empty()).then_some(Value::Object(inference))
+}
+
+/// `toolConfig`: the tool specs and the choice (Converse has no `none`: the choice is left out).
+fn tool_config(req: &ChatRequest) -> Value {
+    let tools: Vec<Value> = req
+        .tools
+        .iter()
+        .map(|t| {
+            let mut spec = Map::new();
+            spec.insert("name".into(), json!(t.name));
+            if let Some(d) = &t.description {
+                spec.insert("description".into(), json!(d));
+            }
+            let schema = t
+                .parameters
+                .clone()
+                .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+            spec.insert("inputSchema".into(), json!({"json": schema}));
+            json!({"toolSpec": spec})
+        })
+        .collect();
+    let mut tc = json!({"tools": tools});
+    match &req.tool_choice {
+        Some(ToolChoice::Auto) => tc["toolChoice"] = json!({"auto": {}}),
+        Some(ToolChoice::Required) => tc["toolChoice"] = json!({"any": {}}),
+        Some(ToolChoice::Named(n)) => tc["toolChoice"] = json!({"tool": {"name": n}}),
+        Some(ToolChoice::None) | None => {}
     }
-    if let Some(k) = req.top_k {
-        o.insert("additionalModelRequestFields".into(), json!({"top_k": k}));
-    }
-    if !req.tools.is_empty() {
-        let tools: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| {
-                let mut spec = Map::new();
-                spec.insert("name".into(), json!(t.name));
-                if let Some(d) = &t.description {
-                    spec.insert("description".into(), json!(d));
-                }
-                let schema = t
-                    .parameters
-                    .clone()
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
-                spec.insert("inputSchema".into(), json!({"json": schema}));
-                json!({"toolSpec": spec})
-            })
-            .collect();
-        let mut tc = json!({"tools": tools});
-        match &req.tool_choice {
-            Some(ToolChoice::Auto) => tc["toolChoice"] = json!({"auto": {}}),
-            Some(ToolChoice::Required) => tc["toolChoice"] = json!({"any": {}}),
-            Some(ToolChoice::Named(n)) => tc["toolChoice"] = json!({"tool": {"name": n}}),
-            Some(ToolChoice::None) | None => {}
-        }
-        o.insert("toolConfig".into(), tc);
-    }
-    // The model and the stream flag are in the URL (`/model/{id}/converse[-stream]`).
-    let _ = opts;
-    Ok(Value::Object(o))
+    tc
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -297,12 +306,7 @@ pub(crate) fn render_response(resp: &ChatResponse, _ctx: &ResponseContext) -> Re
         content.push(json!({"text": resp.content}));
     }
     for (j, c) in resp.tool_calls.iter().enumerate() {
-        let input = arguments_object(&c.arguments).ok_or_else(|| {
-            TranslateError::upstream(
-                format!("tool_calls[{j}].function.arguments"),
-                "the upstream's tool call arguments are not a JSON object",
-            )
-        })?;
+        let input = answer_arguments(j, &c.arguments)?;
         content.push(json!({"toolUse": {"toolUseId": tool_use_id(&c.id), "name": c.name, "input": input}}));
     }
     Ok(json!({
@@ -336,16 +340,6 @@ pub(crate) fn status_for_exception(t: &str) -> Option<u16> {
     })
 }
 
-fn error_type_for(status: u16) -> &'static str {
-    match status {
-        401 => "authentication_error",
-        403 => "permission_error",
-        429 => "rate_limit_error",
-        408 | 504 => "timeout_error",
-        _ => default_type_for_status(status),
-    }
-}
-
 /// Reads a Bedrock error body: `{"message": ...}` (sometimes `Message`), with the type in `__type`
 /// when present. The status is the HTTP status (Bedrock's statuses are standard).
 pub(crate) fn parse_error(status: u16, body: &[u8]) -> ErrorInfo {
@@ -369,7 +363,7 @@ pub(crate) fn parse_error(status: u16, body: &[u8]) -> ErrorInfo {
         status,
         detail: ErrorDetail {
             message: message.to_owned(),
-            error_type: error_type_for(status).to_owned(),
+            error_type: default_type_for_status(status).to_owned(),
             param: None,
             code,
         },

@@ -9,8 +9,8 @@
 //! - Every [`Message::Tool`] result in a request answers a tool call made by an earlier assistant message.
 //! - [`Usage::input`] counts only uncached prompt tokens; [`Usage::output`] includes reasoning tokens.
 
+use serde::Serialize;
 use serde_json::{Map, Value};
-use switchyard_core::error_body::ErrorDetail;
 
 use crate::Protocol;
 
@@ -205,6 +205,19 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Usage reported as a prompt total that includes the `cached` tokens read from the cache (OpenAI,
+    /// Gemini, the Responses API): the cached part is split off `input` (never more than the prompt).
+    pub(crate) fn from_cached_prompt(prompt: u64, cached: u64, output: u64, reasoning: u64) -> Usage {
+        let cached = cached.min(prompt);
+        Usage {
+            input: prompt - cached,
+            output,
+            cache_read: cached,
+            cache_write: 0,
+            reasoning,
+        }
+    }
+
     /// All prompt tokens: OpenAI's `prompt_tokens`.
     pub fn prompt_total(&self) -> u64 {
         self.input + self.cache_read + self.cache_write
@@ -230,6 +243,33 @@ pub struct ChatResponse {
     pub usage: Option<Usage>,
 }
 
+/// The OpenAI error detail (`error` in an OpenAI error body), which is also what the gateway's own
+/// errors carry. Serialised with all four keys, `null` when unknown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorDetail {
+    /// Human-readable message.
+    pub message: String,
+    /// OpenAI's `type` (`invalid_request_error`, `rate_limit_error`, ...).
+    #[serde(rename = "type")]
+    pub error_type: String,
+    /// The offending request field, as a JSON path.
+    pub param: Option<String>,
+    /// A machine-readable code (OpenAI's, or the upstream's own error type).
+    pub code: Option<String>,
+}
+
+impl ErrorDetail {
+    /// A detail with a message and a type, and no param or code.
+    pub fn new(message: impl Into<String>, error_type: &str) -> ErrorDetail {
+        ErrorDetail {
+            message: message.into(),
+            error_type: error_type.to_owned(),
+            param: None,
+            code: None,
+        }
+    }
+}
+
 /// An error in the canonical form: the status to report to an OpenAI-shaped client and the OpenAI
 /// error detail (`type` in OpenAI's vocabulary, `code` usually the upstream's own error type).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -245,12 +285,7 @@ impl ErrorInfo {
     pub fn new(status: u16, error_type: &str, message: impl Into<String>) -> ErrorInfo {
         ErrorInfo {
             status,
-            detail: ErrorDetail {
-                message: message.into(),
-                error_type: error_type.to_owned(),
-                param: None,
-                code: None,
-            },
+            detail: ErrorDetail::new(message, error_type),
         }
     }
 }

@@ -136,6 +136,17 @@ pub(crate) fn check_arguments(args: &str, param: &str) -> Result<(), TranslateEr
 }
 
 /// Parses tool-call arguments into an object; empty text is `{}`. `None` when they are not an object.
+/// The arguments of the `index`-th tool call of an upstream answer, as the object that Anthropic,
+/// Gemini and Bedrock clients need; arguments that are not an object cannot be given to them (502).
+pub(crate) fn answer_arguments(index: usize, args: &str) -> Result<Value, TranslateError> {
+    arguments_object(args).ok_or_else(|| {
+        TranslateError::upstream(
+            format!("tool_calls[{index}].function.arguments"),
+            "the upstream's tool call arguments are not a JSON object",
+        )
+    })
+}
+
 pub(crate) fn arguments_object(args: &str) -> Option<Value> {
     if args.trim().is_empty() {
         return Some(Value::Object(Map::new()));
@@ -180,4 +191,27 @@ pub(crate) fn text_or_text_items(
         }
         Some(_) => Err(TranslateError::invalid(param, wrong_type)),
     }
+}
+
+/// The turns of a conversation as Anthropic, Gemini and Bedrock need them: empty turns dropped (they
+/// are rejected), neighbours of the same role merged (roles must alternate), and in each turn the
+/// blocks for which `is_result` holds (tool results) first, since they must directly follow the calls.
+pub(crate) fn merge_turns(
+    turns: impl IntoIterator<Item = (&'static str, Vec<Value>)>,
+    is_result: impl Fn(&Value) -> bool,
+) -> Vec<(&'static str, Vec<Value>)> {
+    let mut merged: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    for (role, blocks) in turns {
+        if blocks.is_empty() {
+            continue;
+        }
+        match merged.last_mut() {
+            Some((last, existing)) if *last == role => existing.extend(blocks),
+            _ => merged.push((role, blocks)),
+        }
+    }
+    for (_, blocks) in &mut merged {
+        blocks.sort_by_key(|b| !is_result(b));
+    }
+    merged
 }

@@ -17,6 +17,7 @@
 //! | response body, upstream protocol → client protocol | [`translate_response`] ([`anthropic_response_to_openai`]) |
 //! | upstream error body → client error body and status | [`translate_error`], or [`parse_error`] + [`render_error`] |
 //! | SSE stream, upstream → client | [`StreamTranslator`] |
+//! | token usage of an answer or a stream (accounting), any protocol | [`usage::usage_from_json`], [`usage::UsageTap`] |
 //!
 //! # Mapping decisions
 //!
@@ -96,7 +97,8 @@
 //! `INTERNAL` 500, `UNAVAILABLE` 503, `DEADLINE_EXCEEDED` 504). Towards Anthropic clients a status
 //! becomes the type of the table above (503 → `overloaded_error`, other 5xx → `api_error`), towards
 //! Gemini clients the RPC status (502/503 → `UNAVAILABLE`). Bodies of unknown shape go through
-//! [`switchyard_core::error_body::normalize_upstream_error`].
+//! [`normalize_upstream_error`], the OpenAI adapter's reader, which knows every OpenAI-compatible
+//! variant seen (mittwald's string error, vLLM's flat form, `detail` bodies, HTML, empty).
 //!
 //! ## Streams
 //!
@@ -125,6 +127,7 @@ pub mod canonical;
 mod error;
 mod json;
 mod stream;
+pub mod usage;
 
 mod anthropic;
 mod bedrock;
@@ -132,10 +135,10 @@ pub mod eventstream;
 mod gemini;
 mod openai;
 
-pub use canonical::{ErrorInfo, Usage};
+pub use canonical::{ErrorDetail, ErrorInfo, Usage};
 pub use error::TranslateError;
+pub use openai::{default_type_for_status, normalize_upstream_error};
 pub use stream::{parse_sse_event, SseEvent, StreamTranslator};
-pub use switchyard_core::error_body::ErrorDetail;
 
 use switchyard_core::json_fields::{JsonBodyError, JsonObject};
 
@@ -193,6 +196,25 @@ pub struct ResponseContext {
     pub id_hint: String,
     /// OpenAI clients only: append the usage chunk to streams (`stream_options.include_usage`).
     pub include_usage: bool,
+}
+
+impl ResponseContext {
+    /// The id to report with the protocol's `prefix`: the caller's hint, else the upstream's id, else
+    /// `created`; the prefix is not doubled.
+    pub(crate) fn prefixed_id(&self, prefix: &str, upstream: Option<&str>) -> String {
+        let base = if !self.id_hint.is_empty() {
+            self.id_hint.clone()
+        } else if let Some(u) = upstream.filter(|u| !u.is_empty()) {
+            u.to_owned()
+        } else {
+            self.created.to_string()
+        };
+        if base.starts_with(prefix) {
+            base
+        } else {
+            format!("{prefix}{base}")
+        }
+    }
 }
 
 /// What the gateway needs from a request to route it, read without translating it.

@@ -20,7 +20,7 @@ use futures_util::Stream;
 use http_body::Body as _;
 use hyper::body::Incoming;
 use switchyard_core::sse::{error_event, SseFramer};
-use switchyard_core::usage::{UsageFormat, UsageTap};
+use switchyard_translate::usage::{UsageFormat, UsageTap};
 use switchyard_translate::{Protocol, StreamTranslator};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use switchyard_core::pricing::Prices;
 use switchyard_core::request_type::RequestType;
-use switchyard_core::usage::{usage_from_json, UsageFormat};
+use switchyard_translate::usage::{usage_from_json, UsageFormat};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::dispatch::{DispatchFailure, Served};

@@ -20,8 +20,8 @@ use switchyard_core::multipart::{self, MultipartError};
 use switchyard_core::request_type::RequestType;
 use switchyard_core::routing::{RuntimeKey, Target};
 use switchyard_core::upstream_url::openai_endpoint;
-use switchyard_core::usage::UsageFormat;
 use switchyard_core::WireApi;
+use switchyard_translate::usage::UsageFormat;
 use switchyard_translate::Protocol;
 
 use super::endpoints::serve;

@@ -18,8 +18,8 @@ use switchyard_core::presets::rewrite_tool_call_ids;
 use switchyard_core::request_type::RequestType;
 use switchyard_core::routing::{RuntimeKey, Target};
 use switchyard_core::upstream_url::{gemini_endpoint, openai_endpoint};
-use switchyard_core::usage::UsageFormat;
 use switchyard_core::WireApi;
+use switchyard_translate::usage::UsageFormat;
 use switchyard_translate::{Protocol, RequestOptions, ResponseContext, StreamTranslator, DEFAULT_MAX_TOKENS};
 
 use crate::answer::ServedBody;

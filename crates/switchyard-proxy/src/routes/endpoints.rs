@@ -15,8 +15,8 @@ use bytes::Bytes;
 use switchyard_core::json_fields::JsonObject;
 use switchyard_core::request_type::RequestType;
 use switchyard_core::routing::{RuntimeKey, Target};
-use switchyard_core::usage::UsageFormat;
 use switchyard_core::WireApi;
+use switchyard_translate::usage::UsageFormat;
 use switchyard_translate::Protocol;
 
 use crate::answer::ServedBody;

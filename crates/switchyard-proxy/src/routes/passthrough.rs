@@ -19,8 +19,8 @@ use switchyard_core::json_fields::JsonObject;
 use switchyard_core::request_type::RequestType;
 use switchyard_core::routing::{RuntimeKey, RuntimeProvider, Target};
 use switchyard_core::upstream_url::passthrough_url;
-use switchyard_core::usage::UsageFormat;
 use switchyard_core::WireApi;
+use switchyard_translate::usage::UsageFormat;
 use switchyard_translate::Protocol;
 
 use crate::answer::ServedBody;

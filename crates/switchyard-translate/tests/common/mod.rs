@@ -78,11 +78,7 @@ pub fn openai(frames: &[Bytes], include_usage: bool) -> Accumulated {
                 acc.finish.is_some(),
                 "the usage chunk comes after the finish chunk"
             );
-            let u = &v["usage"];
-            acc.usage = Some((
-                u["prompt_tokens"].as_u64().unwrap(),
-                u["completion_tokens"].as_u64().unwrap(),
-            ));
+            acc.usage = Some(openai_usage(&v["usage"]));
             continue;
         }
         if include_usage {
@@ -122,25 +118,7 @@ pub fn openai(frames: &[Bytes], include_usage: bool) -> Accumulated {
             .into_iter()
             .flatten()
         {
-            let index = tc["index"].as_u64().unwrap() as usize;
-            if index == tools.len() {
-                assert_eq!(tc["type"], "function");
-                assert_eq!(
-                    tc["function"]["arguments"], "",
-                    "the first fragment has empty arguments"
-                );
-                tools.push((
-                    tc["id"].as_str().unwrap().to_owned(),
-                    tc["function"]["name"].as_str().unwrap().to_owned(),
-                    String::new(),
-                ));
-            } else {
-                assert!(index < tools.len(), "tool indices count up from 0");
-                assert!(tc.get("id").is_none() && tc["function"].get("name").is_none());
-                tools[index]
-                    .2
-                    .push_str(tc["function"]["arguments"].as_str().unwrap());
-            }
+            openai_tool_delta(tc, &mut tools);
         }
     }
     if acc.error.is_none() {
@@ -157,14 +135,40 @@ pub fn openai(frames: &[Bytes], include_usage: bool) -> Accumulated {
     acc
 }
 
+fn openai_usage(u: &Value) -> (u64, u64) {
+    (
+        u["prompt_tokens"].as_u64().unwrap(),
+        u["completion_tokens"].as_u64().unwrap(),
+    )
+}
+
+/// One `tool_calls` entry of a delta: a new call (id, name, empty arguments) or the next fragment of
+/// an open one's arguments.
+fn openai_tool_delta(tc: &Value, tools: &mut Vec<(String, String, String)>) {
+    let index = tc["index"].as_u64().unwrap() as usize;
+    if index == tools.len() {
+        assert_eq!(tc["type"], "function");
+        assert_eq!(
+            tc["function"]["arguments"], "",
+            "the first fragment has empty arguments"
+        );
+        tools.push((
+            tc["id"].as_str().unwrap().to_owned(),
+            tc["function"]["name"].as_str().unwrap().to_owned(),
+            String::new(),
+        ));
+    } else {
+        assert!(index < tools.len(), "tool indices count up from 0");
+        assert!(tc.get("id").is_none() && tc["function"].get("name").is_none());
+        tools[index]
+            .2
+            .push_str(tc["function"]["arguments"].as_str().unwrap());
+    }
+}
+
 /// Anthropic SSE, checked with the rules of the anthropic SDK's message accumulator.
 pub fn anthropic(frames: &[Bytes]) -> Accumulated {
     let mut acc = Accumulated::default();
-    #[derive(PartialEq)]
-    enum Kind {
-        Text,
-        Tool,
-    }
     let mut blocks: Vec<(Kind, String, String, String)> = Vec::new(); // kind, id, name, text/json
     let mut open: Option<usize> = None;
     let mut started = false;
@@ -194,42 +198,14 @@ pub fn anthropic(frames: &[Bytes]) -> Accumulated {
             "message_start" => {
                 assert!(!started);
                 started = true;
-                let m = &v["message"];
-                assert_eq!(
-                    (m["type"].as_str(), m["role"].as_str()),
-                    (Some("message"), Some("assistant"))
-                );
-                assert!(m["id"].as_str().unwrap().starts_with("msg_"));
-                assert_eq!(m["content"], serde_json::json!([]));
-                input_tokens = m["usage"]["input_tokens"].as_u64().unwrap();
+                input_tokens = anthropic_message_start(&v["message"]);
             }
             "content_block_start" => {
                 assert!(!delta_seen, "no block after message_delta");
                 assert!(open.is_none(), "the previous block must be stopped first");
                 let index = v["index"].as_u64().unwrap() as usize;
                 assert_eq!(index, blocks.len(), "block indices count up from 0");
-                let b = &v["content_block"];
-                blocks.push(match b["type"].as_str().unwrap() {
-                    "text" => (Kind::Text, String::new(), String::new(), String::new()),
-                    "tool_use" => {
-                        assert_eq!(b["input"], serde_json::json!({}));
-                        let id = b["id"].as_str().unwrap();
-                        assert!(
-                            !id.is_empty()
-                                && id
-                                    .chars()
-                                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
-                            "tool_use ids match [a-zA-Z0-9_-]+: {id}"
-                        );
-                        (
-                            Kind::Tool,
-                            id.to_owned(),
-                            b["name"].as_str().unwrap().to_owned(),
-                            String::new(),
-                        )
-                    }
-                    other => panic!("unexpected block {other}"),
-                });
+                blocks.push(anthropic_block(&v["content_block"]));
                 open = Some(index);
             }
             "content_block_delta" => {
@@ -254,14 +230,7 @@ pub fn anthropic(frames: &[Bytes]) -> Accumulated {
                 assert!(!delta_seen);
                 delta_seen = true;
                 acc.finish = v["delta"]["stop_reason"].as_str().map(str::to_owned);
-                let u = &v["usage"];
-                let input = u["input_tokens"].as_u64().unwrap_or(input_tokens)
-                    + u["cache_read_input_tokens"].as_u64().unwrap_or(0)
-                    + u["cache_creation_input_tokens"].as_u64().unwrap_or(0);
-                acc.usage = Some((
-                    input,
-                    u["output_tokens"].as_u64().expect("output_tokens is required"),
-                ));
+                acc.usage = Some(anthropic_usage(&v["usage"], input_tokens));
             }
             "message_stop" => {
                 assert!(delta_seen, "message_delta before message_stop");
@@ -282,6 +251,60 @@ pub fn anthropic(frames: &[Bytes]) -> Accumulated {
         }
     }
     acc
+}
+
+#[derive(PartialEq)]
+enum Kind {
+    Text,
+    Tool,
+}
+
+/// Checks the `message` of `message_start`; its input tokens.
+fn anthropic_message_start(m: &Value) -> u64 {
+    assert_eq!(
+        (m["type"].as_str(), m["role"].as_str()),
+        (Some("message"), Some("assistant"))
+    );
+    assert!(m["id"].as_str().unwrap().starts_with("msg_"));
+    assert_eq!(m["content"], serde_json::json!([]));
+    m["usage"]["input_tokens"].as_u64().unwrap()
+}
+
+/// A `content_block_start`'s block: (kind, id, name, empty content).
+fn anthropic_block(b: &Value) -> (Kind, String, String, String) {
+    match b["type"].as_str().unwrap() {
+        "text" => (Kind::Text, String::new(), String::new(), String::new()),
+        "tool_use" => {
+            assert_eq!(b["input"], serde_json::json!({}));
+            let id = b["id"].as_str().unwrap();
+            assert!(
+                !id.is_empty()
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+                "tool_use ids match [a-zA-Z0-9_-]+: {id}"
+            );
+            (
+                Kind::Tool,
+                id.to_owned(),
+                b["name"].as_str().unwrap().to_owned(),
+                String::new(),
+            )
+        }
+        other => panic!("unexpected block {other}"),
+    }
+}
+
+/// `message_delta`'s usage: all input tokens (those of `message_start` unless repeated here, cached
+/// ones included) and the output tokens.
+fn anthropic_usage(u: &Value, input_tokens: u64) -> (u64, u64) {
+    let input = u["input_tokens"].as_u64().unwrap_or(input_tokens)
+        + u["cache_read_input_tokens"].as_u64().unwrap_or(0)
+        + u["cache_creation_input_tokens"].as_u64().unwrap_or(0);
+    (
+        input,
+        u["output_tokens"].as_u64().expect("output_tokens is required"),
+    )
 }
 
 /// Gemini `alt=sse` stream: every chunk is a partial GenerateContentResponse.

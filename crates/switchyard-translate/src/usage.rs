@@ -1,0 +1,250 @@
+//! Token usage read out of whole answers and stream events, in each wire format, for accounting.
+//!
+//! Only the usage object of a body or event is decoded (everything else is skipped), and its counts are
+//! read by the protocol's own adapter, so an answer's usage is the same whether the gateway translates
+//! it or relays it as is.
+
+use serde::Deserialize;
+use switchyard_core::pricing::TokenUsage;
+
+use crate::canonical::Usage;
+use crate::json::{count, Obj};
+use crate::{anthropic, gemini, openai};
+
+/// The wire format of the answers whose usage is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UsageFormat {
+    /// OpenAI Chat Completions (and legacy completions, embeddings, ...): `usage.prompt_tokens` /
+    /// `completion_tokens`, in a stream on the usage chunk.
+    OpenAi,
+    /// Anthropic Messages: `usage`, in a stream on `message_start` and `message_delta`.
+    Anthropic,
+    /// Gemini `generateContent`: `usageMetadata`.
+    Gemini,
+    /// The Responses API: `usage.input_tokens` / `output_tokens` on the answer, and on the `response`
+    /// object of its `response.completed` event.
+    Responses,
+}
+
+#[derive(Deserialize)]
+struct WithUsage {
+    usage: Option<Obj>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WithUsageMetadata {
+    usage_metadata: Option<Obj>,
+}
+
+#[derive(Deserialize)]
+struct ResponsesEvent {
+    response: Option<WithUsage>,
+}
+
+#[derive(Deserialize)]
+struct AnthropicEvent {
+    usage: Option<Obj>,
+    message: Option<WithUsage>,
+}
+
+/// The Responses API's usage object (no adapter speaks that API; only its usage is read).
+fn responses_usage(u: &Obj) -> Usage {
+    let detail = |object: &str, field: &str| count(u.get(object).and_then(|d| d.get(field)));
+    Usage::from_cached_prompt(
+        count(u.get("input_tokens")),
+        detail("input_tokens_details", "cached_tokens"),
+        count(u.get("output_tokens")),
+        detail("output_tokens_details", "reasoning_tokens"),
+    )
+}
+
+fn anthropic_usage(u: &Obj) -> Usage {
+    let mut out = Usage::default();
+    anthropic::merge_usage(&mut out, u);
+    out
+}
+
+/// What accounting counts of a canonical usage.
+fn tokens(u: Usage) -> TokenUsage {
+    TokenUsage {
+        input: u.input,
+        output: u.output,
+        cache_read: u.cache_read,
+        cache_write: u.cache_write,
+    }
+}
+
+/// The `usage` object of a body, decoded alone.
+fn usage_object(body: &[u8]) -> Option<Obj> {
+    serde_json::from_slice::<WithUsage>(body).ok()?.usage
+}
+
+/// Usage of a whole (non-streamed) answer; `None` when it reports none.
+pub fn usage_from_json(format: UsageFormat, body: &[u8]) -> Option<TokenUsage> {
+    let usage = match format {
+        UsageFormat::OpenAi => openai::parse_usage(&usage_object(body)?),
+        UsageFormat::Anthropic => anthropic_usage(&usage_object(body)?),
+        UsageFormat::Responses => responses_usage(&usage_object(body)?),
+        UsageFormat::Gemini => gemini::parse_usage(
+            &serde_json::from_slice::<WithUsageMetadata>(body)
+                .ok()?
+                .usage_metadata?,
+        ),
+    };
+    Some(tokens(usage))
+}
+
+/// Follows a stream's events and keeps the usage they report (OpenAI's usage chunk, Anthropic's
+/// `message_start`/`message_delta`, Gemini's `usageMetadata`, the Responses API's
+/// `response.completed`). Events without usage cost one substring search.
+#[derive(Debug)]
+pub struct UsageTap {
+    format: UsageFormat,
+    usage: Option<Usage>,
+}
+
+impl UsageTap {
+    /// A tap for a stream in `format`, with no usage seen yet.
+    pub fn new(format: UsageFormat) -> Self {
+        UsageTap { format, usage: None }
+    }
+
+    /// Reads one whole SSE event (its `data:` lines).
+    pub fn observe(&mut self, event: &[u8]) {
+        let needle: &[u8] = match self.format {
+            UsageFormat::Gemini => b"usageMetadata",
+            _ => b"\"usage\"",
+        };
+        if memchr::memmem::find(event, needle).is_none() {
+            return;
+        }
+        for line in event.split(|&b| b == b'\n') {
+            if let Some(data) = line.strip_prefix(b"data:") {
+                self.data(data.trim_ascii());
+            }
+        }
+    }
+
+    fn data(&mut self, data: &[u8]) {
+        match self.format {
+            UsageFormat::OpenAi => {
+                if let Ok(WithUsage { usage: Some(u) }) = serde_json::from_slice(data) {
+                    self.usage = Some(openai::parse_usage(&u));
+                }
+            }
+            UsageFormat::Gemini => {
+                if let Ok(WithUsageMetadata {
+                    usage_metadata: Some(u),
+                }) = serde_json::from_slice(data)
+                {
+                    self.usage = Some(gemini::parse_usage(&u));
+                }
+            }
+            UsageFormat::Responses => {
+                if let Ok(ResponsesEvent {
+                    response: Some(WithUsage { usage: Some(u) }),
+                }) = serde_json::from_slice(data)
+                {
+                    self.usage = Some(responses_usage(&u));
+                }
+            }
+            UsageFormat::Anthropic => {
+                if let Ok(ev) = serde_json::from_slice::<AnthropicEvent>(data) {
+                    // Counts are cumulative: `message_start` carries the input, `message_delta` the output.
+                    let mut u = self.usage.unwrap_or_default();
+                    if let Some(inner) = ev.message.and_then(|m| m.usage) {
+                        anthropic::merge_usage(&mut u, &inner);
+                    }
+                    if let Some(top) = ev.usage {
+                        anthropic::merge_usage(&mut u, &top);
+                    }
+                    self.usage = Some(u);
+                }
+            }
+        }
+    }
+
+    /// The latest usage the stream reported; `None` when it reported none.
+    pub fn usage(&self) -> Option<TokenUsage> {
+        self.usage.map(tokens)
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_bodies() {
+        let openai = br#"{"id":"x","usage":{"prompt_tokens":10,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":4}}}"#;
+        assert_eq!(
+            usage_from_json(UsageFormat::OpenAi, openai),
+            Some(TokenUsage {
+                input: 6,
+                output: 3,
+                cache_read: 4,
+                cache_write: 0
+            })
+        );
+        let anthropic = br#"{"usage":{"input_tokens":5,"output_tokens":7,"cache_read_input_tokens":100,"cache_creation_input_tokens":20}}"#;
+        assert_eq!(
+            usage_from_json(UsageFormat::Anthropic, anthropic),
+            Some(TokenUsage {
+                input: 5,
+                output: 7,
+                cache_read: 100,
+                cache_write: 20
+            })
+        );
+        let gemini =
+            br#"{"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":4,"thoughtsTokenCount":2}}"#;
+        assert_eq!(
+            usage_from_json(UsageFormat::Gemini, gemini),
+            Some(TokenUsage {
+                input: 9,
+                output: 6,
+                cache_read: 0,
+                cache_write: 0
+            })
+        );
+        assert_eq!(usage_from_json(UsageFormat::OpenAi, br#"{"id":"x"}"#), None);
+        let responses = br#"{"object":"response","usage":{"input_tokens":8,"output_tokens":5,"input_tokens_details":{"cached_tokens":3}}}"#;
+        assert_eq!(
+            usage_from_json(UsageFormat::Responses, responses),
+            Some(TokenUsage {
+                input: 5,
+                output: 5,
+                cache_read: 3,
+                cache_write: 0
+            })
+        );
+    }
+
+    #[test]
+    fn streams() {
+        let mut tap = UsageTap::new(UsageFormat::OpenAi);
+        tap.observe(b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n");
+        assert_eq!(tap.usage(), None);
+        tap.observe(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1}}\n\n");
+        assert_eq!(tap.usage().unwrap().output, 1);
+
+        let mut tap = UsageTap::new(UsageFormat::Responses);
+        tap.observe(b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":2}}}\n\n");
+        assert_eq!(tap.usage().map(|u| (u.input, u.output)), Some((4, 2)));
+
+        let mut tap = UsageTap::new(UsageFormat::Anthropic);
+        tap.observe(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n");
+        tap.observe(
+            b"event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":30}}\n\n",
+        );
+        assert_eq!(
+            tap.usage(),
+            Some(TokenUsage {
+                input: 12,
+                output: 30,
+                cache_read: 0,
+                cache_write: 0
+            })
+        );
+    }
+}
