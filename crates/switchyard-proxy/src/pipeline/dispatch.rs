@@ -552,16 +552,8 @@ async fn attempt(
         });
     }
 
-    let is_sse = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    let is_eventstream = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/vnd.amazon.eventstream"));
+    let is_sse = content_type_is(&parts.headers, "text/event-stream");
+    let is_eventstream = content_type_is(&parts.headers, "application/vnd.amazon.eventstream");
     if stream && is_eventstream {
         return crate::providers::first_eventstream_message(
             provider_wire,
@@ -585,29 +577,10 @@ async fn attempt(
         });
     }
     if stream && is_sse {
-        let mut body = body;
-        let mut framer = SseFramer::new();
-        let first = tokio::time::timeout_at(first_byte_deadline, async {
-            loop {
-                match body.frame().await {
-                    None => return Err("the stream ended before its first event".to_owned()),
-                    Some(Err(e)) => return Err(format!("the stream failed before its first event: {e}")),
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            let events = framer.push(data);
-                            if !events.is_empty() {
-                                return Ok(events);
-                            }
-                        }
-                    }
-                }
-            }
-        })
-        .await;
-        return match first {
+        return match tokio::time::timeout_at(first_byte_deadline, first_sse_events(body)).await {
             Err(_) => Err(timed_out(first_byte)),
             Ok(Err(reason)) => Err(unreachable(reason)),
-            Ok(Ok(first_events)) => Ok((
+            Ok(Ok((first_events, framer, body))) => Ok((
                 parts,
                 ServedBody::Stream(StreamStart {
                     first_events,
@@ -625,6 +598,34 @@ async fn attempt(
             "connection failed while reading the answer: {e}"
         ))),
         Ok(Ok(collected)) => Ok((parts, ServedBody::Json(collected.to_bytes()))),
+    }
+}
+
+fn content_type_is(headers: &HeaderMap, prefix: &str) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with(prefix))
+}
+
+/// Reads a stream up to its first whole SSE event(s).
+async fn first_sse_events(
+    mut body: hyper::body::Incoming,
+) -> Result<(Vec<bytes::Bytes>, SseFramer, hyper::body::Incoming), String> {
+    let mut framer = SseFramer::new();
+    loop {
+        match body.frame().await {
+            None => return Err("the stream ended before its first event".to_owned()),
+            Some(Err(e)) => return Err(format!("the stream failed before its first event: {e}")),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    let events = framer.push(data);
+                    if !events.is_empty() {
+                        return Ok((events, framer, body));
+                    }
+                }
+            }
+        }
     }
 }
 
