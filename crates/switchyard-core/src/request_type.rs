@@ -57,6 +57,15 @@ impl RequestType {
         }
     }
 
+    /// The streamed variant when `stream` is set, itself otherwise.
+    pub fn streamed_if(self, stream: bool) -> RequestType {
+        if stream {
+            self.streamed()
+        } else {
+            self
+        }
+    }
+
     /// The type named in logs and `extra_fields`: the non-streamed type (the row's `stream` says the
     /// rest), except for the pass-through, whose streamed name is its own.
     pub fn family(self) -> RequestType {

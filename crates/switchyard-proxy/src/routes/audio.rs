@@ -156,11 +156,7 @@ struct MultipartPassThrough<'a> {
 
 impl UpstreamRequest for MultipartPassThrough<'_> {
     fn request_type(&self) -> RequestType {
-        if self.stream {
-            RequestType::TranscriptionStream
-        } else {
-            RequestType::Transcription
-        }
+        RequestType::Transcription.streamed_if(self.stream)
     }
 
     fn supports(&self, wire: WireApi) -> bool {

@@ -270,11 +270,7 @@ struct ChatUpstream<'a> {
 
 impl UpstreamRequest for ChatUpstream<'_> {
     fn request_type(&self) -> RequestType {
-        if self.stream {
-            RequestType::ChatCompletionStream
-        } else {
-            RequestType::ChatCompletion
-        }
+        RequestType::ChatCompletion.streamed_if(self.stream)
     }
 
     fn supports(&self, wire: WireApi) -> bool {

@@ -246,11 +246,7 @@ pub async fn json_endpoint(inc: Incoming, endpoint: &'static JsonEndpoint) -> Re
     let admitted = inc.admit(spec).await?;
     let mut upstream = JsonPassThrough {
         path: endpoint.path,
-        request_type: if stream {
-            endpoint.request_type.streamed()
-        } else {
-            endpoint.request_type
-        },
+        request_type: endpoint.request_type.streamed_if(stream),
         body: parsed.obj,
         client_headers: admitted.headers(),
         stream,

@@ -142,11 +142,7 @@ pub async fn passthrough(inc: Incoming, provider_name: String, rest: String) -> 
         .model
         .clone()
         .unwrap_or_else(|| format!("{provider_name}:/{rest}"));
-    let request_type = if call.stream {
-        RequestType::PassthroughStream
-    } else {
-        RequestType::Passthrough
-    };
+    let request_type = RequestType::Passthrough.streamed_if(call.stream);
     let spec = CallSpec {
         model: call.model.clone(),
         provider: Some(provider_name.clone()),
@@ -271,11 +267,7 @@ struct RawPassThrough {
 
 impl UpstreamRequest for RawPassThrough {
     fn request_type(&self) -> RequestType {
-        if self.stream {
-            RequestType::PassthroughStream
-        } else {
-            RequestType::Passthrough
-        }
+        RequestType::Passthrough.streamed_if(self.stream)
     }
 
     fn supports(&self, _wire: WireApi) -> bool {
