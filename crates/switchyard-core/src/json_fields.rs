@@ -28,6 +28,9 @@ pub enum JsonBodyError {
         field: &'static str,
         expected: &'static str,
     },
+    /// A top-level field given twice: which one counts would be the reader's guess.
+    #[error("'{0}' appears more than once in the request body")]
+    DuplicateField(String),
 }
 
 impl<'a> JsonObject<'a> {
@@ -39,6 +42,11 @@ impl<'a> JsonObject<'a> {
             Err(e) => return Err(JsonBodyError::Syntax(e.to_string())),
         };
         de.end().map_err(|e| JsonBodyError::Syntax(e.to_string()))?;
+        for (i, (key, _)) in fields.iter().enumerate() {
+            if fields[..i].iter().any(|(k, _)| k == key) {
+                return Err(JsonBodyError::DuplicateField(key.clone().into_owned()));
+            }
+        }
         Ok(JsonObject { fields })
     }
 
@@ -178,6 +186,14 @@ impl<'de> serde::Deserialize<'de> for KeyStr<'de> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_field_given_twice_is_refused_by_name() {
+        let err = JsonObject::parse(br#"{"model":"cheap","messages":[],"model":"dear"}"#).unwrap_err();
+        assert_eq!(err, JsonBodyError::DuplicateField("model".into()));
+        assert!(JsonObject::parse(br#"{"a":{"x":1},"b":{"x":2}}"#).is_ok());
+    }
+
     use super::*;
 
     #[test]
@@ -205,8 +221,11 @@ mod tests {
 
     #[test]
     fn escaped_keys_and_duplicates() {
-        let mut obj = JsonObject::parse(br#"{"mo\u0064el":"a","model":"b"}"#).unwrap();
-        assert_eq!(obj.get_str("model").unwrap().as_deref(), Some("b"));
+        // An escaped spelling is the same key: a duplicate, refused like any other.
+        let err = JsonObject::parse(br#"{"mo\u0064el":"a","model":"b"}"#).unwrap_err();
+        assert_eq!(err, JsonBodyError::DuplicateField("model".into()));
+        let mut obj = JsonObject::parse(br#"{"mo\u0064el":"a"}"#).unwrap();
+        assert_eq!(obj.get_str("model").unwrap().as_deref(), Some("a"));
         obj.set_str("model", "c");
         assert_eq!(obj.to_vec(), br#"{"model":"c"}"#);
     }

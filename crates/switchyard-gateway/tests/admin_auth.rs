@@ -58,7 +58,13 @@ fn registered_routes() -> BTreeSet<String> {
     let mut files = Vec::new();
     // The server's crates: the routes are declared in the gateway (server wiring) and the admin crate.
     for krate in ["switchyard-gateway", "switchyard-admin", "switchyard-proxy"] {
-        walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(krate).join("src"), &mut files);
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(krate)
+                .join("src"),
+            &mut files,
+        );
     }
     let mut routes = BTreeSet::new();
     for f in files {

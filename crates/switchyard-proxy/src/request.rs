@@ -38,6 +38,24 @@ pub fn output_cap(obj: &JsonObject<'_>) -> Option<u64> {
         .find_map(|k| obj.get_raw(k).and_then(|raw| raw.trim().parse::<u64>().ok()))
 }
 
+/// Whether an OpenAI streaming request asks for the usage chunk (`stream_options.include_usage`).
+pub fn wants_usage(obj: &JsonObject<'_>) -> bool {
+    obj.get_raw("stream_options").is_some_and(|raw| {
+        serde_json::from_str::<serde_json::Value>(raw).is_ok_and(|v| v["include_usage"] == true)
+    })
+}
+
+/// Sets `stream_options.include_usage: true` (other `stream_options` kept), so the upstream reports
+/// the stream's usage: every stream is metered, whether or not the client asked.
+pub fn ask_for_usage(obj: &mut JsonObject<'_>) {
+    let mut options = obj
+        .get_raw("stream_options")
+        .and_then(|raw| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw).ok())
+        .unwrap_or_default();
+    options.insert("include_usage".into(), serde_json::Value::Bool(true));
+    obj.set_raw("stream_options", serde_json::Value::Object(options).to_string());
+}
+
 /// Parses the per-request timeout header (`x-switchyard-timeout`: seconds, fractions allowed).
 pub fn timeout_override(headers: &HeaderMap) -> Result<Option<Duration>, GatewayError> {
     let Some(v) = headers.get("x-switchyard-timeout") else {
@@ -56,6 +74,21 @@ pub fn timeout_override(headers: &HeaderMap) -> Result<Option<Duration>, Gateway
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_is_asked_for_without_losing_other_stream_options() {
+        let body = br#"{"model":"m","stream":true,"stream_options":{"continuous_usage_stats":true}}"#;
+        let mut obj = JsonObject::parse(body).unwrap();
+        assert!(!wants_usage(&obj));
+        ask_for_usage(&mut obj);
+        assert!(wants_usage(&obj));
+        let sent: serde_json::Value = serde_json::from_slice(&obj.to_vec()).unwrap();
+        assert_eq!(sent["stream_options"]["continuous_usage_stats"], true);
+        assert_eq!(sent["stream_options"]["include_usage"], true);
+        let mut bare = JsonObject::parse(br#"{"model":"m"}"#).unwrap();
+        ask_for_usage(&mut bare);
+        assert!(wants_usage(&bare));
+    }
 
     #[test]
     fn output_cap_prefers_the_newer_field() {

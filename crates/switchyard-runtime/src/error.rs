@@ -90,6 +90,7 @@ impl From<JsonBodyError> for GatewayError {
     fn from(e: JsonBodyError) -> Self {
         let param = match &e {
             JsonBodyError::FieldType { field, .. } => Some((*field).to_owned()),
+            JsonBodyError::DuplicateField(field) => Some(field.clone()),
             _ => None,
         };
         GatewayError::BadRequest {

@@ -245,6 +245,9 @@ fn body_error(e: JsonBodyError) -> TranslateError {
         JsonBodyError::FieldType { field, expected } => {
             TranslateError::invalid(field, format!("must be {expected}"))
         }
+        JsonBodyError::DuplicateField(field) => {
+            TranslateError::invalid(field, "appears more than once in the request body")
+        }
     }
 }
 

@@ -167,11 +167,18 @@ impl Finisher {
             Some(e) => (Some(e.error_type.clone()), Some(e.message.clone())),
             None => (None, None),
         };
+        // A stream that failed after its headers went out answered 200, but it is an error: the row and
+        // the metrics say 502, what the client would have got had the failure come before the first
+        // event, so `status=error` finds it.
+        let mut status = self.status;
         if let Some(e) = &d.stream_error {
             error_type.get_or_insert_with(|| "stream_error".into());
             error_message.get_or_insert_with(|| e.clone());
+            if status < 400 {
+                status = 502;
+            }
         }
-        if !complete && self.status < 400 {
+        if !complete && status < 400 {
             error_type.get_or_insert_with(|| "client_disconnected".into());
             error_message.get_or_insert_with(|| "the client went away before the answer was complete".into());
         }
@@ -192,7 +199,7 @@ impl Finisher {
             route: &obs.route,
             provider: d.provider.as_deref().unwrap_or(""),
             model: d.model.as_deref().unwrap_or(""),
-            status: self.status,
+            status,
             total_secs: total_ms / 1000.0,
             upstream_secs: d.upstream_ms.map(|m| m / 1000.0),
             ttft_secs: d.ttft_ms.map(|m| m / 1000.0),
@@ -205,7 +212,7 @@ impl Finisher {
         });
         self.state.metrics.in_flight().dec();
         if let Some(tracer) = &self.state.tracer {
-            emit_spans(tracer, obs, &d, self.status, usage, error_type.as_deref());
+            emit_spans(tracer, obs, &d, status, usage, error_type.as_deref());
         }
         if let Some(logs) = &self.state.logs {
             logs.log(switchyard_logs::LogRecord {
@@ -225,7 +232,7 @@ impl Finisher {
                 virtual_key_id,
                 team_id,
                 customer_id,
-                status: self.status,
+                status,
                 error_type,
                 error_message,
                 stream: d.stream,

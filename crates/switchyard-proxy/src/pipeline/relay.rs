@@ -31,7 +31,12 @@ use crate::answer::StreamStart;
 /// What the relay does with upstream events.
 pub enum RelayMode {
     /// Same protocol on both sides: events pass unchanged; `client` decides how a failure is reported.
-    PassThrough { client: Protocol },
+    /// `strip_usage_chunk`: the gateway asked an OpenAI upstream for usage the client did not ask for,
+    /// so the usage-only chunk is metered and not sent.
+    PassThrough {
+        client: Protocol,
+        strip_usage_chunk: bool,
+    },
     /// Different protocols: every event goes through the translator.
     Translate(Box<StreamTranslator>),
 }
@@ -156,7 +161,7 @@ impl SseRelay {
                 self.ready.extend(frames);
                 return;
             }
-            RelayMode::PassThrough { client } => *client,
+            RelayMode::PassThrough { client, .. } => *client,
         };
         if problem.is_none() {
             if let Some(partial) = self.framer.take_partial() {
@@ -198,6 +203,16 @@ impl Stream for SseRelay {
                 if let Some(o) = &mut this.observer {
                     o.observe(&ev);
                 }
+                if matches!(
+                    this.mode,
+                    RelayMode::PassThrough {
+                        strip_usage_chunk: true,
+                        ..
+                    }
+                ) && is_usage_chunk(&ev)
+                {
+                    continue;
+                }
                 return Poll::Ready(Some(Ok(ev)));
             }
             if this.finished {
@@ -235,6 +250,24 @@ impl Stream for SseRelay {
     }
 }
 
+/// An OpenAI usage-only chunk: `data: {..., "choices": [], "usage": {...}}`.
+fn is_usage_chunk(event: &[u8]) -> bool {
+    if memchr::memmem::find(event, b"\"usage\"").is_none() {
+        return false;
+    }
+    let Some(start) = memchr::memmem::find(event, b"data:") else {
+        return false;
+    };
+    let payload = event[start + 5..].trim_ascii();
+    #[derive(serde::Deserialize)]
+    struct Chunk {
+        choices: Option<Vec<serde::de::IgnoredAny>>,
+        usage: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Chunk>(payload)
+        .is_ok_and(|c| c.usage.is_some() && c.choices.is_some_and(|c| c.is_empty()))
+}
+
 /// An in-stream error in the client's protocol, for pass-through streams.
 fn error_frame(client: Protocol, message: &str) -> Bytes {
     match client {
@@ -250,5 +283,20 @@ fn error_frame(client: Protocol, message: &str) -> Bytes {
                 serde_json::json!({"error": {"code": 502, "message": message, "status": "UNAVAILABLE"}});
             Bytes::from(format!("data: {body}\n\n"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_usage_chunk;
+
+    #[test]
+    fn only_the_usage_only_chunk_is_recognised() {
+        let usage = b"data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":5}}\n\n";
+        assert!(is_usage_chunk(usage));
+        let delta = b"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"usage\"}}],\"usage\":null}\n\n";
+        assert!(!is_usage_chunk(delta));
+        assert!(!is_usage_chunk(b"data: [DONE]\n\n"));
+        assert!(!is_usage_chunk(b"data: {\"choices\":[],\"usage\":null}\n\n"));
     }
 }

@@ -24,7 +24,7 @@ use switchyard_core::WireApi;
 use switchyard_translate::usage::UsageFormat;
 use switchyard_translate::Protocol;
 
-use super::endpoints::serve;
+use super::endpoints::{serve, StreamRelay};
 use crate::pipeline::dispatch::UpstreamRequest;
 use crate::pipeline::{CallSpec, Incoming};
 use crate::request::bad_field;
@@ -85,6 +85,7 @@ pub async fn audio(inc: Incoming, kind: AudioKind) -> Result<Response, ApiError>
         form.log_summary.as_bytes(),
         &mut upstream,
         UsageFormat::OpenAi,
+        StreamRelay::default(),
         |b| b,
     )
     .await

@@ -31,7 +31,7 @@ use crate::pipeline::respond::{
     observe_served_target, relay_body, response, set_event_stream_headers, ChargedTo,
 };
 use crate::pipeline::{Admitted, CallSpec, Incoming};
-use crate::request::{bad_field, output_cap, take_fallbacks};
+use crate::request::{ask_for_usage, bad_field, output_cap, take_fallbacks, wants_usage};
 use switchyard_runtime::error::{ApiError, GatewayError};
 use switchyard_runtime::upstream::UpstreamCall;
 
@@ -56,10 +56,7 @@ pub async fn openai_chat(inc: Incoming) -> Result<Response, ApiError> {
         .get_bool("stream")
         .map_err(|e| inc.reject(e.into()))?
         .unwrap_or(false);
-    let include_usage = stream
-        && obj.get_raw("stream_options").is_some_and(|raw| {
-            serde_json::from_str::<serde_json::Value>(raw).is_ok_and(|v| v["include_usage"] == true)
-        });
+    let include_usage = stream && wants_usage(&obj);
     let fallbacks = take_fallbacks(&mut obj).map_err(|e| inc.reject(e))?;
     let spec = CallSpec {
         model: Some(model),
@@ -143,12 +140,16 @@ async fn run(
     let client = adm.spec().shape;
     let stream = adm.spec().stream;
     let plan = adm.plan().await?;
+    // Every OpenAI stream is metered: usage is asked for, and its chunk kept from a client that did
+    // not ask for it.
+    let meter_stream = stream && client == Protocol::OpenAi && !include_usage;
     let mut upstream = ChatUpstream {
         client,
         raw,
         fast,
         client_headers: adm.headers(),
         stream,
+        ask_usage: meter_stream,
     };
     let served = adm
         .dispatch(&plan, &mut upstream)
@@ -176,7 +177,10 @@ async fn run(
     let body = match served.body {
         ServedBody::Stream(start) => {
             let mode = if upstream_protocol == client {
-                RelayMode::PassThrough { client }
+                RelayMode::PassThrough {
+                    client,
+                    strip_usage_chunk: meter_stream,
+                }
             } else {
                 RelayMode::Translate(Box::new(StreamTranslator::new(
                     upstream_protocol,
@@ -266,6 +270,8 @@ struct ChatUpstream<'a> {
     fast: Option<JsonObject<'a>>,
     client_headers: &'a HeaderMap,
     stream: bool,
+    /// Ask an OpenAI upstream for the stream's usage (the client did not).
+    ask_usage: bool,
 }
 
 impl UpstreamRequest for ChatUpstream<'_> {
@@ -283,6 +289,9 @@ impl UpstreamRequest for ChatUpstream<'_> {
         let mut body: Bytes = match (&mut self.fast, upstream == self.client) {
             (Some(obj), true) => {
                 obj.set_str("model", target.model);
+                if self.ask_usage {
+                    ask_for_usage(obj);
+                }
                 Bytes::from(obj.to_vec())
             }
             (None, true) => self.raw.clone(),

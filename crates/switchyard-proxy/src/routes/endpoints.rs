@@ -27,7 +27,7 @@ use crate::pipeline::respond::{
     observe_served_target, relay_body, response, set_event_stream_headers, ChargedTo,
 };
 use crate::pipeline::{Admitted, CallSpec, Incoming};
-use crate::request::{bad_field, output_cap, take_fallbacks};
+use crate::request::{ask_for_usage, bad_field, output_cap, take_fallbacks, wants_usage};
 use switchyard_runtime::error::{ApiError, GatewayError};
 use switchyard_runtime::upstream::UpstreamCall;
 
@@ -244,14 +244,32 @@ pub async fn json_endpoint(inc: Incoming, endpoint: &'static JsonEndpoint) -> Re
         ..CallSpec::new(endpoint.request_type, Protocol::OpenAi)
     };
     let admitted = inc.admit(spec).await?;
+    // Streamed completions are metered like chat: usage asked for, its chunk kept from a client that
+    // did not ask for it. (Responses streams always end with their usage.)
+    let meter_stream =
+        stream && endpoint.request_type == RequestType::TextCompletion && !wants_usage(&parsed.obj);
+    let mut obj = parsed.obj;
+    if meter_stream {
+        ask_for_usage(&mut obj);
+    }
     let mut upstream = JsonPassThrough {
         path: endpoint.path,
         request_type: endpoint.request_type.streamed_if(stream),
-        body: parsed.obj,
+        body: obj,
         client_headers: admitted.headers(),
         stream,
     };
-    serve(&admitted, &bytes, &mut upstream, endpoint.usage, reshape).await
+    let relay = StreamRelay {
+        strip_usage_chunk: meter_stream,
+    };
+    serve(&admitted, &bytes, &mut upstream, endpoint.usage, relay, reshape).await
+}
+
+/// How a relayed stream is shaped for the client.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct StreamRelay {
+    /// The gateway asked for usage the client did not: the usage-only chunk is metered, not sent.
+    pub strip_usage_chunk: bool,
 }
 
 /// What the pass-through endpoints do with an admitted call: plan, dispatch, relay (JSON with
@@ -262,6 +280,7 @@ pub(crate) async fn serve(
     raw_for_log: &[u8],
     upstream: &mut dyn UpstreamRequest,
     usage: UsageFormat,
+    relay: StreamRelay,
     reshape: impl FnOnce(Bytes) -> Bytes,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
@@ -280,6 +299,7 @@ pub(crate) async fn serve(
             let content_cap = log_content.then_some(adm.state().log_content.max_bytes);
             let mode = RelayMode::PassThrough {
                 client: Protocol::OpenAi,
+                strip_usage_chunk: relay.strip_usage_chunk,
             };
             relay_body(
                 adm,

@@ -220,6 +220,7 @@ async fn serve(adm: &Admitted, provider_name: &str, rest: &str, call: Call) -> R
             let content_cap = log_content.then_some(state.log_content.max_bytes);
             let mode = RelayMode::PassThrough {
                 client: adm.spec().shape,
+                strip_usage_chunk: false,
             };
             relay_body(
                 adm,

@@ -1,0 +1,171 @@
+//! Spend that holds: every stream is metered whether or not the client asked for usage (and the
+//! client still sees only what it asked for), a body cannot name a field twice to pick a cheaper
+//! reading, and a stream cut after its headers is an error in the request log.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{chat, TestGateway};
+use serde_json::{json, Value};
+use switchyard_mock::{start, MockOptions, MockUpstream};
+
+const PROVIDER: &str = "mittwald";
+const PER_M: f64 = 1000.0;
+
+async fn setup() -> (TestGateway, MockUpstream, tempfile::TempDir) {
+    let mock = start(MockOptions::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(dir.path()).await;
+    gw.add_openai_compatible(PROVIDER, &mock.base_url(), "sk-upstream-123456")
+        .await;
+    gw.put(
+        &format!("/api/providers/{PROVIDER}"),
+        json!({"network_config": {"max_retries": 0}}),
+    )
+    .await;
+    for model in ["m", "cut"] {
+        let (s, b) = gw
+            .post(
+                "/api/governance/pricing-overrides",
+                json!({"provider": PROVIDER, "model": model, "input_cost_per_million_tokens": PER_M,
+                       "output_cost_per_million_tokens": PER_M}),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+    }
+    (gw, mock, dir)
+}
+
+/// The newest `n` log rows, waiting for the background writer.
+async fn rows(gw: &TestGateway, query: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, page) = gw.get(&format!("/api/logs?limit=100&{query}")).await;
+        assert_eq!(status, 200, "{page}");
+        let logs = page["logs"].as_array().cloned().unwrap_or_default();
+        if logs.len() >= n || Instant::now() > deadline {
+            assert_eq!(logs.len(), n, "{page}");
+            return logs;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The `data:` payloads of an SSE body.
+fn events(text: &str) -> Vec<&str> {
+    text.split("\n\n")
+        .filter_map(|ev| ev.lines().find_map(|l| l.strip_prefix("data:")))
+        .map(str::trim)
+        .collect()
+}
+
+fn usage_chunks(text: &str) -> Vec<Value> {
+    events(text)
+        .into_iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(|v| v["choices"] == json!([]) && v["usage"].is_object())
+        .collect()
+}
+
+async fn stream_text(gw: &TestGateway, path: &str, body: Value) -> String {
+    let r = gw.http.post(gw.url(path)).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_stream_is_charged_although_the_client_did_not_ask_for_usage() {
+    let (gw, mock, _dir) = setup().await;
+    let mut body = chat(&format!("{PROVIDER}/m"));
+    body["stream"] = json!(true);
+    let text = stream_text(&gw, "/v1/chat/completions", body).await;
+    assert!(text.contains("data: [DONE]"), "{text}");
+    assert!(
+        usage_chunks(&text).is_empty(),
+        "the client did not ask for usage: {text}"
+    );
+    // The upstream was asked for it.
+    let sent = mock.requests().last().unwrap().json();
+    assert_eq!(sent["stream_options"]["include_usage"], true, "{sent}");
+
+    let row = &rows(&gw, "", 1).await[0];
+    let (input, output) = (
+        row["input_tokens"].as_i64().unwrap(),
+        row["output_tokens"].as_i64().unwrap(),
+    );
+    assert!(input > 0 && output > 0, "{row}");
+    let cost = row["cost_usd"].as_f64().unwrap();
+    let expected = (input + output) as f64 * PER_M / 1e6;
+    assert!(
+        (cost - expected).abs() < 1e-9,
+        "cost {cost}, expected {expected}: {row}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_asked_for_usage_still_gets_its_chunk() {
+    let (gw, mock, _dir) = setup().await;
+    let mut body = chat(&format!("{PROVIDER}/m"));
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let text = stream_text(&gw, "/v1/chat/completions", body).await;
+    let chunks = usage_chunks(&text);
+    assert_eq!(chunks.len(), 1, "{text}");
+    let row = &rows(&gw, "", 1).await[0];
+    assert_eq!(
+        row["output_tokens"], chunks[0]["usage"]["completion_tokens"],
+        "{row}"
+    );
+    assert_eq!(mock.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_streamed_completion_is_charged_too() {
+    let (gw, mock, _dir) = setup().await;
+    let body = json!({"model": format!("{PROVIDER}/m"), "prompt": "Hello there", "stream": true});
+    let text = stream_text(&gw, "/v1/completions", body).await;
+    assert!(usage_chunks(&text).is_empty(), "{text}");
+    assert_eq!(
+        mock.requests().last().unwrap().json()["stream_options"]["include_usage"],
+        true
+    );
+    let row = &rows(&gw, "", 1).await[0];
+    assert!(row["output_tokens"].as_i64().unwrap() > 0, "{row}");
+    assert!(row["cost_usd"].as_f64().unwrap() > 0.0, "{row}");
+}
+
+#[tokio::test]
+async fn a_body_naming_a_field_twice_is_refused_before_any_upstream_call() {
+    let (gw, mock, _dir) = setup().await;
+    let body = format!(
+        r#"{{"model":"{PROVIDER}/m","messages":[{{"role":"user","content":"hi"}}],"model":"{PROVIDER}/cheap"}}"#
+    );
+    let r = gw
+        .http
+        .post(gw.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let err: Value = r.json().await.unwrap();
+    assert_eq!(err["error"]["param"], "model", "{err}");
+    assert!(mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_stream_cut_after_its_headers_is_an_error_in_the_log() {
+    let (gw, _mock, _dir) = setup().await;
+    let r = gw
+        .post_stream("/v1/chat/completions", &format!("{PROVIDER}/cut"))
+        .await;
+    assert_eq!(r.status(), 200, "the headers were already sent");
+    let text = r.text().await.unwrap();
+    assert!(text.contains("\"error\""), "the client is told: {text}");
+    let row = &rows(&gw, "status=error", 1).await[0];
+    assert_eq!(row["status"], 502, "{row}");
+    assert_eq!(row["error_type"], "stream_error", "{row}");
+    assert!(rows(&gw, "status=success", 0).await.is_empty());
+}
