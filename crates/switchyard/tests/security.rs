@@ -164,12 +164,7 @@ fn missing_or_bad_credentials_are_refused(app: &Path, log: &Path) {
 
 /// The insecure flag starts, open, with a warning in the log.
 async fn the_insecure_flag_starts_open_with_a_warning(app: &Path, log: &Path) {
-    let gw = start(
-        app,
-        log,
-        &["--host", "0.0.0.0", "--insecure-no-admin-auth"],
-        &[],
-    );
+    let gw = start(app, log, &["--host", "0.0.0.0", "--insecure-no-admin-auth"], &[]);
     let r = client().get(gw.url("/api/providers")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let out = gw.stop();
@@ -255,7 +250,6 @@ async fn a_hashed_password_is_accepted_for_login(app: &Path, log: &Path) {
     assert_eq!(r.status(), 200);
     gw.stop();
 }
-
 
 fn contains_bytes(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
@@ -349,11 +343,7 @@ async fn answer_text(r: reqwest::Response) -> String {
 }
 
 /// Creates providers and keys (one rejected update carrying a secret), then reads them back.
-async fn provider_and_key_management_answers(
-    http: &reqwest::Client,
-    gw: &Proc,
-    base: &str,
-) -> String {
+async fn provider_and_key_management_answers(http: &reqwest::Client, gw: &Proc, base: &str) -> String {
     use reqwest::Method as M;
     let steps: Vec<(M, String, Option<Value>)> = vec![
         (
