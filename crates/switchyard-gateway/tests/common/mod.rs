@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod browser;
+pub mod endpoints;
 pub mod webdriver;
 
 use std::net::SocketAddr;
