@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod endpoints;
+pub mod governance;
 pub mod webdriver;
 
 use std::net::SocketAddr;
