@@ -9,8 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::governance::{
-    call_with, chat, chat_body, header, log_rows, setup, start_gateway, Answer, COST_PER_CALL, INPUT_PER_M,
-    OUTPUT_PER_M, PROVIDER, UPSTREAM_KEY,
+    call_with, chat, chat_body, header, log_rows, price_at_the_operator_rates, setup, start_gateway, Answer,
+    COST_PER_CALL, PROVIDER, UPSTREAM_KEY,
 };
 use common::{assert_error_shape, create_vk};
 use serde_json::{json, Value};
@@ -442,14 +442,7 @@ async fn streams_hold_their_slot_until_they_end_and_settle_their_usage() {
         b["stream_options"] = json!({"include_usage": true});
         b
     };
-    let (s, b) = gw
-        .post(
-            "/api/governance/pricing-overrides",
-            json!({"provider": PROVIDER, "model": "drip", "input_cost_per_million_tokens": INPUT_PER_M,
-                   "output_cost_per_million_tokens": OUTPUT_PER_M}),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
+    price_at_the_operator_rates(&gw, "drip").await;
     // While a (paced) stream is open, the key's one slot is taken.
     let open = gw
         .http

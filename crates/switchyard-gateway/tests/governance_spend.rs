@@ -5,8 +5,8 @@
 mod common;
 
 use common::governance::{
-    call_with, chat, chat_body, log_rows, setup, start_gateway, COST_PER_CALL, INPUT_PER_M, OUTPUT_PER_M,
-    PROVIDER,
+    call_with, chat, chat_body, log_rows, price_at_the_operator_rates, setup, start_gateway, COST_PER_CALL,
+    INPUT_PER_M, OUTPUT_PER_M, PROVIDER,
 };
 use common::{assert_error_shape, create_vk};
 use serde_json::json;
@@ -23,14 +23,7 @@ async fn fifty_concurrent_requests_overshoot_by_at_most_one_estimate() {
     )
     .await;
     // A slow model, so requests overlap; priced like "m".
-    let (s, b) = gw
-        .post(
-            "/api/governance/pricing-overrides",
-            json!({"provider": PROVIDER, "model": "slow-20", "input_cost_per_million_tokens": INPUT_PER_M,
-                   "output_cost_per_million_tokens": OUTPUT_PER_M}),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
+    price_at_the_operator_rates(&gw, "slow-20").await;
     let body = chat_body(&format!("{PROVIDER}/slow-20"));
     // The estimate reserved per request: body bytes / 4 prompt tokens + max_tokens, at the override.
     let body_len = serde_json::to_vec(&body).unwrap().len() as f64;

@@ -36,15 +36,20 @@ pub async fn setup_in(dir: tempfile::TempDir) -> (TestGateway, MockUpstream, tem
         json!({"network_config": {"max_retries": 0}}),
     )
     .await;
+    price_at_the_operator_rates(&gw, "m").await;
+    (gw, mock, dir)
+}
+
+/// A pricing override for `PROVIDER`'s `model` at `INPUT_PER_M` and `OUTPUT_PER_M`.
+pub async fn price_at_the_operator_rates(gw: &TestGateway, model: &str) {
     let (s, b) = gw
         .post(
             "/api/governance/pricing-overrides",
-            json!({"provider": PROVIDER, "model": "m", "input_cost_per_million_tokens": INPUT_PER_M,
+            json!({"provider": PROVIDER, "model": model, "input_cost_per_million_tokens": INPUT_PER_M,
                    "output_cost_per_million_tokens": OUTPUT_PER_M}),
         )
         .await;
     assert_eq!(s, 200, "{b}");
-    (gw, mock, dir)
 }
 
 pub async fn start_gateway(dir: &tempfile::TempDir) -> TestGateway {
