@@ -244,14 +244,40 @@ fn session_cookie(headers: &HeaderMap) -> String {
 async fn cookie_login_needs_the_csrf_token_for_changes_and_logout_ends_it() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start_secured(dir.path()).await;
-    let login = |body: Value| gw.http.post(gw.url("/api/auth/login")).json(&body).send();
+    bad_logins_are_refused(&gw).await;
+    let (cookie, csrf) = log_in(&gw).await;
+    the_cookie_reads_and_the_session_hands_out_the_csrf_token(&gw, &cookie, &csrf).await;
+    changes_need_the_csrf_token_and_the_same_origin(&gw, &cookie, &csrf).await;
+    tampered_or_logged_out_cookies_are_no_session(&gw, &cookie).await;
+
+    // The login page is served to anonymous browsers, under the UI's security headers.
+    let r = gw.http.get(gw.url("/login")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
+    assert!(r.text().await.unwrap().contains("login.js"));
+    gw.stop().await;
+}
+
+fn login_request(gw: &TestGateway, body: &Value) -> reqwest::RequestBuilder {
+    gw.http.post(gw.url("/api/auth/login")).json(body)
+}
+
+fn with_cookie(gw: &TestGateway, cookie: &str, m: Method, path: &str) -> reqwest::RequestBuilder {
+    gw.http.request(m, gw.url(path)).header("cookie", cookie)
+}
+
+/// Wrong password, wrong user, form posts and wrong types: no session.
+async fn bad_logins_are_refused(gw: &TestGateway) {
     // Wrong password, wrong user: 401, no cookie.
     for body in [
         json!({"username": "admin", "password": "wrong"}),
         json!({"username": "root", "password": PASSWORD}),
         json!({"token": "sy-admin-not-the-token-000000"}),
     ] {
-        let r = login(body.clone()).await.unwrap();
+        let r = login_request(gw, &body).send().await.unwrap();
         assert_eq!(r.status(), 401, "{body}");
         assert!(r.headers().get("set-cookie").is_none());
     }
@@ -266,11 +292,18 @@ async fn cookie_login_needs_the_csrf_token_for_changes_and_logout_ends_it() {
         .unwrap();
     assert_eq!(r.status(), 400);
     // Wrong types name the field.
-    let r = login(json!({"username": 1, "password": PASSWORD})).await.unwrap();
+    let r = login_request(gw, &json!({"username": 1, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
     let body: Value = r.json().await.unwrap();
     assert_eq!(assert_error_shape(&body, 400)["param"], "username");
+}
 
-    let r = login(json!({"username": "admin", "password": PASSWORD}))
+/// A good password login; returns the session cookie and the CSRF token.
+async fn log_in(gw: &TestGateway) -> (String, String) {
+    let r = login_request(gw, &json!({"username": "admin", "password": PASSWORD}))
+        .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -278,22 +311,28 @@ async fn cookie_login_needs_the_csrf_token_for_changes_and_logout_ends_it() {
     let body: Value = r.json().await.unwrap();
     let csrf = body["csrf_token"].as_str().unwrap().to_owned();
     assert_eq!(body["username"], "admin");
+    (cookie, csrf)
+}
 
-    let with_cookie = |m: Method, path: &str| gw.http.request(m, gw.url(path)).header("cookie", &cookie);
+async fn the_cookie_reads_and_the_session_hands_out_the_csrf_token(
+    gw: &TestGateway,
+    cookie: &str,
+    csrf: &str,
+) {
     // Reading works with the cookie alone; the UI shell is served.
     assert_eq!(
-        with_cookie(Method::GET, "/api/providers")
+        with_cookie(gw, cookie, Method::GET, "/api/providers")
             .send()
             .await
             .unwrap()
             .status(),
         200
     );
-    let r = with_cookie(Method::GET, "/").send().await.unwrap();
+    let r = with_cookie(gw, cookie, Method::GET, "/").send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("switchyard-meta"));
     // The session endpoint hands the UI its CSRF token.
-    let s: Value = with_cookie(Method::GET, "/api/auth/session")
+    let s: Value = with_cookie(gw, cookie, Method::GET, "/api/auth/session")
         .send()
         .await
         .unwrap()
@@ -304,15 +343,17 @@ async fn cookie_login_needs_the_csrf_token_for_changes_and_logout_ends_it() {
         s,
         json!({"auth_required": true, "authenticated": true, "username": "admin", "csrf_token": csrf})
     );
+}
 
+async fn changes_need_the_csrf_token_and_the_same_origin(gw: &TestGateway, cookie: &str, csrf: &str) {
     // A change without the CSRF token, with a wrong one, or from another site: 403, nothing stored.
     let provider = json!({"provider": "openai"});
     for (token, origin) in [
         (None, None),
         (Some("wrong"), None),
-        (Some(csrf.as_str()), Some("http://evil.example")),
+        (Some(csrf), Some("http://evil.example")),
     ] {
-        let mut req = with_cookie(Method::POST, "/api/providers").json(&provider);
+        let mut req = with_cookie(gw, cookie, Method::POST, "/api/providers").json(&provider);
         if let Some(t) = token {
             req = req.header("x-csrf-token", t);
         }
@@ -324,27 +365,30 @@ async fn cookie_login_needs_the_csrf_token_for_changes_and_logout_ends_it() {
         let body: Value = r.json().await.unwrap();
         assert_eq!(assert_error_shape(&body, 403)["type"], "permission_error");
     }
-    let (_, list) = gw
+    let list: Value = gw
         .http
         .get(gw.url("/api/providers"))
         .bearer_auth(TOKEN)
         .send()
         .await
-        .map(|r| ((), r))
+        .unwrap()
+        .json()
+        .await
         .unwrap();
-    let list: Value = list.json().await.unwrap();
     assert_eq!(list["providers"], json!([]), "refused changes stored nothing");
 
     // With the token (and a same-origin Origin, as a browser sends) the change goes through.
-    let r = with_cookie(Method::POST, "/api/providers")
-        .header("x-csrf-token", &csrf)
+    let r = with_cookie(gw, cookie, Method::POST, "/api/providers")
+        .header("x-csrf-token", csrf)
         .header("origin", format!("http://{}", gw.addr))
         .json(&provider)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+}
 
+async fn tampered_or_logged_out_cookies_are_no_session(gw: &TestGateway, cookie: &str) {
     // A tampered cookie is no session.
     let tampered = format!("{}A", cookie);
     let r = gw
@@ -357,31 +401,21 @@ async fn cookie_login_needs_the_csrf_token_for_changes_and_logout_ends_it() {
     assert_eq!(r.status(), 401);
 
     // Logging out clears the cookie and revokes it.
-    let r = with_cookie(Method::POST, "/api/auth/logout")
+    let r = with_cookie(gw, cookie, Method::POST, "/api/auth/logout")
         .send()
         .await
         .unwrap();
     assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
     assert_eq!(
-        with_cookie(Method::GET, "/api/providers")
+        with_cookie(gw, cookie, Method::GET, "/api/providers")
             .send()
             .await
             .unwrap()
             .status(),
         401
     );
-    let r = with_cookie(Method::GET, "/").send().await.unwrap();
+    let r = with_cookie(gw, cookie, Method::GET, "/").send().await.unwrap();
     assert_eq!(r.status(), 303);
-
-    // The login page is served to anonymous browsers, under the UI's security headers.
-    let r = gw.http.get(gw.url("/login")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .contains("script-src 'self'"));
-    assert!(r.text().await.unwrap().contains("login.js"));
-    gw.stop().await;
 }
 
 #[tokio::test]

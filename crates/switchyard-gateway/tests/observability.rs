@@ -62,7 +62,15 @@ async fn rows(gw: &TestGateway, n: usize) -> Vec<Value> {
 #[tokio::test]
 async fn every_call_gets_exactly_its_row_and_its_metrics() {
     let (gw, _mock, _dir) = setup_with(|_| {}).await;
-    // 1. success  2. upstream 429  3. fallback  4. stream with usage  5. caller error (400)
+    send_the_five_kinds_of_call(&gw).await;
+    let logs = rows(&gw, 5).await;
+    each_row_records_its_call(&logs);
+    the_log_api_filters_and_aggregates(&gw, &logs).await;
+    the_metrics_count_the_calls(&gw).await;
+}
+
+/// 1. success  2. upstream 429  3. fallback  4. stream with usage  5. caller error (400)
+async fn send_the_five_kinds_of_call(gw: &TestGateway) {
     assert_eq!(
         gw.post("/v1/chat/completions", chat("mittwald-shared/echo"))
             .await
@@ -96,8 +104,9 @@ async fn every_call_gets_exactly_its_row_and_its_metrics() {
         gw.post("/v1/chat/completions", json!({"model": "x"})).await.0,
         400
     );
+}
 
-    let logs = rows(&gw, 5).await;
+fn each_row_records_its_call(logs: &[Value]) {
     let by_status = |i: usize| (logs[i]["status"].as_u64().unwrap(), logs[i]["provider"].clone());
     assert_eq!(by_status(0), (200, json!("mittwald-shared")));
     assert_eq!(logs[0]["input_tokens"], 2);
@@ -129,8 +138,10 @@ async fn every_call_gets_exactly_its_row_and_its_metrics() {
     );
     let all = serde_json::to_string(&logs).unwrap();
     assert!(!all.contains(SECRET), "no secret in any row");
+}
 
-    // Filters, one row by id.
+/// Filters, one row by id, stats and histogram.
+async fn the_log_api_filters_and_aggregates(gw: &TestGateway, logs: &[Value]) {
     let (_, errors) = gw.get("/api/logs?status=error").await;
     assert_eq!(errors["total"], 2, "{errors}");
     let (_, one) = gw
@@ -145,7 +156,9 @@ async fn every_call_gets_exactly_its_row_and_its_metrics() {
     assert_eq!(stats["stats"]["errors"], 2, "{stats}");
     let (_, hist) = gw.get("/api/logs/histogram?bucket=60&group_by=provider").await;
     assert!(!hist["buckets"].as_array().unwrap().is_empty(), "{hist}");
+}
 
+async fn the_metrics_count_the_calls(gw: &TestGateway) {
     let metrics = gw
         .http
         .get(gw.url("/metrics"))

@@ -124,7 +124,15 @@ async fn a_public_address_needs_admin_credentials_or_the_loud_insecure_flag() {
     let log = dir.path().join("gw.log");
     let app = dir.path().join("data");
 
-    let out = refuses(&app, &log, &["--host", "0.0.0.0"], &[]);
+    missing_or_bad_credentials_are_refused(&app, &log);
+    the_insecure_flag_starts_open_with_a_warning(&app, &log).await;
+    tokens_from_the_environment_guard_the_admin_api(&app, &log).await;
+    loopback_without_credentials_is_open(&app, &log).await;
+    a_hashed_password_is_accepted_for_login(&app, &log).await;
+}
+
+fn missing_or_bad_credentials_are_refused(app: &Path, log: &Path) {
+    let out = refuses(app, log, &["--host", "0.0.0.0"], &[]);
     assert!(
         out.contains("refusing to listen on 0.0.0.0 without admin credentials"),
         "{out}"
@@ -136,30 +144,27 @@ async fn a_public_address_needs_admin_credentials_or_the_loud_insecure_flag() {
 
     // Bad credentials are refused with a clear message too.
     let out = refuses(
-        &app,
-        &log,
+        app,
+        log,
         &["--host", "0.0.0.0"],
         &[("SWITCHYARD_ADMIN_TOKENS", "short")],
     );
     assert!(out.contains("admin token #1 is refused"), "{out}");
     assert!(!out.contains("short\""), "the token itself is not echoed: {out}");
     let out = refuses(
-        &app,
-        &log,
+        app,
+        log,
         &["--host", "0.0.0.0", "--admin-password-hash", "not-a-hash"],
         &[],
     );
     assert!(out.contains("PHC"), "{out}");
-    let out = refuses(&app, &log, &[], &[("SWITCHYARD_ENCRYPTION_KEY", "too-short")]);
+    let out = refuses(app, log, &[], &[("SWITCHYARD_ENCRYPTION_KEY", "too-short")]);
     assert!(out.contains("SWITCHYARD_ENCRYPTION_KEY"), "{out}");
+}
 
-    // The insecure flag starts, open, with a warning in the log.
-    let gw = start(
-        &app,
-        &log,
-        &["--host", "0.0.0.0", "--insecure-no-admin-auth"],
-        &[],
-    );
+/// The insecure flag starts, open, with a warning in the log.
+async fn the_insecure_flag_starts_open_with_a_warning(app: &Path, log: &Path) {
+    let gw = start(app, log, &["--host", "0.0.0.0", "--insecure-no-admin-auth"], &[]);
     let r = client().get(gw.url("/api/providers")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let out = gw.stop();
@@ -168,11 +173,13 @@ async fn a_public_address_needs_admin_credentials_or_the_loud_insecure_flag() {
         .find(|l| l.contains("INSECURE"))
         .unwrap_or_else(|| panic!("no warning in {out}"));
     assert!(warning.contains("\"level\":\"WARN\""), "{warning}");
+}
 
-    // Tokens from the environment: starts on 0.0.0.0 and guards the admin API.
+/// Tokens from the environment: starts on 0.0.0.0 and guards the admin API.
+async fn tokens_from_the_environment_guard_the_admin_api(app: &Path, log: &Path) {
     let gw = start(
-        &app,
-        &log,
+        app,
+        log,
         &["--host", "0.0.0.0"],
         &[(
             "SWITCHYARD_ADMIN_TOKENS",
@@ -193,9 +200,11 @@ async fn a_public_address_needs_admin_credentials_or_the_loud_insecure_flag() {
     assert_eq!(r.status(), 200);
     assert_eq!(http.get(gw.url("/health")).send().await.unwrap().status(), 200);
     gw.stop();
+}
 
-    // Loopback without credentials: open, as the seed guide expects.
-    let gw = start(&app, &log, &[], &[]);
+/// Loopback without credentials: open, as the seed guide expects.
+async fn loopback_without_credentials_is_open(app: &Path, log: &Path) {
+    let gw = start(app, log, &[], &[]);
     assert_eq!(
         client()
             .get(gw.url("/api/providers"))
@@ -206,8 +215,10 @@ async fn a_public_address_needs_admin_credentials_or_the_loud_insecure_flag() {
         200
     );
     gw.stop();
+}
 
-    // `--hash-password` prints a hash that the gateway then accepts for login.
+/// `--hash-password` prints a hash that the gateway then accepts for login.
+async fn a_hashed_password_is_accepted_for_login(app: &Path, log: &Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .arg("--hash-password")
         .stdin(Stdio::piped())
@@ -225,8 +236,8 @@ async fn a_public_address_needs_admin_credentials_or_the_loud_insecure_flag() {
     let hash = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     let gw = start(
-        &app,
-        &log,
+        app,
+        log,
         &["--host", "0.0.0.0", "--admin-password-hash", &hash],
         &[],
     );
@@ -255,11 +266,12 @@ fn files_bytes(dir: &Path, prefix: &str) -> Vec<u8> {
     out
 }
 
+const GOOD: &str = "sk-mittwald-GOOD-4f1c9e77d2a0b6";
+const WRONG: &str = "sk-mittwald-WRONG-8d33ab01c5e9f2";
+const ROTATED: &str = "sk-mittwald-ROTATED-1a2b3c4d5e6f7";
+
 #[tokio::test]
 async fn secrets_never_appear_in_answers_logs_or_the_store() {
-    const GOOD: &str = "sk-mittwald-GOOD-4f1c9e77d2a0b6";
-    const WRONG: &str = "sk-mittwald-WRONG-8d33ab01c5e9f2";
-    const ROTATED: &str = "sk-mittwald-ROTATED-1a2b3c4d5e6f7";
     let secrets = [GOOD, WRONG, ROTATED, ADMIN_TOKEN, ADMIN_PASSWORD, ENCRYPTION_KEY];
 
     let mock = switchyard_mock::start(MockOptions {
@@ -283,21 +295,56 @@ async fn secrets_never_appear_in_answers_logs_or_the_store() {
     );
     let http = client();
     let mut seen = String::new();
-    let call = |m: reqwest::Method, path: &str, body: Option<Value>| {
-        let mut req = http.request(m, gw.url(path)).bearer_auth(ADMIN_TOKEN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        async move {
-            let r = req.send().await.unwrap();
-            let status = r.status().as_u16();
-            let headers = format!("{:?}", r.headers());
-            let text = r.text().await.unwrap();
-            (status, format!("{headers}\n{text}\n"))
-        }
-    };
+    seen.push_str(&provider_and_key_management_answers(&http, &gw, &mock.base_url()).await);
+    seen.push_str(&key_by_id_answers(&http, &gw).await);
+    seen.push_str(&inference_answers(&http, &gw).await);
+    seen.push_str(&logs_metrics_and_login_answers(&http, &gw).await);
+    assert!(
+        seen.contains("good") && seen.contains("sk-m"),
+        "the answers were collected (redacted prefixes show)"
+    );
+    let logs = gw.stop();
+    assert!(logs.contains("\"level\":\"DEBUG\""), "debug logging was on");
+    assert!(logs.lines().count() > 5, "{logs}");
+    for s in secrets {
+        assert!(!seen.contains(s), "{s} appears in an answer");
+        assert!(!logs.contains(s), "{s} appears in the log");
+    }
+    // The mock saw the good key, so it did travel upstream.
+    assert!(mock
+        .requests()
+        .iter()
+        .any(|r| r.header("authorization") == Some(&format!("Bearer {GOOD}"))));
+    no_key_value_in_clear_on_disk(&app);
+}
+
+/// One admin-authenticated call; returns the status and the answer's headers and body as text.
+async fn admin_call(
+    http: &reqwest::Client,
+    gw: &Proc,
+    m: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, String) {
+    let mut req = http.request(m, gw.url(path)).bearer_auth(ADMIN_TOKEN);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = answer_text(r).await;
+    (status, text)
+}
+
+/// An answer's headers and body as text.
+async fn answer_text(r: reqwest::Response) -> String {
+    let headers = format!("{:?}", r.headers());
+    format!("{headers}\n{}\n", r.text().await.unwrap())
+}
+
+/// Creates providers and keys (one rejected update carrying a secret), then reads them back.
+async fn provider_and_key_management_answers(http: &reqwest::Client, gw: &Proc, base: &str) -> String {
     use reqwest::Method as M;
-    let base = mock.base_url();
     let steps: Vec<(M, String, Option<Value>)> = vec![
         (
             M::POST,
@@ -336,14 +383,19 @@ async fn secrets_never_appear_in_answers_logs_or_the_store() {
         (M::GET, "/api/routing/explain?model=echo".into(), None),
         (M::GET, "/".into(), None),
     ];
+    let mut seen = String::new();
     for (m, path, body) in steps {
-        let (status, text) = call(m, &path, body).await;
+        let (status, text) = admin_call(http, gw, m, &path, body).await;
         assert!(status < 500, "{path}: {status} {text}");
         seen.push_str(&text);
     }
-    // Keys by id: check each, read each, rotate one.
+    seen
+}
+
+/// The id of `provider`'s first key.
+async fn first_key_id(http: &reqwest::Client, gw: &Proc, provider: &str) -> String {
     let keys: Value = http
-        .get(gw.url("/api/providers/bad/keys"))
+        .get(gw.url(&format!("/api/providers/{provider}/keys")))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
@@ -351,20 +403,18 @@ async fn secrets_never_appear_in_answers_logs_or_the_store() {
         .json()
         .await
         .unwrap();
-    let bad_id = keys["keys"][0]["id"]
+    keys["keys"][0]["id"]
         .as_str()
         .unwrap_or_else(|| panic!("{keys}"))
-        .to_owned();
-    let good: Value = http
-        .get(gw.url("/api/providers/good/keys"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let good_id = good["keys"][0]["id"].as_str().unwrap().to_owned();
+        .to_owned()
+}
+
+/// Keys by id: check each, read each, rotate one.
+async fn key_by_id_answers(http: &reqwest::Client, gw: &Proc) -> String {
+    use reqwest::Method as M;
+    let bad_id = first_key_id(http, gw, "bad").await;
+    let good_id = first_key_id(http, gw, "good").await;
+    let mut seen = String::new();
     for (m, path, body) in [
         (M::POST, format!("/api/providers/bad/keys/{bad_id}/check"), None),
         (M::POST, format!("/api/providers/good/keys/{good_id}/check"), None),
@@ -375,10 +425,15 @@ async fn secrets_never_appear_in_answers_logs_or_the_store() {
             Some(json!({"weight": "x", "value": ROTATED})),
         ),
     ] {
-        let (_, text) = call(m, &path, body).await;
+        let (_, text) = admin_call(http, gw, m, &path, body).await;
         seen.push_str(&text);
     }
-    // Inference: one served by the good key, one failing upstream with the wrong key (401 echoed).
+    seen
+}
+
+/// Inference: one served by the good key, one failing upstream with the wrong key (401 echoed).
+async fn inference_answers(http: &reqwest::Client, gw: &Proc) -> String {
+    let mut seen = String::new();
     for model in ["good/echo", "bad/echo"] {
         let r = http
             .post(gw.url("/v1/chat/completions"))
@@ -386,19 +441,23 @@ async fn secrets_never_appear_in_answers_logs_or_the_store() {
             .send()
             .await
             .unwrap();
-        let headers = format!("{:?}", r.headers());
-        seen.push_str(&format!("{headers}\n{}\n", r.text().await.unwrap()));
+        seen.push_str(&answer_text(r).await);
     }
-    let (_, text) = call(M::GET, "/v1/models", None).await;
+    let (_, text) = admin_call(http, gw, reqwest::Method::GET, "/v1/models", None).await;
     seen.push_str(&text);
-    // Give the log writer its batch interval, then read the logs API and the metrics.
+    seen
+}
+
+/// The logs API and the metrics (after the log writer's batch interval), then a password login
+/// and a failed one.
+async fn logs_metrics_and_login_answers(http: &reqwest::Client, gw: &Proc) -> String {
+    let mut seen = String::new();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for path in ["/api/logs", "/api/logs/stats", "/metrics"] {
-        let (status, text) = call(M::GET, path, None).await;
+        let (status, text) = admin_call(http, gw, reqwest::Method::GET, path, None).await;
         assert_eq!(status, 200, "{path}");
         seen.push_str(&text);
     }
-    // A password login, and a failed one.
     for pw in [ADMIN_PASSWORD, "wrong"] {
         let r = http
             .post(gw.url("/api/auth/login"))
@@ -406,28 +465,15 @@ async fn secrets_never_appear_in_answers_logs_or_the_store() {
             .send()
             .await
             .unwrap();
-        let headers = format!("{:?}", r.headers());
-        seen.push_str(&format!("{headers}\n{}\n", r.text().await.unwrap()));
+        seen.push_str(&answer_text(r).await);
     }
-    assert!(
-        seen.contains("good") && seen.contains("sk-m"),
-        "the answers were collected (redacted prefixes show)"
-    );
-    let logs = gw.stop();
-    assert!(logs.contains("\"level\":\"DEBUG\""), "debug logging was on");
-    assert!(logs.lines().count() > 5, "{logs}");
-    for s in secrets {
-        assert!(!seen.contains(s), "{s} appears in an answer");
-        assert!(!logs.contains(s), "{s} appears in the log");
-    }
-    // The mock saw the good key, so it did travel upstream.
-    assert!(mock
-        .requests()
-        .iter()
-        .any(|r| r.header("authorization") == Some(&format!("Bearer {GOOD}"))));
-    // On disk: neither the config store nor the request log holds a key value in clear.
-    let config_db = files_bytes(&app, "config.db");
-    let logs_db = files_bytes(&app, "logs.db");
+    seen
+}
+
+/// On disk: neither the config store nor the request log holds a key value in clear.
+fn no_key_value_in_clear_on_disk(app: &Path) {
+    let config_db = files_bytes(app, "config.db");
+    let logs_db = files_bytes(app, "logs.db");
     assert!(!config_db.is_empty() && !logs_db.is_empty());
     for s in [GOOD, WRONG, ROTATED] {
         assert!(!contains_bytes(&config_db, s), "{s} in config.db");

@@ -1,6 +1,11 @@
 //! Test harness: the real gateway on an ephemeral loopback port, over a real app dir.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod browser;
+pub mod endpoints;
+pub mod governance;
+pub mod webdriver;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
