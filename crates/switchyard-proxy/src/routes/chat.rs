@@ -205,25 +205,12 @@ async fn run(
             let mut bytes = if upstream_protocol == client {
                 bytes
             } else {
-                let translated = switchyard_translate::translate_response(
-                    upstream_protocol,
-                    client,
-                    &bytes,
-                    &response_ctx(),
-                )
-                .map_err(|e| {
-                    let mut err = adm.fail(GatewayError::UpstreamUnreachable {
-                        provider: served.provider.clone(),
-                        reason: format!("its answer could not be translated: {e}"),
-                    });
-                    err.context.provider = Some(served.provider.clone());
-                    err
-                })?;
                 out_headers.insert(
                     http::header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
                 );
-                Bytes::from(translated)
+                translate_answer(adm, &served.provider, upstream_protocol, &bytes, &response_ctx())
+                    .map_err(|e| *e)?
             };
             observe_answer(adm, usage_format(client), &bytes, log_content);
             if client == Protocol::OpenAi {
@@ -242,6 +229,27 @@ async fn run(
         }
     };
     Ok(response(status, out_headers, body))
+}
+
+/// A whole upstream answer in the client's protocol; an answer that cannot be translated is the
+/// provider's failure (502).
+fn translate_answer(
+    adm: &Admitted,
+    provider: &str,
+    upstream: Protocol,
+    answer: &[u8],
+    ctx: &ResponseContext,
+) -> Result<Bytes, Box<ApiError>> {
+    switchyard_translate::translate_response(upstream, adm.spec().shape, answer, ctx)
+        .map(Bytes::from)
+        .map_err(|e| {
+            let mut err = adm.fail(GatewayError::UpstreamUnreachable {
+                provider: provider.to_owned(),
+                reason: format!("its answer could not be translated: {e}"),
+            });
+            err.context.provider = Some(provider.to_owned());
+            Box::new(err)
+        })
 }
 
 fn usage_format(p: Protocol) -> UsageFormat {
