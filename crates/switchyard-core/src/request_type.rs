@@ -57,6 +57,11 @@ impl RequestType {
         }
     }
 
+    /// Whether the call costs money at the provider (listing models and counting tokens do not).
+    pub fn is_charged(self) -> bool {
+        !matches!(self, RequestType::ListModels | RequestType::CountTokens)
+    }
+
     /// The streamed variant when `stream` is set, itself otherwise.
     pub fn streamed_if(self, stream: bool) -> RequestType {
         if stream {

@@ -169,3 +169,60 @@ async fn a_stream_cut_after_its_headers_is_an_error_in_the_log() {
     assert_eq!(row["error_type"], "stream_error", "{row}");
     assert!(rows(&gw, "status=success", 0).await.is_empty());
 }
+
+async fn chat_with_key(gw: &TestGateway, key: &str, model: &str) -> (u16, Value) {
+    let r = gw
+        .http
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&chat(model))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_budget_never_passes_a_call_it_cannot_price() {
+    let (gw, mock, _dir) = setup().await;
+    let budget = json!([{"max_limit": 5.0, "reset_duration": "1d"}]);
+    let (_, on_key) = common::create_vk(&gw, json!({"name": "budgeted", "budgets": budget})).await;
+    let (_, on_provider) = common::create_vk(
+        &gw,
+        json!({"name": "provider-budget", "provider_configs": [{"provider": PROVIDER, "budgets": budget}]}),
+    )
+    .await;
+    let (_, free) = common::create_vk(&gw, json!({"name": "no-budget"})).await;
+    let unpriced = format!("{PROVIDER}/unpriced-model");
+
+    for key in [&on_key, &on_provider] {
+        let (status, body) = chat_with_key(&gw, key, &unpriced).await;
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["code"], "price_unknown", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("unpriced-model") && message.contains("/api/governance/pricing-overrides"),
+            "{message}"
+        );
+    }
+    assert!(
+        mock.requests().is_empty(),
+        "no upstream call for a call that cannot be priced"
+    );
+
+    // A priced model under the same budgets goes through; without a budget, an unpriced one does too.
+    assert_eq!(chat_with_key(&gw, &on_key, &format!("{PROVIDER}/m")).await.0, 200);
+    assert_eq!(
+        chat_with_key(&gw, &on_provider, &format!("{PROVIDER}/m")).await.0,
+        200
+    );
+    assert_eq!(chat_with_key(&gw, &free, &unpriced).await.0, 200);
+    let rows = rows(&gw, "status=success", 3).await;
+    let unknown: Vec<&Value> = rows.iter().filter(|r| r["cost_known"] == false).collect();
+    assert_eq!(
+        unknown.len(),
+        1,
+        "only the unbudgeted call has an unknown cost: {rows:?}"
+    );
+}

@@ -15,7 +15,7 @@ use switchyard_core::governance::estimate::estimate;
 use switchyard_core::governance::{hash_vk_value, vk_from_headers, VirtualKey};
 use switchyard_core::pricing::Prices;
 use switchyard_core::request_type::RequestType;
-use switchyard_core::routing::RuntimeConfig;
+use switchyard_core::routing::{RuntimeConfig, RuntimeProvider};
 use switchyard_translate::Protocol;
 
 use super::finish::{Details, ObsHandle};
@@ -265,9 +265,20 @@ impl Incoming {
         };
         let governance = &self.state.governance;
         let now = now_ms();
-        let price = self.dearest_price(spec);
-        let est = estimate(self.body.len(), spec.output_cap, price.as_ref());
+        let prices = self.plan_prices(spec);
+        let est = estimate(self.body.len(), spec.output_cap, prices.dearest.as_ref());
         let levels = governance.levels(gov, vk);
+        if spec.request_type.is_charged() && levels.iter().any(|l| !l.budgets.is_empty()) {
+            if let Some((provider, model)) = &prices.unpriced {
+                return Err(unpriced_under_budget(provider, model));
+            }
+            if spec.model.is_none() {
+                return Err(unpriced_under_budget(
+                    spec.provider.as_deref().unwrap_or("?"),
+                    "(none named)",
+                ));
+            }
+        }
         let checks = limit_checks(&levels, now, est);
         match governance.counters.admit(&checks, now).await {
             Ok(Ok(())) => {}
@@ -288,23 +299,70 @@ impl Incoming {
         Ok(admission)
     }
 
-    /// The dearest price among every target the request might be served by (its fallbacks included),
-    /// so the reservation errs high.
-    fn dearest_price(&self, spec: &CallSpec) -> Option<Prices> {
-        let model = spec.model.as_deref()?;
+    /// The prices of every target the request might be served by (its fallbacks included): the
+    /// dearest, so the reservation errs high, and the first target without a price, if any.
+    fn plan_prices(&self, spec: &CallSpec) -> PlanPrices {
         let governance = &self.state.governance;
-        if let Some(p) = spec.provider.as_deref() {
-            return governance.price(self.config.provider(p)?, model);
-        }
+        let Some(model) = spec.model.as_deref() else {
+            return PlanPrices::default();
+        };
         let mut rng = fastrand::Rng::new();
-        let targets = self
-            .config
-            .plan(model, self.ingress.native_provider(), &spec.fallbacks, &mut rng)
-            .ok()?;
-        targets
-            .iter()
-            .filter_map(|t| governance.price(t.provider, t.model))
-            .max_by(|a, b| (a.input + a.output).total_cmp(&(b.input + b.output)))
+        let targets: Vec<(&RuntimeProvider, String)> = match spec.provider.as_deref() {
+            Some(p) => self
+                .config
+                .provider(p)
+                .map(|p| (p, model.to_owned()))
+                .into_iter()
+                .collect(),
+            None => match self
+                .config
+                .plan(model, self.ingress.native_provider(), &spec.fallbacks, &mut rng)
+            {
+                Ok(targets) => targets.iter().map(|t| (t.provider, t.model.to_owned())).collect(),
+                Err(_) => Vec::new(),
+            },
+        };
+        let mut prices = PlanPrices::default();
+        for (provider, model) in targets {
+            match governance.price(provider, &model) {
+                Some(p) => {
+                    let dearer = prices
+                        .dearest
+                        .is_none_or(|d| p.input + p.output > d.input + d.output);
+                    if dearer {
+                        prices.dearest = Some(p);
+                    }
+                }
+                None => {
+                    prices
+                        .unpriced
+                        .get_or_insert_with(|| (provider.config.name.to_string(), model));
+                }
+            }
+        }
+        prices
+    }
+}
+
+/// What the targets of a call cost.
+#[derive(Default)]
+struct PlanPrices {
+    dearest: Option<Prices>,
+    /// The first target (provider, model) without a known price.
+    unpriced: Option<(String, String)>,
+}
+
+/// A budget cannot count a call it cannot price: refused before any upstream call, naming the call
+/// that sets a price.
+pub(super) fn unpriced_under_budget(provider: &str, model: &str) -> GatewayError {
+    GatewayError::Forbidden {
+        message: format!(
+            "model '{model}' at provider '{provider}' has no known price, and this virtual key has a \
+             budget that could not count its cost; set one with POST /api/governance/pricing-overrides \
+             {{\"provider\": \"{provider}\", \"model\": \"{model}\", \"input_cost_per_million_tokens\": ..., \
+             \"output_cost_per_million_tokens\": ...}}"
+        ),
+        code: "price_unknown",
     }
 }
 

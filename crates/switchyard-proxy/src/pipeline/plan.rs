@@ -180,19 +180,28 @@ async fn reserve_provider_config(
     let vk = &adm.vk;
     let counters = &admitted.state().governance.counters;
     let now = now_ms();
-    let mut last_rejection = None;
+    let mut last_refusal = None;
     loop {
         let Some(first) = allowed.first() else {
-            return Err(match last_rejection {
-                Some(r) => GatewayError::Limited(r),
-                None => GatewayError::Unavailable("no provider can serve this request".into()),
-            });
+            return Err(last_refusal
+                .unwrap_or_else(|| GatewayError::Unavailable("no provider can serve this request".into())));
         };
         let provider = first.provider.config.name.to_string();
         let rule = vk.rule_for(&provider, first.model).ok().flatten();
         let Some(rule) = rule.filter(|r| !r.budgets.is_empty() || r.rate_limit.is_some()) else {
             return Ok(());
         };
+        // A provider config's budget cannot count what it cannot price: that provider leaves the plan.
+        let unpriced = admitted
+            .state()
+            .governance
+            .price(first.provider, first.model)
+            .is_none();
+        if !rule.budgets.is_empty() && unpriced && admitted.spec().request_type.is_charged() {
+            last_refusal = Some(super::admit::unpriced_under_budget(&provider, first.model));
+            allowed.retain(|t| t.provider.config.name.as_str() != provider);
+            continue;
+        }
         let id = format!("{}/{}", vk.id, rule.provider);
         let name = format!("{}/{}", vk.name, rule.provider);
         let level = LevelLimits {
@@ -211,7 +220,7 @@ async fn reserve_provider_config(
                 return Ok(());
             }
             Ok(Err(r)) => {
-                last_rejection = Some(r);
+                last_refusal = Some(GatewayError::Limited(r));
                 allowed.retain(|t| t.provider.config.name.as_str() != provider);
             }
             Err(e) => {
