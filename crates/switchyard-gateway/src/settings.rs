@@ -36,7 +36,8 @@ pub struct ServerConfig {
     pub redis_url: Option<String>,
     /// Prefix of every Redis key this gateway uses (tests isolate themselves with their own).
     pub redis_key_prefix: String,
-    /// How often in-memory governance counters are written to the config store.
+    /// How often in-memory governance counters are written to the config store (only when they changed):
+    /// what a crash (`kill -9`) can lose of usage at most.
     pub counters_flush_every: Duration,
 }
 
@@ -122,7 +123,7 @@ impl Default for ServerConfig {
             security: SecurityConfig::default(),
             redis_url: None,
             redis_key_prefix: "switchyard:gov:".into(),
-            counters_flush_every: Duration::from_secs(10),
+            counters_flush_every: Duration::from_secs(1),
         }
     }
 }
