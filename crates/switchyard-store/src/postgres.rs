@@ -144,7 +144,13 @@ impl PostgresConfigStore {
         done: PgQueryResult,
         not_found: impl FnOnce() -> String,
     ) -> Result<(), StoreError> {
-        expect_row(done.rows_affected(), not_found)?;
+        if let Err(e) = expect_row(done.rows_affected(), not_found) {
+            // Rolled back now, not when the pooled connection is next used: until then it would sit
+            // idle in its transaction, holding its row locks against every other writer (and a
+            // schema drop).
+            tx.rollback().await?;
+            return Err(e);
+        }
         self.commit(tx).await
     }
 
