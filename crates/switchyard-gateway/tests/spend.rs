@@ -226,3 +226,22 @@ async fn a_budget_never_passes_a_call_it_cannot_price() {
         "only the unbudgeted call has an unknown cost: {rows:?}"
     );
 }
+
+#[tokio::test]
+async fn the_log_row_names_the_model_that_answered() {
+    let (gw, _mock, _dir) = setup().await;
+    let model = format!("{PROVIDER}/retired-llama");
+    let (s, _) = gw.post("/v1/chat/completions", chat(&model)).await;
+    assert_eq!(s, 200);
+    let r = gw.post_stream("/v1/chat/completions", &model).await;
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap();
+    let rows = rows(&gw, "", 2).await;
+    for row in &rows {
+        assert_eq!(row["model"], "retired-llama", "the routed model: {row}");
+        assert_eq!(row["served_model"], "successor-of-llama", "what answered: {row}");
+    }
+    let id = rows[0]["id"].as_str().unwrap();
+    let (_, one) = gw.get(&format!("/api/logs/{id}")).await;
+    assert_eq!(one["served_model"], "successor-of-llama", "{one}");
+}

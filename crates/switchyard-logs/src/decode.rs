@@ -68,6 +68,7 @@ where
         user_agent: get(row, 28)?,
         request_body: get(row, 29)?,
         response_body: get(row, 30)?,
+        served_model: get(row, 31)?,
         id,
     })
 }

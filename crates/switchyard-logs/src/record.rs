@@ -23,6 +23,10 @@ pub struct LogRecord {
     pub provider: Option<String>,
     /// The model name sent upstream.
     pub model: Option<String>,
+    /// The model the upstream says answered (its answer's `model`), when it says one: an endpoint may
+    /// serve a retired id with its replacement.
+    #[serde(default)]
+    pub served_model: Option<String>,
     pub key_id: Option<String>,
     pub key_name: Option<String>,
     pub virtual_key_id: Option<String>,
@@ -80,6 +84,7 @@ impl LogRecord {
             model_requested: model_requested.into(),
             provider: None,
             model: None,
+            served_model: None,
             key_id: None,
             key_name: None,
             virtual_key_id: None,

@@ -616,6 +616,7 @@ async fn spend_groups_known_costs_and_counts_unknown_ones(store: Arc<dyn LogStor
             team_id: team.map(str::to_owned),
             customer_id: None,
             model: Some(model.to_owned()),
+            served_model: None,
             cost_usd: cost,
             cost_known: cost.is_some(),
             input_tokens: Some(10),

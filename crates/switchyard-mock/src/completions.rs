@@ -23,7 +23,12 @@ pub(crate) async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
     let Some(model) = req.model else {
         return bad_request("Field required: model", Some("model"));
     };
-    let model = &*model.0;
+    // mittwald serves a retired id with its replacement, and the answer names the replacement.
+    let answered = match model.0.strip_prefix("retired-") {
+        Some(rest) => format!("successor-of-{rest}"),
+        None => model.0.to_string(),
+    };
+    let model = answered.as_str();
     let Some(messages) = req.messages else {
         return bad_request("Field required: messages", Some("messages"));
     };

@@ -21,6 +21,7 @@ pub fn full_record() -> LogRecord {
         model_requested: "openai/gpt-4o".into(),
         provider: Some("openai".into()),
         model: Some("gpt-4o".into()),
+        served_model: Some("gpt-4o-2024-08-06".into()),
         key_id: Some("key-1".into()),
         key_name: Some("primary".into()),
         virtual_key_id: Some("vk-1".into()),

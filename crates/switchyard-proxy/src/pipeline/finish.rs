@@ -34,6 +34,8 @@ pub struct Details {
     pub stream: bool,
     pub provider: Option<String>,
     pub model: Option<String>,
+    /// The model the upstream's answer names (it may differ from the one asked for).
+    pub served_model: Option<String>,
     pub key_id: Option<String>,
     pub key_name: Option<String>,
     pub fallback_index: Option<u32>,
@@ -227,6 +229,7 @@ impl Finisher {
                 model_requested: d.model_requested.unwrap_or_default(),
                 provider: d.provider,
                 model: d.model,
+                served_model: d.served_model,
                 key_id: d.key_id,
                 key_name: d.key_name,
                 virtual_key_id,

@@ -48,6 +48,9 @@ pub struct StreamObserver {
     handle: ObsHandle,
     tap: UsageTap,
     content: Option<(usize, Vec<u8>)>,
+    /// Still looking for the model the upstream names (pass-through streams only: a translated
+    /// stream's frames are the gateway's own).
+    watch_model: bool,
 }
 
 impl StreamObserver {
@@ -56,10 +59,27 @@ impl StreamObserver {
             handle,
             tap: UsageTap::new(format),
             content: content_cap.map(|cap| (cap, Vec::new())),
+            watch_model: false,
         }
     }
 
+    /// Also record the model the upstream's events name.
+    pub fn watching_model(mut self) -> Self {
+        self.watch_model = true;
+        self
+    }
+
     fn observe(&mut self, frame: &[u8]) {
+        if self.watch_model {
+            let payload = frame
+                .split(|&b| b == b'\n')
+                .find_map(|line| line.strip_prefix(b"data:"))
+                .map(<[u8]>::trim_ascii);
+            if let Some(model) = payload.and_then(super::respond::answer_model) {
+                self.watch_model = false;
+                self.handle.update(|d| d.served_model = Some(model));
+            }
+        }
         let before = self.tap.usage();
         self.tap.observe(frame);
         let usage = self.tap.usage();

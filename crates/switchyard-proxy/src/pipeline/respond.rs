@@ -129,6 +129,9 @@ pub(crate) fn observe_served_target(adm: &Admitted, served: &Served, raw: &[u8])
 pub(crate) fn observe_answer(adm: &Admitted, format: UsageFormat, answer: &[u8], log_content: bool) {
     let max_bytes = adm.state().log_content.max_bytes;
     adm.observe(|d| {
+        if d.served_model.is_none() {
+            d.served_model = answer_model(answer);
+        }
         d.usage = usage_from_json(format, answer);
         if log_content {
             d.response_body = Some(capped(answer, max_bytes));
@@ -169,7 +172,10 @@ pub(crate) fn relay_body(
     format: UsageFormat,
     content_cap: Option<usize>,
 ) -> Body {
-    let tap = StreamObserver::new(adm.obs().clone(), format, content_cap);
+    let mut tap = StreamObserver::new(adm.obs().clone(), format, content_cap);
+    if matches!(mode, RelayMode::PassThrough { .. }) {
+        tap = tap.watching_model();
+    }
     Body::from_stream(SseRelay::new(start, provider, mode, Some(permit)).observed(tap))
 }
 
@@ -258,4 +264,28 @@ pub(crate) fn routing_headers(h: &mut HeaderMap, served: &Served) {
             .collect::<Vec<_>>()
             .join(", "),
     );
+}
+
+/// The model an upstream answer (or stream event) names: OpenAI's and Anthropic's `model`,
+/// Anthropic's `message_start.message.model`, the Responses API's `response.model`, Gemini's
+/// `modelVersion`.
+pub(crate) fn answer_model(answer: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Inner {
+        model: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        model: Option<String>,
+        #[serde(rename = "modelVersion")]
+        model_version: Option<String>,
+        message: Option<Inner>,
+        response: Option<Inner>,
+    }
+    let a: Answer = serde_json::from_slice(answer).ok()?;
+    a.model
+        .or(a.model_version)
+        .or(a.message.and_then(|m| m.model))
+        .or(a.response.and_then(|r| r.model))
+        .filter(|m| !m.is_empty())
 }

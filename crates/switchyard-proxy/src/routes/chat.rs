@@ -27,7 +27,7 @@ use crate::ingress::protocol_of;
 use crate::pipeline::dispatch::UpstreamRequest;
 use crate::pipeline::relay::RelayMode;
 use crate::pipeline::respond::{
-    answer_headers, append_extra_fields, dispatch_failed, extra_fields, observe_answer,
+    answer_headers, answer_model, append_extra_fields, dispatch_failed, extra_fields, observe_answer,
     observe_served_target, relay_body, response, set_event_stream_headers, ChargedTo,
 };
 use crate::pipeline::{Admitted, CallSpec, Incoming};
@@ -205,6 +205,9 @@ async fn run(
             let mut bytes = if upstream_protocol == client {
                 bytes
             } else {
+                // The model the upstream named, before translation renames it.
+                let named = answer_model(&bytes);
+                adm.observe(|d| d.served_model = named);
                 out_headers.insert(
                     http::header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),

@@ -270,6 +270,7 @@ async function renderDetail(main, id) {
         dl([
           ['Requested model', h('code', { text: r.model_requested })],
           ['Served by', r.provider ? h('span', { id: 'detail-served' }, h('strong', { text: r.provider }), ` / ${r.model || '?'}`) : '–'],
+          ['Model that answered', r.served_model ? h('code', { id: 'detail-served-model', text: r.served_model }) : '–'],
           ['Key', r.key_name || '–'],
           ['Attempts', `${r.attempts}${r.fallback_index ? ` (served by fallback ${r.fallback_index})` : ''}`],
           ['Request type', r.request_type],
