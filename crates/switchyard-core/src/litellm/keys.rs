@@ -148,6 +148,12 @@ impl KeyBody {
         if let Some(models) = &self.models {
             vk.provider_configs = if is_all_models(models) {
                 Vec::new()
+            } else if providers.is_empty() {
+                // No rule would mean "every model": refuse rather than widen the key.
+                return Err(ValidationError::new(
+                    "models",
+                    "no provider is configured yet, so the key cannot be limited to these models",
+                ));
             } else {
                 providers.iter().map(|p| rule(p, models)).collect()
             };
@@ -306,6 +312,10 @@ mod tests {
             .apply(&mut vk, &mut meta, &[], 0)
             .unwrap_err();
         assert_eq!(e.field, "duration");
+        let e = body(json!({"models": ["m"]}))
+            .apply(&mut vk, &mut meta, &[], 0)
+            .unwrap_err();
+        assert_eq!(e.field, "models");
         let e = body(json!({"metadata": [1]}))
             .apply(&mut vk, &mut meta, &[], 0)
             .unwrap_err();
