@@ -16,5 +16,13 @@ pub fn import_yaml(text: &str) -> Result<Imported, String> {
 /// Reads and converts a `config.yaml` file.
 pub fn import_file(path: &Path) -> Result<Imported, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    import_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))
+    import_yaml(&text).map_err(|e| {
+        // `file:line:col: ...` for syntax errors, `file: error at field: ...` otherwise.
+        let sep = if e.starts_with(|c: char| c.is_ascii_digit()) {
+            ":"
+        } else {
+            ": "
+        };
+        format!("{}{sep}{e}", path.display())
+    })
 }
