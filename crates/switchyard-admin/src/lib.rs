@@ -7,5 +7,6 @@ pub mod api;
 pub mod auth;
 pub mod governance_api;
 pub mod governance_file;
+pub mod litellm;
 pub mod logs_api;
 pub mod ui;

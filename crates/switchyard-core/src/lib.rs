@@ -16,6 +16,7 @@ pub mod embedding;
 pub mod governance;
 pub mod health;
 pub mod json_fields;
+pub mod litellm;
 pub mod model_ref;
 pub mod multipart;
 pub mod presets;

@@ -17,7 +17,7 @@ use crate::listen::{self, ConnectionLimits};
 pub use crate::settings::{redact_url_password, ConfigStoreSetting, LogsConfig, ServerConfig};
 use switchyard_admin::auth::{self, AdminAuth};
 use switchyard_admin::governance_api as gov_api;
-use switchyard_admin::{api, logs_api, ui};
+use switchyard_admin::{api, litellm, logs_api, ui};
 use switchyard_logs::{LogStore, LogWriter, PostgresLogStore, SqliteLogStore};
 use switchyard_proxy::routes;
 use switchyard_runtime::error::GatewayError;
@@ -121,6 +121,7 @@ impl Gateway {
             },
             max_body_bytes: config.max_request_body_bytes,
             governance,
+            master_keys: litellm::master_keys(&config.security),
         });
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr)
@@ -206,6 +207,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/logs/histogram", get(logs_api::histogram))
         .route("/api/logs/{id}", get(logs_api::get))
         .merge(routes::router())
+        .merge(litellm::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::disable())

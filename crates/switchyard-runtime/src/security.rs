@@ -65,6 +65,9 @@ pub struct SecurityConfig {
     pub body_read_timeout: Duration,
     /// Addresses upstream connections may not go to, besides the cloud metadata services.
     pub upstream_policy: UpstreamPolicy,
+    /// LiteLLM's master key (`SWITCHYARD_MASTER_KEY`): opens the LiteLLM management routes and
+    /// passes inference; when set, every inference request needs a key, as in LiteLLM.
+    pub master_key: Option<Secret>,
 }
 
 impl fmt::Debug for SecurityConfig {
@@ -82,6 +85,7 @@ impl fmt::Debug for SecurityConfig {
             .field("max_header_bytes", &self.max_header_bytes)
             .field("body_read_timeout", &self.body_read_timeout)
             .field("upstream_policy", &self.upstream_policy)
+            .field("master_key", &set(&self.master_key))
             .finish()
     }
 }
@@ -102,6 +106,7 @@ impl Default for SecurityConfig {
             max_header_bytes: 32 * 1024,
             body_read_timeout: Duration::from_secs(120),
             upstream_policy: UpstreamPolicy::default(),
+            master_key: None,
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Virtual keys, budgets, rate limits and their counters.
     pub governance: Arc<crate::governance::Governance>,
+    /// LiteLLM's master key and the admin tokens, as digests (`switchyard_admin::litellm`).
+    pub master_keys: switchyard_core::litellm::MasterKeys,
 }
 
 /// Owns the config snapshot. Reads are lock-free (`snapshot()`); writes are serialised, go to the store

@@ -2,6 +2,7 @@
 //! until SIGTERM or SIGINT.
 
 mod config_cmd;
+mod litellm_cmd;
 mod security_args;
 
 use std::path::PathBuf;
@@ -107,6 +108,13 @@ enum Command {
 enum ConfigAction {
     /// Check a config file: exit 0 when valid, 1 with the exact field (or line and column) otherwise.
     Validate { file: PathBuf },
+    /// Convert LiteLLM's config.yaml into config.json (stdout, or --out FILE); unsupported settings
+    /// are reported by name.
+    ImportLitellm {
+        file: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn init_logging(cli: &Cli) -> anyhow::Result<()> {
@@ -147,6 +155,12 @@ fn main() -> anyhow::Result<ExitCode> {
     }) = &cli.command
     {
         return Ok(config_cmd::validate(file));
+    }
+    if let Some(Command::Config {
+        action: ConfigAction::ImportLitellm { file, out },
+    }) = &cli.command
+    {
+        return Ok(litellm_cmd::import(file, out.as_ref()));
     }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

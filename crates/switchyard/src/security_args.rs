@@ -114,6 +114,9 @@ impl SecurityArgs {
             max_header_bytes: self.max_header_kb * 1024,
             body_read_timeout: Duration::from_secs(self.body_read_timeout_seconds.max(1)),
             upstream_policy: UpstreamPolicy { deny },
+            master_key: env_secret("SWITCHYARD_MASTER_KEY")
+                .or_else(|| env_secret("LITELLM_MASTER_KEY"))
+                .map(Secret::new),
         })
     }
 }

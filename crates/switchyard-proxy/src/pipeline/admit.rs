@@ -12,7 +12,8 @@ use http::request::Parts;
 use http::HeaderMap;
 use switchyard_core::governance::admission::limit_checks;
 use switchyard_core::governance::estimate::estimate;
-use switchyard_core::governance::{hash_vk_value, vk_from_headers, VirtualKey};
+use switchyard_core::governance::{hash_vk_value, vk_from_headers, Level, LevelLimits, VirtualKey};
+use switchyard_core::litellm::{inference_credential, InferenceCredential};
 use switchyard_core::pricing::Prices;
 use switchyard_core::request_type::RequestType;
 use switchyard_core::routing::{RuntimeConfig, RuntimeProvider};
@@ -120,6 +121,7 @@ pub(super) async fn identify(
         return Err(reject(GatewayError::PayloadTooLarge { limit_bytes: limit }));
     }
     let body = read_limited(body, limit).await.map_err(reject)?;
+    let caller = with_end_user(caller, &body, obs);
     Ok(Incoming {
         state: state.clone(),
         obs: obs.clone(),
@@ -133,9 +135,16 @@ pub(super) async fn identify(
 
 fn caller(state: &AppState, headers: &HeaderMap, obs: &ObsHandle) -> Result<Caller, GatewayError> {
     let gov = state.governance.snapshot();
-    let presented = vk_from_headers(|name| headers.get(name).and_then(|v| v.to_str().ok()));
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // A configured LiteLLM master key makes a key mandatory, as in LiteLLM; the key itself passes.
+    let required = gov.enforce_auth_on_inference || state.master_keys.requires_key_on_inference();
+    let presented = match inference_credential(&state.master_keys, get) {
+        InferenceCredential::Master => return Ok(Caller::Anonymous),
+        InferenceCredential::Key(v) => Some(v),
+        InferenceCredential::None => None,
+    };
     let Some(value) = presented else {
-        if !gov.enforce_auth_on_inference {
+        if !required {
             return Ok(Caller::Anonymous);
         }
         return Err(GatewayError::Unauthorized {
@@ -144,6 +153,11 @@ fn caller(state: &AppState, headers: &HeaderMap, obs: &ObsHandle) -> Result<Call
         });
     };
     let Some(vk) = gov.by_value_hash(&hash_vk_value(value)).cloned() else {
+        // An unknown LiteLLM-shaped `sk-` bearer may be a provider key for the upstream: refused
+        // only when a key is required (Switchyard's own `sk-bf-` values always are).
+        if !required && vk_from_headers(get).is_none() {
+            return Ok(Caller::Anonymous);
+        }
         return Err(GatewayError::Unauthorized {
             message:
                 "virtual key not found: the key sent is not (or no longer) a virtual key of this gateway"
@@ -151,21 +165,29 @@ fn caller(state: &AppState, headers: &HeaderMap, obs: &ObsHandle) -> Result<Call
             code: "virtual_key_not_found",
         });
     };
+    // With a LiteLLM master key configured, a blocked or expired key is a 401, as LiteLLM answers.
+    let refused = |message, code| {
+        if state.master_keys.requires_key_on_inference() {
+            GatewayError::Unauthorized { message, code }
+        } else {
+            GatewayError::Forbidden { message, code }
+        }
+    };
     if !vk.is_active {
-        return Err(GatewayError::Forbidden {
-            message: format!("virtual key '{}' is inactive", vk.name),
-            code: "virtual_key_inactive",
-        });
+        return Err(refused(
+            format!("virtual key '{}' is inactive", vk.name),
+            "virtual_key_inactive",
+        ));
     }
     if vk.is_expired(now_ms()) {
-        return Err(GatewayError::Forbidden {
-            message: format!(
+        return Err(refused(
+            format!(
                 "virtual key '{}' expired at {}",
                 vk.name,
                 vk.expires_at().unwrap_or_default()
             ),
-            code: "virtual_key_expired",
-        });
+            "virtual_key_expired",
+        ));
     }
     let team_id = vk.team_id.clone();
     let customer_id = vk.customer_id.clone().or_else(|| {
@@ -181,6 +203,33 @@ fn caller(state: &AppState, headers: &HeaderMap, obs: &ObsHandle) -> Result<Call
         team_id,
         customer_id,
     })
+}
+
+/// LiteLLM's end-user budgets: a key without a customer whose request names a known customer in
+/// its `user` field is charged to that customer too.
+fn with_end_user(caller: Caller, body: &[u8], obs: &ObsHandle) -> Caller {
+    let Caller::Key {
+        vk,
+        gov,
+        team_id,
+        customer_id: None,
+    } = caller
+    else {
+        return caller;
+    };
+    let customer_id = (!gov.customers.is_empty())
+        .then(|| switchyard_core::litellm::end_user(body))
+        .flatten()
+        .filter(|u| gov.customer(u).is_some());
+    if customer_id.is_some() {
+        obs.update(|d| d.governance_ids = Some((vk.id.clone(), team_id.clone(), customer_id.clone())));
+    }
+    Caller::Key {
+        vk,
+        gov,
+        team_id,
+        customer_id,
+    }
 }
 
 impl Incoming {
@@ -267,7 +316,19 @@ impl Incoming {
         let now = now_ms();
         let prices = self.plan_prices(spec);
         let est = estimate(self.body.len(), spec.output_cap, prices.dearest.as_ref());
-        let levels = governance.levels(gov, vk);
+        let mut levels = governance.levels(gov, vk);
+        let end_user = customer_id.as_deref().and_then(|c| gov.customer(c));
+        if let Some(c) = end_user.filter(|_| !levels.iter().any(|l| l.level == Level::Customer)) {
+            levels.push(LevelLimits {
+                level: Level::Customer,
+                id: &c.id,
+                name: &c.name,
+                budgets: &c.budgets,
+                rate_limit: c.rate_limit.as_ref(),
+                max_concurrent: None,
+                anchor_ms: c.created_at_ms,
+            });
+        }
         if spec.request_type.is_charged() && levels.iter().any(|l| !l.budgets.is_empty()) {
             if let Some((provider, model)) = &prices.unpriced {
                 return Err(unpriced_under_budget(provider, model));
