@@ -28,6 +28,7 @@
 //! | Concept | OpenAI | Anthropic | Gemini |
 //! |---|---|---|---|
 //! | system prompt | every `system`/`developer` message, wherever it stands, joined with `\n` | top-level `system` string (blocks joined with `\n` when read) | `systemInstruction.parts[].text` |
+//! | system messages inside the conversation | written in place (read: joined into the system prompt); folded into the leading one with [`RequestOptions::fold_system`] | a `system` turn in `messages` (Claude Code's mid-conversation betas) is kept in place as [`canonical::Message::System`]; folded into `system` when written | folded into `systemInstruction` |
 //! | roles | `user`, `assistant`, `tool` | `user`, `assistant`; consecutive same-role turns are merged; tool results are `tool_result` blocks placed first in a user turn | `user`, `model`; same merging; tool results are `functionResponse` parts placed first |
 //! | empty text | kept | empty text blocks and turns left empty are dropped (Anthropic rejects them) | same as Anthropic |
 //! | images | `image_url` (data URL or remote URL) | `image` with a `base64` or `url` source | `inlineData` or `fileData` (MIME type guessed from the URL's extension) |
@@ -70,8 +71,10 @@
 //! | `output` (reasoning included) | `completion_tokens` | `output_tokens` | `candidatesTokenCount + thoughtsTokenCount` |
 //! | `reasoning` | `completion_tokens_details.reasoning_tokens` | — | `thoughtsTokenCount` |
 //!
-//! OpenAI's `prompt_tokens` is written as `input + cache_read + cache_write`. Thinking/reasoning text is
-//! not translated (dropped). Response ids are the caller's [`ResponseContext::id_hint`] with the
+//! OpenAI's `prompt_tokens` is written as `input + cache_read + cache_write`. Reasoning (vLLM's `reasoning_content` /
+//! `reasoning`, Anthropic thinking blocks) is never answer text: Anthropic clients get it as a
+//! `thinking` block with an empty `signature` (dropped again when the client sends it back), other
+//! clients do not get it. Response ids are the caller's [`ResponseContext::id_hint`] with the
 //! protocol's prefix (`chatcmpl-`, `msg_`); without a hint the upstream's id is used. Tool-call
 //! arguments that are not a JSON object cannot be given to Anthropic or Gemini clients: that response
 //! is a [`TranslateError::Upstream`] (502).
@@ -171,6 +174,10 @@ pub struct RequestOptions {
     pub stream: Option<bool>,
     /// `max_tokens` for Anthropic upstreams when the client gave none.
     pub default_max_tokens: u32,
+    /// OpenAI upstreams: fold system messages that stand in the middle of the conversation into the
+    /// leading one (for chat templates that refuse a later system message, e.g. Mistral's). Other
+    /// upstreams always get one system prompt.
+    pub fold_system: bool,
 }
 
 impl RequestOptions {
@@ -180,6 +187,7 @@ impl RequestOptions {
             upstream_model: upstream_model.into(),
             stream: None,
             default_max_tokens: DEFAULT_MAX_TOKENS,
+            fold_system: false,
         }
     }
 }
@@ -309,7 +317,10 @@ pub fn translate_request(
     body: &[u8],
     opts: &RequestOptions,
 ) -> Result<Vec<u8>, TranslateError> {
-    let req = parse_request(from, body)?;
+    let mut req = parse_request(from, body)?;
+    if to != Protocol::OpenAi || opts.fold_system {
+        req.fold_system();
+    }
     let out = match to {
         Protocol::OpenAi => openai::render_request(&req, opts),
         Protocol::Anthropic => anthropic::render_request(&req, opts),
