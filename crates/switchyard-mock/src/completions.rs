@@ -33,10 +33,21 @@ pub(crate) async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
     };
 
     let include_usage = req.stream_options.and_then(|o| o.include_usage) == Some(true);
-    let thinking = req
-        .chat_template_kwargs
-        .and_then(|k| k.enable_thinking)
-        .is_some_and(|v| v == serde_json::Value::Bool(true));
+    // `*reason*` models always think, like gpt-oss and Qwen3 on vLLM with a reasoning parser.
+    let thinking = model.contains("reason")
+        || req
+            .chat_template_kwargs
+            .and_then(|k| k.enable_thinking)
+            .is_some_and(|v| v == serde_json::Value::Bool(true));
+    // An agent loop: once the conversation ends with a tool result, `tool*` answers in text (the
+    // echo of that result), as a model does after its tool call was answered.
+    let role_of = |m: &Message<'_>| m.role.as_ref().map(|r| r.0.to_string());
+    let answered_tool = messages.last().and_then(role_of).as_deref() == Some("tool");
+    let mode = if mode == Mode::Tool && answered_tool {
+        Mode::Echo
+    } else {
+        mode
+    };
     let reasoning = thinking.then_some("thinking");
     let prompt_tokens = messages
         .iter()
@@ -47,7 +58,7 @@ pub(crate) async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
     let user_text = messages
         .iter()
         .rev()
-        .find(|m| m.role.as_ref().is_some_and(|r| r.0 == "user"))
+        .find(|m| m.role.as_ref().is_some_and(|r| r.0 == "user" || r.0 == "tool"))
         .and_then(|m| m.content.as_ref())
         .map(Content::text);
     let answer = ChatAnswer {

@@ -291,6 +291,12 @@ impl UpstreamRequest for ChatUpstream<'_> {
                     upstream_model: target.model.to_owned(),
                     stream: Some(self.stream),
                     default_max_tokens: DEFAULT_MAX_TOKENS,
+                    fold_system: target
+                        .provider
+                        .config
+                        .name
+                        .builtin()
+                        .is_some_and(|b| b.quirks.single_system_message),
                 };
                 let translated =
                     switchyard_translate::translate_request(self.client, upstream, self.raw, &opts)

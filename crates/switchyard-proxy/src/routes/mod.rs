@@ -31,12 +31,13 @@ type Handler = MethodRouter<Arc<AppState>>;
 /// Every inference route: its pattern and its handler. The router is built from this table alone, so
 /// the route-table test (which reads it) sees every route that exists.
 pub fn table() -> Vec<(String, Handler)> {
-    let fixed: [(&str, Handler); 11] = [
+    let fixed: [(&str, Handler); 12] = [
         ("/v1/chat/completions", post(chat_unified)),
         ("/openai/v1/chat/completions", post(chat_openai)),
         ("/v1/models", get(models_unified)),
         ("/openai/v1/models", get(models_openai)),
         ("/anthropic/v1/messages", post(anthropic_messages)),
+        ("/anthropic/v1/models", get(models_anthropic)),
         (
             "/anthropic/v1/messages/count_tokens",
             post(anthropic_count_tokens),
@@ -101,6 +102,17 @@ async fn models_openai(
 ) -> axum::response::Response {
     drive(s, RouteSpec::on(Ingress::OpenAi), req, |inc| {
         models::list_models(inc, q)
+    })
+    .await
+}
+
+async fn models_anthropic(
+    State(s): S,
+    Query(q): Query<models::AnthropicModelsQuery>,
+    req: Request,
+) -> axum::response::Response {
+    drive(s, RouteSpec::on(Ingress::Anthropic), req, |inc| {
+        models::list_anthropic_models(inc, q)
     })
     .await
 }
