@@ -137,6 +137,7 @@ mod bedrock;
 pub mod eventstream;
 mod gemini;
 mod openai;
+mod responses;
 
 pub use canonical::{ErrorDetail, ErrorInfo, Usage};
 pub use error::TranslateError;
@@ -317,7 +318,32 @@ pub fn translate_request(
     body: &[u8],
     opts: &RequestOptions,
 ) -> Result<Vec<u8>, TranslateError> {
-    let mut req = parse_request(from, body)?;
+    render_request(parse_request(from, body)?, to, opts)
+}
+
+/// Translates a Responses API request body (`POST /v1/responses`, e.g. from Codex CLI) into an upstream
+/// request body of protocol `to`, for providers that do not serve the Responses API natively.
+///
+/// `instructions` and leading `system`/`developer` items are the system prompt (later ones stay in
+/// place); `function_call` / `function_call_output` items are tool calls and results;
+/// `max_output_tokens` is the output cap; `reasoning.effort` becomes `reasoning_effort` and
+/// `text.format` `response_format` (OpenAI upstreams only). Fields that need server state or that
+/// the upstream cannot take (`store`, `include`, `prompt_cache_key`, `client_metadata`, hosted and
+/// custom tools such as `web_search` or `namespace`, reasoning items) are dropped, never refused;
+/// only `previous_response_id` is refused (400), since the conversation it names is not kept.
+pub fn translate_responses_request(
+    to: Protocol,
+    body: &[u8],
+    opts: &RequestOptions,
+) -> Result<Vec<u8>, TranslateError> {
+    render_request(responses::parse_request(body)?, to, opts)
+}
+
+fn render_request(
+    mut req: ChatRequest,
+    to: Protocol,
+    opts: &RequestOptions,
+) -> Result<Vec<u8>, TranslateError> {
     if to != Protocol::OpenAi || opts.fold_system {
         req.fold_system();
     }
@@ -349,12 +375,7 @@ pub fn translate_response(
     body: &[u8],
     ctx: &ResponseContext,
 ) -> Result<Vec<u8>, TranslateError> {
-    let resp: ChatResponse = match from {
-        Protocol::OpenAi => openai::parse_response(body)?,
-        Protocol::Anthropic => anthropic::parse_response(body)?,
-        Protocol::Gemini => gemini::parse_response(body)?,
-        Protocol::Bedrock => bedrock::parse_response(body)?,
-    };
+    let resp = parse_response(from, body)?;
     let out = match to {
         Protocol::OpenAi => openai::render_response(&resp, ctx),
         Protocol::Anthropic => anthropic::render_response(&resp, ctx)?,
@@ -362,6 +383,27 @@ pub fn translate_response(
         Protocol::Bedrock => bedrock::render_response(&resp, ctx)?,
     };
     Ok(json::to_bytes(&out))
+}
+
+fn parse_response(from: Protocol, body: &[u8]) -> Result<ChatResponse, TranslateError> {
+    match from {
+        Protocol::OpenAi => openai::parse_response(body),
+        Protocol::Anthropic => anthropic::parse_response(body),
+        Protocol::Gemini => gemini::parse_response(body),
+        Protocol::Bedrock => bedrock::parse_response(body),
+    }
+}
+
+/// Translates an upstream's (`from`) successful answer into a Responses API `response` object
+/// (`output`: a `reasoning` item, the `message` with its `output_text`, one `function_call` item per
+/// tool call; `status` `incomplete` when the output cap or a content filter ended it).
+pub fn translate_response_to_responses(
+    from: Protocol,
+    body: &[u8],
+    ctx: &ResponseContext,
+) -> Result<Vec<u8>, TranslateError> {
+    let resp = parse_response(from, body)?;
+    Ok(json::to_bytes(&responses::render_response(&resp, ctx)))
 }
 
 /// Shorthand for [`translate_response`] from Anthropic to OpenAI.
