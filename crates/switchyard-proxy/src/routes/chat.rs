@@ -125,7 +125,7 @@ fn not_found_route(rest: &str) -> GatewayError {
     }
 }
 
-fn translate_error(e: switchyard_translate::TranslateError) -> GatewayError {
+pub(crate) fn translate_error(e: switchyard_translate::TranslateError) -> GatewayError {
     GatewayError::BadRequest {
         message: e.to_string(),
         param: e.param().map(str::to_owned),
@@ -249,7 +249,7 @@ fn usage_format(p: Protocol) -> UsageFormat {
     }
 }
 
-fn is_representation_header(name: &HeaderName) -> bool {
+pub(crate) fn is_representation_header(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
         "content-type" | "content-encoding" | "content-md5" | "etag"
@@ -258,7 +258,7 @@ fn is_representation_header(name: &HeaderName) -> bool {
 
 /// Builds each attempt's upstream request from the client's body: a pass-through with `model`
 /// rewritten when both sides speak the same protocol, a translation otherwise.
-struct ChatUpstream<'a> {
+pub(crate) struct ChatUpstream<'a> {
     client: Protocol,
     raw: &'a Bytes,
     /// The client's body as top-level fields, for pass-through (`None` for Gemini, whose model is in
@@ -266,6 +266,20 @@ struct ChatUpstream<'a> {
     fast: Option<JsonObject<'a>>,
     client_headers: &'a HeaderMap,
     stream: bool,
+}
+
+impl<'a> ChatUpstream<'a> {
+    /// Chat for an OpenAI chat completions body made by the gateway itself (the Responses API
+    /// translated for providers that do not serve it): to any chat-capable provider.
+    pub(crate) fn openai_body(raw: &'a Bytes, client_headers: &'a HeaderMap, stream: bool) -> Option<Self> {
+        Some(ChatUpstream {
+            client: Protocol::OpenAi,
+            raw,
+            fast: Some(JsonObject::parse(raw).ok()?),
+            client_headers,
+            stream,
+        })
+    }
 }
 
 impl UpstreamRequest for ChatUpstream<'_> {

@@ -11,6 +11,7 @@ pub mod chat;
 pub mod endpoints;
 pub mod models;
 pub mod passthrough;
+pub mod responses;
 
 use std::sync::Arc;
 
@@ -54,6 +55,8 @@ pub fn table() -> Vec<(String, Handler)> {
             let handler = post(move |s: S, req: Request| json_endpoint(s, req, ingress, endpoint));
             table.push((format!("{prefix}{}", endpoint.path), handler));
         }
+        let handler = post(move |s: S, req: Request| responses(s, req, ingress));
+        table.push((format!("{prefix}/responses"), handler));
         for kind in [AudioKind::Transcription, AudioKind::Translation] {
             let handler = post(move |s: S, req: Request| audio(s, req, ingress, kind));
             table.push((format!("{prefix}{}", kind.path()), handler));
@@ -154,6 +157,10 @@ async fn json_endpoint(
         endpoints::json_endpoint(inc, endpoint)
     })
     .await
+}
+
+async fn responses(s: S, req: Request, ingress: Ingress) -> axum::response::Response {
+    drive(s.0, RouteSpec::on(ingress), req, responses::responses).await
 }
 
 async fn audio(s: S, req: Request, ingress: Ingress, kind: AudioKind) -> axum::response::Response {
