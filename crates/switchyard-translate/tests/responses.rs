@@ -109,10 +109,9 @@ fn answers_become_response_objects() {
 /// first with sequence number 0, numbers counting up by one, deltas only for the open item, each
 /// item's `...done` before the next item, and exactly one terminal event, last.
 fn replay_checked(frames: &[Bytes]) -> (String, Value) {
-    let mut seq = 0;
     let mut open: Option<String> = None;
     let mut terminal: Option<(String, Value)> = None;
-    for f in frames {
+    for (seq, f) in frames.iter().enumerate() {
         let s = std::str::from_utf8(f).unwrap();
         let name = s
             .lines()
@@ -126,7 +125,6 @@ fn replay_checked(frames: &[Bytes]) -> (String, Value) {
         if seq == 0 {
             assert_eq!(name, "response.created");
         }
-        seq += 1;
         match name {
             "response.output_item.added" => {
                 assert!(open.is_none(), "the previous item must be done first");

@@ -19,7 +19,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use switchyard_core::json_fields::JsonObject;
 use switchyard_core::request_type::RequestType;
@@ -151,16 +151,11 @@ async fn serve(
             started,
         ));
     }
-    translated_answer(adm, served, raw, started)
+    Ok(translated_answer(adm, served, raw, started))
 }
 
 /// A chat answer (in the provider's protocol) as Responses JSON or Responses SSE events.
-fn translated_answer(
-    adm: &Admitted,
-    served: Served,
-    raw: &Bytes,
-    started: Instant,
-) -> Result<Response, ApiError> {
+fn translated_answer(adm: &Admitted, served: Served, raw: &Bytes, started: Instant) -> Response {
     let upstream_protocol = protocol_of(served.wire).expect("dispatch only serves supported wires");
     let log_content = observe_served_target(adm, &served, raw);
     let mut out_headers = answer_headers(&served, |name| !is_representation_header(name));
@@ -192,16 +187,21 @@ fn translated_answer(
         }
         ServedBody::Json(bytes) => {
             drop(served.permit);
-            let translated =
-                switchyard_translate::translate_response_to_responses(upstream_protocol, &bytes, &ctx)
-                    .map_err(|e| {
-                        let mut err = adm.fail(GatewayError::UpstreamUnreachable {
-                            provider: served.provider.clone(),
-                            reason: format!("its answer could not be translated: {e}"),
-                        });
-                        err.context.provider = Some(served.provider.clone());
-                        err
-                    })?;
+            let translated = match switchyard_translate::translate_response_to_responses(
+                upstream_protocol,
+                &bytes,
+                &ctx,
+            ) {
+                Ok(t) => t,
+                Err(e) => {
+                    let mut err = adm.fail(GatewayError::UpstreamUnreachable {
+                        provider: served.provider.clone(),
+                        reason: format!("its answer could not be translated: {e}"),
+                    });
+                    err.context.provider = Some(served.provider.clone());
+                    return err.into_response();
+                }
+            };
             out_headers.insert(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -220,7 +220,7 @@ fn translated_answer(
             Body::from(append_extra_fields(bytes, &extra))
         }
     };
-    Ok(response(status, out_headers, body))
+    response(status, out_headers, body)
 }
 
 /// Each attempt: the client's body to a provider that serves the Responses API, the chat form
