@@ -3,7 +3,8 @@
 //!
 //! **Which providers serve it natively.** An OpenAI-compatible provider is assumed to serve
 //! `/v1/responses` itself, and gets the client's body with only `model` rewritten (streams keep their
-//! named events byte for byte). The first time such a provider answers `404` for `/responses`, the
+//! named events byte for byte). The first time such a provider answers `404` for `/responses` (one
+//! that names the path, not the model: a missing model is no reason to stop trying), the
 //! gateway learns that it does not (most vLLM deployments): it remembers this for the provider and its
 //! base URL until the gateway restarts (or the base URL changes), sends this request again translated,
 //! and translates every later one without trying. Providers of any other wire API (Anthropic, Gemini,
@@ -70,6 +71,17 @@ fn learn_no_responses(p: &RuntimeProvider) {
         .insert(provider_key(p));
 }
 
+/// A 404 that says the path is unknown (vLLM: `{"detail":"Not Found"}`), not that the model is (vLLM:
+/// "The model `x` does not exist."): only the former teaches that a provider lacks `/responses`.
+fn is_route_not_found(e: &GatewayError) -> bool {
+    match e {
+        GatewayError::Upstream { status, detail } => {
+            *status == http::StatusCode::NOT_FOUND && !detail.message.to_ascii_lowercase().contains("model")
+        }
+        _ => false,
+    }
+}
+
 /// `POST /v1/responses`.
 pub async fn responses(inc: Incoming) -> Result<Response, ApiError> {
     let bytes = inc.body().clone();
@@ -121,7 +133,7 @@ async fn serve(
     let served = match adm.dispatch(&plan, upstream).await {
         Ok(s) => s,
         Err(f) => {
-            let learned = f.error.status() == http::StatusCode::NOT_FOUND
+            let learned = is_route_not_found(&f.error)
                 && f.provider
                     .as_ref()
                     .is_some_and(|p| upstream.native_tried.contains(p));
