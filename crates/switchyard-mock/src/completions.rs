@@ -68,6 +68,7 @@ pub(crate) async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
         reasoning,
         prompt_tokens,
         content: echo_text(user_text.as_deref().unwrap_or("")),
+        tool: tool_for(model),
         limit: req.max_completion_tokens.or(req.max_tokens),
     };
     if stream {
@@ -85,6 +86,8 @@ struct ChatAnswer<'a> {
     /// `reasoning_content` to send (when the client enabled thinking).
     reasoning: Option<&'static str>,
     prompt_tokens: u64,
+    /// The call `tool*` models make.
+    tool: MockTool,
     /// The echo, before truncation to `limit` words.
     content: String,
     limit: Option<u64>,
@@ -102,7 +105,7 @@ impl ChatAnswer<'_> {
     fn json(self, mode: Mode) -> Reply {
         let (message, finish, usage, content);
         if mode == Mode::Tool {
-            usage = Usage::new(self.prompt_tokens, word_count(TOOL_ARGUMENTS));
+            usage = Usage::new(self.prompt_tokens, word_count(self.tool.arguments));
             finish = "tool_calls";
             message = AssistantMessage {
                 role: "assistant",
@@ -113,8 +116,8 @@ impl ChatAnswer<'_> {
                     id: TOOL_CALL_ID,
                     kind: "function",
                     function: ToolFunction {
-                        name: TOOL_NAME,
-                        arguments: TOOL_ARGUMENTS,
+                        name: self.tool.name,
+                        arguments: self.tool.arguments,
                     },
                 }]),
             };
@@ -167,8 +170,8 @@ impl ChatAnswer<'_> {
         }
         let body = match mode {
             Mode::Tool => {
-                stream_tool_call(&mut w);
-                let usage = Usage::new(self.prompt_tokens, word_count(TOOL_ARGUMENTS));
+                stream_tool_call(&mut w, self.tool);
+                let usage = Usage::new(self.prompt_tokens, word_count(self.tool.arguments));
                 MockBody::events(w.finish(Some(usage)), shared)
             }
             Mode::Drip => {
@@ -214,7 +217,7 @@ impl ChatAnswer<'_> {
 
 /// The tool call as OpenAI streams it: id and name with empty arguments, then the argument pieces,
 /// then the `tool_calls` finish chunk.
-fn stream_tool_call(w: &mut StreamWriter<'_>) {
+fn stream_tool_call(w: &mut StreamWriter<'_>, tool: MockTool) {
     w.chat_delta(
         Delta {
             tool_calls: Some([ToolCallDelta {
@@ -222,7 +225,7 @@ fn stream_tool_call(w: &mut StreamWriter<'_>) {
                 id: Some(TOOL_CALL_ID),
                 kind: Some("function"),
                 function: ToolFunctionDelta {
-                    name: Some(TOOL_NAME),
+                    name: Some(tool.name),
                     arguments: "",
                 },
             }]),
@@ -230,7 +233,7 @@ fn stream_tool_call(w: &mut StreamWriter<'_>) {
         },
         None,
     );
-    for piece in TOOL_ARGUMENT_PIECES {
+    for piece in tool.pieces {
         w.chat_delta(
             Delta {
                 tool_calls: Some([ToolCallDelta {
