@@ -48,7 +48,8 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
-/// `mittwald-shared` (OpenAI-compatible, chat completions only) serving every model.
+/// `mittwald-shared` (OpenAI-compatible, chat completions only) serving every model, and `anthropic`
+/// serving `claude-4-sonnet` (the same mock's Anthropic API).
 async fn setup() -> Setup {
     let mock = start(MockOptions {
         api_key: Some(KEY.into()),
@@ -64,6 +65,12 @@ async fn setup() -> Setup {
     assert_eq!(gw.post("/api/providers", body).await.0, 200);
     let key = json!({"name": "k", "value": KEY, "models": ["*"]});
     assert_eq!(gw.post("/api/providers/mittwald-shared/keys", key).await.0, 200);
+    // The same mock's Anthropic API behind `anthropic`, for Claude models.
+    let body =
+        json!({"provider": "anthropic", "network_config": {"base_url": mock.base_url(), "max_retries": 0}});
+    assert_eq!(gw.post("/api/providers", body).await.0, 200);
+    let key = json!({"name": "k", "value": KEY, "models": ["claude-4-sonnet"]});
+    assert_eq!(gw.post("/api/providers/anthropic/keys", key).await.0, 200);
     Setup {
         gw,
         mock,
@@ -125,13 +132,7 @@ async fn claude_code_on_an_openai_compatible_model() {
         Err(reason) => return eprintln!("skipped: {reason}"),
     };
     let s = setup().await;
-    let env = [
-        ("ANTHROPIC_BASE_URL", s.gw.url("/anthropic")),
-        ("ANTHROPIC_API_KEY", "dummy".to_owned()),
-        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".to_owned()),
-        ("DISABLE_AUTOUPDATER", "1".to_owned()),
-        ("DISABLE_TELEMETRY", "1".to_owned()),
-    ];
+    let env = claude_env(&s);
     for model in ["gpt-oss-120b", "mittwald-shared/gpt-oss-120b"] {
         let args = ["-p", "Say hello", "--model", model];
         let (ok, out) = run(&bin.join("claude"), &args, s.home.path(), &env).await;
@@ -159,22 +160,7 @@ async fn codex_exec_on_a_chat_only_upstream() {
         Err(reason) => return eprintln!("skipped: {reason}"),
     };
     let s = setup().await;
-    let codex_home = s.home.path().join(".codex");
-    std::fs::create_dir_all(&codex_home).unwrap();
-    let config = format!(
-        "model = \"mittwald-shared/gpt-oss-120b\"\nmodel_provider = \"switchyard\"\n\
-         [model_providers.switchyard]\nname = \"Switchyard\"\nbase_url = \"{}\"\n\
-         env_key = \"SWITCHYARD_API_KEY\"\nwire_api = \"responses\"\n\
-         [analytics]\nenabled = false\n",
-        s.gw.url("/v1")
-    );
-    std::fs::write(codex_home.join("config.toml"), config).unwrap();
-    let env = [
-        ("CODEX_HOME", codex_home.display().to_string()),
-        ("SWITCHYARD_API_KEY", "dummy".to_owned()),
-    ];
-    let args = ["exec", "--skip-git-repo-check", "List the files"];
-    let (ok, out) = run(&bin.join("codex"), &args, s.home.path(), &env).await;
+    let (ok, out) = codex(&bin, &s, "mittwald-shared/gpt-oss-120b", "List the files").await;
     assert!(ok, "{out}");
     assert!(
         out.contains("List the files"),
@@ -204,12 +190,7 @@ async fn claude_code_tool_loop_with_read() {
         Err(reason) => return eprintln!("skipped: {reason}"),
     };
     let s = setup().await;
-    let env = [
-        ("ANTHROPIC_BASE_URL", s.gw.url("/anthropic")),
-        ("ANTHROPIC_API_KEY", "dummy".to_owned()),
-        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".to_owned()),
-        ("DISABLE_AUTOUPDATER", "1".to_owned()),
-    ];
+    let env = claude_env(&s);
     // The mock's `*read*` model asks for `Read` of /etc/hostname, then answers the result's echo.
     let args = [
         "-p",
@@ -252,21 +233,13 @@ async fn codex_exec_tool_loop_on_a_chat_only_upstream() {
         Err(reason) => return eprintln!("skipped: {reason}"),
     };
     let s = setup().await;
-    let codex_home = s.home.path().join(".codex");
-    std::fs::create_dir_all(&codex_home).unwrap();
-    let config = format!(
-        "model = \"mittwald-shared/tool-exec-gpt-oss\"\nmodel_provider = \"switchyard\"\n\
-         [model_providers.switchyard]\nname = \"Switchyard\"\nbase_url = \"{}\"\n\
-         env_key = \"SWITCHYARD_API_KEY\"\nwire_api = \"responses\"\n",
-        s.gw.url("/v1")
-    );
-    std::fs::write(codex_home.join("config.toml"), config).unwrap();
-    let env = [
-        ("CODEX_HOME", codex_home.display().to_string()),
-        ("SWITCHYARD_API_KEY", "dummy".to_owned()),
-    ];
-    let args = ["exec", "--skip-git-repo-check", "Say switchyard in a shell"];
-    let (ok, out) = run(&bin.join("codex"), &args, s.home.path(), &env).await;
+    let (ok, out) = codex(
+        &bin,
+        &s,
+        "mittwald-shared/tool-exec-gpt-oss",
+        "Say switchyard in a shell",
+    )
+    .await;
     assert!(ok, "{out}");
     let sent = chat_requests(&s.mock);
     let names: Vec<&str> = sent[0]["tools"]
@@ -281,4 +254,88 @@ async fn codex_exec_tool_loop_on_a_chat_only_upstream() {
     let content = result["content"].as_str().unwrap();
     assert!(content.contains("switchyard"), "the command ran: {content}");
     assert!(out.contains("echo: "), "the final answer: {out}");
+}
+
+fn claude_env(s: &Setup) -> [(&'static str, String); 4] {
+    [
+        ("ANTHROPIC_BASE_URL", s.gw.url("/anthropic")),
+        ("ANTHROPIC_API_KEY", "dummy".to_owned()),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".to_owned()),
+        ("DISABLE_AUTOUPDATER", "1".to_owned()),
+    ]
+}
+
+/// `codex exec <prompt>` with `model` through the gateway.
+async fn codex(bin: &Path, s: &Setup, model: &str, prompt: &str) -> (bool, String) {
+    let codex_home = s.home.path().join(".codex");
+    std::fs::create_dir_all(&codex_home).unwrap();
+    let config = format!(
+        "model = \"{model}\"\nmodel_provider = \"switchyard\"\n\
+         [model_providers.switchyard]\nname = \"Switchyard\"\nbase_url = \"{}\"\n\
+         env_key = \"SWITCHYARD_API_KEY\"\nwire_api = \"responses\"\n",
+        s.gw.url("/v1")
+    );
+    std::fs::write(codex_home.join("config.toml"), config).unwrap();
+    let env = [
+        ("CODEX_HOME", codex_home.display().to_string()),
+        ("SWITCHYARD_API_KEY", "dummy".to_owned()),
+    ];
+    let args = ["exec", "--skip-git-repo-check", prompt];
+    run(&bin.join("codex"), &args, s.home.path(), &env).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_on_a_reasoning_model_and_on_an_anthropic_model() {
+    let bin = match clis() {
+        Ok(b) => b,
+        Err(reason) => return eprintln!("skipped: {reason}"),
+    };
+    let s = setup().await;
+    let claude = bin.join("claude");
+    let args = ["-p", "Say hello", "--model", "mittwald-shared/reason-qwen3"];
+    let (ok, out) = run(&claude, &args, s.home.path(), &claude_env(&s)).await;
+    assert!(ok, "{out}");
+    let answer = out.split("--- stderr ---").next().unwrap();
+    assert!(
+        answer.trim_start().starts_with("echo:"),
+        "reasoning is not answer text: {out}"
+    );
+
+    // A Claude model on the Anthropic provider: passed through, body and all.
+    let args = ["-p", "Say hello", "--model", "claude-4-sonnet"];
+    let (ok, out) = run(&claude, &args, s.home.path(), &claude_env(&s)).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("Say hello"), "{out}");
+    let messages: Vec<_> = s
+        .mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/messages")
+        .collect();
+    assert!(!messages.is_empty(), "Claude Code reached the Anthropic API");
+    let body: Value = serde_json::from_slice(&messages[0].body).unwrap();
+    assert_eq!(body["model"], "claude-4-sonnet");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_on_a_responses_native_upstream_and_on_an_anthropic_model() {
+    let bin = match clis() {
+        Ok(b) => b,
+        Err(reason) => return eprintln!("skipped: {reason}"),
+    };
+    let s = setup().await;
+    s.mock.set_chat_only(false);
+    let (ok, out) = codex(&bin, &s, "mittwald-shared/gpt-oss-120b", "List the files").await;
+    assert!(ok, "{out}");
+    let paths: Vec<String> = s.mock.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        paths.iter().all(|p| p == "/v1/responses"),
+        "served natively: {paths:?}"
+    );
+
+    let (ok, out) = codex(&bin, &s, "anthropic/claude-4-sonnet", "List the files").await;
+    assert!(ok, "{out}");
+    assert!(out.contains("echo: "), "{out}");
+    let last = s.mock.requests().into_iter().last().unwrap();
+    assert_eq!(last.path, "/v1/messages", "translated to the Anthropic API");
 }
