@@ -33,7 +33,7 @@ impl Ids {
 pub(crate) fn usage_json(u: &Usage) -> Value {
     json!({
         "input_tokens": u.prompt_total(),
-        "input_tokens_details": {"cached_tokens": u.cache_read},
+        "input_tokens_details": {"cached_tokens": u.cache_read, "cache_write_tokens": u.cache_write},
         "output_tokens": u.output,
         "output_tokens_details": {"reasoning_tokens": u.reasoning},
         "total_tokens": u.prompt_total() + u.output,
