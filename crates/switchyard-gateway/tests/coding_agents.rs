@@ -329,3 +329,27 @@ async fn anthropic_model_listing_in_anthropic_shape_with_usable_ids() {
         assert_eq!(status, 200, "{id}: {body}");
     }
 }
+
+#[tokio::test]
+async fn count_tokens_is_estimated_for_a_model_no_anthropic_provider_serves() {
+    let s = setup().await;
+    let req = claude_code_request("mittwald-shared/gpt-oss-120b", false);
+    let r =
+        s.gw.http
+            .post(s.gw.url("/anthropic/v1/messages/count_tokens"))
+            .header("anthropic-version", "2023-06-01")
+            .header("x-api-key", "dummy")
+            .json(&req)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-token-count"], "estimated");
+    let v: Value = r.json().await.unwrap();
+    let n = v["input_tokens"].as_u64().unwrap();
+    assert!((20..200).contains(&n), "{v}");
+    assert!(
+        s.mock.requests().is_empty(),
+        "no upstream can count, none was asked"
+    );
+}

@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use switchyard_core::json_fields::JsonObject;
 use switchyard_core::presets::rewrite_tool_call_ids;
@@ -417,22 +417,24 @@ pub async fn anthropic_count_tokens(inc: Incoming) -> Result<Response, ApiError>
     let adm = inc.admit(spec).await?;
     let plan = adm
         .plan_with(|config, rng| {
-            let targets: Vec<Target<'_>> = config
-                .plan(&model, Some("anthropic"), &[], rng)?
-                .into_iter()
+            let targets = config.plan(&model, Some("anthropic"), &[], rng)?;
+            let anthropic: Vec<Target<'_>> = targets
+                .iter()
                 .filter(|t| t.provider.config.wire() == WireApi::Anthropic)
+                .copied()
                 .collect();
-            if targets.is_empty() {
-                return Err(GatewayError::BadRequest {
-                    message: format!(
-                        "count_tokens needs an Anthropic provider, and none serves model '{model}'"
-                    ),
-                    param: Some("model".into()),
-                });
-            }
-            Ok(targets)
+            // No Anthropic provider: the caller must still be allowed the providers that serve the
+            // model; the count is then estimated here.
+            Ok(if anthropic.is_empty() { targets } else { anthropic })
         })
         .await?;
+    if !plan
+        .targets()
+        .iter()
+        .any(|t| t.provider.config.wire() == WireApi::Anthropic)
+    {
+        return Ok(estimated_token_count(&bytes));
+    }
     let mut upstream = CountTokens {
         body: &mut obj,
         client_headers: adm.headers(),
@@ -452,6 +454,28 @@ pub async fn anthropic_count_tokens(inc: Incoming) -> Result<Response, ApiError>
         HeaderValue::from_static("application/json"),
     );
     Ok(resp)
+}
+
+/// `count_tokens` for a model no Anthropic provider serves: an estimate (the text of the request, four
+/// characters a token), marked `x-switchyard-token-count: estimated`.
+fn estimated_token_count(body: &[u8]) -> Response {
+    fn text_len(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::String(s) => s.chars().count(),
+            serde_json::Value::Array(a) => a.iter().map(text_len).sum(),
+            serde_json::Value::Object(o) => o
+                .iter()
+                .filter(|(k, _)| k.as_str() != "model")
+                .map(|(_, v)| text_len(v))
+                .sum(),
+            _ => 0,
+        }
+    }
+    let chars = serde_json::from_slice(body).map_or(body.len(), |v| text_len(&v));
+    let mut resp = axum::Json(serde_json::json!({"input_tokens": chars.div_ceil(4)})).into_response();
+    resp.headers_mut()
+        .insert("x-switchyard-token-count", HeaderValue::from_static("estimated"));
+    resp
 }
 
 struct CountTokens<'a, 'b> {
