@@ -68,6 +68,9 @@ pub struct BuiltinProvider {
 pub struct Quirks {
     /// The tool-call ids the upstream accepts.
     pub tool_call_ids: ToolCallIdRule,
+    /// The upstream's chat templates refuse a system message after the first turn (Mistral's):
+    /// system messages inside the conversation are folded into the leading one.
+    pub single_system_message: bool,
 }
 
 /// Tool-call id formats upstreams insist on.
@@ -93,6 +96,7 @@ const fn builtin(
         key_optional,
         quirks: Quirks {
             tool_call_ids: ToolCallIdRule::Any,
+            single_system_message: false,
         },
     }
 }
@@ -100,6 +104,11 @@ const fn builtin(
 impl BuiltinProvider {
     const fn with_tool_call_ids(mut self, rule: ToolCallIdRule) -> BuiltinProvider {
         self.quirks.tool_call_ids = rule;
+        self
+    }
+
+    const fn with_single_system_message(mut self) -> BuiltinProvider {
+        self.quirks.single_system_message = true;
         self
     }
 }
@@ -133,7 +142,8 @@ pub static BUILTIN_PROVIDERS: &[BuiltinProvider] = &[
         Some("https://api.mistral.ai/v1"),
         false,
     )
-    .with_tool_call_ids(ToolCallIdRule::Alphanumeric9),
+    .with_tool_call_ids(ToolCallIdRule::Alphanumeric9)
+    .with_single_system_message(),
     builtin(
         "groq",
         WireApi::OpenAi,

@@ -144,6 +144,13 @@ fn cases() -> Vec<Case> {
             "beta",
         ),
         case(
+            "/anthropic/v1/models",
+            Method::GET,
+            "/anthropic/v1/models?provider=beta",
+            Body::Empty,
+            "beta",
+        ),
+        case(
             "/anthropic/v1/messages/count_tokens",
             post.clone(),
             "/anthropic/v1/messages/count_tokens",

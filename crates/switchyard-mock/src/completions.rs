@@ -38,10 +38,21 @@ pub(crate) async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
     };
 
     let include_usage = req.stream_options.and_then(|o| o.include_usage) == Some(true);
-    let thinking = req
-        .chat_template_kwargs
-        .and_then(|k| k.enable_thinking)
-        .is_some_and(|v| v == serde_json::Value::Bool(true));
+    // `*reason*` models always think, like gpt-oss and Qwen3 on vLLM with a reasoning parser.
+    let thinking = model.contains("reason")
+        || req
+            .chat_template_kwargs
+            .and_then(|k| k.enable_thinking)
+            .is_some_and(|v| v == serde_json::Value::Bool(true));
+    // An agent loop: once the conversation ends with a tool result, `tool*` answers in text (the
+    // echo of that result), as a model does after its tool call was answered.
+    let role_of = |m: &Message<'_>| m.role.as_ref().map(|r| r.0.to_string());
+    let answered_tool = messages.last().and_then(role_of).as_deref() == Some("tool");
+    let mode = if mode == Mode::Tool && answered_tool {
+        Mode::Echo
+    } else {
+        mode
+    };
     let reasoning = thinking.then_some("thinking");
     let prompt_tokens = messages
         .iter()
@@ -52,7 +63,7 @@ pub(crate) async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
     let user_text = messages
         .iter()
         .rev()
-        .find(|m| m.role.as_ref().is_some_and(|r| r.0 == "user"))
+        .find(|m| m.role.as_ref().is_some_and(|r| r.0 == "user" || r.0 == "tool"))
         .and_then(|m| m.content.as_ref())
         .map(Content::text);
     let answer = ChatAnswer {
@@ -62,6 +73,7 @@ pub(crate) async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
         reasoning,
         prompt_tokens,
         content: echo_text(user_text.as_deref().unwrap_or("")),
+        tool: tool_for(model),
         limit: req.max_completion_tokens.or(req.max_tokens),
     };
     if stream {
@@ -79,6 +91,8 @@ struct ChatAnswer<'a> {
     /// `reasoning_content` to send (when the client enabled thinking).
     reasoning: Option<&'static str>,
     prompt_tokens: u64,
+    /// The call `tool*` models make.
+    tool: MockTool,
     /// The echo, before truncation to `limit` words.
     content: String,
     limit: Option<u64>,
@@ -96,7 +110,7 @@ impl ChatAnswer<'_> {
     fn json(self, mode: Mode) -> Reply {
         let (message, finish, usage, content);
         if mode == Mode::Tool {
-            usage = Usage::new(self.prompt_tokens, word_count(TOOL_ARGUMENTS));
+            usage = Usage::new(self.prompt_tokens, word_count(self.tool.arguments));
             finish = "tool_calls";
             message = AssistantMessage {
                 role: "assistant",
@@ -107,8 +121,8 @@ impl ChatAnswer<'_> {
                     id: TOOL_CALL_ID,
                     kind: "function",
                     function: ToolFunction {
-                        name: TOOL_NAME,
-                        arguments: TOOL_ARGUMENTS,
+                        name: self.tool.name,
+                        arguments: self.tool.arguments,
                     },
                 }]),
             };
@@ -161,8 +175,8 @@ impl ChatAnswer<'_> {
         }
         let body = match mode {
             Mode::Tool => {
-                stream_tool_call(&mut w);
-                let usage = Usage::new(self.prompt_tokens, word_count(TOOL_ARGUMENTS));
+                stream_tool_call(&mut w, self.tool);
+                let usage = Usage::new(self.prompt_tokens, word_count(self.tool.arguments));
                 MockBody::events(w.finish(Some(usage)), shared)
             }
             Mode::Drip => {
@@ -208,7 +222,7 @@ impl ChatAnswer<'_> {
 
 /// The tool call as OpenAI streams it: id and name with empty arguments, then the argument pieces,
 /// then the `tool_calls` finish chunk.
-fn stream_tool_call(w: &mut StreamWriter<'_>) {
+fn stream_tool_call(w: &mut StreamWriter<'_>, tool: MockTool) {
     w.chat_delta(
         Delta {
             tool_calls: Some([ToolCallDelta {
@@ -216,7 +230,7 @@ fn stream_tool_call(w: &mut StreamWriter<'_>) {
                 id: Some(TOOL_CALL_ID),
                 kind: Some("function"),
                 function: ToolFunctionDelta {
-                    name: Some(TOOL_NAME),
+                    name: Some(tool.name),
                     arguments: "",
                 },
             }]),
@@ -224,7 +238,7 @@ fn stream_tool_call(w: &mut StreamWriter<'_>) {
         },
         None,
     );
-    for piece in TOOL_ARGUMENT_PIECES {
+    for piece in tool.pieces {
         w.chat_delta(
             Delta {
                 tool_calls: Some([ToolCallDelta {

@@ -178,6 +178,16 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
     match route {
         Route::Endpoint(Endpoint::Models) if anthropic_models => anthropic::models().into(),
         Route::Model(id) if anthropic_models => anthropic::model(id).into(),
+        Route::Endpoint(Endpoint::Responses)
+            if shared.chat_only.load(std::sync::atomic::Ordering::Relaxed) =>
+        {
+            // vLLM without the Responses API: FastAPI's plain 404.
+            json(
+                StatusCode::NOT_FOUND,
+                bytes::Bytes::from_static(br#"{"detail":"Not Found"}"#),
+            )
+            .into()
+        }
         Route::Endpoint(ep) => endpoint(&shared, ep, &parts, &body).await,
         Route::GeminiModels => gemini::models().into(),
         Route::Gemini { model, stream } => {

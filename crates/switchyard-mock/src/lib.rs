@@ -165,6 +165,14 @@ pub async fn start(opts: MockOptions) -> std::io::Result<MockUpstream> {
 }
 
 impl MockUpstream {
+    /// Serve chat completions only from now on (`true`): `POST /v1/responses` answers 404 like a vLLM
+    /// deployment without the Responses API (and is counted and recorded all the same).
+    pub fn set_chat_only(&self, on: bool) {
+        self.shared
+            .chat_only
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -250,6 +250,38 @@ pub(crate) const TOOL_NAME: &str = "get_weather";
 pub(crate) const TOOL_ARGUMENTS: &str = r#"{"city": "Berlin"}"#;
 pub(crate) const TOOL_ARGUMENT_PIECES: [&str; 3] = [r#"{"city": "#, r#""Ber"#, r#"lin"}"#];
 
+/// The tool call a `tool*` chat model makes: `get_weather` by default; coding agents' own tools when
+/// the model name says so (`*read*`: Claude Code's `Read` of `/etc/hostname`; `*exec*`: Codex's
+/// `exec_command` running `echo switchyard`), so a real agent runs the tool and sends its result back.
+#[derive(Clone, Copy)]
+pub(crate) struct MockTool {
+    pub(crate) name: &'static str,
+    pub(crate) arguments: &'static str,
+    pub(crate) pieces: &'static [&'static str],
+}
+
+pub(crate) fn tool_for(model: &str) -> MockTool {
+    if model.contains("read") {
+        MockTool {
+            name: "Read",
+            arguments: r#"{"file_path": "/etc/hostname"}"#,
+            pieces: &[r#"{"file_path": "#, r#""/etc/host"#, r#"name"}"#],
+        }
+    } else if model.contains("exec") {
+        MockTool {
+            name: "exec_command",
+            arguments: r#"{"cmd": "echo switchyard"}"#,
+            pieces: &[r#"{"cmd": "#, r#""echo switch"#, r#"yard"}"#],
+        }
+    } else {
+        MockTool {
+            name: TOOL_NAME,
+            arguments: TOOL_ARGUMENTS,
+            pieces: &TOOL_ARGUMENT_PIECES,
+        }
+    }
+}
+
 /// A streamed chunk (`chat.completion.chunk` or streamed `text_completion`).
 #[derive(Serialize)]
 pub(crate) struct Chunk<'a, C: Serialize> {

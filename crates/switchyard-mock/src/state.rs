@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) next_id: AtomicU64,
     /// Pre-serialized `GET /v1/models` answer.
     pub(crate) models_body: Bytes,
+    /// Serve chat completions only: `POST /v1/responses` is 404, as on most vLLM deployments.
+    pub(crate) chat_only: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -78,6 +80,7 @@ impl Shared {
             records: Mutex::new(VecDeque::new()),
             counters: Default::default(),
             cancelled: AtomicU64::new(0),
+            chat_only: std::sync::atomic::AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             models_body: crate::openai::models_list_body(),
         }

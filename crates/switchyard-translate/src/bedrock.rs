@@ -164,6 +164,8 @@ fn message_blocks(m: &Message, param: &str) -> Result<(&'static str, Vec<Value>)
             }
             ("user", vec![json!({"toolResult": tr})])
         }
+        // Folded into `system` before rendering (`ChatRequest::fold_system`); empty turns are dropped.
+        Message::System(_) => ("user", Vec::new()),
     })
 }
 
@@ -284,6 +286,7 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse, TranslateError
         } // reasoningContent, citations, images: not expressible in a chat completion
     }
     Ok(ChatResponse {
+        reasoning: String::new(),
         id: None,
         model: None,
         content: text,
@@ -574,7 +577,7 @@ impl Encoder {
             }
             StreamEvent::Finish { reason } => self.finish = Some(reason),
             StreamEvent::Usage(u) => self.usage = Some(u),
-            StreamEvent::Ping => {}
+            StreamEvent::Ping | StreamEvent::ReasoningDelta(_) => {}
             StreamEvent::Done => {
                 self.ensure_started(out);
                 self.close(out);

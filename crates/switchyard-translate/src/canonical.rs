@@ -53,6 +53,23 @@ pub struct ChatRequest {
     pub extras_protocol: Option<Protocol>,
 }
 
+impl ChatRequest {
+    /// Moves every in-conversation [`Message::System`] into the leading system prompt (joined with
+    /// `\n`, in order): for upstreams that take only one system prompt (Anthropic, Gemini, Bedrock)
+    /// and OpenAI-compatible ones whose chat templates refuse a system message after the first turn.
+    pub fn fold_system(&mut self) {
+        let mut texts: Vec<String> = self.system.take().into_iter().collect();
+        self.messages.retain(|m| match m {
+            Message::System(t) => {
+                texts.push(t.clone());
+                false
+            }
+            _ => true,
+        });
+        self.system = (!texts.is_empty()).then(|| texts.join("\n"));
+    }
+}
+
 /// One conversation message.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Message {
@@ -70,6 +87,10 @@ pub enum Message {
     },
     /// The result of one tool call.
     Tool(ToolResult),
+    /// A system message in the middle of the conversation (Anthropic clients such as Claude Code
+    /// send them with a `mid-conversation` beta). OpenAI upstreams get it in place;
+    /// [`ChatRequest::fold_system`] moves it into [`ChatRequest::system`] for every other upstream.
+    System(String),
 }
 
 /// A content part.
@@ -233,6 +254,9 @@ pub struct ChatResponse {
     pub model: Option<String>,
     /// The text, all text blocks concatenated.
     pub content: String,
+    /// The model's reasoning (vLLM's `reasoning_content` / `reasoning`, Anthropic's thinking blocks);
+    /// empty when there is none. Never part of `content`.
+    pub reasoning: String,
     /// The tool calls.
     pub tool_calls: Vec<ToolCall>,
     /// Why generation ended.
@@ -301,6 +325,9 @@ pub enum StreamEvent {
     Start,
     /// A piece of text.
     TextDelta(String),
+    /// A piece of the model's reasoning (never answer text): Anthropic clients get a thinking block,
+    /// other clients do not see it.
+    ReasoningDelta(String),
     /// A new tool call; `index` counts tool calls from 0 in the order they start.
     ToolCallStart {
         /// The tool call index.

@@ -28,6 +28,7 @@
 //! | Concept | OpenAI | Anthropic | Gemini |
 //! |---|---|---|---|
 //! | system prompt | every `system`/`developer` message, wherever it stands, joined with `\n` | top-level `system` string (blocks joined with `\n` when read) | `systemInstruction.parts[].text` |
+//! | system messages inside the conversation | written in place (read: joined into the system prompt); folded into the leading one with [`RequestOptions::fold_system`] | a `system` turn in `messages` (Claude Code's mid-conversation betas) is kept in place as [`canonical::Message::System`]; folded into `system` when written | folded into `systemInstruction` |
 //! | roles | `user`, `assistant`, `tool` | `user`, `assistant`; consecutive same-role turns are merged; tool results are `tool_result` blocks placed first in a user turn | `user`, `model`; same merging; tool results are `functionResponse` parts placed first |
 //! | empty text | kept | empty text blocks and turns left empty are dropped (Anthropic rejects them) | same as Anthropic |
 //! | images | `image_url` (data URL or remote URL) | `image` with a `base64` or `url` source | `inlineData` or `fileData` (MIME type guessed from the URL's extension) |
@@ -70,8 +71,10 @@
 //! | `output` (reasoning included) | `completion_tokens` | `output_tokens` | `candidatesTokenCount + thoughtsTokenCount` |
 //! | `reasoning` | `completion_tokens_details.reasoning_tokens` | — | `thoughtsTokenCount` |
 //!
-//! OpenAI's `prompt_tokens` is written as `input + cache_read + cache_write`. Thinking/reasoning text is
-//! not translated (dropped). Response ids are the caller's [`ResponseContext::id_hint`] with the
+//! OpenAI's `prompt_tokens` is written as `input + cache_read + cache_write`. Reasoning (vLLM's `reasoning_content` /
+//! `reasoning`, Anthropic thinking blocks) is never answer text: Anthropic clients get it as a
+//! `thinking` block with an empty `signature` (dropped again when the client sends it back), other
+//! clients do not get it. Response ids are the caller's [`ResponseContext::id_hint`] with the
 //! protocol's prefix (`chatcmpl-`, `msg_`); without a hint the upstream's id is used. Tool-call
 //! arguments that are not a JSON object cannot be given to Anthropic or Gemini clients: that response
 //! is a [`TranslateError::Upstream`] (502).
@@ -134,6 +137,7 @@ mod bedrock;
 pub mod eventstream;
 mod gemini;
 mod openai;
+mod responses;
 
 pub use canonical::{ErrorDetail, ErrorInfo, Usage};
 pub use error::TranslateError;
@@ -171,6 +175,10 @@ pub struct RequestOptions {
     pub stream: Option<bool>,
     /// `max_tokens` for Anthropic upstreams when the client gave none.
     pub default_max_tokens: u32,
+    /// OpenAI upstreams: fold system messages that stand in the middle of the conversation into the
+    /// leading one (for chat templates that refuse a later system message, e.g. Mistral's). Other
+    /// upstreams always get one system prompt.
+    pub fold_system: bool,
 }
 
 impl RequestOptions {
@@ -180,6 +188,7 @@ impl RequestOptions {
             upstream_model: upstream_model.into(),
             stream: None,
             default_max_tokens: DEFAULT_MAX_TOKENS,
+            fold_system: false,
         }
     }
 }
@@ -312,7 +321,35 @@ pub fn translate_request(
     body: &[u8],
     opts: &RequestOptions,
 ) -> Result<Vec<u8>, TranslateError> {
-    let req = parse_request(from, body)?;
+    render_request(parse_request(from, body)?, to, opts)
+}
+
+/// Translates a Responses API request body (`POST /v1/responses`, e.g. from Codex CLI) into an upstream
+/// request body of protocol `to`, for providers that do not serve the Responses API natively.
+///
+/// `instructions` and leading `system`/`developer` items are the system prompt (later ones stay in
+/// place); `function_call` / `function_call_output` items are tool calls and results;
+/// `max_output_tokens` is the output cap; `reasoning.effort` becomes `reasoning_effort` and
+/// `text.format` `response_format` (OpenAI upstreams only). Fields that need server state or that
+/// the upstream cannot take (`store`, `include`, `prompt_cache_key`, `client_metadata`, hosted and
+/// custom tools such as `web_search` or `namespace`, reasoning items) are dropped, never refused;
+/// only `previous_response_id` is refused (400), since the conversation it names is not kept.
+pub fn translate_responses_request(
+    to: Protocol,
+    body: &[u8],
+    opts: &RequestOptions,
+) -> Result<Vec<u8>, TranslateError> {
+    render_request(responses::parse_request(body)?, to, opts)
+}
+
+fn render_request(
+    mut req: ChatRequest,
+    to: Protocol,
+    opts: &RequestOptions,
+) -> Result<Vec<u8>, TranslateError> {
+    if to != Protocol::OpenAi || opts.fold_system {
+        req.fold_system();
+    }
     let out = match to {
         Protocol::OpenAi => openai::render_request(&req, opts),
         Protocol::Anthropic => anthropic::render_request(&req, opts),
@@ -341,12 +378,7 @@ pub fn translate_response(
     body: &[u8],
     ctx: &ResponseContext,
 ) -> Result<Vec<u8>, TranslateError> {
-    let resp: ChatResponse = match from {
-        Protocol::OpenAi => openai::parse_response(body)?,
-        Protocol::Anthropic => anthropic::parse_response(body)?,
-        Protocol::Gemini => gemini::parse_response(body)?,
-        Protocol::Bedrock => bedrock::parse_response(body)?,
-    };
+    let resp = parse_response(from, body)?;
     let out = match to {
         Protocol::OpenAi => openai::render_response(&resp, ctx),
         Protocol::Anthropic => anthropic::render_response(&resp, ctx)?,
@@ -354,6 +386,27 @@ pub fn translate_response(
         Protocol::Bedrock => bedrock::render_response(&resp, ctx)?,
     };
     Ok(json::to_bytes(&out))
+}
+
+fn parse_response(from: Protocol, body: &[u8]) -> Result<ChatResponse, TranslateError> {
+    match from {
+        Protocol::OpenAi => openai::parse_response(body),
+        Protocol::Anthropic => anthropic::parse_response(body),
+        Protocol::Gemini => gemini::parse_response(body),
+        Protocol::Bedrock => bedrock::parse_response(body),
+    }
+}
+
+/// Translates an upstream's (`from`) successful answer into a Responses API `response` object
+/// (`output`: a `reasoning` item, the `message` with its `output_text`, one `function_call` item per
+/// tool call; `status` `incomplete` when the output cap or a content filter ended it).
+pub fn translate_response_to_responses(
+    from: Protocol,
+    body: &[u8],
+    ctx: &ResponseContext,
+) -> Result<Vec<u8>, TranslateError> {
+    let resp = parse_response(from, body)?;
+    Ok(json::to_bytes(&responses::render_response(&resp, ctx)))
 }
 
 /// Shorthand for [`translate_response`] from Anthropic to OpenAI.

@@ -119,6 +119,7 @@ enum Encoder {
     Anthropic(anthropic::Encoder),
     Gemini(gemini::Encoder),
     Bedrock(bedrock::Encoder),
+    Responses(Box<crate::responses::Encoder>),
 }
 
 impl Encoder {
@@ -130,6 +131,7 @@ impl Encoder {
             Encoder::Anthropic(e) => e.encode(ev, out),
             Encoder::Gemini(e) => return e.encode(ev, out) || terminal,
             Encoder::Bedrock(e) => e.encode(ev, out),
+            Encoder::Responses(e) => e.encode(ev, out),
         }
         terminal
     }
@@ -177,6 +179,14 @@ impl StreamTranslator {
             usage: None,
             events: Vec::new(),
         }
+    }
+
+    /// A translator for an answer streamed by a `from` upstream to a Responses API client (named
+    /// `response.*` events, see [`translate_responses_request`](crate::translate_responses_request)).
+    pub fn to_responses(from: Protocol, ctx: &ResponseContext) -> StreamTranslator {
+        let mut t = StreamTranslator::new(from, Protocol::OpenAi, ctx);
+        t.encoder = Encoder::Responses(Box::new(crate::responses::Encoder::new(ctx)));
+        t
     }
 
     /// Feeds raw upstream bytes (any chunking); returns the client frames they complete.

@@ -411,3 +411,105 @@ fn gemini_client_gets_an_error_for_unparsable_streamed_arguments() {
     assert_eq!(data(&frames[0])["error"]["code"], 502);
     assert!(t.is_over());
 }
+
+const MID_SYSTEM: &[u8] = br#"{"model":"m","max_tokens":64,"system":"lead",
+  "messages":[{"role":"user","content":"hi"},
+              {"role":"system","content":[{"type":"text","text":"mid"}]},
+              {"role":"assistant","content":"ok"},
+              {"role":"system","content":"late"},
+              {"role":"user","content":"go"}]}"#;
+
+#[test]
+fn mid_conversation_system_messages_stay_in_place_for_openai_upstreams() {
+    let out = translate_request(
+        Protocol::Anthropic,
+        Protocol::OpenAi,
+        MID_SYSTEM,
+        &RequestOptions::new("u"),
+    )
+    .unwrap();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    let roles: Vec<(&str, &str)> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("system", "lead"),
+            ("user", "hi"),
+            ("system", "mid"),
+            ("assistant", "ok"),
+            ("system", "late"),
+            ("user", "go")
+        ]
+    );
+}
+
+#[test]
+fn mid_conversation_system_messages_fold_for_quirky_and_non_openai_upstreams() {
+    let mut opts = RequestOptions::new("u");
+    opts.fold_system = true;
+    let v: Value = serde_json::from_slice(
+        &translate_request(Protocol::Anthropic, Protocol::OpenAi, MID_SYSTEM, &opts).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        v["messages"][0],
+        json!({"role": "system", "content": "lead\nmid\nlate"})
+    );
+    assert_eq!(v["messages"].as_array().unwrap().len(), 4);
+    for m in v["messages"].as_array().unwrap().iter().skip(1) {
+        assert_ne!(m["role"], "system");
+    }
+    let g: Value = serde_json::from_slice(
+        &translate_request(
+            Protocol::Anthropic,
+            Protocol::Gemini,
+            MID_SYSTEM,
+            &RequestOptions::new("u"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(g["systemInstruction"]["parts"][0]["text"], "lead\nmid\nlate");
+    assert_eq!(g["contents"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_system_message_with_images_is_refused_with_its_path() {
+    let e = translate_request(
+        Protocol::Anthropic,
+        Protocol::OpenAi,
+        br#"{"model":"m","max_tokens":8,"messages":[{"role":"system","content":[{"type":"image","source":{"type":"url","url":"u"}}]}]}"#,
+        &RequestOptions::new("u"),
+    )
+    .unwrap_err();
+    assert_eq!(e.param(), Some("messages[0].content[0].type"));
+}
+
+#[test]
+fn vllm_reasoning_becomes_a_thinking_block_never_text() {
+    let upstream = br#"{"id":"c","object":"chat.completion","created":1,"model":"q","choices":[{"index":0,
+        "message":{"role":"assistant","content":"42","reasoning":"think hard"},"finish_reason":"stop"}],
+        "usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#;
+    let out =
+        switchyard_translate::translate_response(Protocol::OpenAi, Protocol::Anthropic, upstream, &ctx(true))
+            .unwrap();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        v["content"],
+        json!([{"type": "thinking", "thinking": "think hard", "signature": ""}, {"type": "text", "text": "42"}])
+    );
+    // OpenAI clients of an Anthropic upstream never get thinking as text either.
+    let anth = br#"{"id":"msg_1","type":"message","role":"assistant","model":"c","content":[
+        {"type":"thinking","thinking":"hidden","signature":"s"},{"type":"text","text":"shown"}],
+        "stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":2}}"#;
+    let out =
+        switchyard_translate::translate_response(Protocol::Anthropic, Protocol::OpenAi, anth, &ctx(false))
+            .unwrap();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "shown");
+}

@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use switchyard_core::json_fields::JsonObject;
 use switchyard_core::presets::rewrite_tool_call_ids;
@@ -122,7 +122,7 @@ fn not_found_route(rest: &str) -> GatewayError {
     }
 }
 
-fn translate_error(e: switchyard_translate::TranslateError) -> GatewayError {
+pub(crate) fn translate_error(e: switchyard_translate::TranslateError) -> GatewayError {
     GatewayError::BadRequest {
         message: e.to_string(),
         param: e.param().map(str::to_owned),
@@ -264,7 +264,7 @@ fn usage_format(p: Protocol) -> UsageFormat {
     }
 }
 
-fn is_representation_header(name: &HeaderName) -> bool {
+pub(crate) fn is_representation_header(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
         "content-type" | "content-encoding" | "content-md5" | "etag"
@@ -273,7 +273,7 @@ fn is_representation_header(name: &HeaderName) -> bool {
 
 /// Builds each attempt's upstream request from the client's body: a pass-through with `model`
 /// rewritten when both sides speak the same protocol, a translation otherwise.
-struct ChatUpstream<'a> {
+pub(crate) struct ChatUpstream<'a> {
     client: Protocol,
     raw: &'a Bytes,
     /// The client's body as top-level fields, for pass-through (`None` for Gemini, whose model is in
@@ -283,6 +283,20 @@ struct ChatUpstream<'a> {
     stream: bool,
     /// Ask an OpenAI upstream for the stream's usage (the client did not).
     ask_usage: bool,
+}
+
+impl<'a> ChatUpstream<'a> {
+    /// Chat for an OpenAI chat completions body made by the gateway itself (the Responses API
+    /// translated for providers that do not serve it): to any chat-capable provider.
+    pub(crate) fn openai_body(raw: &'a Bytes, client_headers: &'a HeaderMap, stream: bool) -> Option<Self> {
+        Some(ChatUpstream {
+            client: Protocol::OpenAi,
+            raw,
+            fast: Some(JsonObject::parse(raw).ok()?),
+            client_headers,
+            stream,
+        })
+    }
 }
 
 impl UpstreamRequest for ChatUpstream<'_> {
@@ -311,6 +325,12 @@ impl UpstreamRequest for ChatUpstream<'_> {
                     upstream_model: target.model.to_owned(),
                     stream: Some(self.stream),
                     default_max_tokens: DEFAULT_MAX_TOKENS,
+                    fold_system: target
+                        .provider
+                        .config
+                        .name
+                        .builtin()
+                        .is_some_and(|b| b.quirks.single_system_message),
                 };
                 let translated =
                     switchyard_translate::translate_request(self.client, upstream, self.raw, &opts)
@@ -417,22 +437,24 @@ pub async fn anthropic_count_tokens(inc: Incoming) -> Result<Response, ApiError>
     let adm = inc.admit(spec).await?;
     let plan = adm
         .plan_with(|config, rng| {
-            let targets: Vec<Target<'_>> = config
-                .plan(&model, Some("anthropic"), &[], rng)?
-                .into_iter()
+            let targets = config.plan(&model, Some("anthropic"), &[], rng)?;
+            let anthropic: Vec<Target<'_>> = targets
+                .iter()
                 .filter(|t| t.provider.config.wire() == WireApi::Anthropic)
+                .copied()
                 .collect();
-            if targets.is_empty() {
-                return Err(GatewayError::BadRequest {
-                    message: format!(
-                        "count_tokens needs an Anthropic provider, and none serves model '{model}'"
-                    ),
-                    param: Some("model".into()),
-                });
-            }
-            Ok(targets)
+            // No Anthropic provider: the caller must still be allowed the providers that serve the
+            // model; the count is then estimated here.
+            Ok(if anthropic.is_empty() { targets } else { anthropic })
         })
         .await?;
+    if !plan
+        .targets()
+        .iter()
+        .any(|t| t.provider.config.wire() == WireApi::Anthropic)
+    {
+        return Ok(estimated_token_count(&bytes));
+    }
     let mut upstream = CountTokens {
         body: &mut obj,
         client_headers: adm.headers(),
@@ -452,6 +474,28 @@ pub async fn anthropic_count_tokens(inc: Incoming) -> Result<Response, ApiError>
         HeaderValue::from_static("application/json"),
     );
     Ok(resp)
+}
+
+/// `count_tokens` for a model no Anthropic provider serves: an estimate (the text of the request, four
+/// characters a token), marked `x-switchyard-token-count: estimated`.
+fn estimated_token_count(body: &[u8]) -> Response {
+    fn text_len(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::String(s) => s.chars().count(),
+            serde_json::Value::Array(a) => a.iter().map(text_len).sum(),
+            serde_json::Value::Object(o) => o
+                .iter()
+                .filter(|(k, _)| k.as_str() != "model")
+                .map(|(_, v)| text_len(v))
+                .sum(),
+            _ => 0,
+        }
+    }
+    let chars = serde_json::from_slice(body).map_or(body.len(), |v| text_len(&v));
+    let mut resp = axum::Json(serde_json::json!({"input_tokens": chars.div_ceil(4)})).into_response();
+    resp.headers_mut()
+        .insert("x-switchyard-token-count", HeaderValue::from_static("estimated"));
+    resp
 }
 
 struct CountTokens<'a, 'b> {

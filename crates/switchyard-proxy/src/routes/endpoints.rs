@@ -1,5 +1,6 @@
-//! The OpenAI endpoints besides chat: `embeddings`, `rerank`, legacy `completions` and `responses`
-//! (JSON bodies), and `audio/transcriptions` / `audio/translations` (multipart, see `audio`).
+//! The OpenAI endpoints besides chat: `embeddings`, `rerank` and legacy `completions` (JSON
+//! bodies; `responses` has its own module, since it is translated for providers without it), and
+//! `audio/transcriptions` / `audio/translations` (multipart, see `audio`).
 //!
 //! They all pass the client's body through with only `model` rewritten, to providers that speak the
 //! OpenAI wire API, and run through the same pipeline as chat (`crate::pipeline`): admission, the
@@ -20,7 +21,7 @@ use switchyard_translate::usage::UsageFormat;
 use switchyard_translate::Protocol;
 
 use crate::answer::ServedBody;
-use crate::pipeline::dispatch::UpstreamRequest;
+use crate::pipeline::dispatch::{Served, UpstreamRequest};
 use crate::pipeline::relay::RelayMode;
 use crate::pipeline::respond::{
     answer_headers, append_extra_fields, dispatch_failed, extra_fields, observe_answer,
@@ -67,14 +68,14 @@ impl UpstreamRequest for JsonPassThrough<'_> {
 }
 
 /// Reads the body and the fields every JSON endpoint shares (`model`, `fallbacks`, `stream`).
-struct ParsedJson<'a> {
-    obj: JsonObject<'a>,
-    model: String,
-    fallbacks: Vec<String>,
-    stream: bool,
+pub(crate) struct ParsedJson<'a> {
+    pub(crate) obj: JsonObject<'a>,
+    pub(crate) model: String,
+    pub(crate) fallbacks: Vec<String>,
+    pub(crate) stream: bool,
 }
 
-fn parse_json_body<'a>(
+pub(crate) fn parse_json_body<'a>(
     bytes: &'a Bytes,
     required: &[(&'static str, Shape)],
 ) -> Result<ParsedJson<'a>, GatewayError> {
@@ -106,14 +107,14 @@ fn parse_json_body<'a>(
 
 /// The JSON type a required field must have (checked on its raw text, without decoding it).
 #[derive(Clone, Copy)]
-enum Shape {
+pub(crate) enum Shape {
     String,
     Array,
     StringOrArray,
 }
 
 impl Shape {
-    fn admits(self, raw: &str) -> bool {
+    pub(crate) fn admits(self, raw: &str) -> bool {
         match self {
             Shape::String => raw.starts_with('"'),
             Shape::Array => raw.starts_with('['),
@@ -152,7 +153,7 @@ pub struct JsonEndpoint {
     check: fn(&JsonObject<'_>) -> Result<ReshapeAnswer, GatewayError>,
 }
 
-pub static JSON_ENDPOINTS: [JsonEndpoint; 4] = [
+pub static JSON_ENDPOINTS: [JsonEndpoint; 3] = [
     // `POST /v1/embeddings`. `encoding_format: "base64"` goes upstream as asked; an upstream that
     // still answers with float lists has them encoded here (float32 little-endian, as the SDKs
     // decode it).
@@ -182,16 +183,6 @@ pub static JSON_ENDPOINTS: [JsonEndpoint; 4] = [
         usage: UsageFormat::OpenAi,
         check: no_check,
     },
-    // `POST /v1/responses`: passed through to providers that serve the Responses API natively;
-    // streams keep their named events (`event: response.output_text.delta`, ...) byte for byte.
-    JsonEndpoint {
-        path: "/responses",
-        required: &[],
-        request_type: RequestType::Responses,
-        streams: true,
-        usage: UsageFormat::Responses,
-        check: check_responses,
-    },
 ];
 
 fn unchanged(answer: Bytes) -> Bytes {
@@ -216,17 +207,6 @@ fn check_embeddings(obj: &JsonObject<'_>) -> Result<ReshapeAnswer, GatewayError>
 /// An embeddings answer with float lists, encoded as base64 (unchanged if it has none).
 fn floats_to_base64(answer: Bytes) -> Bytes {
     switchyard_core::embedding::floats_to_base64(&answer).map_or(answer, Bytes::from)
-}
-
-fn check_responses(obj: &JsonObject<'_>) -> Result<ReshapeAnswer, GatewayError> {
-    // `input` may be left out (a stored prompt template supplies it), but must have its type if sent.
-    if obj
-        .get_raw("input")
-        .is_some_and(|raw| !Shape::StringOrArray.admits(raw))
-    {
-        return Err(bad_field("input must be a string or an array", "input"));
-    }
-    Ok(unchanged)
 }
 
 /// `POST` to one of the `JSON_ENDPOINTS`: the body checked, passed through with only `model`
@@ -289,6 +269,26 @@ pub(crate) async fn serve(
         .dispatch(&plan, upstream)
         .await
         .map_err(|f| dispatch_failed(adm, f, ChargedTo::Reported))?;
+    Ok(respond_passed_through(
+        adm,
+        served,
+        raw_for_log,
+        usage,
+        reshape,
+        started,
+    ))
+}
+
+/// The answer of a pass-through call: the upstream's JSON with `extra_fields` (after `reshape`), or
+/// its stream relayed event by event; the observation filled in along the way.
+pub(crate) fn respond_passed_through(
+    adm: &Admitted,
+    served: Served,
+    raw_for_log: &[u8],
+    usage: UsageFormat,
+    reshape: impl FnOnce(Bytes) -> Bytes,
+    started: Instant,
+) -> Response {
     let log_content = observe_served_target(adm, &served, raw_for_log);
 
     let mut out_headers = answer_headers(&served, |_| true);
@@ -341,5 +341,5 @@ pub(crate) async fn serve(
             })
         }
     };
-    Ok(response(status, out_headers, body))
+    response(status, out_headers, body)
 }

@@ -11,6 +11,7 @@ pub mod chat;
 pub mod endpoints;
 pub mod models;
 pub mod passthrough;
+pub mod responses;
 
 use std::sync::Arc;
 
@@ -31,12 +32,13 @@ type Handler = MethodRouter<Arc<AppState>>;
 /// Every inference route: its pattern and its handler. The router is built from this table alone, so
 /// the route-table test (which reads it) sees every route that exists.
 pub fn table() -> Vec<(String, Handler)> {
-    let fixed: [(&str, Handler); 11] = [
+    let fixed: [(&str, Handler); 12] = [
         ("/v1/chat/completions", post(chat_unified)),
         ("/openai/v1/chat/completions", post(chat_openai)),
         ("/v1/models", get(models_unified)),
         ("/openai/v1/models", get(models_openai)),
         ("/anthropic/v1/messages", post(anthropic_messages)),
+        ("/anthropic/v1/models", get(models_anthropic)),
         (
             "/anthropic/v1/messages/count_tokens",
             post(anthropic_count_tokens),
@@ -53,6 +55,8 @@ pub fn table() -> Vec<(String, Handler)> {
             let handler = post(move |s: S, req: Request| json_endpoint(s, req, ingress, endpoint));
             table.push((format!("{prefix}{}", endpoint.path), handler));
         }
+        let handler = post(move |s: S, req: Request| responses(s, req, ingress));
+        table.push((format!("{prefix}/responses"), handler));
         for kind in [AudioKind::Transcription, AudioKind::Translation] {
             let handler = post(move |s: S, req: Request| audio(s, req, ingress, kind));
             table.push((format!("{prefix}{}", kind.path()), handler));
@@ -105,6 +109,17 @@ async fn models_openai(
     .await
 }
 
+async fn models_anthropic(
+    State(s): S,
+    Query(q): Query<models::AnthropicModelsQuery>,
+    req: Request,
+) -> axum::response::Response {
+    drive(s, RouteSpec::on(Ingress::Anthropic), req, |inc| {
+        models::list_anthropic_models(inc, q)
+    })
+    .await
+}
+
 async fn anthropic_messages(State(s): S, req: Request) -> axum::response::Response {
     drive(
         s,
@@ -142,6 +157,10 @@ async fn json_endpoint(
         endpoints::json_endpoint(inc, endpoint)
     })
     .await
+}
+
+async fn responses(s: S, req: Request, ingress: Ingress) -> axum::response::Response {
+    drive(s.0, RouteSpec::on(ingress), req, responses::responses).await
 }
 
 async fn audio(s: S, req: Request, ingress: Ingress, kind: AudioKind) -> axum::response::Response {

@@ -29,6 +29,86 @@ pub struct ModelsQuery {
 /// upstream does not list them (yet), and an unreachable upstream degrades to its keys' explicit lists.
 /// A virtual key sees only the providers its `provider_configs` allow.
 pub async fn list_models(inc: Incoming, q: ModelsQuery) -> Result<Response, ApiError> {
+    let data = governed_models(inc, q.provider).await?;
+    Ok(axum::Json(json!({"object": "list", "data": data})).into_response())
+}
+
+/// `GET /anthropic/v1/models` (the anthropic SDKs' `models.list()`): the same governed listing as
+/// [`list_models`], in Anthropic's shape. Every id is usable as `model` on `/anthropic/v1/messages`.
+/// `provider` narrows the list to one provider, as on `/v1/models`.
+#[derive(Debug, Deserialize)]
+pub struct AnthropicModelsQuery {
+    provider: Option<String>,
+    limit: Option<usize>,
+    after_id: Option<String>,
+    before_id: Option<String>,
+}
+
+pub async fn list_anthropic_models(inc: Incoming, q: AnthropicModelsQuery) -> Result<Response, ApiError> {
+    let data: Vec<Value> = governed_models(inc, q.provider.clone())
+        .await?
+        .iter()
+        .map(anthropic_model)
+        .collect();
+    Ok(axum::Json(anthropic_page(data, &q)).into_response())
+}
+
+/// One page of an Anthropic model list: `limit` (default 20, at most 1000) items after `after_id` or
+/// before `before_id`, with `has_more`, `first_id` and `last_id`.
+fn anthropic_page(data: Vec<Value>, q: &AnthropicModelsQuery) -> Value {
+    let limit = q.limit.unwrap_or(20).clamp(1, 1000);
+    let position = |id: &str| data.iter().position(|m| m["id"] == id);
+    let (start, end) = match (&q.after_id, &q.before_id) {
+        (Some(after), _) => {
+            let start = position(after).map_or(data.len(), |i| i + 1);
+            (start, (start + limit).min(data.len()))
+        }
+        (None, Some(before)) => {
+            let end = position(before).unwrap_or(0);
+            (end.saturating_sub(limit), end)
+        }
+        (None, None) => (0, limit.min(data.len())),
+    };
+    let has_more = match (&q.after_id, &q.before_id) {
+        (None, Some(_)) => start > 0,
+        _ => end < data.len(),
+    };
+    let page = data[start..end].to_vec();
+    json!({
+        "data": page,
+        "has_more": has_more,
+        "first_id": page.first().map(|m| m["id"].clone()),
+        "last_id": page.last().map(|m| m["id"].clone()),
+    })
+}
+
+/// An OpenAI model object as an Anthropic `ModelInfo`; an Anthropic upstream's own `display_name`
+/// and `created_at` are kept, vLLM's `max_model_len` becomes `max_input_tokens`.
+fn anthropic_model(m: &Value) -> Value {
+    let id = m["id"].as_str().unwrap_or_default();
+    let created_at = match m.get("created_at").and_then(Value::as_str) {
+        Some(s) => s.to_owned(),
+        None => switchyard_core::governance::window::format_rfc3339(
+            m["created"].as_i64().unwrap_or(0).saturating_mul(1000),
+        ),
+    };
+    let mut out = json!({
+        "id": id,
+        "type": "model",
+        "display_name": m.get("display_name").and_then(Value::as_str).unwrap_or(id),
+        "created_at": created_at,
+        "lifecycle": "active",
+    });
+    if let Some(n) = m.get("max_model_len").and_then(Value::as_u64) {
+        out["max_input_tokens"] = json!(n);
+    }
+    out
+}
+
+/// The models of every provider the caller may use, as OpenAI model objects with `provider/model`
+/// ids: admitted, planned and fetched inside the pipeline.
+async fn governed_models(inc: Incoming, provider: Option<String>) -> Result<Vec<Value>, ApiError> {
+    let q = ModelsQuery { provider };
     if let Some(p) = &q.provider {
         if inc.config().provider(p).is_none() {
             return Err(inc.reject(GatewayError::NotFound {
@@ -58,7 +138,7 @@ pub async fn list_models(inc: Incoming, q: ModelsQuery) -> Result<Response, ApiE
         Ok(p) => p,
         // Nothing to list is an empty list, not an error.
         Err(e) if wanted.is_none() && e.error.status() == http::StatusCode::SERVICE_UNAVAILABLE => {
-            return Ok(axum::Json(json!({"object": "list", "data": []})).into_response())
+            return Ok(Vec::new())
         }
         Err(e) => return Err(e),
     };
@@ -69,8 +149,7 @@ pub async fn list_models(inc: Incoming, q: ModelsQuery) -> Result<Response, ApiE
             .map(|t| provider_models(client, &plan, t.provider)),
     )
     .await;
-    let data: Vec<Value> = lists.into_iter().flatten().collect();
-    Ok(axum::Json(json!({"object": "list", "data": data})).into_response())
+    Ok(lists.into_iter().flatten().collect())
 }
 
 /// One provider's models, as far as its keys (and the caller's key restrictions) allow.

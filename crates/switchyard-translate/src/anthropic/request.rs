@@ -114,15 +114,40 @@ fn parse_messages(v: Option<&Value>) -> Result<Vec<Message>, TranslateError> {
         match role {
             "user" => user_turn(&blocks, &cp, &call_ids, &mut messages)?,
             "assistant" => messages.push(assistant_turn(&blocks, &cp, &mut call_ids)?),
+            // Claude Code sends system messages mid-conversation (the `mid-conversation` betas);
+            // they stay where they are for OpenAI upstreams.
+            "system" => {
+                let text = system_text(&blocks, &cp)?;
+                if !text.is_empty() {
+                    messages.push(Message::System(text));
+                }
+            }
             _ => {
                 return Err(TranslateError::invalid(
                     join(&p, "role"),
-                    "must be \"user\" or \"assistant\"",
+                    "must be \"user\", \"assistant\" or \"system\"",
                 ))
             }
         }
     }
     Ok(messages)
+}
+
+/// A system message's text blocks, joined with `\n`.
+fn system_text(blocks: &[Value], cp: &str) -> Result<String, TranslateError> {
+    let mut texts = Vec::with_capacity(blocks.len());
+    for (j, b) in blocks.iter().enumerate() {
+        let bp = format!("{cp}[{j}]");
+        let bo = object(b, &bp)?;
+        if req_str(bo.get("type"), &join(&bp, "type"))? != "text" {
+            return Err(TranslateError::unsupported(
+                join(&bp, "type"),
+                "system messages can only hold text blocks",
+            ));
+        }
+        texts.push(req_str(bo.get("text"), &join(&bp, "text"))?);
+    }
+    Ok(texts.join("\n"))
 }
 
 /// A user turn's blocks: its tool results (each answering a call in `call_ids`) go first, as tool
@@ -434,6 +459,8 @@ fn message_blocks(m: &Message) -> (&'static str, Vec<Value>) {
             }
             ("user", vec![Value::Object(b)])
         }
+        // Folded into `system` before rendering (`ChatRequest::fold_system`).
+        Message::System(_) => ("user", Vec::new()),
     }
 }
 

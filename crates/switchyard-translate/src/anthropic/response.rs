@@ -11,10 +11,14 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse, TranslateError
     let o = parse_object(body).map_err(TranslateError::into_upstream)?;
     let content = req_array(o.get("content"), "content").map_err(TranslateError::into_upstream)?;
     let mut text = String::new();
+    let mut reasoning = String::new();
     let mut tool_calls = Vec::new();
     for (i, b) in content.iter().enumerate() {
         match b.get("type").and_then(Value::as_str) {
             Some("text") => text.push_str(b.get("text").and_then(Value::as_str).unwrap_or_default()),
+            Some("thinking") => {
+                reasoning.push_str(b.get("thinking").and_then(Value::as_str).unwrap_or_default());
+            }
             Some("tool_use") => tool_calls.push(ToolCall {
                 id: b.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
                 name: b
@@ -34,6 +38,7 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse, TranslateError
         id: o.get("id").and_then(Value::as_str).map(str::to_owned),
         model: o.get("model").and_then(Value::as_str).map(str::to_owned),
         content: text,
+        reasoning,
         tool_calls,
         finish_reason: stop_reason_to_finish(o.get("stop_reason").and_then(Value::as_str)),
         stop_sequence: o.get("stop_sequence").and_then(Value::as_str).map(str::to_owned),
@@ -98,6 +103,10 @@ fn usage_json(u: &Usage) -> Value {
 
 pub(crate) fn render_response(resp: &ChatResponse, ctx: &ResponseContext) -> Result<Value, TranslateError> {
     let mut content = Vec::new();
+    if !resp.reasoning.is_empty() {
+        // No signature: the reasoning did not come from Anthropic, and is dropped when sent back.
+        content.push(json!({"type": "thinking", "thinking": resp.reasoning, "signature": ""}));
+    }
     if !resp.content.is_empty() {
         content.push(json!({"type": "text", "text": resp.content}));
     }

@@ -13,6 +13,7 @@ use crate::ResponseContext;
 #[derive(Debug, Clone, Copy)]
 enum Block {
     Text,
+    Thinking,
     Tool { index: usize, got_args: bool },
     Other,
 }
@@ -134,7 +135,14 @@ impl Decoder {
                     got_args: input.is_some(),
                 }
             }
-            _ => Block::Other, // thinking, redacted_thinking, server tools
+            Some("thinking") => {
+                let text = field("thinking");
+                if !text.is_empty() {
+                    out.push(StreamEvent::ReasoningDelta(text.to_owned()));
+                }
+                Block::Thinking
+            }
+            _ => Block::Other, // redacted_thinking, server tools
         }
     }
 
@@ -153,6 +161,9 @@ impl Decoder {
             (Some(Block::Text), Some("text_delta")) if !text("text").is_empty() => {
                 out.push(StreamEvent::TextDelta(text("text").to_owned()));
             }
+            (Some(Block::Thinking), Some("thinking_delta")) if !text("thinking").is_empty() => {
+                out.push(StreamEvent::ReasoningDelta(text("thinking").to_owned()));
+            }
             (Some(Block::Tool { index, got_args }), Some("input_json_delta")) => {
                 let fragment = text("partial_json");
                 if !fragment.is_empty() {
@@ -163,7 +174,7 @@ impl Decoder {
                     });
                 }
             }
-            _ => {} // thinking_delta, signature_delta, citations_delta
+            _ => {} // signature_delta, citations_delta
         }
     }
 
@@ -178,6 +189,7 @@ impl Decoder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
     Text(usize),
+    Thinking(usize),
     Tool(usize),
 }
 
@@ -236,7 +248,7 @@ impl Encoder {
     }
 
     fn close_block(&mut self, out: &mut Vec<Bytes>) {
-        if let Some(Open::Text(i) | Open::Tool(i)) = self.open.take() {
+        if let Some(Open::Text(i) | Open::Thinking(i) | Open::Tool(i)) = self.open.take() {
             out.push(frame(
                 "content_block_stop",
                 &json!({"type": "content_block_stop", "index": i}),
@@ -253,6 +265,29 @@ impl Encoder {
             &json!({"type": "content_block_start", "index": index, "content_block": block}),
         ));
         index
+    }
+
+    /// Reasoning from a non-Anthropic upstream as a thinking block (no signature: it is dropped when
+    /// the client sends it back).
+    fn thinking(&mut self, t: String, out: &mut Vec<Bytes>) {
+        self.ensure_started(out);
+        if t.is_empty() {
+            return;
+        }
+        let index = match self.open {
+            Some(Open::Thinking(i)) => i,
+            _ => {
+                let block = json!({"type": "thinking", "thinking": "", "signature": ""});
+                let i = self.open_block(block, out);
+                self.open = Some(Open::Thinking(i));
+                i
+            }
+        };
+        out.push(frame(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "thinking_delta", "thinking": t}}),
+        ));
     }
 
     pub(crate) fn encode(&mut self, ev: StreamEvent, out: &mut Vec<Bytes>) {
@@ -277,6 +312,7 @@ impl Encoder {
                             "delta": {"type": "text_delta", "text": t}}),
                 ));
             }
+            StreamEvent::ReasoningDelta(t) => self.thinking(t, out),
             StreamEvent::ToolCallStart { index, id, name } => {
                 self.ensure_started(out);
                 let block = self.open_block(

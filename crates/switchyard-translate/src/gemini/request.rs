@@ -397,6 +397,8 @@ fn render_contents(messages: &[Message]) -> Vec<Value> {
                     vec![json!({"functionResponse": {"name": name, "response": response}})],
                 )
             }
+            // Folded into `system` before rendering (`ChatRequest::fold_system`); empty turns are dropped.
+            Message::System(_) => ("user", Vec::new()),
         });
     }
     merge_turns(turns, |p| p.get("functionResponse").is_some())

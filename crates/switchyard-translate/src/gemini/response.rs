@@ -62,6 +62,7 @@ pub(super) fn usage_json(u: &Usage) -> Value {
 pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse, TranslateError> {
     let o = parse_object(body).map_err(TranslateError::into_upstream)?;
     let mut resp = ChatResponse {
+        reasoning: String::new(),
         id: o.get("responseId").and_then(Value::as_str).map(str::to_owned),
         model: o.get("modelVersion").and_then(Value::as_str).map(str::to_owned),
         content: String::new(),

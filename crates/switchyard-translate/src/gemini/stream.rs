@@ -166,7 +166,7 @@ impl Encoder {
     /// Returns `true` when the stream had to end with an error.
     pub(crate) fn encode(&mut self, ev: StreamEvent, out: &mut Vec<Bytes>) -> bool {
         match ev {
-            StreamEvent::Start | StreamEvent::Ping => {}
+            StreamEvent::Start | StreamEvent::Ping | StreamEvent::ReasoningDelta(_) => {}
             StreamEvent::TextDelta(t) => {
                 if !self.pending.is_empty() {
                     match self.take_pending() {

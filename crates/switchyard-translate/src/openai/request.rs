@@ -403,6 +403,7 @@ fn render_messages(req: &ChatRequest) -> Vec<Value> {
         Message::Tool(r) => {
             json!({"role": "tool", "tool_call_id": r.tool_call_id, "content": r.content})
         }
+        Message::System(text) => json!({"role": "system", "content": text}),
     }));
     messages
 }

@@ -68,6 +68,7 @@ fn parse_response_inner(body: &[u8]) -> Result<ChatResponse, TranslateError> {
         id: o.get("id").and_then(Value::as_str).map(str::to_owned),
         model: o.get("model").and_then(Value::as_str).map(str::to_owned),
         content,
+        reasoning: super::stream::reasoning_text(mo).unwrap_or_default().to_owned(),
         tool_calls,
         finish_reason,
         // vLLM names the stop string that matched in a non-standard `stop_reason`.

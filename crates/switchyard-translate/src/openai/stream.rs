@@ -52,6 +52,9 @@ impl Decoder {
                 continue;
             }
             if let Some(delta) = choice.get("delta").and_then(Value::as_object) {
+                if let Some(r) = reasoning_text(delta) {
+                    out.push(StreamEvent::ReasoningDelta(r.to_owned()));
+                }
                 if let Some(text) = delta.get("content").and_then(Value::as_str) {
                     if !text.is_empty() {
                         out.push(StreamEvent::TextDelta(text.to_owned()));
@@ -114,6 +117,14 @@ impl Decoder {
             out.push(StreamEvent::Error(crate::stream::cut_error()));
         }
     }
+}
+
+/// vLLM's reasoning text: `reasoning_content`, or `reasoning` in newer versions (non-empty only).
+pub(crate) fn reasoning_text(o: &Map<String, Value>) -> Option<&str> {
+    ["reasoning_content", "reasoning"]
+        .iter()
+        .find_map(|k| o.get(*k).and_then(Value::as_str))
+        .filter(|r| !r.is_empty())
 }
 
 pub(crate) fn malformed_event() -> ErrorInfo {
@@ -220,6 +231,8 @@ impl Encoder {
             }
             StreamEvent::Usage(u) => self.usage = Some(u),
             StreamEvent::Ping => out.push(Bytes::from_static(b": ping\n\n")),
+            // Reasoning is not answer text; OpenAI clients do not get it.
+            StreamEvent::ReasoningDelta(_) => {}
             StreamEvent::Done => {
                 self.ensure_started(out);
                 if !self.finish_sent {

@@ -9,6 +9,8 @@ use serde_json::Value;
 #[derive(Debug, Default, PartialEq)]
 pub struct Accumulated {
     pub text: String,
+    /// Reasoning (Anthropic thinking blocks), never part of `text`.
+    pub reasoning: String,
     /// (id, name, arguments parsed as JSON)
     pub tool_calls: Vec<(String, String, Value)>,
     /// The finish reason in the client's own vocabulary.
@@ -214,6 +216,9 @@ pub fn anthropic(frames: &[Bytes]) -> Accumulated {
                 let d = &v["delta"];
                 match (&blocks[index].0, d["type"].as_str().unwrap()) {
                     (Kind::Text, "text_delta") => blocks[index].3.push_str(d["text"].as_str().unwrap()),
+                    (Kind::Thinking, "thinking_delta") => {
+                        blocks[index].3.push_str(d["thinking"].as_str().unwrap())
+                    }
                     (Kind::Tool, "input_json_delta") => {
                         blocks[index].3.push_str(d["partial_json"].as_str().unwrap())
                     }
@@ -246,6 +251,7 @@ pub fn anthropic(frames: &[Bytes]) -> Accumulated {
     for (kind, id, name, content) in blocks {
         match kind {
             Kind::Text => acc.text.push_str(&content),
+            Kind::Thinking => acc.reasoning.push_str(&content),
             Kind::Tool if acc.error.is_some() => acc.tool_calls.push((id, name, Value::String(content))),
             Kind::Tool => acc.tool_calls.push((id, name, parse_args(&content))),
         }
@@ -256,6 +262,7 @@ pub fn anthropic(frames: &[Bytes]) -> Accumulated {
 #[derive(PartialEq)]
 enum Kind {
     Text,
+    Thinking,
     Tool,
 }
 
@@ -274,6 +281,14 @@ fn anthropic_message_start(m: &Value) -> u64 {
 fn anthropic_block(b: &Value) -> (Kind, String, String, String) {
     match b["type"].as_str().unwrap() {
         "text" => (Kind::Text, String::new(), String::new(), String::new()),
+        "thinking" => {
+            assert_eq!(
+                b["signature"],
+                serde_json::json!(""),
+                "thinking blocks carry a signature"
+            );
+            (Kind::Thinking, String::new(), String::new(), String::new())
+        }
         "tool_use" => {
             assert_eq!(b["input"], serde_json::json!({}));
             let id = b["id"].as_str().unwrap();
