@@ -295,6 +295,8 @@ impl<'a> ChatUpstream<'a> {
             fast: Some(JsonObject::parse(raw).ok()?),
             client_headers,
             stream,
+            // The gateway made this body: its translator asks for usage itself.
+            ask_usage: false,
         })
     }
 }

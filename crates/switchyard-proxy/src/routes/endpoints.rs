@@ -273,7 +273,7 @@ pub(crate) async fn serve(
         adm,
         served,
         raw_for_log,
-        usage,
+        (usage, relay),
         reshape,
         started,
     ))
@@ -285,7 +285,7 @@ pub(crate) fn respond_passed_through(
     adm: &Admitted,
     served: Served,
     raw_for_log: &[u8],
-    usage: UsageFormat,
+    (usage, relay): (UsageFormat, StreamRelay),
     reshape: impl FnOnce(Bytes) -> Bytes,
     started: Instant,
 ) -> Response {

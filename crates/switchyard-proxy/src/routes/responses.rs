@@ -30,7 +30,7 @@ use switchyard_translate::usage::UsageFormat;
 use switchyard_translate::{Protocol, RequestOptions, ResponseContext, StreamTranslator, TranslateError};
 
 use super::chat::{is_representation_header, translate_error, ChatUpstream};
-use super::endpoints::{parse_json_body, respond_passed_through, Shape};
+use super::endpoints::{parse_json_body, respond_passed_through, Shape, StreamRelay};
 use crate::answer::ServedBody;
 use crate::ingress::protocol_of;
 use crate::pipeline::dispatch::{Served, UpstreamRequest};
@@ -158,7 +158,7 @@ async fn serve(
             adm,
             served,
             raw,
-            UsageFormat::Responses,
+            (UsageFormat::Responses, StreamRelay::default()),
             |b| b,
             started,
         ));
