@@ -10,7 +10,8 @@
 //! else echoes the last user message (`"echo: <text>"`).
 //!
 //! It also serves `POST /v1/audio/transcriptions` and `/v1/audio/translations` (multipart; `json`,
-//! `verbose_json`, `text`), `POST /v1/rerank` (vLLM's shape) and `POST /v1/responses` (JSON, or SSE with
+//! `verbose_json`, `text`), `POST /v1/audio/speech` (always `audio/mpeg`, like mittwald's TTS; the bytes
+//! are [`speech_audio`], sent in chunks), `POST /v1/rerank` (vLLM's shape) and `POST /v1/responses` (JSON, or SSE with
 //! named `event:` lines ending in `response.completed`). `floatonly*` embedding models ignore
 //! `encoding_format: base64`. `GET /__requests/last` returns the last recorded request as JSON (path,
 //! headers, and the body as JSON, form parts or text) for tests that run the mock as a binary.
@@ -42,6 +43,7 @@ mod modes;
 mod openai;
 mod server;
 pub mod sigv4;
+mod speech;
 mod state;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -54,6 +56,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use crate::extra::{parse_form, FormField};
+pub use crate::speech::speech_audio;
 use crate::state::{Endpoint, Shared};
 
 /// Options of a mock server.
@@ -188,7 +191,7 @@ impl MockUpstream {
 
     /// Requests that reached `endpoint` (`"chat"`, `"models"`, `"embeddings"`, `"completions"`,
     /// `"messages"`, `"count_tokens"`, `"generate"`, `"transcriptions"`, `"translations"`, `"rerank"`,
-    /// `"responses"`), including failing ones; 0 for unknown keys.
+    /// `"responses"`, `"speech"`), including failing ones; 0 for unknown keys.
     pub fn call_count(&self, endpoint: &str) -> u64 {
         Endpoint::from_key(endpoint).map_or(0, |ep| self.shared.calls(ep))
     }

@@ -39,6 +39,33 @@ pub trait UpstreamRequest: Send {
     fn request_type(&self) -> RequestType;
     fn supports(&self, wire: WireApi) -> bool;
     fn build(&mut self, target: &Target<'_>, key: &RuntimeKey) -> Result<Request<Body>, GatewayError>;
+    /// Whether a 2xx answer is relayed byte for byte as it arrives, whatever its content type
+    /// (text-to-speech audio). The call then commits at the answer's first bytes, handed over as a
+    /// [`ServedBody::Stream`] whose `first_events` hold those bytes (its framer is unused).
+    fn relays_bytes(&self) -> bool {
+        false
+    }
+}
+
+/// When an attempt's 2xx answer commits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// Read in full (a JSON body, or a stream that was not asked for).
+    Whole,
+    /// At the first whole SSE event (or event-stream message).
+    FirstEvent,
+    /// At the first bytes, whatever the content type.
+    FirstBytes,
+}
+
+impl Commit {
+    fn of(relays_bytes: bool, stream: bool) -> Commit {
+        match (relays_bytes, stream) {
+            (true, _) => Commit::FirstBytes,
+            (false, true) => Commit::FirstEvent,
+            (false, false) => Commit::Whole,
+        }
+    }
 }
 
 /// A target that answered: the committed response start and how it was reached.
@@ -379,7 +406,7 @@ async fn run_target(
             provider.config.wire(),
             key,
             req,
-            walk.plan.stream(),
+            Commit::of(request.relays_bytes(), walk.plan.stream()),
             timeouts,
         )
         .await;
@@ -499,9 +526,10 @@ async fn attempt(
     provider_wire: WireApi,
     key: &RuntimeKey,
     req: Request<Body>,
-    stream: bool,
+    commit: Commit,
     t: Timeouts,
 ) -> Result<(http::response::Parts, ServedBody), AttemptError> {
+    let stream = commit == Commit::FirstEvent;
     let Timeouts {
         total,
         first_byte,
@@ -592,6 +620,22 @@ async fn attempt(
         };
     }
 
+    if commit == Commit::FirstBytes {
+        return match tokio::time::timeout_at(first_byte_deadline, first_bytes(body)).await {
+            Err(_) => Err(timed_out(first_byte)),
+            Ok(Err(reason)) => Err(unreachable(reason)),
+            Ok(Ok((first_events, body))) => Ok((
+                parts,
+                ServedBody::Stream(StreamStart {
+                    first_events,
+                    framer: SseFramer::new(),
+                    body,
+                    idle_timeout: idle,
+                }),
+            )),
+        };
+    }
+
     match tokio::time::timeout_at(total_deadline, body.collect()).await {
         Err(_) => Err(timed_out(total)),
         Ok(Err(e)) => Err(unreachable(format!(
@@ -622,6 +666,25 @@ async fn first_sse_events(
                     let events = framer.push(data);
                     if !events.is_empty() {
                         return Ok((events, framer, body));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads an answer up to its first bytes (none if it ends before any).
+async fn first_bytes(
+    mut body: hyper::body::Incoming,
+) -> Result<(Vec<bytes::Bytes>, hyper::body::Incoming), String> {
+    loop {
+        match body.frame().await {
+            None => return Ok((Vec::new(), body)),
+            Some(Err(e)) => return Err(format!("the answer failed before its first byte: {e}")),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if !data.is_empty() {
+                        return Ok((vec![data], body));
                     }
                 }
             }
