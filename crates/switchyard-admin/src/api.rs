@@ -33,6 +33,7 @@ pub struct ProviderView {
     pub custom_provider_config: Option<CustomProviderConfig>,
     pub send_back_raw_response: bool,
     pub store_raw_request_response: bool,
+    pub case_insensitive_model_ids: bool,
     pub fallbacks: Vec<String>,
     pub circuit_breaker: CircuitBreakerConfig,
     pub keys: Vec<KeyView>,
@@ -65,6 +66,8 @@ pub struct KeyView {
     pub blacklisted_models: Vec<String>,
     pub weight: f64,
     pub enabled: bool,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub aliases: std::collections::BTreeMap<String, String>,
     /// `active`, `disabled`, or `error` (then `status_reason` says why).
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,6 +96,7 @@ impl KeyView {
             blacklisted_models: k.config.blacklisted_models.clone(),
             weight: k.config.weight,
             enabled: k.config.enabled,
+            aliases: k.config.aliases.clone(),
             status,
             status_reason,
             health: health.view(Scope::Key(&k.config.id)),
@@ -121,6 +125,7 @@ impl ProviderView {
             custom_provider_config: p.config.custom_provider_config.clone(),
             send_back_raw_response: p.config.send_back_raw_response,
             store_raw_request_response: p.config.store_raw_request_response,
+            case_insensitive_model_ids: p.config.case_insensitive_model_ids,
             fallbacks: p.config.fallbacks.clone(),
             circuit_breaker: p.config.circuit_breaker,
             keys: p.keys.iter().map(|k| KeyView::of(k, health)).collect(),

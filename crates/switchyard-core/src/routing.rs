@@ -36,6 +36,8 @@ pub struct RuntimeKey {
     pub problem: Option<String>,
     /// Resolved SigV4 credentials of a Bedrock key (`bedrock_key_config` with access keys).
     pub aws: Option<crate::provider_keys::AwsCredentials>,
+    /// The provider's `case_insensitive_model_ids`: names match ignoring ASCII case.
+    pub fold_case: bool,
 }
 
 /// How specifically a key serves a model: an explicit listing beats `*`.
@@ -50,23 +52,43 @@ impl RuntimeKey {
         self.config.enabled && self.problem.is_none()
     }
 
-    /// Whether this key's allow and deny lists admit `model` (ignores `enabled`).
+    fn same(&self, a: &str, b: &str) -> bool {
+        a == b || (self.fold_case && a.eq_ignore_ascii_case(b))
+    }
+
+    /// Whether this key's allow and deny lists admit `model` (ignores `enabled`). An alias, and an
+    /// alias's target, count as listed.
     pub fn serves(&self, model: &str) -> Option<Specificity> {
-        if self
-            .config
-            .blacklisted_models
+        let c = &self.config;
+        if c.blacklisted_models
             .iter()
-            .any(|m| m == model || m == "*")
+            .any(|m| m == "*" || self.same(m, model))
         {
             return None;
         }
-        if self.config.models.iter().any(|m| m == model) {
+        if self.upstream_id(model).is_some() {
             Some(Specificity::Exact)
-        } else if self.config.models.iter().any(|m| m == "*") {
+        } else if c.models.iter().any(|m| m == "*") {
             Some(Specificity::Wildcard)
         } else {
             None
         }
+    }
+
+    /// The id this key's upstream knows `model` by, when the key names it: an alias's target, or the
+    /// spelling the key lists (an alias target or a `models` entry; they differ from `model` only in
+    /// case, and only with `case_insensitive_model_ids`).
+    pub fn upstream_id(&self, model: &str) -> Option<&str> {
+        let c = &self.config;
+        let alias = |a: &(&String, &String)| self.same(a.0, model);
+        if let Some((_, target)) = c.aliases.iter().find(|a| alias(a)) {
+            return Some(target);
+        }
+        c.aliases
+            .values()
+            .chain(c.models.iter().filter(|m| *m != "*"))
+            .find(|m| self.same(m, model))
+            .map(String::as_str)
     }
 }
 
@@ -119,7 +141,14 @@ impl RuntimeConfig {
             .into_iter()
             .map(|(config, keys)| {
                 let base_url = config.effective_base_url().unwrap_or_default().to_owned();
-                let keys = keys.into_iter().map(|k| resolve_key(k, &env)).collect();
+                let fold_case = config.case_insensitive_model_ids;
+                let keys = keys
+                    .into_iter()
+                    .map(|k| RuntimeKey {
+                        fold_case,
+                        ..resolve_key(k, &env)
+                    })
+                    .collect();
                 RuntimeProvider {
                     config,
                     base_url,
@@ -165,7 +194,10 @@ impl RuntimeConfig {
     ) -> Result<Vec<Target<'a>>, RoutingError> {
         match parse_model(model, |p| self.is_known_provider(p)) {
             ModelRef::Qualified { provider, model } => match self.provider(provider) {
-                Some(p) => Ok(vec![Target { provider: p, model }]),
+                Some(p) => Ok(vec![Target {
+                    provider: p,
+                    model: p.upstream_id(model),
+                }]),
                 None => Err(RoutingError::ProviderNotConfigured {
                     provider: provider.to_owned(),
                 }),
@@ -202,16 +234,18 @@ impl RuntimeConfig {
                         .iter()
                         .position(|(p, _)| Some(p.config.name.as_str()) == native)
                     {
+                        let provider = rest.remove(i).0;
                         out.push(Target {
-                            provider: rest.remove(i).0,
-                            model,
+                            provider,
+                            model: provider.upstream_id(model),
                         });
                     }
                     while !rest.is_empty() {
                         let i = weighted_index(rest.iter().map(|(_, w)| *w), rng);
+                        let provider = rest.remove(i).0;
                         out.push(Target {
-                            provider: rest.remove(i).0,
-                            model,
+                            provider,
+                            model: provider.upstream_id(model),
                         });
                     }
                 }
@@ -317,6 +351,22 @@ impl RuntimeProvider {
         Ok(admitted[weighted_index(admitted.iter().map(|k| k.config.weight), rng)])
     }
 
+    /// The id this provider's upstream is sent for `model` (a client's name): the target of the first
+    /// usable key that aliases it, else the spelling a usable key lists, else `model` itself.
+    pub fn upstream_id<'a>(&'a self, model: &'a str) -> &'a str {
+        let usable = || self.keys.iter().filter(|k| k.usable());
+        let aliased = usable().find_map(|k| {
+            k.config
+                .aliases
+                .iter()
+                .find(|(a, _)| k.same(a, model))
+                .map(|(_, t)| t.as_str())
+        });
+        aliased
+            .or_else(|| usable().find_map(|k| k.upstream_id(model)))
+            .unwrap_or(model)
+    }
+
     /// Whether any usable key of this provider serves `model`.
     pub fn serves(&self, model: &str) -> bool {
         self.keys.iter().any(|k| k.usable() && k.serves(model).is_some())
@@ -337,7 +387,12 @@ impl RuntimeProvider {
                     "is disabled".to_owned()
                 } else if let Some(p) = &k.problem {
                     p.clone()
-                } else if k.config.blacklisted_models.iter().any(|m| m == model || m == "*") {
+                } else if k
+                    .config
+                    .blacklisted_models
+                    .iter()
+                    .any(|m| m == "*" || k.same(m, model))
+                {
                     format!("blacklists '{model}'")
                 } else {
                     format!("allows only {:?}", k.config.models)
@@ -402,6 +457,7 @@ fn resolve_key(config: KeyConfig, env: &impl Fn(&str) -> Option<String>) -> Runt
         secret,
         problem,
         aws,
+        fold_case: false,
     }
 }
 
@@ -410,3 +466,6 @@ mod tests;
 
 #[cfg(test)]
 mod plan_tests;
+
+#[cfg(test)]
+mod alias_tests;
