@@ -201,6 +201,10 @@ pub struct ProviderConfig {
     /// the key lists.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub case_insensitive_model_ids: bool,
+    /// Read the upstream's `GET /v1/models` (at start, periodically, on `refresh-models`) and send a
+    /// bare model through this provider's `*` keys only if the list has it (`crate::discovery`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub model_discovery: bool,
 }
 
 impl ProviderConfig {

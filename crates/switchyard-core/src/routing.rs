@@ -8,6 +8,7 @@ use std::cmp::Reverse;
 use std::collections::HashMap;
 
 use crate::config::{KeyConfig, ProviderConfig};
+use crate::discovery::{Listed, ModelLists};
 use crate::model_ref::{parse_model, ModelRef};
 use crate::provider::builtin_provider;
 use crate::secret::{self, Secret, SecretSource};
@@ -44,6 +45,8 @@ pub struct RuntimeKey {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Specificity {
     Wildcard,
+    /// Through `*`, and the provider's discovered model list has it.
+    Discovered,
     Exact,
 }
 
@@ -192,6 +195,19 @@ impl RuntimeConfig {
         native: Option<&str>,
         rng: &mut fastrand::Rng,
     ) -> Result<Vec<Target<'a>>, RoutingError> {
+        self.resolve_in(model, native, &ModelLists::default(), rng)
+    }
+
+    /// [`resolve`](Self::resolve) with the providers' discovered model lists: a provider with
+    /// `model_discovery` and a usable list serves a bare model through `*` only if its list has it,
+    /// and then ranks above plain `*` providers (`Specificity::Discovered`).
+    pub fn resolve_in<'a>(
+        &'a self,
+        model: &'a str,
+        native: Option<&str>,
+        lists: &ModelLists,
+        rng: &mut fastrand::Rng,
+    ) -> Result<Vec<Target<'a>>, RoutingError> {
         match parse_model(model, |p| self.is_known_provider(p)) {
             ModelRef::Qualified { provider, model } => match self.provider(provider) {
                 Some(p) => Ok(vec![Target {
@@ -207,17 +223,8 @@ impl RuntimeConfig {
                     .providers
                     .iter()
                     .filter_map(|p| {
-                        let serving = p
-                            .keys
-                            .iter()
-                            .filter(|k| k.usable())
-                            .filter_map(|k| k.serves(model).map(|s| (s, k)));
-                        let best = serving.clone().map(|(s, _)| s).max()?;
-                        let weight = serving
-                            .filter(|(s, _)| *s == best)
-                            .map(|(_, k)| k.config.weight)
-                            .sum();
-                        Some((best, p, weight))
+                        let (best, weight) = p.serving(model)?;
+                        Some((p.discovered(best, model, lists)?, p, weight))
                     })
                     .collect();
                 if tiers.is_empty() {
@@ -266,8 +273,20 @@ impl RuntimeConfig {
         request_fallbacks: &'a [String],
         rng: &mut fastrand::Rng,
     ) -> Result<Vec<Target<'a>>, RoutingError> {
+        self.plan_in(model, native, request_fallbacks, &ModelLists::default(), rng)
+    }
+
+    /// [`plan`](Self::plan) with the providers' discovered model lists (see [`Self::resolve_in`]).
+    pub fn plan_in<'a>(
+        &'a self,
+        model: &'a str,
+        native: Option<&str>,
+        request_fallbacks: &'a [String],
+        lists: &ModelLists,
+        rng: &mut fastrand::Rng,
+    ) -> Result<Vec<Target<'a>>, RoutingError> {
         const MAX_TARGETS: usize = 16;
-        let mut seeds = self.resolve(model, native, rng)?;
+        let mut seeds = self.resolve_in(model, native, lists, rng)?;
         for (index, f) in request_fallbacks.iter().enumerate() {
             let Some((provider, m)) = f.split_once('/').filter(|(_, m)| !m.is_empty()) else {
                 return Err(RoutingError::BadFallback {
@@ -365,6 +384,36 @@ impl RuntimeProvider {
         aliased
             .or_else(|| usable().find_map(|k| k.upstream_id(model)))
             .unwrap_or(model)
+    }
+
+    /// How specifically this provider's usable keys serve `model`, and the summed weight of the keys
+    /// serving it that way.
+    pub fn serving(&self, model: &str) -> Option<(Specificity, f64)> {
+        let serving = self
+            .keys
+            .iter()
+            .filter(|k| k.usable())
+            .filter_map(|k| k.serves(model).map(|s| (s, k)));
+        let best = serving.clone().map(|(s, _)| s).max()?;
+        let weight = serving
+            .filter(|(s, _)| *s == best)
+            .map(|(_, k)| k.config.weight)
+            .sum();
+        Some((best, weight))
+    }
+
+    /// What the discovered list makes of a `*` listing: `Discovered` when it has the model, `None`
+    /// (not served) when a usable list lacks it; anything else is left as the keys say.
+    pub fn discovered(&self, by_keys: Specificity, model: &str, lists: &ModelLists) -> Option<Specificity> {
+        if by_keys != Specificity::Wildcard || !self.config.model_discovery {
+            return Some(by_keys);
+        }
+        let fold = self.config.case_insensitive_model_ids;
+        match lists.listed(self.config.name.as_str(), model, fold) {
+            Listed::Yes => Some(Specificity::Discovered),
+            Listed::No => None,
+            Listed::Unknown => Some(Specificity::Wildcard),
+        }
     }
 
     /// Whether any usable key of this provider serves `model`.
@@ -469,3 +518,6 @@ mod plan_tests;
 
 #[cfg(test)]
 mod alias_tests;
+
+#[cfg(test)]
+mod discovery_tests;

@@ -62,6 +62,7 @@ pub struct ProviderInput {
     pub send_back_raw_response: Option<bool>,
     pub store_raw_request_response: Option<bool>,
     pub case_insensitive_model_ids: Option<bool>,
+    pub model_discovery: Option<bool>,
     pub fallbacks: Option<Vec<String>>,
     pub circuit_breaker: Option<CircuitBreakerInput>,
     /// Pre-v1.5 Bifrost bodies create keys together with the provider (POST only).

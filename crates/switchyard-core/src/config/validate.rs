@@ -28,6 +28,7 @@ impl ProviderInput {
             fallbacks: Vec::new(),
             circuit_breaker: CircuitBreakerConfig::default(),
             case_insensitive_model_ids: false,
+            model_discovery: false,
         };
         self.apply_to(base)
     }
@@ -100,6 +101,9 @@ impl ProviderInput {
         }
         if let Some(v) = self.case_insensitive_model_ids {
             p.case_insensitive_model_ids = v;
+        }
+        if let Some(v) = self.model_discovery {
+            p.model_discovery = v;
         }
         if let Some(f) = self.fallbacks {
             p.fallbacks = f;
