@@ -74,6 +74,9 @@ pub struct MockOptions {
     pub api_key: Option<String>,
     /// Record request details (see [`MockUpstream::requests`]); benchmarks turn this off.
     pub record: bool,
+    /// The ids `GET /v1/models` lists instead of the built-in ones (an empty list: a dedicated
+    /// endpoint still provisioning).
+    pub models: Option<Vec<String>>,
 }
 
 impl Default for MockOptions {
@@ -83,6 +86,7 @@ impl Default for MockOptions {
             latency: Duration::ZERO,
             api_key: None,
             record: true,
+            models: None,
         }
     }
 }
@@ -156,7 +160,11 @@ pub struct MockUpstream {
 pub async fn start(opts: MockOptions) -> std::io::Result<MockUpstream> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, opts.port)).await?;
     let addr = listener.local_addr()?;
-    let shared = Arc::new(Shared::new(opts.latency, opts.api_key.as_deref(), opts.record));
+    let mut shared = Shared::new(opts.latency, opts.api_key.as_deref(), opts.record);
+    if let Some(models) = &opts.models {
+        shared.models_body = crate::openai::models_list_body_of(models);
+    }
+    let shared = Arc::new(shared);
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, shared.clone(), rx));
     Ok(MockUpstream {

@@ -43,6 +43,9 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Virtual keys, budgets, rate limits and their counters.
     pub governance: Arc<crate::governance::Governance>,
+    /// The model lists read from providers with `model_discovery` (a routing input; written by the
+    /// proxy's discovery task and the admin `refresh-models` endpoint).
+    pub model_lists: arc_swap::ArcSwap<switchyard_core::discovery::ModelLists>,
 }
 
 /// Owns the config snapshot. Reads are lock-free (`snapshot()`); writes are serialised, go to the store

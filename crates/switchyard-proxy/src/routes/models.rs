@@ -156,7 +156,8 @@ fn alias_entries(
     out
 }
 
-async fn fetch_upstream_models(
+/// A provider's `GET /v1/models` (Gemini's and Anthropic's too), read with `key`.
+pub(crate) async fn fetch_upstream_models(
     client: &UpstreamClient,
     p: &RuntimeProvider,
     key: &RuntimeKey,
