@@ -529,7 +529,6 @@ async fn attempt(
     commit: Commit,
     t: Timeouts,
 ) -> Result<(http::response::Parts, ServedBody), AttemptError> {
-    let stream = commit == Commit::FirstEvent;
     let Timeouts {
         total,
         first_byte,
@@ -582,7 +581,7 @@ async fn attempt(
 
     let is_sse = content_type_is(&parts.headers, "text/event-stream");
     let is_eventstream = content_type_is(&parts.headers, "application/vnd.amazon.eventstream");
-    if stream && is_eventstream {
+    if commit == Commit::FirstEvent && is_eventstream {
         return crate::providers::first_eventstream_message(
             provider_wire,
             key,
@@ -604,7 +603,7 @@ async fn attempt(
             },
         });
     }
-    if stream && is_sse {
+    if commit == Commit::FirstEvent && is_sse {
         return match tokio::time::timeout_at(first_byte_deadline, first_sse_events(body)).await {
             Err(_) => Err(timed_out(first_byte)),
             Ok(Err(reason)) => Err(unreachable(reason)),
@@ -621,19 +620,9 @@ async fn attempt(
     }
 
     if commit == Commit::FirstBytes {
-        return match tokio::time::timeout_at(first_byte_deadline, first_bytes(body)).await {
-            Err(_) => Err(timed_out(first_byte)),
-            Ok(Err(reason)) => Err(unreachable(reason)),
-            Ok(Ok((first_events, body))) => Ok((
-                parts,
-                ServedBody::Stream(StreamStart {
-                    first_events,
-                    framer: SseFramer::new(),
-                    body,
-                    idle_timeout: idle,
-                }),
-            )),
-        };
+        let start = tokio::time::timeout_at(first_byte_deadline, bytes_start(body, idle)).await;
+        let start = start.map_err(|_| timed_out(first_byte))?;
+        return start.map(|b| (parts, b)).map_err(unreachable);
     }
 
     match tokio::time::timeout_at(total_deadline, body.collect()).await {
@@ -673,23 +662,25 @@ async fn first_sse_events(
     }
 }
 
-/// Reads an answer up to its first bytes (none if it ends before any).
-async fn first_bytes(
-    mut body: hyper::body::Incoming,
-) -> Result<(Vec<bytes::Bytes>, hyper::body::Incoming), String> {
-    loop {
+/// Reads an answer up to its first bytes (none if it ends before any), for a request that relays
+/// bytes: the start is a `ServedBody::Stream` whose `first_events` hold those bytes.
+async fn bytes_start(mut body: hyper::body::Incoming, idle_timeout: Duration) -> Result<ServedBody, String> {
+    let first_events = loop {
         match body.frame().await {
-            None => return Ok((Vec::new(), body)),
+            None => break Vec::new(),
             Some(Err(e)) => return Err(format!("the answer failed before its first byte: {e}")),
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    if !data.is_empty() {
-                        return Ok((vec![data], body));
-                    }
-                }
-            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => break vec![data],
+                _ => {}
+            },
         }
-    }
+    };
+    Ok(ServedBody::Stream(StreamStart {
+        first_events,
+        framer: SseFramer::new(),
+        body,
+        idle_timeout,
+    }))
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
