@@ -33,9 +33,15 @@ pub struct ProviderView {
     pub custom_provider_config: Option<CustomProviderConfig>,
     pub send_back_raw_response: bool,
     pub store_raw_request_response: bool,
+    pub case_insensitive_model_ids: bool,
+    pub model_discovery: bool,
     pub fallbacks: Vec<String>,
     pub circuit_breaker: CircuitBreakerConfig,
     pub keys: Vec<KeyView>,
+    /// The last `GET /v1/models` read of a provider with `model_discovery`: models, when it was read,
+    /// and why it failed (then routing goes by the keys alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovered_models: Option<switchyard_core::discovery::ModelList>,
     pub provider_status: &'static str,
     /// The provider-wide circuit breaker (connection errors, timeouts, 5xx).
     pub health: HealthView,
@@ -65,6 +71,8 @@ pub struct KeyView {
     pub blacklisted_models: Vec<String>,
     pub weight: f64,
     pub enabled: bool,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub aliases: std::collections::BTreeMap<String, String>,
     /// `active`, `disabled`, or `error` (then `status_reason` says why).
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,6 +101,7 @@ impl KeyView {
             blacklisted_models: k.config.blacklisted_models.clone(),
             weight: k.config.weight,
             enabled: k.config.enabled,
+            aliases: k.config.aliases.clone(),
             status,
             status_reason,
             health: health.view(Scope::Key(&k.config.id)),
@@ -121,13 +130,23 @@ impl ProviderView {
             custom_provider_config: p.config.custom_provider_config.clone(),
             send_back_raw_response: p.config.send_back_raw_response,
             store_raw_request_response: p.config.store_raw_request_response,
+            case_insensitive_model_ids: p.config.case_insensitive_model_ids,
+            model_discovery: p.config.model_discovery,
             fallbacks: p.config.fallbacks.clone(),
             circuit_breaker: p.config.circuit_breaker,
             keys: p.keys.iter().map(|k| KeyView::of(k, health)).collect(),
+            discovered_models: None,
             provider_status: "active",
             health: health.view(Scope::Provider(p.config.name.as_str())),
         }
     }
+}
+
+/// A provider's view with its discovered model list.
+fn view_of(state: &AppState, p: &RuntimeProvider) -> ProviderView {
+    let mut view = ProviderView::of(p, &state.health);
+    view.discovered_models = state.model_lists.load().get(p.config.name.as_str()).cloned();
+    view
 }
 
 fn provider_view(state: &AppState, name: &str) -> Result<ProviderView, GatewayError> {
@@ -135,7 +154,7 @@ fn provider_view(state: &AppState, name: &str) -> Result<ProviderView, GatewayEr
         .config
         .snapshot()
         .provider(name)
-        .map(|p| ProviderView::of(p, &state.health))
+        .map(|p| view_of(state, p))
         .ok_or_else(|| GatewayError::NotFound {
             message: format!("provider '{name}' not found; list providers with GET /api/providers"),
             code: Some("provider_not_found"),
@@ -171,11 +190,7 @@ async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, Gate
 
 pub async fn list_providers(State(state): State<Arc<AppState>>) -> Json<Value> {
     let snap = state.config.snapshot();
-    let providers: Vec<ProviderView> = snap
-        .providers
-        .iter()
-        .map(|p| ProviderView::of(p, &state.health))
-        .collect();
+    let providers: Vec<ProviderView> = snap.providers.iter().map(|p| view_of(&state, p)).collect();
     Json(json!({"total": providers.len(), "providers": providers}))
 }
 
@@ -276,4 +291,25 @@ pub async fn check_key(
         .find(|k| k.config.id == key_id)
         .expect("checked above");
     Ok(Json(switchyard_proxy::routes::models::check_key(&state.upstream, p, k).await).into_response())
+}
+
+/// `POST /api/providers/{p}/refresh-models` (Switchyard extension): reads the provider's
+/// `GET /v1/models` now with one of its stored keys and answers the list routing will use. Only for
+/// providers with `model_discovery`.
+pub async fn refresh_models(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let discovering = provider_view(&state, &name)?.model_discovery;
+    if !discovering {
+        return Err(GatewayError::BadRequest {
+            message: format!(
+                "provider '{name}' does not discover its models; set \"model_discovery\": true with PUT /api/providers/{name}"
+            ),
+            param: Some("model_discovery".into()),
+        }
+        .into());
+    }
+    let list = switchyard_proxy::discovery::refresh(&state, &name).await;
+    Ok(Json(json!({"provider": name, "discovered_models": list})).into_response())
 }

@@ -196,6 +196,15 @@ pub struct ProviderConfig {
     pub fallbacks: Vec<String>,
     #[serde(default)]
     pub circuit_breaker: CircuitBreakerConfig,
+    /// Match model names against this provider's key `models` and `aliases` ignoring ASCII case
+    /// (mittwald's ids vary only in case between its own pages); the upstream is sent the spelling
+    /// the key lists.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub case_insensitive_model_ids: bool,
+    /// Read the upstream's `GET /v1/models` (at start, periodically, on `refresh-models`) and send a
+    /// bare model through this provider's `*` keys only if the list has it (`crate::discovery`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub model_discovery: bool,
 }
 
 impl ProviderConfig {
@@ -246,6 +255,10 @@ pub struct KeyConfig {
     pub blacklisted_models: Vec<String>,
     pub weight: f64,
     pub enabled: bool,
+    /// Bifrost's key-level aliases: a model name clients send → the id the upstream is sent. An alias
+    /// counts as a model this key serves (an explicit listing); so does its target.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub aliases: std::collections::BTreeMap<String, String>,
     /// Azure OpenAI keys: endpoint, deployments, api_version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure_key_config: Option<AzureKeyConfig>,
@@ -265,6 +278,7 @@ impl std::fmt::Debug for KeyConfig {
             .field("blacklisted_models", &self.blacklisted_models)
             .field("weight", &self.weight)
             .field("enabled", &self.enabled)
+            .field("aliases", &self.aliases)
             .field("azure_key_config", &self.azure_key_config)
             .field("bedrock_key_config", &self.bedrock_key_config)
             .finish()

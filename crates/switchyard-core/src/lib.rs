@@ -12,6 +12,7 @@
 pub mod admin_auth;
 pub mod config;
 pub mod config_file;
+pub mod discovery;
 pub mod embedding;
 pub mod governance;
 pub mod health;

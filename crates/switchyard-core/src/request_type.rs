@@ -20,6 +20,10 @@ pub enum RequestType {
     Rerank,
     Transcription,
     TranscriptionStream,
+    /// Text-to-speech (`/v1/audio/speech`): the audio is relayed as it arrives.
+    Speech,
+    /// Text-to-speech asked as server-sent events (`stream_format: "sse"`).
+    SpeechStream,
     Passthrough,
     PassthroughStream,
 }
@@ -40,6 +44,8 @@ impl RequestType {
             RequestType::Rerank => "rerank",
             RequestType::Transcription => "transcription",
             RequestType::TranscriptionStream => "transcription_stream",
+            RequestType::Speech => "speech",
+            RequestType::SpeechStream => "speech_stream",
             RequestType::Passthrough => "passthrough",
             RequestType::PassthroughStream => "passthrough_stream",
         }
@@ -52,6 +58,7 @@ impl RequestType {
             RequestType::TextCompletion => RequestType::TextCompletionStream,
             RequestType::Responses => RequestType::ResponsesStream,
             RequestType::Transcription => RequestType::TranscriptionStream,
+            RequestType::Speech => RequestType::SpeechStream,
             RequestType::Passthrough => RequestType::PassthroughStream,
             other => other,
         }
@@ -79,6 +86,7 @@ impl RequestType {
             RequestType::TextCompletionStream => RequestType::TextCompletion,
             RequestType::ResponsesStream => RequestType::Responses,
             RequestType::TranscriptionStream => RequestType::Transcription,
+            RequestType::SpeechStream => RequestType::Speech,
             other => other,
         }
     }
@@ -116,6 +124,8 @@ mod tests {
             RequestType::Embedding,
             RequestType::Rerank,
             RequestType::TranscriptionStream,
+            RequestType::Speech,
+            RequestType::SpeechStream,
         ] {
             assert!(
                 crate::config::REQUEST_TYPES.contains(&t.as_str()),
@@ -131,6 +141,7 @@ mod tests {
             RequestType::ChatCompletion,
             RequestType::TextCompletion,
             RequestType::Responses,
+            RequestType::Speech,
         ] {
             assert_eq!(t.streamed().family(), t);
             assert_ne!(t.streamed(), t);

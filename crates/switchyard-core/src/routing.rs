@@ -8,6 +8,7 @@ use std::cmp::Reverse;
 use std::collections::HashMap;
 
 use crate::config::{KeyConfig, ProviderConfig};
+use crate::discovery::{Listed, ModelLists};
 use crate::model_ref::{parse_model, ModelRef};
 use crate::provider::builtin_provider;
 use crate::secret::{self, Secret, SecretSource};
@@ -36,12 +37,16 @@ pub struct RuntimeKey {
     pub problem: Option<String>,
     /// Resolved SigV4 credentials of a Bedrock key (`bedrock_key_config` with access keys).
     pub aws: Option<crate::provider_keys::AwsCredentials>,
+    /// The provider's `case_insensitive_model_ids`: names match ignoring ASCII case.
+    pub fold_case: bool,
 }
 
 /// How specifically a key serves a model: an explicit listing beats `*`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Specificity {
     Wildcard,
+    /// Through `*`, and the provider's discovered model list has it.
+    Discovered,
     Exact,
 }
 
@@ -50,23 +55,43 @@ impl RuntimeKey {
         self.config.enabled && self.problem.is_none()
     }
 
-    /// Whether this key's allow and deny lists admit `model` (ignores `enabled`).
+    fn same(&self, a: &str, b: &str) -> bool {
+        a == b || (self.fold_case && a.eq_ignore_ascii_case(b))
+    }
+
+    /// Whether this key's allow and deny lists admit `model` (ignores `enabled`). An alias, and an
+    /// alias's target, count as listed.
     pub fn serves(&self, model: &str) -> Option<Specificity> {
-        if self
-            .config
-            .blacklisted_models
+        let c = &self.config;
+        if c.blacklisted_models
             .iter()
-            .any(|m| m == model || m == "*")
+            .any(|m| m == "*" || self.same(m, model))
         {
             return None;
         }
-        if self.config.models.iter().any(|m| m == model) {
+        if self.upstream_id(model).is_some() {
             Some(Specificity::Exact)
-        } else if self.config.models.iter().any(|m| m == "*") {
+        } else if c.models.iter().any(|m| m == "*") {
             Some(Specificity::Wildcard)
         } else {
             None
         }
+    }
+
+    /// The id this key's upstream knows `model` by, when the key names it: an alias's target, or the
+    /// spelling the key lists (an alias target or a `models` entry; they differ from `model` only in
+    /// case, and only with `case_insensitive_model_ids`).
+    pub fn upstream_id(&self, model: &str) -> Option<&str> {
+        let c = &self.config;
+        let alias = |a: &(&String, &String)| self.same(a.0, model);
+        if let Some((_, target)) = c.aliases.iter().find(|a| alias(a)) {
+            return Some(target);
+        }
+        c.aliases
+            .values()
+            .chain(c.models.iter().filter(|m| *m != "*"))
+            .find(|m| self.same(m, model))
+            .map(String::as_str)
     }
 }
 
@@ -119,7 +144,14 @@ impl RuntimeConfig {
             .into_iter()
             .map(|(config, keys)| {
                 let base_url = config.effective_base_url().unwrap_or_default().to_owned();
-                let keys = keys.into_iter().map(|k| resolve_key(k, &env)).collect();
+                let fold_case = config.case_insensitive_model_ids;
+                let keys = keys
+                    .into_iter()
+                    .map(|k| RuntimeKey {
+                        fold_case,
+                        ..resolve_key(k, &env)
+                    })
+                    .collect();
                 RuntimeProvider {
                     config,
                     base_url,
@@ -163,9 +195,25 @@ impl RuntimeConfig {
         native: Option<&str>,
         rng: &mut fastrand::Rng,
     ) -> Result<Vec<Target<'a>>, RoutingError> {
+        self.resolve_in(model, native, &ModelLists::default(), rng)
+    }
+
+    /// [`resolve`](Self::resolve) with the providers' discovered model lists: a provider with
+    /// `model_discovery` and a usable list serves a bare model through `*` only if its list has it,
+    /// and then ranks above plain `*` providers (`Specificity::Discovered`).
+    pub fn resolve_in<'a>(
+        &'a self,
+        model: &'a str,
+        native: Option<&str>,
+        lists: &ModelLists,
+        rng: &mut fastrand::Rng,
+    ) -> Result<Vec<Target<'a>>, RoutingError> {
         match parse_model(model, |p| self.is_known_provider(p)) {
             ModelRef::Qualified { provider, model } => match self.provider(provider) {
-                Some(p) => Ok(vec![Target { provider: p, model }]),
+                Some(p) => Ok(vec![Target {
+                    provider: p,
+                    model: p.upstream_id(model),
+                }]),
                 None => Err(RoutingError::ProviderNotConfigured {
                     provider: provider.to_owned(),
                 }),
@@ -175,17 +223,8 @@ impl RuntimeConfig {
                     .providers
                     .iter()
                     .filter_map(|p| {
-                        let serving = p
-                            .keys
-                            .iter()
-                            .filter(|k| k.usable())
-                            .filter_map(|k| k.serves(model).map(|s| (s, k)));
-                        let best = serving.clone().map(|(s, _)| s).max()?;
-                        let weight = serving
-                            .filter(|(s, _)| *s == best)
-                            .map(|(_, k)| k.config.weight)
-                            .sum();
-                        Some((best, p, weight))
+                        let (best, weight) = p.serving(model)?;
+                        Some((p.discovered(best, model, lists)?, p, weight))
                     })
                     .collect();
                 if tiers.is_empty() {
@@ -202,16 +241,18 @@ impl RuntimeConfig {
                         .iter()
                         .position(|(p, _)| Some(p.config.name.as_str()) == native)
                     {
+                        let provider = rest.remove(i).0;
                         out.push(Target {
-                            provider: rest.remove(i).0,
-                            model,
+                            provider,
+                            model: provider.upstream_id(model),
                         });
                     }
                     while !rest.is_empty() {
                         let i = weighted_index(rest.iter().map(|(_, w)| *w), rng);
+                        let provider = rest.remove(i).0;
                         out.push(Target {
-                            provider: rest.remove(i).0,
-                            model,
+                            provider,
+                            model: provider.upstream_id(model),
                         });
                     }
                 }
@@ -232,8 +273,20 @@ impl RuntimeConfig {
         request_fallbacks: &'a [String],
         rng: &mut fastrand::Rng,
     ) -> Result<Vec<Target<'a>>, RoutingError> {
+        self.plan_in(model, native, request_fallbacks, &ModelLists::default(), rng)
+    }
+
+    /// [`plan`](Self::plan) with the providers' discovered model lists (see [`Self::resolve_in`]).
+    pub fn plan_in<'a>(
+        &'a self,
+        model: &'a str,
+        native: Option<&str>,
+        request_fallbacks: &'a [String],
+        lists: &ModelLists,
+        rng: &mut fastrand::Rng,
+    ) -> Result<Vec<Target<'a>>, RoutingError> {
         const MAX_TARGETS: usize = 16;
-        let mut seeds = self.resolve(model, native, rng)?;
+        let mut seeds = self.resolve_in(model, native, lists, rng)?;
         for (index, f) in request_fallbacks.iter().enumerate() {
             let Some((provider, m)) = f.split_once('/').filter(|(_, m)| !m.is_empty()) else {
                 return Err(RoutingError::BadFallback {
@@ -317,6 +370,52 @@ impl RuntimeProvider {
         Ok(admitted[weighted_index(admitted.iter().map(|k| k.config.weight), rng)])
     }
 
+    /// The id this provider's upstream is sent for `model` (a client's name): the target of the first
+    /// usable key that aliases it, else the spelling a usable key lists, else `model` itself.
+    pub fn upstream_id<'a>(&'a self, model: &'a str) -> &'a str {
+        let usable = || self.keys.iter().filter(|k| k.usable());
+        let aliased = usable().find_map(|k| {
+            k.config
+                .aliases
+                .iter()
+                .find(|(a, _)| k.same(a, model))
+                .map(|(_, t)| t.as_str())
+        });
+        aliased
+            .or_else(|| usable().find_map(|k| k.upstream_id(model)))
+            .unwrap_or(model)
+    }
+
+    /// How specifically this provider's usable keys serve `model`, and the summed weight of the keys
+    /// serving it that way.
+    pub fn serving(&self, model: &str) -> Option<(Specificity, f64)> {
+        let serving = self
+            .keys
+            .iter()
+            .filter(|k| k.usable())
+            .filter_map(|k| k.serves(model).map(|s| (s, k)));
+        let best = serving.clone().map(|(s, _)| s).max()?;
+        let weight = serving
+            .filter(|(s, _)| *s == best)
+            .map(|(_, k)| k.config.weight)
+            .sum();
+        Some((best, weight))
+    }
+
+    /// What the discovered list makes of a `*` listing: `Discovered` when it has the model, `None`
+    /// (not served) when a usable list lacks it; anything else is left as the keys say.
+    pub fn discovered(&self, by_keys: Specificity, model: &str, lists: &ModelLists) -> Option<Specificity> {
+        if by_keys != Specificity::Wildcard || !self.config.model_discovery {
+            return Some(by_keys);
+        }
+        let fold = self.config.case_insensitive_model_ids;
+        match lists.listed(self.config.name.as_str(), model, fold) {
+            Listed::Yes => Some(Specificity::Discovered),
+            Listed::No => None,
+            Listed::Unknown => Some(Specificity::Wildcard),
+        }
+    }
+
     /// Whether any usable key of this provider serves `model`.
     pub fn serves(&self, model: &str) -> bool {
         self.keys.iter().any(|k| k.usable() && k.serves(model).is_some())
@@ -337,7 +436,12 @@ impl RuntimeProvider {
                     "is disabled".to_owned()
                 } else if let Some(p) = &k.problem {
                     p.clone()
-                } else if k.config.blacklisted_models.iter().any(|m| m == model || m == "*") {
+                } else if k
+                    .config
+                    .blacklisted_models
+                    .iter()
+                    .any(|m| m == "*" || k.same(m, model))
+                {
                     format!("blacklists '{model}'")
                 } else {
                     format!("allows only {:?}", k.config.models)
@@ -402,6 +506,7 @@ fn resolve_key(config: KeyConfig, env: &impl Fn(&str) -> Option<String>) -> Runt
         secret,
         problem,
         aws,
+        fold_case: false,
     }
 }
 
@@ -410,3 +515,9 @@ mod tests;
 
 #[cfg(test)]
 mod plan_tests;
+
+#[cfg(test)]
+mod alias_tests;
+
+#[cfg(test)]
+mod discovery_tests;

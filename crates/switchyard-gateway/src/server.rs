@@ -122,7 +122,9 @@ impl Gateway {
             max_body_bytes: config.max_request_body_bytes,
             governance,
             master_keys: litellm::master_keys(&config.security),
+            model_lists: Default::default(),
         });
+        switchyard_proxy::discovery::spawn_refresher(state.clone());
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr)
             .await
@@ -199,6 +201,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/providers/{provider}/keys/{key_id}/check",
             post(api::check_key),
+        )
+        .route(
+            "/api/providers/{provider}/refresh-models",
+            post(api::refresh_models),
         )
         .merge(governance_routes())
         .route("/metrics", get(logs_api::metrics))

@@ -120,6 +120,10 @@ fn cases() -> Vec<Case> {
             "/rerank",
             json!({"model": "beta/r", "query": "q", "documents": ["a", "b"]}),
         ));
+        cases.push(post(
+            "/audio/speech",
+            json!({"model": "beta/tts", "input": "Hallo", "voice": "Vivian"}),
+        ));
         for audio in ["/audio/transcriptions", "/audio/translations"] {
             let path = format!("{prefix}{audio}");
             cases.push(case(

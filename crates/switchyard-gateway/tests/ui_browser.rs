@@ -736,3 +736,74 @@ async fn busy_gateway(b: &Browser) -> anyhow::Result<()> {
     gw.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn routing_page_names_the_discovery_and_alias_reasons() {
+    if browser::skipped() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(dir.path()).await;
+    let mut mocks = Vec::new();
+    for (name, models) in [("dedicated", ["PREMIUM-MODEL"]), ("shared", ["gpt-oss-120b"])] {
+        let mock = start(MockOptions {
+            api_key: Some(SHARED_SECRET.into()),
+            models: Some(models.iter().map(|m| m.to_string()).collect()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        gw.post(
+            "/api/providers",
+            json!({"provider": name, "network_config": {"base_url": mock.base_url()},
+                   "custom_provider_config": {"base_provider_type": "openai"}, "model_discovery": true}),
+        )
+        .await;
+        let aliases = if name == "shared" {
+            json!({"house-model": "gpt-oss-120b"})
+        } else {
+            json!({})
+        };
+        gw.post(
+            &format!("/api/providers/{name}/keys"),
+            json!({"name": format!("{name}-key"), "value": SHARED_SECRET, "models": ["*"], "aliases": aliases}),
+        )
+        .await;
+        let (s, r) = gw
+            .post(&format!("/api/providers/{name}/refresh-models"), json!({}))
+            .await;
+        assert_eq!(s, 200, "{r}");
+        mocks.push(mock);
+    }
+    let b = start_browser().await;
+    let result = discovery_reasons(&b, &gw).await;
+    let console = finish(b, result, "routing-discovery-failure").await;
+    assert!(console.is_empty(), "browser console errors: {console:#?}");
+}
+
+async fn discovery_reasons(b: &Browser, gw: &TestGateway) -> anyhow::Result<()> {
+    b.goto(&gw.url("/#/providers")).await?;
+    b.wait_contains("section.provider[data-provider=dedicated]", "PREMIUM-MODEL")
+        .await?;
+    b.click("a[data-nav=routing]").await?;
+    for (model, provider, reason) in [
+        (
+            "PREMIUM-MODEL",
+            "dedicated",
+            "the provider’s /v1/models list has it",
+        ),
+        // An alias's target counts as a model the key lists.
+        ("gpt-oss-120b", "shared", "a key lists this model"),
+        ("house-model", "shared", "a key alias maps this name"),
+    ] {
+        b.fill("#explain-model", model).await?;
+        b.click("#explain-go").await?;
+        b.wait_js(
+            "a one-step plan with its reason",
+            "const li = document.querySelectorAll('#plan > li'); return li.length === 1 && li[0].dataset.provider === arguments[0] && li[0].querySelector('.tag').textContent.includes(arguments[1]);",
+            json!([provider, reason]),
+        )
+        .await?;
+    }
+    Ok(())
+}

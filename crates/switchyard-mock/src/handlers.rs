@@ -58,6 +58,7 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
         "/v1/embeddings" => (Endpoint::Embeddings, Method::POST),
         "/v1/audio/transcriptions" => (Endpoint::Transcriptions, Method::POST),
         "/v1/audio/translations" => (Endpoint::Translations, Method::POST),
+        "/v1/audio/speech" => (Endpoint::Speech, Method::POST),
         "/v1/rerank" => (Endpoint::Rerank, Method::POST),
         "/v1/responses" => (Endpoint::Responses, Method::POST),
         "/v1/models" => (Endpoint::Models, Method::GET),
@@ -307,6 +308,7 @@ async fn endpoint(shared: &Arc<Shared>, ep: Endpoint, parts: &Parts, body: &Byte
         }
         Endpoint::Rerank => crate::extra::rerank(shared, body).await,
         Endpoint::Responses => crate::extra::responses(shared, body).await,
+        Endpoint::Speech => crate::speech::speech(shared, body).await,
         Endpoint::Messages => anthropic::messages(shared, body).await,
         Endpoint::CountTokens => anthropic::count_tokens(body),
         Endpoint::Generate => unreachable!("Gemini requests route as Route::Gemini"),
@@ -379,7 +381,7 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
 
 fn calls_body(shared: &Shared) -> Vec<u8> {
     format!(
-        r#"{{"chat":{},"models":{},"embeddings":{},"completions":{},"messages":{},"count_tokens":{},"generate":{},"transcriptions":{},"translations":{},"rerank":{},"responses":{}}}"#,
+        r#"{{"chat":{},"models":{},"embeddings":{},"completions":{},"messages":{},"count_tokens":{},"generate":{},"transcriptions":{},"translations":{},"rerank":{},"responses":{},"speech":{}}}"#,
         shared.calls(Endpoint::Chat),
         shared.calls(Endpoint::Models),
         shared.calls(Endpoint::Embeddings),
@@ -391,6 +393,7 @@ fn calls_body(shared: &Shared) -> Vec<u8> {
         shared.calls(Endpoint::Translations),
         shared.calls(Endpoint::Rerank),
         shared.calls(Endpoint::Responses),
+        shared.calls(Endpoint::Speech),
     )
     .into_bytes()
 }

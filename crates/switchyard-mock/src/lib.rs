@@ -10,7 +10,8 @@
 //! else echoes the last user message (`"echo: <text>"`).
 //!
 //! It also serves `POST /v1/audio/transcriptions` and `/v1/audio/translations` (multipart; `json`,
-//! `verbose_json`, `text`), `POST /v1/rerank` (vLLM's shape) and `POST /v1/responses` (JSON, or SSE with
+//! `verbose_json`, `text`), `POST /v1/audio/speech` (always `audio/mpeg`, like mittwald's TTS; the bytes
+//! are [`speech_audio`], sent in chunks), `POST /v1/rerank` (vLLM's shape) and `POST /v1/responses` (JSON, or SSE with
 //! named `event:` lines ending in `response.completed`). `floatonly*` embedding models ignore
 //! `encoding_format: base64`. `GET /__requests/last` returns the last recorded request as JSON (path,
 //! headers, and the body as JSON, form parts or text) for tests that run the mock as a binary.
@@ -42,6 +43,7 @@ mod modes;
 mod openai;
 mod server;
 pub mod sigv4;
+mod speech;
 mod state;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -54,6 +56,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use crate::extra::{parse_form, FormField};
+pub use crate::speech::speech_audio;
 use crate::state::{Endpoint, Shared};
 
 /// Options of a mock server.
@@ -71,6 +74,9 @@ pub struct MockOptions {
     pub api_key: Option<String>,
     /// Record request details (see [`MockUpstream::requests`]); benchmarks turn this off.
     pub record: bool,
+    /// The ids `GET /v1/models` lists instead of the built-in ones (an empty list: a dedicated
+    /// endpoint still provisioning).
+    pub models: Option<Vec<String>>,
 }
 
 impl Default for MockOptions {
@@ -80,6 +86,7 @@ impl Default for MockOptions {
             latency: Duration::ZERO,
             api_key: None,
             record: true,
+            models: None,
         }
     }
 }
@@ -153,7 +160,11 @@ pub struct MockUpstream {
 pub async fn start(opts: MockOptions) -> std::io::Result<MockUpstream> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, opts.port)).await?;
     let addr = listener.local_addr()?;
-    let shared = Arc::new(Shared::new(opts.latency, opts.api_key.as_deref(), opts.record));
+    let mut shared = Shared::new(opts.latency, opts.api_key.as_deref(), opts.record);
+    if let Some(models) = &opts.models {
+        shared.models_body = crate::openai::models_list_body_of(models);
+    }
+    let shared = Arc::new(shared);
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, shared.clone(), rx));
     Ok(MockUpstream {
@@ -196,7 +207,7 @@ impl MockUpstream {
 
     /// Requests that reached `endpoint` (`"chat"`, `"models"`, `"embeddings"`, `"completions"`,
     /// `"messages"`, `"count_tokens"`, `"generate"`, `"transcriptions"`, `"translations"`, `"rerank"`,
-    /// `"responses"`), including failing ones; 0 for unknown keys.
+    /// `"responses"`, `"speech"`), including failing ones; 0 for unknown keys.
     pub fn call_count(&self, endpoint: &str) -> u64 {
         Endpoint::from_key(endpoint).map_or(0, |ep| self.shared.calls(ep))
     }

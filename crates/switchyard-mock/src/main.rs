@@ -35,6 +35,7 @@ async fn main() -> std::io::Result<()> {
         latency: Duration::from_millis(args.latency_ms),
         api_key: args.api_key,
         record: !args.no_record,
+        models: None,
     })
     .await?;
     // Listen for SIGTERM before announcing the address: whoever reads the line may stop us at once.

@@ -412,6 +412,15 @@ pub(crate) fn models_list_body() -> Bytes {
     Bytes::from(serde_json::to_vec(&list).expect("serializing the model list cannot fail"))
 }
 
+/// A model list of the given ids, in the same shape.
+pub(crate) fn models_list_body_of(ids: &[String]) -> Bytes {
+    let data: Vec<serde_json::Value> = ids
+        .iter()
+        .map(|id| serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": "mittwald"}))
+        .collect();
+    Bytes::from(serde_json::json!({"object": "list", "data": data}).to_string())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------------------

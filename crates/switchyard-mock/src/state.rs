@@ -29,10 +29,12 @@ pub(crate) enum Endpoint {
     Translations = 8,
     Rerank = 9,
     Responses = 10,
+    /// `POST /v1/audio/speech`.
+    Speech = 11,
 }
 
 /// Number of [`Endpoint`]s.
-pub(crate) const ENDPOINTS: usize = 11;
+pub(crate) const ENDPOINTS: usize = 12;
 
 impl Endpoint {
     pub(crate) fn from_key(key: &str) -> Option<Self> {
@@ -48,6 +50,7 @@ impl Endpoint {
             "translations" => Some(Endpoint::Translations),
             "rerank" => Some(Endpoint::Rerank),
             "responses" => Some(Endpoint::Responses),
+            "speech" => Some(Endpoint::Speech),
             _ => None,
         }
     }

@@ -467,7 +467,7 @@ async fn auth_and_call_counting() {
         calls,
         json!({"chat": 0, "models": 3, "embeddings": 0, "completions": 0,
                "messages": 0, "count_tokens": 0, "generate": 0, "transcriptions": 0,
-               "translations": 0, "rerank": 0, "responses": 0})
+               "translations": 0, "rerank": 0, "responses": 0, "speech": 0})
     );
     let resp = client().delete(&calls_url).send().await.unwrap();
     assert_eq!(resp.status(), 204);

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod answer;
+pub mod discovery;
 pub mod ingress;
 pub mod pipeline;
 pub mod providers;

@@ -45,6 +45,9 @@ pub struct AppState {
     pub governance: Arc<crate::governance::Governance>,
     /// LiteLLM's master key and the admin tokens, as digests (`switchyard_admin::litellm`).
     pub master_keys: switchyard_core::litellm::MasterKeys,
+    /// The model lists read from providers with `model_discovery` (a routing input; written by the
+    /// proxy's discovery task and the admin `refresh-models` endpoint).
+    pub model_lists: arc_swap::ArcSwap<switchyard_core::discovery::ModelLists>,
 }
 
 /// Owns the config snapshot. Reads are lock-free (`snapshot()`); writes are serialised, go to the store

@@ -98,15 +98,19 @@ pub(crate) struct ProviderSettings {
     pub(crate) azure_key_config: Option<switchyard_core::provider_keys::AzureKeyConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) bedrock_key_config: Option<switchyard_core::provider_keys::BedrockKeyConfig>,
+    /// The key's model aliases (kept here, with the other per-key settings, so no column is needed).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub(crate) aliases: std::collections::BTreeMap<String, String>,
 }
 
 pub(crate) fn provider_settings_json(key: &KeyConfig) -> Option<String> {
-    if key.azure_key_config.is_none() && key.bedrock_key_config.is_none() {
+    if key.azure_key_config.is_none() && key.bedrock_key_config.is_none() && key.aliases.is_empty() {
         return None;
     }
     let s = ProviderSettings {
         azure_key_config: key.azure_key_config.clone(),
         bedrock_key_config: key.bedrock_key_config.clone(),
+        aliases: key.aliases.clone(),
     };
     Some(serde_json::to_string(&s).expect("settings always serialise"))
 }

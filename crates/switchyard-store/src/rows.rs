@@ -43,6 +43,7 @@ impl KeyRow {
         let models = parse_list("models", &self.models)?;
         let blacklisted_models = parse_list("blacklisted_models", &self.blacklisted_models)?;
         let key = KeyConfig {
+            aliases: settings.aliases,
             azure_key_config: settings.azure_key_config,
             bedrock_key_config: settings.bedrock_key_config,
             id,

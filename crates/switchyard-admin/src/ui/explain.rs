@@ -3,8 +3,9 @@
 //! right now.
 //!
 //! The answer is the ordered plan of [`RuntimeConfig::plan`](switchyard_core::routing::RuntimeConfig::plan)
-//! with each step explained: why it is there (`named` for `provider/model`, `listed` when a key lists
-//! the model, `wildcard` for a `*` key, `request_fallback`, `configured_fallback` with the provider
+//! with each step explained: why it is there (`named` for `provider/model`, `alias` when a key maps the
+//! name to another upstream id, `listed` when a key lists the model, `discovered` for a `*` key of a
+//! provider whose discovered model list has it, `wildcard` for a `*` key, `request_fallback`, `configured_fallback` with the provider
 //! whose chain added it), the keys that could serve it with their weights and the share of traffic each
 //! gets, and the health of provider and keys. Bare models served by several providers of one tier are
 //! ordered by a weighted draw per request, so the planner is run [`DRAWS`] times with a fixed seed: the
@@ -21,6 +22,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use switchyard_core::discovery::ModelLists;
+use switchyard_core::model_ref::{parse_model, ModelRef};
 use switchyard_core::routing::{RuntimeKey, RuntimeProvider, Specificity, Target};
 
 use switchyard_proxy::ingress::Ingress;
@@ -120,6 +123,7 @@ pub async fn explain(
         .map(str::to_owned)
         .collect();
     let snap = state.config.snapshot();
+    let lists = state.model_lists.load();
     let native = ingress.native_provider();
     let head = json!({
         "model": model,
@@ -133,7 +137,7 @@ pub async fn explain(
     let mut orders: Vec<(Vec<Target<'_>>, usize)> = Vec::new();
     let mut first: HashMap<String, usize> = HashMap::new();
     for _ in 0..DRAWS {
-        let plan = match snap.plan(model, native, &fallbacks, &mut rng) {
+        let plan = match snap.plan_in(model, native, &fallbacks, &lists, &mut rng) {
             Ok(p) => p,
             Err(e) => {
                 let mut body = head;
@@ -162,14 +166,23 @@ pub async fn explain(
         .map(|(i, _)| i)
         .unwrap_or_default();
     let plan = &orders[best].0;
-    let resolved = snap.resolve(model, native, &mut fastrand::Rng::with_seed(SEED));
+    let resolved = snap.resolve_in(model, native, &lists, &mut fastrand::Rng::with_seed(SEED));
     let resolved: Vec<Target<'_>> = resolved.unwrap_or_default();
-    let qualified = resolved.len() == 1 && resolved[0].model != model;
+    let asked = match parse_model(model, |p| snap.is_known_provider(p)) {
+        ModelRef::Qualified { .. } => None,
+        ModelRef::Bare(m) => Some(m),
+    };
+    let why = Why {
+        resolved: &resolved,
+        asked,
+        lists: &lists,
+        request_fallbacks: &fallbacks,
+    };
     let mut steps: Vec<Step> = Vec::with_capacity(plan.len());
     let mut seen: Vec<String> = Vec::new();
     for (i, t) in plan.iter().enumerate() {
         let name = t.provider.config.name.to_string();
-        let (reason, fallback_of) = reason_of(&plan[..i], t, &resolved, qualified, &fallbacks);
+        let (reason, fallback_of) = reason_of(&plan[..i], t, &why);
         let primary_share = (!seen.contains(&name))
             .then(|| first.get(&name).map(|n| *n as f64 / DRAWS as f64))
             .flatten();
@@ -188,31 +201,37 @@ fn same_target(a: &Target<'_>, b: &Target<'_>) -> bool {
     std::ptr::eq(a.provider, b.provider) && a.model == b.model
 }
 
+/// What a step's reason is judged by.
+struct Why<'a> {
+    resolved: &'a [Target<'a>],
+    /// The bare model asked for; `None` for `provider/model`.
+    asked: Option<&'a str>,
+    lists: &'a ModelLists,
+    request_fallbacks: &'a [String],
+}
+
 /// Why a plan step is there. Steps are matched against the resolved targets first, then the request's
 /// fallbacks, and otherwise come from a configured chain of an earlier step.
-fn reason_of(
-    before: &[Target<'_>],
-    t: &Target<'_>,
-    resolved: &[Target<'_>],
-    qualified: bool,
-    request_fallbacks: &[String],
-) -> (&'static str, Option<String>) {
-    if resolved.iter().any(|r| same_target(r, t)) {
-        if qualified {
+fn reason_of(before: &[Target<'_>], t: &Target<'_>, why: &Why<'_>) -> (&'static str, Option<String>) {
+    if why.resolved.iter().any(|r| same_target(r, t)) {
+        let Some(asked) = why.asked else {
             return ("named", None);
-        }
-        let best = t
-            .provider
-            .keys
-            .iter()
-            .filter(|k| k.usable())
-            .filter_map(|k| k.serves(t.model))
-            .max();
-        return match best {
+        };
+        let aliased = t.provider.keys.iter().filter(|k| k.usable()).any(|k| {
+            k.config
+                .aliases
+                .iter()
+                .any(|(a, target)| target == t.model && a.eq_ignore_ascii_case(asked))
+        });
+        let by_keys = t.provider.serving(asked).map(|(s, _)| s);
+        return match by_keys.and_then(|s| t.provider.discovered(s, asked, why.lists)) {
+            _ if aliased && t.model != asked => ("alias", None),
             Some(Specificity::Exact) => ("listed", None),
+            Some(Specificity::Discovered) => ("discovered", None),
             _ => ("wildcard", None),
         };
     }
+    let request_fallbacks = why.request_fallbacks;
     let name = t.provider.config.name.as_str();
     if request_fallbacks
         .iter()
@@ -275,6 +294,7 @@ fn step(
             weight: k.config.weight,
             matches: match s {
                 Specificity::Exact => "listed",
+                Specificity::Discovered => "discovered",
                 Specificity::Wildcard => "wildcard",
             },
             available: *a,

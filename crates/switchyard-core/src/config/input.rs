@@ -61,6 +61,8 @@ pub struct ProviderInput {
     pub custom_provider_config: Option<Option<CustomProviderConfigInput>>,
     pub send_back_raw_response: Option<bool>,
     pub store_raw_request_response: Option<bool>,
+    pub case_insensitive_model_ids: Option<bool>,
+    pub model_discovery: Option<bool>,
     pub fallbacks: Option<Vec<String>>,
     pub circuit_breaker: Option<CircuitBreakerInput>,
     /// Pre-v1.5 Bifrost bodies create keys together with the provider (POST only).
@@ -90,6 +92,8 @@ pub struct KeyInput {
     pub blacklisted_models: Option<Vec<String>>,
     pub weight: Option<f64>,
     pub enabled: Option<bool>,
+    /// Replaces the stored aliases on PUT (`{}` removes them all).
+    pub aliases: Option<std::collections::BTreeMap<String, String>>,
     /// `null` removes the stored config on PUT.
     #[serde(default, deserialize_with = "double_option")]
     pub azure_key_config: Option<Option<AzureKeyConfig>>,
@@ -112,6 +116,7 @@ impl std::fmt::Debug for KeyInput {
             .field("blacklisted_models", &self.blacklisted_models)
             .field("weight", &self.weight)
             .field("enabled", &self.enabled)
+            .field("aliases", &self.aliases)
             .finish_non_exhaustive()
     }
 }

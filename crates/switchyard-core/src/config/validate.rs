@@ -27,6 +27,8 @@ impl ProviderInput {
             store_raw_request_response: false,
             fallbacks: Vec::new(),
             circuit_breaker: CircuitBreakerConfig::default(),
+            case_insensitive_model_ids: false,
+            model_discovery: false,
         };
         self.apply_to(base)
     }
@@ -96,6 +98,12 @@ impl ProviderInput {
         }
         if let Some(v) = self.store_raw_request_response {
             p.store_raw_request_response = v;
+        }
+        if let Some(v) = self.case_insensitive_model_ids {
+            p.case_insensitive_model_ids = v;
+        }
+        if let Some(v) = self.model_discovery {
+            p.model_discovery = v;
         }
         if let Some(f) = self.fallbacks {
             p.fallbacks = f;
@@ -417,6 +425,7 @@ impl KeyInput {
             blacklisted_models: Vec::new(),
             weight: 1.0,
             enabled: true,
+            aliases: Default::default(),
             azure_key_config: None,
             bedrock_key_config: None,
         };
@@ -467,6 +476,9 @@ impl KeyInput {
         if let Some(e) = self.enabled {
             key.enabled = e;
         }
+        if let Some(a) = self.aliases {
+            key.aliases = validate_aliases(a)?;
+        }
         if let Some(a) = self.azure_key_config {
             key.azure_key_config = a;
         }
@@ -506,6 +518,35 @@ fn validate_models(field: &str, models: Vec<String>) -> Result<Vec<String>, Vali
         }
     }
     Ok(models)
+}
+
+/// Aliases map a client's model name to the upstream's id: both 1-256 printable characters, no
+/// `*`, and an alias is not the target of another alias (one step, no chains).
+fn validate_aliases(
+    aliases: std::collections::BTreeMap<String, String>,
+) -> Result<std::collections::BTreeMap<String, String>, ValidationError> {
+    let bad = |m: &str| m.trim().is_empty() || m.len() > 256 || m.chars().any(char::is_control) || m == "*";
+    for (alias, target) in &aliases {
+        if bad(alias) {
+            return Err(ValidationError::new(
+                format!("aliases.{alias}"),
+                "an alias must be 1-256 printable characters and not '*'",
+            ));
+        }
+        if bad(target) {
+            return Err(ValidationError::new(
+                format!("aliases.{alias}"),
+                "the target must be a model id of 1-256 printable characters, not '*'",
+            ));
+        }
+        if target != alias && aliases.contains_key(target) {
+            return Err(ValidationError::new(
+                format!("aliases.{alias}"),
+                format!("'{target}' is itself an alias; aliases map straight to the upstream's id"),
+            ));
+        }
+    }
+    Ok(aliases)
 }
 
 pub fn validate_key(key: &KeyConfig, provider: &ProviderConfig) -> Result<(), ValidationError> {

@@ -667,3 +667,26 @@ fn client_enforce_setting_under_either_name() {
     assert_eq!(f.enforce_auth_on_inference, Some(false));
     assert_eq!(parse_ok(json!({})).enforce_auth_on_inference, None);
 }
+
+#[test]
+fn keys_take_aliases_and_providers_take_the_mittwald_switches() {
+    let mut v = seed();
+    v["providers"]["mittwald-shared"]["case_insensitive_model_ids"] = json!(true);
+    v["providers"]["mittwald-shared"]["model_discovery"] = json!(true);
+    v["providers"]["mittwald-shared"]["keys"][0]["aliases"] =
+        json!({"Mistral-Small-3.2-24B-Instruct": "Ministral-3-14B-Instruct-2512"});
+    let file = parse_ok(v.clone());
+    let shared = file
+        .providers
+        .iter()
+        .find(|p| p.config.name.as_str() == "mittwald-shared")
+        .unwrap();
+    assert!(shared.config.case_insensitive_model_ids && shared.config.model_discovery);
+    assert_eq!(
+        shared.keys[0].aliases["Mistral-Small-3.2-24B-Instruct"],
+        "Ministral-3-14B-Instruct-2512"
+    );
+    v["providers"]["mittwald-shared"]["keys"][0]["aliases"] = json!({"a": "*"});
+    let (path, _) = error_at(v);
+    assert!(path.ends_with("aliases.a"), "{path}");
+}

@@ -126,6 +126,7 @@ fn build(specs: &[Vec<KeySpec>]) -> RuntimeConfig {
                     blacklisted_models: k.blacklist.iter().map(|m| m.to_string()).collect(),
                     weight: k.weight,
                     enabled: k.enabled,
+                    aliases: Default::default(),
                     azure_key_config: None,
                     bedrock_key_config: None,
                 })

@@ -39,6 +39,33 @@ pub trait UpstreamRequest: Send {
     fn request_type(&self) -> RequestType;
     fn supports(&self, wire: WireApi) -> bool;
     fn build(&mut self, target: &Target<'_>, key: &RuntimeKey) -> Result<Request<Body>, GatewayError>;
+    /// Whether a 2xx answer is relayed byte for byte as it arrives, whatever its content type
+    /// (text-to-speech audio). The call then commits at the answer's first bytes, handed over as a
+    /// [`ServedBody::Stream`] whose `first_events` hold those bytes (its framer is unused).
+    fn relays_bytes(&self) -> bool {
+        false
+    }
+}
+
+/// When an attempt's 2xx answer commits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// Read in full (a JSON body, or a stream that was not asked for).
+    Whole,
+    /// At the first whole SSE event (or event-stream message).
+    FirstEvent,
+    /// At the first bytes, whatever the content type.
+    FirstBytes,
+}
+
+impl Commit {
+    fn of(relays_bytes: bool, stream: bool) -> Commit {
+        match (relays_bytes, stream) {
+            (true, _) => Commit::FirstBytes,
+            (false, true) => Commit::FirstEvent,
+            (false, false) => Commit::Whole,
+        }
+    }
 }
 
 /// A target that answered: the committed response start and how it was reached.
@@ -379,7 +406,7 @@ async fn run_target(
             provider.config.wire(),
             key,
             req,
-            walk.plan.stream(),
+            Commit::of(request.relays_bytes(), walk.plan.stream()),
             timeouts,
         )
         .await;
@@ -499,7 +526,7 @@ async fn attempt(
     provider_wire: WireApi,
     key: &RuntimeKey,
     req: Request<Body>,
-    stream: bool,
+    commit: Commit,
     t: Timeouts,
 ) -> Result<(http::response::Parts, ServedBody), AttemptError> {
     let Timeouts {
@@ -554,7 +581,7 @@ async fn attempt(
 
     let is_sse = content_type_is(&parts.headers, "text/event-stream");
     let is_eventstream = content_type_is(&parts.headers, "application/vnd.amazon.eventstream");
-    if stream && is_eventstream {
+    if commit == Commit::FirstEvent && is_eventstream {
         return crate::providers::first_eventstream_message(
             provider_wire,
             key,
@@ -576,7 +603,7 @@ async fn attempt(
             },
         });
     }
-    if stream && is_sse {
+    if commit == Commit::FirstEvent && is_sse {
         return match tokio::time::timeout_at(first_byte_deadline, first_sse_events(body)).await {
             Err(_) => Err(timed_out(first_byte)),
             Ok(Err(reason)) => Err(unreachable(reason)),
@@ -590,6 +617,12 @@ async fn attempt(
                 }),
             )),
         };
+    }
+
+    if commit == Commit::FirstBytes {
+        let start = tokio::time::timeout_at(first_byte_deadline, bytes_start(body, idle)).await;
+        let start = start.map_err(|_| timed_out(first_byte))?;
+        return start.map(|b| (parts, b)).map_err(unreachable);
     }
 
     match tokio::time::timeout_at(total_deadline, body.collect()).await {
@@ -627,6 +660,27 @@ async fn first_sse_events(
             }
         }
     }
+}
+
+/// Reads an answer up to its first bytes (none if it ends before any), for a request that relays
+/// bytes: the start is a `ServedBody::Stream` whose `first_events` hold those bytes.
+async fn bytes_start(mut body: hyper::body::Incoming, idle_timeout: Duration) -> Result<ServedBody, String> {
+    let first_events = loop {
+        match body.frame().await {
+            None => break Vec::new(),
+            Some(Err(e)) => return Err(format!("the answer failed before its first byte: {e}")),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => break vec![data],
+                _ => {}
+            },
+        }
+    };
+    Ok(ServedBody::Stream(StreamStart {
+        first_events,
+        framer: SseFramer::new(),
+        body,
+        idle_timeout,
+    }))
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {

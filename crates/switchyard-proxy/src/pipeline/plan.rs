@@ -60,7 +60,8 @@ impl Admitted {
         };
         let native = self.incoming.ingress().native_provider();
         let fallbacks = &self.spec.fallbacks;
-        self.plan_with(|config, rng| Ok(config.plan(model, native, fallbacks, rng)?))
+        let lists = self.state().model_lists.load();
+        self.plan_with(|config, rng| Ok(config.plan_in(model, native, fallbacks, &lists, rng)?))
             .await
     }
 

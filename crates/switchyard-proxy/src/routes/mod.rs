@@ -12,6 +12,7 @@ pub mod endpoints;
 pub mod models;
 pub mod passthrough;
 pub mod responses;
+pub mod speech;
 
 use std::sync::Arc;
 
@@ -61,6 +62,8 @@ pub fn table() -> Vec<(String, Handler)> {
             let handler = post(move |s: S, req: Request| audio(s, req, ingress, kind));
             table.push((format!("{prefix}{}", kind.path()), handler));
         }
+        let handler = post(move |s: S, req: Request| speech(s, req, ingress));
+        table.push((format!("{prefix}{}", speech::SPEECH_PATH), handler));
     }
     table
 }
@@ -169,6 +172,10 @@ async fn audio(s: S, req: Request, ingress: Ingress, kind: AudioKind) -> axum::r
         body_limit: Some(AUDIO_MAX_BYTES),
     };
     drive(s.0, spec, req, |inc| audio::audio(inc, kind)).await
+}
+
+async fn speech(s: S, req: Request, ingress: Ingress) -> axum::response::Response {
+    drive(s.0, RouteSpec::on(ingress), req, speech::speech).await
 }
 
 /// A fixed pass-through route names its provider; its refusals before the provider's own protocol is

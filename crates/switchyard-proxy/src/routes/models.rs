@@ -27,7 +27,8 @@ pub struct ModelsQuery {
 /// `GET /v1/models`: OpenAI-compatible, Anthropic and Gemini upstreams are asked in parallel (their
 /// extra fields such as `max_model_len` are kept); explicitly listed models are included even when the
 /// upstream does not list them (yet), and an unreachable upstream degrades to its keys' explicit lists.
-/// A virtual key sees only the providers its `provider_configs` allow.
+/// A virtual key sees only the providers its `provider_configs` allow. Key aliases are listed as
+/// `provider/alias` with `alias_of` naming the id the upstream is sent.
 pub async fn list_models(inc: Incoming, q: ModelsQuery) -> Result<Response, ApiError> {
     let data = governed_models(inc, q.provider).await?;
     Ok(axum::Json(json!({"object": "list", "data": data})).into_response())
@@ -201,6 +202,7 @@ async fn provider_models(
             "provider cannot list models here; showing explicit key models only"
         );
     }
+    out.extend(alias_entries(name, &usable, &mut seen));
     for k in &usable {
         for m in &k.config.models {
             if m != "*" && k.serves(m).is_some() && seen.insert(m.clone()) {
@@ -213,7 +215,28 @@ async fn provider_models(
     out
 }
 
-async fn fetch_upstream_models(
+/// The keys' aliases, as models of their own that say which id they stand for (`alias_of`).
+fn alias_entries(
+    name: &str,
+    usable: &[&RuntimeKey],
+    seen: &mut std::collections::HashSet<String>,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    for k in usable {
+        for (alias, target) in &k.config.aliases {
+            if k.serves(alias).is_some() && seen.insert(alias.clone()) {
+                out.push(
+                    json!({"id": format!("{name}/{alias}"), "object": "model", "created": 0,
+                                "owned_by": name, "alias_of": target}),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A provider's `GET /v1/models` (Gemini's and Anthropic's too), read with `key`.
+pub(crate) async fn fetch_upstream_models(
     client: &UpstreamClient,
     p: &RuntimeProvider,
     key: &RuntimeKey,

@@ -86,6 +86,8 @@ function providerCard(p, reload, test) {
     fact('Circuit breaker', `eject after ${p.circuit_breaker.failure_threshold} failures for ${p.circuit_breaker.cooldown_in_seconds} s`),
     Object.keys(nc.extra_headers || {}).length ? fact('Extra headers', Object.keys(nc.extra_headers).join(', ')) : null,
     fact('Content logging', p.store_raw_request_response ? 'on for this provider' : 'off (unless --log-content)'),
+    p.case_insensitive_model_ids ? fact('Model ids', 'matched ignoring case') : null,
+    p.model_discovery ? fact('Discovered models', discovered(p.discovered_models)) : null,
   );
   const provHealth = p.health && p.health.state !== 'healthy' ? healthBadge(p.health) : null;
   const lastErr = p.health && p.health.last_error ? lastError(p.health) : null;
@@ -115,6 +117,16 @@ function providerCard(p, reload, test) {
     ),
     p.keys.length ? keyTable(p, reload) : h('p', { class: 'warn', text: 'No keys: requests cannot use this provider until a key is added.' }),
   );
+}
+
+// The provider's last /v1/models read (model_discovery): the models, when, or why it failed (then
+// routing goes by the keys alone).
+function discovered(d) {
+  if (!d) return h('span', { class: 'muted', text: 'not read yet' });
+  const when = new Date(d.read_at_ms).toLocaleString();
+  if (d.error) return h('span', { class: 'discovered warn', text: `read failed at ${when}: ${d.error} (routing by keys)` });
+  if (!d.models.length) return h('span', { class: 'discovered muted', text: `empty at ${when} (provisioning? routing by keys)` });
+  return h('span', { class: 'discovered' }, h('code', { text: d.models.join(', ') }), h('small', { class: 'muted', text: ` read ${when}` }));
 }
 
 function fact(label, value) {

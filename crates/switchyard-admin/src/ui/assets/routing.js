@@ -7,7 +7,9 @@ const ROUTES = { v1: '/v1', openai: '/openai/v1', anthropic: '/anthropic', genai
 
 const REASONS = {
   named: 'named explicitly (provider/model)',
+  alias: 'a key alias maps this name to the upstream id',
   listed: 'a key lists this model',
+  discovered: 'the provider’s /v1/models list has it (served through a "*" key)',
   wildcard: 'served through a "*" key',
   request_fallback: 'the request’s own fallbacks',
   configured_fallback: 'configured fallback',
