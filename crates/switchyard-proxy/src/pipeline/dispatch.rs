@@ -537,6 +537,27 @@ async fn attempt(
         Ok(Ok(r)) => r,
     };
     let (parts, body) = resp.into_parts();
+    let limits = up.client.limits();
+    let invalid = |reason: String, code: &'static str| AttemptError {
+        failure: Failure::Status {
+            status: 502,
+            retry_after: None,
+        },
+        error: GatewayError::UpstreamInvalid {
+            provider: provider.to_owned(),
+            reason,
+            code,
+        },
+    };
+    if parts.status.is_informational() || parts.status.is_redirection() {
+        // Never relayed: a 101 would hand the client's connection to the upstream, a 3xx would
+        // send the client elsewhere (and the gateway does not follow redirects with a stored key).
+        let reason = format!(
+            "answered {} where a final answer was expected; the gateway does not relay 1xx/3xx answers",
+            parts.status
+        );
+        return Err(invalid(reason, "upstream_unexpected_status"));
+    }
 
     if !parts.status.is_success() {
         let bytes = tokio::time::timeout_at(total_deadline, read_capped(body, MAX_ERROR_BODY))
@@ -577,9 +598,11 @@ async fn attempt(
         });
     }
     if stream && is_sse {
-        return match tokio::time::timeout_at(first_byte_deadline, first_sse_events(body)).await {
+        let framer = SseFramer::with_max_event(limits.max_sse_event_bytes);
+        return match tokio::time::timeout_at(first_byte_deadline, first_sse_events(body, framer)).await {
             Err(_) => Err(timed_out(first_byte)),
-            Ok(Err(reason)) => Err(unreachable(reason)),
+            Ok(Err(SseStartError::Overflow(reason))) => Err(invalid(reason, "upstream_event_too_large")),
+            Ok(Err(SseStartError::Broken(reason))) => Err(unreachable(reason)),
             Ok(Ok((first_events, framer, body))) => Ok((
                 parts,
                 ServedBody::Stream(StreamStart {
@@ -592,13 +615,60 @@ async fn attempt(
         };
     }
 
-    match tokio::time::timeout_at(total_deadline, body.collect()).await {
+    let cap = limits.max_json_bytes;
+    match tokio::time::timeout_at(total_deadline, read_answer(body, cap)).await {
         Err(_) => Err(timed_out(total)),
-        Ok(Err(e)) => Err(unreachable(format!(
+        Ok(Err(AnswerReadError::TooLarge)) => Err(invalid(
+            format!(
+                "sent an answer larger than the limit of {cap} bytes (--max-upstream-answer-mb); nothing of it was relayed"
+            ),
+            "upstream_answer_too_large",
+        )),
+        Ok(Err(AnswerReadError::Broken(e))) => Err(unreachable(format!(
             "connection failed while reading the answer: {e}"
         ))),
-        Ok(Ok(collected)) => Ok((parts, ServedBody::Json(collected.to_bytes()))),
+        Ok(Ok(bytes)) => Ok((parts, ServedBody::Json(bytes))),
     }
+}
+
+enum AnswerReadError {
+    TooLarge,
+    Broken(hyper::Error),
+}
+
+/// Reads a whole answer of at most `cap` bytes (a larger one is refused as soon as it is known to be:
+/// by its `Content-Length`, or when the bytes read pass the cap).
+async fn read_answer(mut body: hyper::body::Incoming, cap: usize) -> Result<bytes::Bytes, AnswerReadError> {
+    use hyper::body::Body as _;
+    if body.size_hint().lower() > cap as u64 {
+        return Err(AnswerReadError::TooLarge);
+    }
+    let mut out = bytes::BytesMut::new();
+    let mut first: Option<bytes::Bytes> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(AnswerReadError::Broken)?.into_data() else {
+            continue;
+        };
+        let len = first.as_ref().map_or(0, bytes::Bytes::len) + out.len() + data.len();
+        if len > cap {
+            return Err(AnswerReadError::TooLarge);
+        }
+        // A single-frame answer is kept without copying.
+        match first.take() {
+            None if out.is_empty() => first = Some(data),
+            Some(f) => {
+                out.extend_from_slice(&f);
+                out.extend_from_slice(&data);
+            }
+            None => out.extend_from_slice(&data),
+        }
+    }
+    Ok(first.unwrap_or_else(|| out.freeze()))
+}
+
+enum SseStartError {
+    Broken(String),
+    Overflow(String),
 }
 
 fn content_type_is(headers: &HeaderMap, prefix: &str) -> bool {
@@ -611,15 +681,19 @@ fn content_type_is(headers: &HeaderMap, prefix: &str) -> bool {
 /// Reads a stream up to its first whole SSE event(s).
 async fn first_sse_events(
     mut body: hyper::body::Incoming,
-) -> Result<(Vec<bytes::Bytes>, SseFramer, hyper::body::Incoming), String> {
-    let mut framer = SseFramer::new();
+    mut framer: SseFramer,
+) -> Result<(Vec<bytes::Bytes>, SseFramer, hyper::body::Incoming), SseStartError> {
+    let broken = |m: String| SseStartError::Broken(m);
     loop {
         match body.frame().await {
-            None => return Err("the stream ended before its first event".to_owned()),
-            Some(Err(e)) => return Err(format!("the stream failed before its first event: {e}")),
+            None => return Err(broken("the stream ended before its first event".to_owned())),
+            Some(Err(e)) => return Err(broken(format!("the stream failed before its first event: {e}"))),
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     let events = framer.push(data);
+                    if framer.overflowed() {
+                        return Err(SseStartError::Overflow(event_too_large(framer.max_event())));
+                    }
                     if !events.is_empty() {
                         return Ok((events, framer, body));
                     }
@@ -627,6 +701,11 @@ async fn first_sse_events(
             }
         }
     }
+}
+
+/// The message of a stream cut because one event passed the cap.
+pub(crate) fn event_too_large(cap: usize) -> String {
+    format!("sent a stream event larger than the limit of {cap} bytes (--max-sse-event-mb)")
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
