@@ -51,6 +51,8 @@ pub struct Served {
     pub model: String,
     pub key_id: String,
     pub key_name: String,
+    /// The key's value, so that answer headers echoing it are not relayed.
+    pub key_secret: Option<switchyard_core::secret::Secret>,
     pub fallback_index: usize,
     pub trail: Vec<AttemptRecord>,
     /// Holds the provider's concurrency slot until the answer has been relayed.
@@ -460,6 +462,7 @@ fn served(
         model: target.model.to_owned(),
         key_id: key.config.id.clone(),
         key_name: key.config.name.clone(),
+        key_secret: key.secret.clone(),
         fallback_index: index,
         trail: std::mem::take(&mut walk.trail),
         permit,
