@@ -98,7 +98,16 @@ pub fn echoes_secret(value: &[u8], secret: &str) -> bool {
         .filter(|t| t.len() >= needle.len())
         .any(|token| {
             let hex = (token.len() % 2 == 0)
-                .then(|| token.chunks(2).map(|p| std::str::from_utf8(p).ok().and_then(|h| u8::from_str_radix(h, 16).ok())).collect::<Option<Vec<u8>>>())
+                .then(|| {
+                    token
+                        .chunks(2)
+                        .map(|p| {
+                            std::str::from_utf8(p)
+                                .ok()
+                                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                        })
+                        .collect::<Option<Vec<u8>>>()
+                })
                 .flatten();
             [std.decode(token).ok(), url.decode(token).ok(), hex]
                 .into_iter()
@@ -214,8 +223,14 @@ mod tests {
             "sk-live-AbcdefGhijkl",
         );
         assert!(!m.to_ascii_lowercase().contains("abcdefghijkl"), "{m}");
-        assert!(m.starts_with("Incorrect API key provided: ") && m.ends_with('.'), "{m}");
-        assert_eq!(scrub_secret("nothing here", "sk-live-abcdefghijkl"), "nothing here");
+        assert!(
+            m.starts_with("Incorrect API key provided: ") && m.ends_with('.'),
+            "{m}"
+        );
+        assert_eq!(
+            scrub_secret("nothing here", "sk-live-abcdefghijkl"),
+            "nothing here"
+        );
     }
 
     #[test]

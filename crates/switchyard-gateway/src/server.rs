@@ -100,8 +100,8 @@ impl Gateway {
         } else {
             (None, None)
         };
-        let upstream =
-            UpstreamClient::with_policy(config.security.upstream_policy.clone()).with_limits(config.answer_limits);
+        let upstream = UpstreamClient::with_policy(config.security.upstream_policy.clone())
+            .with_limits(config.answer_limits);
         let tracer = config
             .otlp_endpoint
             .as_deref()
