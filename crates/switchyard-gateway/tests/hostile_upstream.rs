@@ -328,3 +328,43 @@ async fn caller_mistakes_are_400s_naming_the_field_and_never_reach_the_upstream_
     assert!(!logs.to_string().contains("mmmmmmmmmm"), "{logs}");
     healthy(&gw).await;
 }
+
+#[tokio::test]
+async fn silent_connections_and_bare_h2_prefaces_are_closed_at_the_head_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start_with(ServerConfig {
+        host: "127.0.0.1".into(),
+        port: 0,
+        app_dir: dir.path().to_owned(),
+        security: switchyard_gateway::SecurityConfig {
+            header_read_timeout: Duration::from_secs(1),
+            ..switchyard_gateway::SecurityConfig::default()
+        },
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut silent = Vec::new();
+    for i in 0..20 {
+        let mut s = TcpStream::connect(gw.addr).await.unwrap();
+        if i % 2 == 1 {
+            s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+        }
+        silent.push(s);
+    }
+    healthy(&gw).await;
+    for mut s in silent {
+        let mut buf = [0u8; 256];
+        // Closed by the gateway: EOF (after any h2 frames it sent) or a reset, well within 5 s.
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "a silent connection was still open after 5 s");
+    }
+    healthy(&gw).await;
+}
