@@ -513,20 +513,8 @@ async fn attempt(
     let now = TokioInstant::now();
     let total_deadline = now + total;
     let first_byte_deadline = now + first_byte;
-    let timed_out = |secs: Duration| AttemptError {
-        failure: Failure::Timeout,
-        error: GatewayError::UpstreamTimeout {
-            provider: provider.to_owned(),
-            timeout_secs: secs.as_secs().max(1),
-        },
-    };
-    let unreachable = |reason: String| AttemptError {
-        failure: Failure::Connection,
-        error: GatewayError::UpstreamUnreachable {
-            provider: provider.to_owned(),
-            reason,
-        },
-    };
+    let timed_out = |secs: Duration| timed_out(provider, secs);
+    let unreachable = |reason: String| unreachable(provider, reason);
 
     let resp = match tokio::time::timeout_at(first_byte_deadline, up.client.send(provider, req)).await {
         Err(_) => return Err(timed_out(first_byte)),
@@ -541,25 +529,8 @@ async fn attempt(
     };
     let (parts, body) = resp.into_parts();
     let limits = up.client.limits();
-    let invalid = |reason: String, code: &'static str| AttemptError {
-        failure: Failure::Status {
-            status: 502,
-            retry_after: None,
-        },
-        error: GatewayError::UpstreamInvalid {
-            provider: provider.to_owned(),
-            reason,
-            code,
-        },
-    };
-    if parts.status.is_informational() || parts.status.is_redirection() {
-        // Never relayed: a 101 would hand the client's connection to the upstream, a 3xx would
-        // send the client elsewhere (and the gateway does not follow redirects with a stored key).
-        let reason = format!(
-            "answered {} where a final answer was expected; the gateway does not relay 1xx/3xx answers",
-            parts.status
-        );
-        return Err(invalid(reason, "upstream_unexpected_status"));
+    if let Some(e) = unexpected_status(provider, parts.status) {
+        return Err(e);
     }
 
     if !parts.status.is_success() {
@@ -604,7 +575,9 @@ async fn attempt(
         let framer = SseFramer::with_max_event(limits.max_sse_event_bytes);
         return match tokio::time::timeout_at(first_byte_deadline, first_sse_events(body, framer)).await {
             Err(_) => Err(timed_out(first_byte)),
-            Ok(Err(SseStartError::Overflow(reason))) => Err(invalid(reason, "upstream_event_too_large")),
+            Ok(Err(SseStartError::Overflow(reason))) => {
+                Err(invalid(provider, reason, "upstream_event_too_large"))
+            }
             Ok(Err(SseStartError::Broken(reason))) => Err(unreachable(reason)),
             Ok(Ok((first_events, framer, body))) => Ok((
                 parts,
@@ -618,19 +591,78 @@ async fn attempt(
         };
     }
 
-    let cap = limits.max_json_bytes;
-    match tokio::time::timeout_at(total_deadline, read_answer(body, cap)).await {
-        Err(_) => Err(timed_out(total)),
+    let bytes = json_answer(provider, body, limits.max_json_bytes, total_deadline, total).await?;
+    Ok((parts, ServedBody::Json(bytes)))
+}
+
+fn timed_out(provider: &str, secs: Duration) -> AttemptError {
+    AttemptError {
+        failure: Failure::Timeout,
+        error: GatewayError::UpstreamTimeout {
+            provider: provider.to_owned(),
+            timeout_secs: secs.as_secs().max(1),
+        },
+    }
+}
+
+fn unreachable(provider: &str, reason: String) -> AttemptError {
+    AttemptError {
+        failure: Failure::Connection,
+        error: GatewayError::UpstreamUnreachable {
+            provider: provider.to_owned(),
+            reason,
+        },
+    }
+}
+
+/// An answer the gateway will not relay; counted as the upstream's 502.
+fn invalid(provider: &str, reason: String, code: &'static str) -> AttemptError {
+    AttemptError {
+        failure: Failure::Status {
+            status: 502,
+            retry_after: None,
+        },
+        error: GatewayError::UpstreamInvalid {
+            provider: provider.to_owned(),
+            reason,
+            code,
+        },
+    }
+}
+
+/// 1xx/3xx are never relayed: a 101 would hand the client's connection to the upstream, a 3xx would
+/// send the client elsewhere (and the gateway does not follow redirects with a stored key).
+fn unexpected_status(provider: &str, status: http::StatusCode) -> Option<AttemptError> {
+    (status.is_informational() || status.is_redirection()).then(|| {
+        let reason = format!(
+            "answered {status} where a final answer was expected; the gateway does not relay 1xx/3xx answers"
+        );
+        invalid(provider, reason, "upstream_unexpected_status")
+    })
+}
+
+/// A whole JSON answer, within the cap and the request's deadline.
+async fn json_answer(
+    provider: &str,
+    body: hyper::body::Incoming,
+    cap: usize,
+    deadline: TokioInstant,
+    total: Duration,
+) -> Result<bytes::Bytes, AttemptError> {
+    match tokio::time::timeout_at(deadline, read_answer(body, cap)).await {
+        Err(_) => Err(timed_out(provider, total)),
         Ok(Err(AnswerReadError::TooLarge)) => Err(invalid(
+            provider,
             format!(
                 "sent an answer larger than the limit of {cap} bytes (--max-upstream-answer-mb); nothing of it was relayed"
             ),
             "upstream_answer_too_large",
         )),
-        Ok(Err(AnswerReadError::Broken(e))) => Err(unreachable(format!(
-            "connection failed while reading the answer: {e}"
-        ))),
-        Ok(Ok(bytes)) => Ok((parts, ServedBody::Json(bytes))),
+        Ok(Err(AnswerReadError::Broken(e))) => Err(unreachable(
+            provider,
+            format!("connection failed while reading the answer: {e}"),
+        )),
+        Ok(Ok(bytes)) => Ok(bytes),
     }
 }
 
