@@ -48,11 +48,91 @@ pub fn is_redacted_form_of(candidate: &str, stored: &str) -> bool {
 
 /// Replaces every occurrence of `secret` in `message` by its redacted form (upstreams sometimes echo
 /// the key they rejected in their error message).
+/// The match ignores ASCII case (an upstream may echo the key lower-cased).
 pub fn scrub_secret(message: &str, secret: &str) -> String {
-    if secret.len() < 4 || !message.contains(secret) {
-        return message.to_owned();
+    if secret.len() < 4 || !secret.is_ascii() {
+        return if secret.len() >= 4 && message.contains(secret) {
+            message.replace(secret, &redact(secret))
+        } else {
+            message.to_owned()
+        };
     }
-    message.replace(secret, &redact(secret))
+    let hay = message.to_ascii_lowercase();
+    let needle = secret.to_ascii_lowercase();
+    let mut out = String::with_capacity(message.len());
+    let mut last = 0;
+    // ASCII lower-casing keeps byte offsets, and an ASCII needle only matches at char boundaries.
+    for (at, _) in hay.match_indices(&needle) {
+        if at < last {
+            continue;
+        }
+        out.push_str(&message[last..at]);
+        out.push_str(&redact(secret));
+        last = at + needle.len();
+    }
+    out.push_str(&message[last..]);
+    out
+}
+
+/// Whether a header value carries `secret`: as is or in another case, percent-encoded, or inside a
+/// base64 (standard or URL-safe, padded or not) or hex token, e.g. `Basic base64(user:key)`.
+pub fn echoes_secret(value: &[u8], secret: &str) -> bool {
+    use base64::Engine as _;
+    if secret.len() < 4 {
+        return false;
+    }
+    let needle = secret.as_bytes();
+    let contains = |hay: &[u8]| {
+        hay.len() >= needle.len() && hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+    };
+    if contains(value) || contains(&percent_decode(value)) {
+        return true;
+    }
+    let config = base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+    let std = base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, config);
+    let url = base64::engine::GeneralPurpose::new(&base64::alphabet::URL_SAFE, config);
+    value
+        .split(|b| b.is_ascii_whitespace() || matches!(b, b',' | b';' | b':' | b'"' | b'\''))
+        .filter(|t| t.len() >= needle.len())
+        .any(|token| {
+            let hex = (token.len() % 2 == 0)
+                .then(|| {
+                    token
+                        .chunks(2)
+                        .map(|p| {
+                            std::str::from_utf8(p)
+                                .ok()
+                                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                        })
+                        .collect::<Option<Vec<u8>>>()
+                })
+                .flatten();
+            [std.decode(token).ok(), url.decode(token).ok(), hex]
+                .into_iter()
+                .flatten()
+                .any(|decoded| contains(&decoded))
+        })
+}
+
+fn percent_decode(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        let hex = value.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (value[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// A resolved secret. Its `Debug` and `Display` show the redacted form only.
@@ -134,5 +214,44 @@ mod tests {
             "sk-live-abcdefghijkl",
         );
         assert!(!m.contains("sk-live-abcdefghijkl"), "{m}");
+    }
+
+    #[test]
+    fn echoed_keys_are_scrubbed_in_any_case() {
+        let m = scrub_secret(
+            "Incorrect API key provided: SK-LIVE-ABCDEFGHIJKL and sk-live-abcdefghijkl.",
+            "sk-live-AbcdefGhijkl",
+        );
+        assert!(!m.to_ascii_lowercase().contains("abcdefghijkl"), "{m}");
+        assert!(
+            m.starts_with("Incorrect API key provided: ") && m.ends_with('.'),
+            "{m}"
+        );
+        assert_eq!(
+            scrub_secret("nothing here", "sk-live-abcdefghijkl"),
+            "nothing here"
+        );
+    }
+
+    #[test]
+    fn secrets_are_found_in_common_encodings() {
+        use base64::Engine as _;
+        let key = "sk-live-abcdefghijkl";
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let b64url = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+        for value in [
+            format!("Bearer {key}"),
+            format!("bearer {}", key.to_ascii_uppercase()),
+            format!("Basic {}", b64(&format!("user:{key}"))),
+            format!("token={}", b64url(key)).replace("token=", "token "),
+            format!("x {hex}"),
+            "sk%2Dlive%2Dabcdefghijkl".to_owned(),
+        ] {
+            assert!(echoes_secret(value.as_bytes(), key), "{value}");
+        }
+        for value in ["Bearer other", "req_123", "", "c2stbGl2ZQ=="] {
+            assert!(!echoes_secret(value.as_bytes(), key), "{value}");
+        }
     }
 }

@@ -6,12 +6,27 @@
 
 use bytes::{Bytes, BytesMut};
 
-#[derive(Debug, Default)]
+/// Default cap on one SSE event (and on the unfinished event being buffered): 16 MiB. The largest
+/// legitimate events are streamed image generations (a base64 PNG of a few MB per partial image).
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug)]
 pub struct SseFramer {
     pending: BytesMut,
+    /// How far `pending` has been searched for an event end (a terminator is at most 4 bytes long,
+    /// so only its last 3 bytes are searched again): framing is linear in the bytes received.
+    scanned: usize,
+    max_event: usize,
+    overflowed: bool,
     saw_done: bool,
     saw_error: bool,
     events: u64,
+}
+
+impl Default for SseFramer {
+    fn default() -> Self {
+        Self::with_max_event(DEFAULT_MAX_EVENT_BYTES)
+    }
 }
 
 impl SseFramer {
@@ -19,13 +34,34 @@ impl SseFramer {
         Self::default()
     }
 
+    /// A framer that refuses any event longer than `max_event` bytes (see [`Self::overflowed`]).
+    pub fn with_max_event(max_event: usize) -> Self {
+        SseFramer {
+            pending: BytesMut::new(),
+            scanned: 0,
+            max_event: max_event.max(1),
+            overflowed: false,
+            saw_done: false,
+            saw_error: false,
+            events: 0,
+        }
+    }
+
     /// Feeds a chunk; returns the complete events it finished, each with its terminating blank line.
+    /// Once an event exceeds the cap, the framer drops what it buffered and ignores all further input.
     pub fn push(&mut self, chunk: Bytes) -> Vec<Bytes> {
         let mut out = Vec::new();
+        if self.overflowed {
+            return out;
+        }
         if self.pending.is_empty() {
             // Fast path: slice events straight out of the chunk without copying.
             let mut start = 0;
             while let Some(end) = event_end(&chunk, start) {
+                if end - start > self.max_event {
+                    self.overflow();
+                    return out;
+                }
                 let ev = chunk.slice(start..end);
                 self.inspect(&ev);
                 out.push(ev);
@@ -33,20 +69,48 @@ impl SseFramer {
             }
             if start < chunk.len() {
                 self.pending.extend_from_slice(&chunk[start..]);
+                self.scanned = self.pending.len();
             }
         } else {
             self.pending.extend_from_slice(&chunk);
-            while let Some(end) = event_end(&self.pending, 0) {
+            let mut from = self.scanned.saturating_sub(3);
+            while let Some(end) = event_end(&self.pending, from) {
+                if end > self.max_event {
+                    self.overflow();
+                    return out;
+                }
                 let ev = self.pending.split_to(end).freeze();
                 self.inspect(&ev);
                 out.push(ev);
+                from = 0;
             }
+            self.scanned = self.pending.len();
+        }
+        if self.pending.len() > self.max_event {
+            self.overflow();
         }
         out
     }
 
+    fn overflow(&mut self) {
+        self.overflowed = true;
+        self.pending = BytesMut::new();
+        self.scanned = 0;
+    }
+
+    /// An event longer than the cap arrived: the stream cannot be relayed further.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    /// The cap on one event, in bytes.
+    pub fn max_event(&self) -> usize {
+        self.max_event
+    }
+
     /// Bytes left over when the upstream ended in the middle of an event.
     pub fn take_partial(&mut self) -> Option<Bytes> {
+        self.scanned = 0;
         (!self.pending.is_empty()).then(|| self.pending.split().freeze())
     }
 
@@ -229,5 +293,86 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(s.strip_prefix("data: ").unwrap().trim()).unwrap();
         assert_eq!(v["error"]["message"], "upstream closed");
         assert!(v["error"]["param"].is_null() && v["error"]["code"].is_null());
+    }
+
+    #[test]
+    fn an_event_over_the_cap_overflows_and_drops_its_bytes() {
+        let mut f = SseFramer::with_max_event(16);
+        assert_eq!(push_all(&mut f, &["data: ok\n\n"]).len(), 1);
+        assert!(push_all(&mut f, &["data: 0123456789", "abcdef"]).is_empty());
+        assert!(f.overflowed());
+        assert!(f.take_partial().is_none());
+        assert!(push_all(&mut f, &["\n\ndata: later\n\n"]).is_empty());
+        // A whole oversized event in one chunk overflows too; the events before it still count.
+        let mut f = SseFramer::with_max_event(16);
+        let evs = push_all(&mut f, &["data: a\n\ndata: 0123456789abcdef\n\n"]);
+        assert_eq!(evs, ["data: a\n\n"]);
+        assert!(f.overflowed());
+    }
+
+    #[test]
+    fn an_endless_event_fed_byte_by_byte_is_scanned_linearly() {
+        // 200 KB one byte at a time: quadratic rescanning would take ~2e10 steps; linear is instant.
+        let mut f = SseFramer::with_max_event(1 << 20);
+        let started = std::time::Instant::now();
+        for _ in 0..200_000 {
+            assert!(f.push(Bytes::from_static(b"x")).is_empty());
+        }
+        assert_eq!(f.push(Bytes::from_static(b"\n\n")).len(), 1);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// The framing of the whole input at once, by the definition (first terminator wins).
+    fn reference(input: &[u8]) -> (Vec<Vec<u8>>, Vec<u8>) {
+        let mut out = Vec::new();
+        let mut start = 0;
+        while let Some(end) = event_end(input, start) {
+            out.push(input[start..end].to_vec());
+            start = end;
+        }
+        (out, input[start..].to_vec())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_chunking_frames_like_the_whole_input(
+            input in proptest::collection::vec(proptest::sample::select(b"ab:\n\r ".to_vec()), 0..300),
+            cuts in proptest::collection::vec(0usize..300, 0..12),
+        ) {
+            let (expected, rest) = reference(&input);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+            cuts.push(0);
+            cuts.push(input.len());
+            cuts.sort_unstable();
+            let mut f = SseFramer::new();
+            let mut got = Vec::new();
+            for w in cuts.windows(2) {
+                got.extend(f.push(Bytes::copy_from_slice(&input[w[0]..w[1]])).into_iter().map(|b| b.to_vec()));
+            }
+            proptest::prop_assert_eq!(got, expected);
+            proptest::prop_assert_eq!(f.take_partial().map(|b| b.to_vec()).unwrap_or_default(), rest);
+        }
+
+        #[test]
+        fn the_cap_is_met_whatever_the_chunking(
+            input in proptest::collection::vec(proptest::sample::select(b"ab\n".to_vec()), 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..8),
+            cap in 1usize..40,
+        ) {
+            let (events, rest) = reference(&input);
+            let too_long = events.iter().any(|e| e.len() > cap) || rest.len() > cap;
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+            cuts.push(0);
+            cuts.push(input.len());
+            cuts.sort_unstable();
+            let mut f = SseFramer::with_max_event(cap);
+            let mut got = Vec::new();
+            for w in cuts.windows(2) {
+                got.extend(f.push(Bytes::copy_from_slice(&input[w[0]..w[1]])).into_iter().map(|b| b.to_vec()));
+            }
+            let before: Vec<Vec<u8>> = events.iter().take_while(|e| e.len() <= cap).cloned().collect();
+            proptest::prop_assert_eq!(f.overflowed(), too_long);
+            proptest::prop_assert_eq!(got, before);
+        }
     }
 }

@@ -72,6 +72,17 @@ pub fn passthrough_url(base_url: &str, rest: &str, query: Option<&str>) -> Resul
     {
         return Err("the pass-through path must not contain '.' or '..' segments");
     }
+    // `rest` is already percent-decoded: a `%3F` here would turn into the upstream's query (around
+    // the strip of `key`), a `%0d%0a` or `%20` into an invalid request line.
+    if rest
+        .bytes()
+        .any(|b| !b.is_ascii_graphic() || b == b'?' || b == b'#')
+    {
+        return Err(
+            "the pass-through path must not contain spaces, control or non-ASCII characters, '?' or '#' \
+             (percent-encoded or not); send query parameters in the query string",
+        );
+    }
     let mut base = base_url.trim_end_matches('/');
     let scheme_only = base.matches('/').count() <= 2;
     let base_last = base.rsplit('/').next().unwrap_or("");
@@ -90,6 +101,25 @@ pub fn passthrough_url(base_url: &str, rest: &str, query: Option<&str>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passthrough_paths_with_hidden_queries_or_bad_bytes_are_refused() {
+        let base = "https://api.example.com/v1";
+        for rest in [
+            "v1/chat?key=x",
+            "a b",
+            "a\r\nHost: evil",
+            "a#frag",
+            "modèle",
+            "a\tb",
+        ] {
+            assert!(passthrough_url(base, rest, None).is_err(), "{rest:?}");
+        }
+        assert_eq!(
+            passthrough_url(base, "v1/models/gpt-4o:generate", Some("alt=sse")).unwrap(),
+            "https://api.example.com/v1/models/gpt-4o:generate?alt=sse"
+        );
+    }
 
     #[test]
     fn gemini_urls() {

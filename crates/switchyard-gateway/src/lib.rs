@@ -13,4 +13,5 @@ pub use settings::ConfigStoreSetting;
 pub use switchyard_admin as admin;
 pub use switchyard_proxy::routes;
 pub use switchyard_runtime::security::{self, AdminCredentials, SecurityConfig};
+pub use switchyard_runtime::upstream::AnswerLimits;
 pub use switchyard_runtime::{error, governance, state};

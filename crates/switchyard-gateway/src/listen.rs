@@ -10,6 +10,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -108,6 +110,27 @@ pub async fn body_deadline(State(limit): State<Duration>, req: Request, next: Ne
     next.run(req).await
 }
 
+/// A connection's service that notes when its first request head has arrived.
+#[derive(Clone)]
+struct FirstRequest<S> {
+    inner: S,
+    seen: Arc<AtomicBool>,
+}
+
+impl<S, B> hyper::service::Service<http::Request<B>> for FirstRequest<S>
+where
+    S: hyper::service::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, req: http::Request<B>) -> Self::Future {
+        self.seen.store(true, Ordering::Release);
+        self.inner.call(req)
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then drains for up to the grace period.
 pub async fn serve(
     listener: TcpListener,
@@ -143,14 +166,37 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let seen = Arc::new(AtomicBool::new(false));
+        let service = FirstRequest {
+            inner: TowerToHyperService::new(router.clone()),
+            seen: seen.clone(),
+        };
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(tcp), service)
             .into_owned();
         let conn = graceful.watch(conn);
         while connections.try_join_next().is_some() {}
+        let first_head = limits.header_read_timeout;
         connections.spawn(async move {
-            if let Err(e) = conn.await {
+            let mut conn = std::pin::pin!(conn);
+            // Protocol detection and the first request head (HTTP/1 or h2c) have a deadline: a
+            // client that stays silent, or sends only the h2 preface, is closed when it passes.
+            let ended = tokio::select! {
+                r = conn.as_mut() => Some(r),
+                () = tokio::time::sleep(first_head) => None,
+            };
+            let result = match ended {
+                Some(r) => r,
+                None if !seen.load(Ordering::Acquire) => {
+                    tracing::debug!(
+                        secs = first_head.as_secs(),
+                        "no request head within the deadline; connection closed"
+                    );
+                    return;
+                }
+                None => conn.await,
+            };
+            if let Err(e) = result {
                 tracing::trace!(error = %e, "connection ended with an error");
             }
         });

@@ -78,29 +78,9 @@ impl Gateway {
         if config_service.follows_changes() {
             governance.follow(config_service.reload_notices());
         }
-        let (logs, log_store) = if config.logs.enabled {
-            let log_store: Arc<dyn LogStore> = match &config.logs.postgres_url {
-                Some(url) => Arc::new(
-                    PostgresLogStore::connect(url)
-                        .await
-                        .map_err(|e| StartError::Logs(e.to_string()))?,
-                ),
-                None => Arc::new(
-                    SqliteLogStore::open(&config.app_dir.join("logs.db"))
-                        .await
-                        .map_err(|e| StartError::Logs(e.to_string()))?,
-                ),
-            };
-            let writer = LogWriter::spawn_with_retention(
-                log_store.clone(),
-                config.logs.queue_capacity,
-                config.logs.retention_days,
-            );
-            (Some(writer), Some(log_store))
-        } else {
-            (None, None)
-        };
-        let upstream = UpstreamClient::with_policy(config.security.upstream_policy.clone());
+        let (logs, log_store) = open_logs(config).await?;
+        let upstream = UpstreamClient::with_policy(config.security.upstream_policy.clone())
+            .with_limits(config.answer_limits);
         let tracer = config
             .otlp_endpoint
             .as_deref()
@@ -158,6 +138,33 @@ impl Gateway {
         self.state.governance.flush().await;
         Ok(())
     }
+}
+
+/// The request log's writer and store, when logging is on.
+async fn open_logs(
+    config: &ServerConfig,
+) -> Result<(Option<LogWriter>, Option<Arc<dyn LogStore>>), StartError> {
+    if !config.logs.enabled {
+        return Ok((None, None));
+    }
+    let log_store: Arc<dyn LogStore> = match &config.logs.postgres_url {
+        Some(url) => Arc::new(
+            PostgresLogStore::connect(url)
+                .await
+                .map_err(|e| StartError::Logs(e.to_string()))?,
+        ),
+        None => Arc::new(
+            SqliteLogStore::open(&config.app_dir.join("logs.db"))
+                .await
+                .map_err(|e| StartError::Logs(e.to_string()))?,
+        ),
+    };
+    let writer = LogWriter::spawn_with_retention(
+        log_store.clone(),
+        config.logs.queue_capacity,
+        config.logs.retention_days,
+    );
+    Ok((Some(writer), Some(log_store)))
 }
 
 /// The security layers around the whole router: the request head limit first, then the admin gate,

@@ -18,6 +18,8 @@ pub struct ServerConfig {
     /// How long in-flight requests (incl. streams) may run on after a shutdown signal.
     pub shutdown_grace: Duration,
     pub max_request_body_bytes: usize,
+    /// Caps on upstream answers: a JSON answer, one SSE event.
+    pub answer_limits: switchyard_runtime::upstream::AnswerLimits,
     pub logs: LogsConfig,
     /// OTLP/HTTP endpoint for traces (e.g. `http://127.0.0.1:4318`); `None` = tracing export off.
     pub otlp_endpoint: Option<String>,
@@ -114,6 +116,7 @@ impl Default for ServerConfig {
             app_dir: PathBuf::from("./data"),
             shutdown_grace: Duration::from_secs(30),
             max_request_body_bytes: 64 * 1024 * 1024,
+            answer_limits: switchyard_runtime::upstream::AnswerLimits::default(),
             logs: LogsConfig::default(),
             otlp_endpoint: None,
             otlp_flush_every: Duration::from_secs(2),

@@ -76,6 +76,13 @@ pub enum GatewayError {
     UpstreamTimeout { provider: String, timeout_secs: u64 },
     #[error("could not reach provider '{provider}': {reason}")]
     UpstreamUnreachable { provider: String, reason: String },
+    /// The upstream answered something the gateway will not relay (too large, a 1xx/3xx status).
+    #[error("provider '{provider}' {reason}")]
+    UpstreamInvalid {
+        provider: String,
+        reason: String,
+        code: &'static str,
+    },
     /// An error answer from the upstream, normalised; its status is passed on.
     #[error("{}", detail.message)]
     Upstream { status: StatusCode, detail: ErrorDetail },
@@ -115,7 +122,9 @@ impl GatewayError {
             GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             GatewayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            GatewayError::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,
+            GatewayError::UpstreamUnreachable { .. } | GatewayError::UpstreamInvalid { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
             GatewayError::Upstream { status, .. } => *status,
             GatewayError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
             GatewayError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
@@ -168,6 +177,7 @@ impl GatewayError {
             GatewayError::Unavailable(_) => ("server_error", None, Some("provider_unavailable")),
             GatewayError::UpstreamTimeout { .. } => ("timeout_error", None, Some("request_timed_out")),
             GatewayError::UpstreamUnreachable { .. } => ("server_error", None, Some("upstream_unreachable")),
+            GatewayError::UpstreamInvalid { code, .. } => ("server_error", None, Some(*code)),
             GatewayError::Unauthorized { code, .. } => ("authentication_error", None, Some(*code)),
             GatewayError::Forbidden { code, .. } => ("permission_error", None, Some(*code)),
             GatewayError::Limited(r) => match r.kind {

@@ -94,10 +94,30 @@ impl tower_service::Service<Name> for PolicyResolver {
     }
 }
 
+/// Caps on what an upstream answer may make the gateway hold in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnswerLimits {
+    /// Largest JSON (non-stream) answer read, in bytes. Default 256 MiB: room for the largest
+    /// legitimate answers (an embedding batch of 2,048 × 3,072 floats is ~130 MB as JSON text).
+    pub max_json_bytes: usize,
+    /// Largest single SSE event (and unfinished event buffered), in bytes.
+    pub max_sse_event_bytes: usize,
+}
+
+impl Default for AnswerLimits {
+    fn default() -> Self {
+        AnswerLimits {
+            max_json_bytes: 256 * 1024 * 1024,
+            max_sse_event_bytes: switchyard_core::sse::DEFAULT_MAX_EVENT_BYTES,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct UpstreamClient {
     client: Client<HttpsConnector<HttpConnector<PolicyResolver>>, Body>,
     policy: Arc<UpstreamPolicy>,
+    limits: AnswerLimits,
 }
 
 impl Default for UpstreamClient {
@@ -133,7 +153,21 @@ impl UpstreamClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(512)
             .build(https);
-        UpstreamClient { client, policy }
+        UpstreamClient {
+            client,
+            policy,
+            limits: AnswerLimits::default(),
+        }
+    }
+
+    /// The same client with other answer caps.
+    pub fn with_limits(mut self, limits: AnswerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn limits(&self) -> AnswerLimits {
+        self.limits
     }
 
     /// Sends a request; connection-level failures become [`GatewayError::UpstreamUnreachable`].

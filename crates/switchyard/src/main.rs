@@ -45,6 +45,12 @@ struct Cli {
     /// Largest accepted request body, in MiB.
     #[arg(long, env = "SWITCHYARD_MAX_REQUEST_BODY_MB", default_value_t = 64)]
     max_request_body_mb: usize,
+    /// Largest upstream JSON answer read, in MiB (a larger one is a 502 upstream_answer_too_large).
+    #[arg(long, env = "SWITCHYARD_MAX_UPSTREAM_ANSWER_MB", default_value_t = 256)]
+    max_upstream_answer_mb: usize,
+    /// Largest single upstream SSE event, in MiB (a larger one ends the stream with an error event).
+    #[arg(long, env = "SWITCHYARD_MAX_SSE_EVENT_MB", default_value_t = 16)]
+    max_sse_event_mb: usize,
     /// Turn the request log off (it is on by default: SQLite logs.db in the app dir).
     #[arg(long, env = "SWITCHYARD_NO_REQUEST_LOGS")]
     no_request_logs: bool,
@@ -183,6 +189,10 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         app_dir: cli.app_dir.clone(),
         shutdown_grace: Duration::from_secs(cli.shutdown_grace_seconds),
         max_request_body_bytes: cli.max_request_body_mb.saturating_mul(1024 * 1024),
+        answer_limits: switchyard_gateway::AnswerLimits {
+            max_json_bytes: cli.max_upstream_answer_mb.max(1).saturating_mul(1024 * 1024),
+            max_sse_event_bytes: cli.max_sse_event_mb.max(1).saturating_mul(1024 * 1024),
+        },
         logs: LogsConfig {
             enabled: !cli.no_request_logs,
             postgres_url: cli.logs_postgres_url.clone(),

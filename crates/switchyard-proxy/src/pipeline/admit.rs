@@ -53,6 +53,40 @@ pub struct Incoming {
     body: Bytes,
 }
 
+/// Longest model name accepted, in bytes. Real ids are far shorter (Bedrock inference-profile ARNs,
+/// the longest in use, are ~120 bytes); a longer one would be copied into the log, labels and headers.
+pub const MAX_MODEL_NAME_BYTES: usize = 256;
+
+/// A caller's `model` (and each of its `fallbacks`): not empty, at most [`MAX_MODEL_NAME_BYTES`], no
+/// control characters. The message never repeats the name.
+fn check_model_names(spec: &CallSpec) -> Result<(), GatewayError> {
+    let names = spec.model.iter().map(|m| ("model".to_owned(), m)).chain(
+        spec.fallbacks
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (format!("fallbacks[{i}]"), f)),
+    );
+    for (field, name) in names {
+        let problem = if name.is_empty() {
+            "must not be empty".to_owned()
+        } else if name.len() > MAX_MODEL_NAME_BYTES {
+            format!(
+                "is {} bytes long, over the limit of {MAX_MODEL_NAME_BYTES} bytes",
+                name.len()
+            )
+        } else if name.chars().any(char::is_control) {
+            "must not contain control characters".to_owned()
+        } else {
+            continue;
+        };
+        return Err(GatewayError::BadRequest {
+            message: format!("{field} {problem}"),
+            param: Some(field),
+        });
+    }
+    Ok(())
+}
+
 /// What a route read from its request: what admission, planning and the log row need.
 #[derive(Clone, Debug)]
 pub struct CallSpec {
@@ -272,6 +306,10 @@ impl Incoming {
     /// and for a virtual key checks and reserves every limit of the key, its team and its customer
     /// in one atomic step (402/429 when one has no room).
     pub async fn admit(self, spec: CallSpec) -> Result<Admitted, ApiError> {
+        // Checked before the model is copied anywhere (log row, labels, error context, headers).
+        if let Err(error) = check_model_names(&spec) {
+            return Err(self.reject(error));
+        }
         let ctx = ErrorContext {
             provider: spec.provider.clone(),
             model_requested: spec.model.clone(),

@@ -78,6 +78,8 @@ pub struct Served {
     pub model: String,
     pub key_id: String,
     pub key_name: String,
+    /// The key's value, so that answer headers echoing it are not relayed.
+    pub key_secret: Option<switchyard_core::secret::Secret>,
     pub fallback_index: usize,
     pub trail: Vec<AttemptRecord>,
     /// Holds the provider's concurrency slot until the answer has been relayed.
@@ -487,6 +489,7 @@ fn served(
         model: target.model.to_owned(),
         key_id: key.config.id.clone(),
         key_name: key.config.name.clone(),
+        key_secret: key.secret.clone(),
         fallback_index: index,
         trail: std::mem::take(&mut walk.trail),
         permit,
@@ -537,20 +540,8 @@ async fn attempt(
     let now = TokioInstant::now();
     let total_deadline = now + total;
     let first_byte_deadline = now + first_byte;
-    let timed_out = |secs: Duration| AttemptError {
-        failure: Failure::Timeout,
-        error: GatewayError::UpstreamTimeout {
-            provider: provider.to_owned(),
-            timeout_secs: secs.as_secs().max(1),
-        },
-    };
-    let unreachable = |reason: String| AttemptError {
-        failure: Failure::Connection,
-        error: GatewayError::UpstreamUnreachable {
-            provider: provider.to_owned(),
-            reason,
-        },
-    };
+    let timed_out = |secs: Duration| timed_out(provider, secs);
+    let unreachable = |reason: String| unreachable(provider, reason);
 
     let resp = match tokio::time::timeout_at(first_byte_deadline, up.client.send(provider, req)).await {
         Err(_) => return Err(timed_out(first_byte)),
@@ -564,6 +555,10 @@ async fn attempt(
         Ok(Ok(r)) => r,
     };
     let (parts, body) = resp.into_parts();
+    let limits = up.client.limits();
+    if let Some(e) = unexpected_status(provider, parts.status) {
+        return Err(e);
+    }
 
     if !parts.status.is_success() {
         let bytes = tokio::time::timeout_at(total_deadline, read_capped(body, MAX_ERROR_BODY))
@@ -604,9 +599,13 @@ async fn attempt(
         });
     }
     if commit == Commit::FirstEvent && is_sse {
-        return match tokio::time::timeout_at(first_byte_deadline, first_sse_events(body)).await {
+        let framer = SseFramer::with_max_event(limits.max_sse_event_bytes);
+        return match tokio::time::timeout_at(first_byte_deadline, first_sse_events(body, framer)).await {
             Err(_) => Err(timed_out(first_byte)),
-            Ok(Err(reason)) => Err(unreachable(reason)),
+            Ok(Err(SseStartError::Overflow(reason))) => {
+                Err(invalid(provider, reason, "upstream_event_too_large"))
+            }
+            Ok(Err(SseStartError::Broken(reason))) => Err(unreachable(reason)),
             Ok(Ok((first_events, framer, body))) => Ok((
                 parts,
                 ServedBody::Stream(StreamStart {
@@ -625,13 +624,119 @@ async fn attempt(
         return start.map(|b| (parts, b)).map_err(unreachable);
     }
 
-    match tokio::time::timeout_at(total_deadline, body.collect()).await {
-        Err(_) => Err(timed_out(total)),
-        Ok(Err(e)) => Err(unreachable(format!(
-            "connection failed while reading the answer: {e}"
-        ))),
-        Ok(Ok(collected)) => Ok((parts, ServedBody::Json(collected.to_bytes()))),
+    let bytes = json_answer(provider, body, limits.max_json_bytes, total_deadline, total).await?;
+    Ok((parts, ServedBody::Json(bytes)))
+}
+
+fn timed_out(provider: &str, secs: Duration) -> AttemptError {
+    AttemptError {
+        failure: Failure::Timeout,
+        error: GatewayError::UpstreamTimeout {
+            provider: provider.to_owned(),
+            timeout_secs: secs.as_secs().max(1),
+        },
     }
+}
+
+fn unreachable(provider: &str, reason: String) -> AttemptError {
+    AttemptError {
+        failure: Failure::Connection,
+        error: GatewayError::UpstreamUnreachable {
+            provider: provider.to_owned(),
+            reason,
+        },
+    }
+}
+
+/// An answer the gateway will not relay; counted as the upstream's 502.
+fn invalid(provider: &str, reason: String, code: &'static str) -> AttemptError {
+    AttemptError {
+        failure: Failure::Status {
+            status: 502,
+            retry_after: None,
+        },
+        error: GatewayError::UpstreamInvalid {
+            provider: provider.to_owned(),
+            reason,
+            code,
+        },
+    }
+}
+
+/// 1xx/3xx are never relayed: a 101 would hand the client's connection to the upstream, a 3xx would
+/// send the client elsewhere (and the gateway does not follow redirects with a stored key).
+fn unexpected_status(provider: &str, status: http::StatusCode) -> Option<AttemptError> {
+    (status.is_informational() || status.is_redirection()).then(|| {
+        let reason = format!(
+            "answered {status} where a final answer was expected; the gateway does not relay 1xx/3xx answers"
+        );
+        invalid(provider, reason, "upstream_unexpected_status")
+    })
+}
+
+/// A whole JSON answer, within the cap and the request's deadline.
+async fn json_answer(
+    provider: &str,
+    body: hyper::body::Incoming,
+    cap: usize,
+    deadline: TokioInstant,
+    total: Duration,
+) -> Result<bytes::Bytes, AttemptError> {
+    match tokio::time::timeout_at(deadline, read_answer(body, cap)).await {
+        Err(_) => Err(timed_out(provider, total)),
+        Ok(Err(AnswerReadError::TooLarge)) => Err(invalid(
+            provider,
+            format!(
+                "sent an answer larger than the limit of {cap} bytes (--max-upstream-answer-mb); nothing of it was relayed"
+            ),
+            "upstream_answer_too_large",
+        )),
+        Ok(Err(AnswerReadError::Broken(e))) => Err(unreachable(
+            provider,
+            format!("connection failed while reading the answer: {e}"),
+        )),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
+enum AnswerReadError {
+    TooLarge,
+    Broken(hyper::Error),
+}
+
+/// Reads a whole answer of at most `cap` bytes (a larger one is refused as soon as it is known to be:
+/// by its `Content-Length`, or when the bytes read pass the cap).
+async fn read_answer(mut body: hyper::body::Incoming, cap: usize) -> Result<bytes::Bytes, AnswerReadError> {
+    use hyper::body::Body as _;
+    if body.size_hint().lower() > cap as u64 {
+        return Err(AnswerReadError::TooLarge);
+    }
+    let mut out = bytes::BytesMut::new();
+    let mut first: Option<bytes::Bytes> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(AnswerReadError::Broken)?.into_data() else {
+            continue;
+        };
+        let len = first.as_ref().map_or(0, bytes::Bytes::len) + out.len() + data.len();
+        if len > cap {
+            return Err(AnswerReadError::TooLarge);
+        }
+        // A single-frame answer is kept without copying.
+        match first.take() {
+            None if out.is_empty() => first = Some(data),
+            Some(f) => {
+                out.extend_from_slice(&f);
+                out.extend_from_slice(&data);
+            }
+            None => out.extend_from_slice(&data),
+        }
+    }
+    Ok(first.unwrap_or_else(|| out.freeze()))
+}
+
+enum SseStartError {
+    Broken(String),
+    Overflow(String),
 }
 
 fn content_type_is(headers: &HeaderMap, prefix: &str) -> bool {
@@ -644,15 +749,19 @@ fn content_type_is(headers: &HeaderMap, prefix: &str) -> bool {
 /// Reads a stream up to its first whole SSE event(s).
 async fn first_sse_events(
     mut body: hyper::body::Incoming,
-) -> Result<(Vec<bytes::Bytes>, SseFramer, hyper::body::Incoming), String> {
-    let mut framer = SseFramer::new();
+    mut framer: SseFramer,
+) -> Result<(Vec<bytes::Bytes>, SseFramer, hyper::body::Incoming), SseStartError> {
+    let broken = |m: String| SseStartError::Broken(m);
     loop {
         match body.frame().await {
-            None => return Err("the stream ended before its first event".to_owned()),
-            Some(Err(e)) => return Err(format!("the stream failed before its first event: {e}")),
+            None => return Err(broken("the stream ended before its first event".to_owned())),
+            Some(Err(e)) => return Err(broken(format!("the stream failed before its first event: {e}"))),
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     let events = framer.push(data);
+                    if framer.overflowed() {
+                        return Err(SseStartError::Overflow(event_too_large(framer.max_event())));
+                    }
                     if !events.is_empty() {
                         return Ok((events, framer, body));
                     }
@@ -681,6 +790,11 @@ async fn bytes_start(mut body: hyper::body::Incoming, idle_timeout: Duration) ->
         body,
         idle_timeout,
     }))
+}
+
+/// The message of a stream cut because one event passed the cap.
+pub(crate) fn event_too_large(cap: usize) -> String {
+    format!("sent a stream event larger than the limit of {cap} bytes (--max-sse-event-mb)")
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {

@@ -104,6 +104,8 @@ pub struct SseRelay {
     observer: Option<StreamObserver>,
     upstream: Incoming,
     framer: SseFramer,
+    /// Bytes handed to a translator since it last produced a frame.
+    unframed: usize,
     mode: RelayMode,
     ready: VecDeque<Bytes>,
     finished: bool,
@@ -139,6 +141,7 @@ impl SseRelay {
             observer: None,
             upstream: start.body,
             framer,
+            unframed: 0,
             mode,
             ready,
             finished: false,
@@ -155,11 +158,32 @@ impl SseRelay {
         self
     }
 
-    fn push_data(&mut self, data: Bytes) {
-        match &mut self.mode {
-            RelayMode::PassThrough { .. } => self.ready.extend(self.framer.push(data)),
-            RelayMode::Translate(t) => self.ready.extend(t.push_bytes(data)),
+    /// Frames (or translates) a chunk; `Err` with the message when one event passed the cap.
+    fn push_data(&mut self, data: Bytes) -> Result<(), String> {
+        let len = data.len();
+        let overflowed = match &mut self.mode {
+            RelayMode::PassThrough { .. } => {
+                self.ready.extend(self.framer.push(data));
+                self.framer.overflowed()
+            }
+            RelayMode::Translate(t) => {
+                // The translator frames for itself; bytes that produce nothing are an event in
+                // progress, held to the same cap.
+                let frames = t.push_bytes(data);
+                if frames.is_empty() {
+                    self.unframed = self.unframed.saturating_add(len);
+                } else {
+                    self.unframed = 0;
+                }
+                self.ready.extend(frames);
+                self.unframed > self.framer.max_event()
+            }
+        };
+        if overflowed {
+            let reason = super::dispatch::event_too_large(self.framer.max_event());
+            return Err(format!("provider '{}' {reason}", self.provider));
         }
+        Ok(())
     }
 
     /// Ends the stream: cleanly (`problem` = None, upstream closed) or with a failure.
@@ -254,7 +278,9 @@ impl Stream for SseRelay {
                 Poll::Ready(Some(Ok(frame))) => {
                     this.idle.as_mut().reset(Instant::now() + this.idle_timeout);
                     if let Ok(data) = frame.into_data() {
-                        this.push_data(data);
+                        if let Err(msg) = this.push_data(data) {
+                            this.end_with(Some(msg));
+                        }
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {

@@ -139,17 +139,45 @@ pub(crate) fn observe_answer(adm: &Admitted, format: UsageFormat, answer: &[u8],
     });
 }
 
-/// The upstream answer's headers for the client: all but hop-by-hop ones and those `keep` refuses,
-/// plus the routing headers.
+/// The upstream answer's headers for the client: all but hop-by-hop ones, credentials, any that
+/// echoes the key sent (in any case or common encoding) and those `keep` refuses; plus the routing
+/// headers.
 pub(crate) fn answer_headers(served: &Served, keep: impl Fn(&HeaderName) -> bool) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(served.parts.headers.len() + 8);
+    let echoes = |value: &HeaderValue| {
+        served
+            .key_secret
+            .as_ref()
+            .is_some_and(|s| switchyard_core::secret::echoes_secret(value.as_bytes(), s.expose()))
+    };
     for (name, value) in &served.parts.headers {
-        if !is_hop_by_hop(name) && keep(name) {
-            out.append(name, value.clone());
+        if is_hop_by_hop(name) || is_credential(name) || !keep(name) {
+            continue;
         }
+        if echoes(value) {
+            tracing::warn!(provider = %served.provider, header = %name, "upstream answer header echoed the key; not relayed");
+            continue;
+        }
+        out.append(name, value.clone());
     }
     routing_headers(&mut out, served);
     out
+}
+
+/// Headers that carry credentials: never relayed from an upstream answer.
+fn is_credential(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "authorization"
+            | "proxy-authorization"
+            | "cookie"
+            | "set-cookie"
+            | "set-cookie2"
+            | "x-api-key"
+            | "api-key"
+            | "x-goog-api-key"
+            | "x-amz-security-token"
+    )
 }
 
 /// Marks an answer as an event stream the gateway relays event by event (and must not be cached).

@@ -103,7 +103,7 @@ fn read_call(inc: &Incoming, provider: &RuntimeProvider, rest: &str) -> Result<C
     )
     .map_err(|m| GatewayError::BadRequest {
         message: m.to_owned(),
-        param: None,
+        param: Some("path".into()),
     })?;
     // Read, never rewritten: `model` picks the key and names the call in the log.
     let (body_model, body_stream) = match JsonObject::parse(inc.body()) {
