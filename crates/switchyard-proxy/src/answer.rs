@@ -71,3 +71,27 @@ pub async fn read_capped(mut body: Incoming, cap: usize) -> Vec<u8> {
     }
     out
 }
+
+/// The model an upstream answer (or stream event) names: OpenAI's and Anthropic's `model`,
+/// Anthropic's `message_start.message.model`, the Responses API's `response.model`, Gemini's
+/// `modelVersion`.
+pub fn answer_model(answer: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Inner {
+        model: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        model: Option<String>,
+        #[serde(rename = "modelVersion")]
+        model_version: Option<String>,
+        message: Option<Inner>,
+        response: Option<Inner>,
+    }
+    let a: Answer = serde_json::from_slice(answer).ok()?;
+    a.model
+        .or(a.model_version)
+        .or(a.message.and_then(|m| m.model))
+        .or(a.response.and_then(|r| r.model))
+        .filter(|m| !m.is_empty())
+}

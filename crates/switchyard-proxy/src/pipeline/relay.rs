@@ -75,7 +75,7 @@ impl StreamObserver {
                 .split(|&b| b == b'\n')
                 .find_map(|line| line.strip_prefix(b"data:"))
                 .map(<[u8]>::trim_ascii);
-            if let Some(model) = payload.and_then(super::respond::answer_model) {
+            if let Some(model) = payload.and_then(crate::answer::answer_model) {
                 self.watch_model = false;
                 self.handle.update(|d| d.served_model = Some(model));
             }

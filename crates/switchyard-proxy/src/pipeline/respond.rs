@@ -22,7 +22,7 @@ use super::dispatch::{DispatchFailure, Served};
 use super::finish::capped;
 use super::relay::{RelayMode, SseRelay, StreamObserver};
 use super::Admitted;
-use crate::answer::StreamStart;
+use crate::answer::{answer_model, StreamStart};
 use switchyard_runtime::error::ApiError;
 use switchyard_runtime::trail::{upstream_ms, AttemptRecord};
 use switchyard_runtime::upstream::is_hop_by_hop;
@@ -292,28 +292,4 @@ pub(crate) fn routing_headers(h: &mut HeaderMap, served: &Served) {
             .collect::<Vec<_>>()
             .join(", "),
     );
-}
-
-/// The model an upstream answer (or stream event) names: OpenAI's and Anthropic's `model`,
-/// Anthropic's `message_start.message.model`, the Responses API's `response.model`, Gemini's
-/// `modelVersion`.
-pub(crate) fn answer_model(answer: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Inner {
-        model: Option<String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        model: Option<String>,
-        #[serde(rename = "modelVersion")]
-        model_version: Option<String>,
-        message: Option<Inner>,
-        response: Option<Inner>,
-    }
-    let a: Answer = serde_json::from_slice(answer).ok()?;
-    a.model
-        .or(a.model_version)
-        .or(a.message.and_then(|m| m.model))
-        .or(a.response.and_then(|r| r.model))
-        .filter(|m| !m.is_empty())
 }

@@ -22,12 +22,12 @@ use switchyard_core::WireApi;
 use switchyard_translate::usage::UsageFormat;
 use switchyard_translate::{Protocol, RequestOptions, ResponseContext, StreamTranslator, DEFAULT_MAX_TOKENS};
 
-use crate::answer::ServedBody;
+use crate::answer::{answer_model, ServedBody};
 use crate::ingress::protocol_of;
 use crate::pipeline::dispatch::UpstreamRequest;
 use crate::pipeline::relay::RelayMode;
 use crate::pipeline::respond::{
-    answer_headers, answer_model, append_extra_fields, dispatch_failed, extra_fields, observe_answer,
+    answer_headers, append_extra_fields, dispatch_failed, extra_fields, observe_answer,
     observe_served_target, relay_body, response, set_event_stream_headers, ChargedTo,
 };
 use crate::pipeline::{Admitted, CallSpec, Incoming};
