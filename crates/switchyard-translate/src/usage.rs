@@ -116,7 +116,7 @@ impl UsageTap {
             UsageFormat::Gemini => b"usageMetadata",
             _ => b"\"usage\"",
         };
-        if memchr::memmem::find(event, needle).is_none() {
+        if !names_object(event, needle) {
             return;
         }
         for line in event.split(|&b| b == b'\n') {
@@ -170,8 +170,44 @@ impl UsageTap {
         self.usage.map(tokens)
     }
 }
+/// Whether `event` has `needle` (a quoted key, or Gemini's bare `usageMetadata`) followed by an
+/// object, without parsing it: streams that carry `"usage": null` on every chunk (OpenAI with
+/// `include_usage`) are parsed only at the chunk that has the numbers.
+pub fn names_object(event: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find_iter(event, needle).any(|at| {
+        let rest = &event[at + needle.len()..];
+        let rest = rest.trim_ascii_start();
+        // Gemini's needle is the bare name inside its quotes.
+        let rest = rest.strip_prefix(b"\"").unwrap_or(rest).trim_ascii_start();
+        rest.strip_prefix(b":")
+            .is_some_and(|r| r.trim_ascii_start().first() == Some(&b'{'))
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_a_usage_object_counts_as_usage() {
+        use super::names_object;
+        assert!(names_object(
+            br#"data: {"choices":[],"usage":{"prompt_tokens":7}}"#,
+            br#""usage""#
+        ));
+        assert!(names_object(br#"data: {"usage" : {"a":1}}"#, br#""usage""#));
+        assert!(!names_object(
+            br#"data: {"choices":[{"delta":{}}],"usage":null}"#,
+            br#""usage""#
+        ));
+        assert!(!names_object(
+            br#"data: {"text":"the "usage" of words"}"#,
+            br#""usage""#
+        ));
+        assert!(names_object(
+            br#"data: {"usageMetadata": {"promptTokenCount":3}}"#,
+            b"usageMetadata"
+        ));
+    }
+
     use super::*;
 
     #[test]

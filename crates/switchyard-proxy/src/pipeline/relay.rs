@@ -298,7 +298,7 @@ impl Stream for SseRelay {
 
 /// An OpenAI usage-only chunk: `data: {..., "choices": [], "usage": {...}}`.
 fn is_usage_chunk(event: &[u8]) -> bool {
-    if memchr::memmem::find(event, b"\"usage\"").is_none() {
+    if !switchyard_translate::usage::names_object(event, b"\"usage\"") {
         return false;
     }
     let Some(start) = memchr::memmem::find(event, b"data:") else {
