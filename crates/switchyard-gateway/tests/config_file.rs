@@ -361,6 +361,19 @@ fn governed(dedicated: &MockUpstream, shared: &MockUpstream, mode: &str) -> Valu
     file
 }
 
+/// The file's key has a budget, and a budget never passes a call it cannot price: the operator sets
+/// the shared model's price (through the API; `config.json` price overrides are not applied).
+async fn price_the_shared_model(gw: &TestGateway) {
+    let (s, b) = gw
+        .post(
+            "/api/governance/pricing-overrides",
+            json!({"provider": "mittwald-shared", "model": "gpt-oss-120b",
+                   "input_cost_per_million_tokens": 0.1, "output_cost_per_million_tokens": 0.2}),
+        )
+        .await;
+    assert!(s == 200 || s == 409, "{b}");
+}
+
 /// Status of a chat call made with `vk` (or none).
 async fn chat_with_key(gw: &TestGateway, vk: Option<&str>) -> u16 {
     let mut req = gw
@@ -394,6 +407,7 @@ async fn file_governance_admits_its_key_enforces_auth_and_seeds_in_split_mode() 
     write(dir.path(), &governed(&dedicated, &shared, "split"));
 
     let gw = TestGateway::start_with(server_config(dir.path())).await;
+    price_the_shared_model(&gw).await;
     assert_eq!(chat_with_key(&gw, Some(FILE_VK)).await, 200);
     assert_eq!(chat_with_key(&gw, None).await, 401, "the file enforces auth");
     assert_eq!(
@@ -441,6 +455,7 @@ async fn file_governance_admits_its_key_enforces_auth_and_seeds_in_split_mode() 
 
     // "split": what the store has is left alone; nothing the file lacks is deleted.
     let gw = TestGateway::start_with(server_config(dir.path())).await;
+    price_the_shared_model(&gw).await;
     assert_eq!(vk_ids(&gw).await, ["vk-api", "vk-web"]);
     let (_, vk) = gw.get("/api/governance/virtual-keys/vk-web").await;
     assert_eq!(vk["virtual_key"]["name"], "renamed");
@@ -463,6 +478,7 @@ async fn source_of_truth_config_json_makes_governance_equal_to_the_file() {
     write(dir.path(), &file);
 
     let gw = TestGateway::start_with(server_config(dir.path())).await;
+    price_the_shared_model(&gw).await;
     let (s, _) = gw
         .post(
             "/api/governance/virtual-keys",
@@ -491,6 +507,7 @@ async fn source_of_truth_config_json_makes_governance_equal_to_the_file() {
     file["governance"]["virtual_keys"][0]["value"] = json!(NEW_VALUE);
     write(dir.path(), &file);
     let gw = TestGateway::start_with(server_config(dir.path())).await;
+    price_the_shared_model(&gw).await;
     assert_eq!(vk_ids(&gw).await, ["vk-web"], "keys not in the file are deleted");
     let (_, teams) = gw.get("/api/governance/teams").await;
     assert_eq!(teams["count"], 1, "{teams}");
@@ -513,6 +530,7 @@ async fn a_file_only_config_applies_its_governance_too() {
     write(dir.path(), &file);
 
     let gw = TestGateway::start_with(server_config(dir.path())).await;
+    price_the_shared_model(&gw).await;
     assert_eq!(chat_with_key(&gw, Some(FILE_VK)).await, 200);
     assert_eq!(chat_with_key(&gw, None).await, 401);
     gw.stop().await;

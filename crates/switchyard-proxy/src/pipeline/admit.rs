@@ -352,7 +352,7 @@ impl Incoming {
         };
         let governance = &self.state.governance;
         let now = now_ms();
-        let prices = self.plan_prices(spec);
+        let prices = self.plan_prices(spec, vk);
         let est = estimate(self.body.len(), spec.output_cap, prices.dearest.as_ref());
         let mut levels = governance.levels(gov, vk);
         let end_user = customer_id.as_deref().and_then(|c| gov.customer(c));
@@ -400,7 +400,7 @@ impl Incoming {
 
     /// The prices of every target the request might be served by (its fallbacks included): the
     /// dearest, so the reservation errs high, and the first target without a price, if any.
-    fn plan_prices(&self, spec: &CallSpec) -> PlanPrices {
+    fn plan_prices(&self, spec: &CallSpec, vk: &VirtualKey) -> PlanPrices {
         let governance = &self.state.governance;
         let Some(model) = spec.model.as_deref() else {
             return PlanPrices::default();
@@ -422,7 +422,11 @@ impl Incoming {
             },
         };
         let mut prices = PlanPrices::default();
-        for (provider, model) in targets {
+        // Only the targets the key may use: the plan will drop the others.
+        let usable = targets
+            .into_iter()
+            .filter(|(p, m)| vk.rule_for(p.config.name.as_str(), m).is_ok());
+        for (provider, model) in usable {
             match governance.price(provider, &model) {
                 Some(p) => {
                     let dearer = prices
