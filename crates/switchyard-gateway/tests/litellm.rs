@@ -597,6 +597,8 @@ model_list:
     litellm_params: {{model: openai/broken-model, api_base: "{c}", api_key: sk-wrong-0123456789}}
   - model_name: Qwen3.5-0.8B
     litellm_params: {{model: openai/Qwen3.5-0.8B, api_base: "{c}", api_key: sk-c-0123456789}}
+  - model_name: house-model
+    litellm_params: {{model: openai/Qwen3.5-0.8B, api_base: "{c}", api_key: sk-c-0123456789}}
 router_settings:
   fallbacks: [{{"broken-model": ["Qwen3.5-0.8B"]}}]
   routing_strategy: simple-shuffle
@@ -652,6 +654,10 @@ general_settings:
         Some("1"),
         "{h:?}"
     );
+    assert_eq!(c.requests().last().unwrap().json()["model"], "Qwen3.5-0.8B");
+    // A group named other than its upstream id: clients send the name, the upstream gets the id.
+    let (s, body, _) = chat_as(&gw, MASTER, chat_body("house-model")).await;
+    assert_eq!(s, 200, "{body}");
     assert_eq!(c.requests().last().unwrap().json()["model"], "Qwen3.5-0.8B");
     // The imported names are routable, and listed without secrets.
     let (s, info) = mk_get(&gw, "/model/info").await;

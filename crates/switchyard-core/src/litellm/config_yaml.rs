@@ -1,6 +1,7 @@
 //! LiteLLM's `config.yaml` (already parsed into a JSON value) turned into Switchyard's `config.json`:
 //! each `model_list` deployment becomes an OpenAI-compatible provider with one key serving the
-//! upstream id; deployments sharing a `model_name` are one routable name split by their `weight`;
+//! upstream id (a `model_name` that differs from it becomes a key alias of it); deployments sharing a
+//! `model_name` are one routable name split by their `weight`;
 //! `fallbacks` (from `router_settings` or `litellm_settings`) become the providers' fallback chains.
 //! Settings without a Switchyard equivalent are reported by name, never silently dropped.
 
@@ -100,14 +101,6 @@ fn deployment(i: usize, entry: &Value, warnings: &mut Vec<String>) -> Result<Dep
                 format!("'{model}': only OpenAI-compatible deployments ('openai/<id>') can be imported"),
             )
         })?;
-    if upstream_id != model_name {
-        return Err(err(
-            format!("{at}.model_name"),
-            format!(
-                "'{model_name}' differs from the upstream id '{upstream_id}': Switchyard routes a model by its upstream id (no aliases); name the group '{upstream_id}'"
-            ),
-        ));
-    }
     let base_url = params
         .get("api_base")
         .and_then(Value::as_str)
@@ -239,8 +232,13 @@ pub fn import(doc: &Value) -> Result<Imported, ValidationError> {
             .flat_map(|to| deps.iter().filter(move |o| &o.model_name == to))
             .map(|o| format!("{}/{}", o.provider, o.upstream_id))
             .collect();
+        let mut key = json!({"name": format!("{}-key", d.provider), "value": d.key, "models": [d.upstream_id], "weight": d.weight});
+        // A group named other than its upstream id: the name is a key alias of the id.
+        if d.model_name != d.upstream_id {
+            key["aliases"] = json!({ d.model_name.clone(): d.upstream_id });
+        }
         let mut p = json!({
-            "keys": [{"name": format!("{}-key", d.provider), "value": d.key, "models": [d.upstream_id], "weight": d.weight}],
+            "keys": [key],
             "network_config": {"base_url": d.base_url},
             "custom_provider_config": {"base_provider_type": "openai"},
         });
@@ -331,9 +329,14 @@ mod tests {
             import(&d).unwrap_err().field,
             "model_list[1].litellm_params.model"
         );
+        // A group named other than its upstream id routes by an alias of the id.
         let mut d = guide();
         d["model_list"][2]["model_name"] = json!("small");
-        assert_eq!(import(&d).unwrap_err().field, "model_list[2].model_name");
+        d["router_settings"]["fallbacks"] = json!([{"gpt-oss-120b": ["small"]}]);
+        let config = import(&d).unwrap().config;
+        let key = &config["providers"]["small"]["keys"][0];
+        assert_eq!(key["aliases"], json!({"small": "Qwen3.5-0.8B"}), "{config}");
+        assert_eq!(key["models"], json!(["Qwen3.5-0.8B"]));
         let mut d = guide();
         d["router_settings"]["fallbacks"] = json!([{"gpt-oss-120b": ["nope"]}]);
         assert_eq!(import(&d).unwrap_err().field, "fallbacks");
