@@ -21,6 +21,7 @@
 //! target ([`dispatch::UpstreamRequest`]) and how to render the answer.
 
 pub mod admit;
+pub mod attempt;
 pub mod dispatch;
 pub mod finish;
 pub mod plan;

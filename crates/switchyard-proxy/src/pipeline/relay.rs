@@ -180,7 +180,7 @@ impl SseRelay {
             }
         };
         if overflowed {
-            let reason = super::dispatch::event_too_large(self.framer.max_event());
+            let reason = super::attempt::event_too_large(self.framer.max_event());
             return Err(format!("provider '{}' {reason}", self.provider));
         }
         Ok(())
