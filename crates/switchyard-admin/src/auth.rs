@@ -14,14 +14,14 @@
 //! process until it would have expired.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -35,13 +35,15 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use switchyard_core::admin_auth::{
-    cookie_value, is_admin_path, is_loopback_host_header, is_state_changing, origin_matches_host,
-    parse_bearer, CSRF_HEADER, SESSION_COOKIE,
+    cookie_value, is_admin_path, is_state_changing, parse_bearer, CSRF_HEADER, SESSION_COOKIE,
 };
 use tokio::sync::Semaphore;
 
+use switchyard_runtime::browser;
 use switchyard_runtime::error::GatewayError;
 use switchyard_runtime::security::{AdminMode, SecurityConfig};
+
+use crate::throttle::Throttle;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -97,6 +99,8 @@ pub struct AdminAuth {
     /// Logged-out cookies (their MAC) until their expiry.
     revoked: Mutex<HashMap<String, u64>>,
     verifications: Semaphore,
+    /// Failed passwords and tokens, per source and in total.
+    throttle: Throttle,
 }
 
 impl std::fmt::Debug for AdminAuth {
@@ -150,6 +154,7 @@ impl AdminAuth {
             secure_cookies: security.secure_cookies,
             revoked: Mutex::new(HashMap::new()),
             verifications: Semaphore::new(CONCURRENT_VERIFICATIONS),
+            throttle: Throttle::new(security.login_throttle, Instant::now()),
         }
     }
 
@@ -165,14 +170,22 @@ impl AdminAuth {
             .fold(false, |found, known| found | bool::from(known.ct_eq(&d)))
     }
 
-    async fn password_is_valid(&self, username: &str, password: &str) -> bool {
+    /// `Err(wait)` when the source was locked out while this attempt queued for a verification slot
+    /// (Argon2 does not run then).
+    async fn password_is_valid(
+        &self,
+        source: Option<IpAddr>,
+        username: &str,
+        password: &str,
+    ) -> Result<bool, Duration> {
         let Some(hash) = self.password_hash.clone() else {
-            return false;
+            return Ok(false);
         };
         let user_ok = bool::from(username.as_bytes().ct_eq(self.username.as_bytes()));
         let Ok(_permit) = self.verifications.acquire().await else {
-            return false;
+            return Ok(false);
         };
+        self.throttle.check(source, Instant::now())?;
         let password = password.to_owned();
         // The hash is verified even for a wrong user name, so timing does not tell user names apart.
         let verified = tokio::task::spawn_blocking(move || {
@@ -186,7 +199,7 @@ impl AdminAuth {
         })
         .await
         .unwrap_or(false);
-        user_ok && verified
+        Ok(user_ok && verified)
     }
 
     /// A new session cookie value for `username`.
@@ -253,6 +266,20 @@ impl AdminAuth {
     }
 }
 
+/// The address the connection came from (set by the accept loop).
+fn source_of(extensions: &http::Extensions) -> Option<IpAddr> {
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
+fn throttled(wait: Duration) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    GatewayError::TooManyAttempts {
+        message: format!("too many failed admin logins or tokens from this address; try again in {secs} s"),
+        retry_after_secs: secs.max(1),
+    }
+    .into_response()
+}
+
 fn session_cookie_of(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
@@ -261,27 +288,9 @@ fn session_cookie_of(headers: &HeaderMap) -> Option<&str> {
         .find_map(|v| cookie_value(v, SESSION_COOKIE))
 }
 
-fn host_of(req: &Request) -> Option<&str> {
-    req.headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-}
-
-/// A browser request made by another site's page: `Sec-Fetch-Site: cross-site`, or an `Origin` that
-/// is not this host.
+/// A browser request made by another site's page (`switchyard_runtime::browser`).
 fn is_cross_site(req: &Request) -> bool {
-    let h = req.headers();
-    if h.get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes() == b"cross-site")
-    {
-        return true;
-    }
-    match (h.get(header::ORIGIN).and_then(|v| v.to_str().ok()), host_of(req)) {
-        (Some(origin), Some(host)) => !origin_matches_host(origin, host),
-        (Some(_), None) => true,
-        (None, _) => false,
-    }
+    browser::is_cross_site(req.headers(), req.uri())
 }
 
 fn cross_site_refusal() -> Response {
@@ -300,7 +309,7 @@ pub async fn admin_gate(State(auth): State<Arc<AdminAuth>>, mut req: Request, ne
     let changes_state = is_state_changing(req.method().as_str());
     match auth.mode {
         AdminMode::OpenOnLoopback | AdminMode::OpenInsecure => {
-            if auth.mode == AdminMode::OpenOnLoopback && !host_of(&req).is_some_and(is_loopback_host_header) {
+            if auth.mode == AdminMode::OpenOnLoopback && browser::is_foreign_host(req.headers(), req.uri()) {
                 // A page on another site that rebinds its DNS name to 127.0.0.1 sends its own name.
                 return GatewayError::Forbidden {
                     message: "the open admin API only answers requests addressed to localhost; \
@@ -319,13 +328,20 @@ pub async fn admin_gate(State(auth): State<Arc<AdminAuth>>, mut req: Request, ne
         AdminMode::Required => {}
     }
     if let Some(authz) = req.headers().get(header::AUTHORIZATION) {
+        let source = source_of(req.extensions());
+        if let Err(wait) = auth.throttle.check(source, Instant::now()) {
+            return throttled(wait);
+        }
         let token = authz.to_str().ok().and_then(parse_bearer);
         return match token {
             Some(t) if auth.token_is_valid(t) => {
                 req.extensions_mut().insert(AdminPrincipal::Token);
                 next.run(req).await
             }
-            _ => unauthorized("the admin token is not valid"),
+            _ => {
+                auth.throttle.failed(source, Instant::now());
+                unauthorized("the admin token is not valid")
+            }
         };
     }
     if let Some(cookie) = session_cookie_of(req.headers()).map(str::to_owned) {
@@ -400,7 +416,10 @@ struct LoginInput {
     token: Option<String>,
 }
 
-async fn login(State(auth): State<Arc<AdminAuth>>, headers: HeaderMap, body: Body) -> Response {
+async fn login(State(auth): State<Arc<AdminAuth>>, req: Request) -> Response {
+    let source = source_of(req.extensions());
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -431,21 +450,31 @@ async fn login(State(auth): State<Arc<AdminAuth>>, headers: HeaderMap, body: Bod
         Ok(i) => i,
         Err(e) => return e.into_response(),
     };
-    let username = match (&input.token, &input.username, &input.password) {
-        (Some(t), _, _) if auth.token_is_valid(t) => "token".to_owned(),
-        (None, Some(u), Some(p)) if auth.password_is_valid(u, p).await => u.clone(),
-        (None, None, None) => {
-            return GatewayError::BadRequest {
-                message: "send {\"username\", \"password\"} or {\"token\"}".into(),
-                param: Some("username".into()),
-            }
-            .into_response()
+    if let (None, None, None) = (&input.token, &input.username, &input.password) {
+        return GatewayError::BadRequest {
+            message: "send {\"username\", \"password\"} or {\"token\"}".into(),
+            param: Some("username".into()),
         }
-        _ => {
-            tracing::warn!("admin login failed");
-            return unauthorized("wrong user name, password or token");
-        }
+        .into_response();
+    }
+    if let Err(wait) = auth.throttle.check(source, Instant::now()) {
+        return throttled(wait);
+    }
+    let accepted = match (&input.token, &input.username, &input.password) {
+        (Some(t), _, _) => auth.token_is_valid(t).then(|| "token".to_owned()),
+        (None, Some(u), Some(p)) => match auth.password_is_valid(source, u, p).await {
+            Ok(valid) => valid.then(|| u.clone()),
+            Err(wait) => return throttled(wait),
+        },
+        _ => None,
     };
+    let Some(username) = accepted else {
+        // Counted, and reported once per burst by the throttle rather than once per guess.
+        auth.throttle.failed(source, Instant::now());
+        tracing::debug!(source = ?source, "admin login failed");
+        return unauthorized("wrong user name, password or token");
+    };
+    auth.throttle.succeeded(source, Instant::now());
     let (cookie, expires) = auth.issue(&username);
     let csrf = auth.csrf_token(&cookie);
     tracing::info!(user = %username, "admin logged in");

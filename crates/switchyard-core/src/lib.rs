@@ -29,6 +29,7 @@ pub mod retry;
 pub mod routing;
 pub mod secret;
 pub mod sse;
+pub mod text;
 pub mod upstream_policy;
 pub mod upstream_url;
 

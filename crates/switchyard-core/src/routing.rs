@@ -123,6 +123,14 @@ pub enum RoutingError {
     NoProviderForModel { model: String },
     #[error("fallbacks[{index}]: {message}")]
     BadFallback { index: usize, message: String },
+    /// Keys are configured for the model but none can be used because of the gateway's own
+    /// configuration (an unset environment variable, incomplete AWS credentials): the operator's
+    /// mistake, not the caller's.
+    #[error(
+        "model '{model}' is configured on this gateway but no key for it can be used: {detail}. \
+         This is a problem in the gateway's configuration, not in the request"
+    )]
+    KeyMisconfigured { model: String, detail: String },
 }
 
 /// Why no key could be chosen for one attempt.
@@ -228,6 +236,17 @@ impl RuntimeConfig {
                     })
                     .collect();
                 if tiers.is_empty() {
+                    let broken: Vec<String> = self
+                        .providers
+                        .iter()
+                        .filter_map(|p| p.misconfigured_for(model))
+                        .collect();
+                    if !broken.is_empty() {
+                        return Err(RoutingError::KeyMisconfigured {
+                            model: model.to_owned(),
+                            detail: broken.join("; "),
+                        });
+                    }
                     return Err(RoutingError::NoProviderForModel {
                         model: model.to_owned(),
                     });
@@ -357,6 +376,12 @@ impl RuntimeProvider {
             .filter(|k| k.usable() && k.serves(model).is_some())
             .collect();
         if eligible.is_empty() {
+            if let Some(detail) = self.misconfigured_for(model) {
+                return Err(KeyChoiceError::NotConfigured(RoutingError::KeyMisconfigured {
+                    model: model.to_owned(),
+                    detail,
+                }));
+            }
             return Err(KeyChoiceError::NotConfigured(RoutingError::NoKeyForModel {
                 provider: self.config.name.to_string(),
                 model: model.to_owned(),
@@ -414,6 +439,27 @@ impl RuntimeProvider {
             Listed::No => None,
             Listed::Unknown => Some(Specificity::Wildcard),
         }
+    }
+
+    /// When no usable key serves `model` but enabled keys would if their configuration were
+    /// complete: each such key and its problem (`provider 'p' key 'k': ...`).
+    pub fn misconfigured_for(&self, model: &str) -> Option<String> {
+        if self.serves(model) {
+            return None;
+        }
+        let broken: Vec<String> = self
+            .keys
+            .iter()
+            .filter(|k| k.config.enabled && k.serves(model).is_some())
+            .filter_map(|k| {
+                let problem = k.problem.as_ref()?;
+                Some(format!(
+                    "provider '{}' key '{}': {problem}",
+                    self.config.name, k.config.name
+                ))
+            })
+            .collect();
+        (!broken.is_empty()).then(|| broken.join("; "))
     }
 
     /// Whether any usable key of this provider serves `model`.

@@ -5,10 +5,12 @@
 //! configures hyper directly: a header read timeout, a bounded read buffer (which caps the request
 //! head; hyper answers a bare `431` beyond it) and HTTP/2's header list size, and a graceful shutdown
 //! that stops accepting, lets in-flight requests and streams finish, and gives up at a deadline.
-//! Heads below the hard cap but over `max_header_bytes` get a `431` in the API's error shape from
-//! [`limit_headers`].
+//! Heads below the hard caps but over `max_header_bytes` or `max_header_count` get a `431` in the
+//! API's error shape from [`limit_headers`]; only heads past hyper's own caps (twice the size, four
+//! times the count) get hyper's bare `431`.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -34,6 +36,8 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// The request head size answered with a `431` in the API's shape.
     pub max_header_bytes: usize,
+    /// The number of request headers answered with a `431` in the API's shape.
+    pub max_header_count: usize,
     pub shutdown_grace: Duration,
 }
 
@@ -43,6 +47,20 @@ impl ConnectionLimits {
     fn hard_cap(&self) -> usize {
         (self.max_header_bytes * 2 + 16 * 1024).max(16 * 1024)
     }
+
+    /// hyper's own cap on the number of request headers (its default is 100, answered with a bare
+    /// `431`): above the answered limit for the same reason. hyper reserves room for this many
+    /// headers while parsing each head, so it stays a small multiple.
+    fn hard_header_count(&self) -> usize {
+        (self.max_header_count * 4).max(256)
+    }
+}
+
+/// What [`limit_headers`] answers with a `431` in the API's shape.
+#[derive(Clone, Copy, Debug)]
+pub struct HeadLimits {
+    pub bytes: usize,
+    pub count: usize,
 }
 
 /// The size of a request head as sent: request line, and every header as `name: value\r\n`.
@@ -55,10 +73,17 @@ pub fn head_size(req: &Request) -> usize {
         + line
 }
 
-/// The layer that answers an oversized request head with `431` in the API's error shape.
-pub async fn limit_headers(State(limit): State<usize>, req: Request, next: Next) -> Response {
-    if head_size(&req) > limit {
-        return GatewayError::HeadersTooLarge { limit_bytes: limit }.into_response();
+/// The layer that answers an oversized request head, or one with too many headers, with `431` in
+/// the API's error shape.
+pub async fn limit_headers(State(limit): State<HeadLimits>, req: Request, next: Next) -> Response {
+    if head_size(&req) > limit.bytes {
+        return GatewayError::HeadersTooLarge {
+            limit_bytes: limit.bytes,
+        }
+        .into_response();
+    }
+    if req.headers().len() > limit.count {
+        return GatewayError::TooManyHeaders { limit: limit.count }.into_response();
     }
     next.run(req).await
 }
@@ -110,11 +135,13 @@ pub async fn body_deadline(State(limit): State<Duration>, req: Request, next: Ne
     next.run(req).await
 }
 
-/// A connection's service that notes when its first request head has arrived.
+/// A connection's service that notes when its first request head has arrived, and tells every
+/// request where the connection came from (`ConnectInfo`, for the admin login throttle).
 #[derive(Clone)]
 struct FirstRequest<S> {
     inner: S,
     seen: Arc<AtomicBool>,
+    peer: SocketAddr,
 }
 
 impl<S, B> hyper::service::Service<http::Request<B>> for FirstRequest<S>
@@ -125,8 +152,9 @@ where
     type Error = S::Error;
     type Future = S::Future;
 
-    fn call(&self, req: http::Request<B>) -> Self::Future {
+    fn call(&self, mut req: http::Request<B>) -> Self::Future {
         self.seen.store(true, Ordering::Release);
+        req.extensions_mut().insert(ConnectInfo(self.peer));
         self.inner.call(req)
     }
 }
@@ -143,6 +171,7 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.hard_header_count())
         .max_buf_size(limits.hard_cap());
     builder
         .http2()
@@ -153,7 +182,7 @@ pub async fn serve(
     let mut connections = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (tcp, _peer) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -170,6 +199,7 @@ pub async fn serve(
         let service = FirstRequest {
             inner: TowerToHyperService::new(router.clone()),
             seen: seen.clone(),
+            peer,
         };
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(tcp), service)

@@ -103,6 +103,7 @@ impl Gateway {
             governance,
             master_keys: litellm::master_keys(&config.security),
             model_lists: Default::default(),
+            loopback_bind: switchyard_core::admin_auth::is_loopback_bind(&config.host),
         });
         switchyard_proxy::discovery::spawn_refresher(state.clone());
         let addr = format!("{}:{}", config.host, config.port);
@@ -116,6 +117,7 @@ impl Gateway {
             limits: ConnectionLimits {
                 header_read_timeout: config.security.header_read_timeout,
                 max_header_bytes: config.security.max_header_bytes,
+                max_header_count: config.security.max_header_count,
                 shutdown_grace: config.shutdown_grace,
             },
             state,
@@ -178,7 +180,10 @@ fn secured(router: Router, auth: Arc<AdminAuth>, security: &SecurityConfig) -> R
             listen::body_deadline,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            security.max_header_bytes,
+            listen::HeadLimits {
+                bytes: security.max_header_bytes,
+                count: security.max_header_count,
+            },
             listen::limit_headers,
         ))
 }

@@ -35,6 +35,9 @@ fn secured() -> SecurityConfig {
     let mut s = SecurityConfig::default();
     s.admin.tokens.push(Secret::new(TOKEN));
     s.admin.password_hash = Some(hash_password(PASSWORD).unwrap());
+    // This file sends many wrong credentials on purpose; throttling them is `hostile_clients.rs`'s.
+    s.login_throttle.free_failures = 10_000;
+    s.login_throttle.global_failures_per_minute = 10_000;
     s
 }
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 use switchyard_core::governance::LimitKind;
 use switchyard_core::json_fields::JsonBodyError;
 use switchyard_core::routing::RoutingError;
+use switchyard_core::text::{clip, MAX_LOGGED_ERROR};
 use switchyard_core::ValidationError;
 use switchyard_store::StoreError;
 use switchyard_translate::{default_type_for_status, ErrorDetail};
@@ -55,6 +56,8 @@ pub enum GatewayError {
     Forbidden { message: String, code: &'static str },
     #[error("request headers are larger than the limit of {limit_bytes} bytes")]
     HeadersTooLarge { limit_bytes: usize },
+    #[error("the request has more than {limit} headers")]
+    TooManyHeaders { limit: usize },
     #[error("the request body was not received within {secs} s")]
     BodyTimeout { secs: u64 },
     #[error("{0}")]
@@ -88,6 +91,10 @@ pub enum GatewayError {
     Upstream { status: StatusCode, detail: ErrorDetail },
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// Too many failed admin credentials from this source (or from everyone): refused without
+    /// checking, until `retry_after_secs` have passed.
+    #[error("{message}")]
+    TooManyAttempts { message: String, retry_after_secs: u64 },
     /// Governance: a budget (402), rate limit or concurrency limit (429) has no room.
     #[error("{}", .0.message())]
     Limited(switchyard_core::governance::Rejection),
@@ -112,11 +119,14 @@ impl GatewayError {
         match self {
             GatewayError::BadRequest { .. } | GatewayError::Validation(_) => StatusCode::BAD_REQUEST,
             GatewayError::Routing(RoutingError::BadFallback { .. }) => StatusCode::BAD_REQUEST,
+            GatewayError::Routing(RoutingError::KeyMisconfigured { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::NotFound { .. } | GatewayError::Routing(_) => StatusCode::NOT_FOUND,
             GatewayError::Conflict(_) => StatusCode::CONFLICT,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            GatewayError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            GatewayError::HeadersTooLarge { .. } | GatewayError::TooManyHeaders { .. } => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
             GatewayError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             GatewayError::RequestTypeNotAllowed { .. } => StatusCode::FORBIDDEN,
             GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -133,7 +143,7 @@ impl GatewayError {
             GatewayError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             GatewayError::Forbidden { .. } => StatusCode::FORBIDDEN,
             GatewayError::Limited(r) if r.kind == LimitKind::Budget => StatusCode::PAYMENT_REQUIRED,
-            GatewayError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::Limited(_) | GatewayError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -149,6 +159,9 @@ impl GatewayError {
                 Some("model".into()),
                 Some("provider_not_configured"),
             ),
+            GatewayError::Routing(RoutingError::KeyMisconfigured { .. }) => {
+                ("server_error", None, Some("provider_key_misconfigured"))
+            }
             GatewayError::Routing(RoutingError::BadFallback { index, .. }) => {
                 ("invalid_request_error", Some(format!("fallbacks[{index}]")), None)
             }
@@ -169,6 +182,9 @@ impl GatewayError {
             GatewayError::HeadersTooLarge { .. } => {
                 ("invalid_request_error", None, Some("request_headers_too_large"))
             }
+            GatewayError::TooManyHeaders { .. } => {
+                ("invalid_request_error", None, Some("too_many_request_headers"))
+            }
             GatewayError::BodyTimeout { .. } => ("timeout_error", None, Some("request_body_timeout")),
             GatewayError::RequestTypeNotAllowed { .. } => {
                 ("permission_error", None, Some("request_type_blocked"))
@@ -180,6 +196,7 @@ impl GatewayError {
             GatewayError::UpstreamInvalid { code, .. } => ("server_error", None, Some(*code)),
             GatewayError::Unauthorized { code, .. } => ("authentication_error", None, Some(*code)),
             GatewayError::Forbidden { code, .. } => ("permission_error", None, Some(*code)),
+            GatewayError::TooManyAttempts { .. } => ("rate_limit_error", None, Some("login_throttled")),
             GatewayError::Limited(r) => match r.kind {
                 LimitKind::Budget => ("budget_exceeded", None, Some("budget_exceeded")),
                 LimitKind::Requests => ("rate_limit_error", None, Some("rate_limit_exceeded")),
@@ -250,13 +267,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.error.status();
         if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), error = %self.error, provider = ?self.context.provider, "request failed");
+            let error = self.error.to_string();
+            let error = clip(&error, MAX_LOGGED_ERROR);
+            tracing::warn!(status = status.as_u16(), error = %error, provider = ?self.context.provider, "request failed");
         } else {
-            tracing::debug!(status = status.as_u16(), error = %self.error, "request rejected");
+            tracing::debug!(status = status.as_u16(), error = %clip(&self.error.to_string(), MAX_LOGGED_ERROR), "request rejected");
         }
         let detail = self.error.detail();
         let limit_headers = match &self.error {
             GatewayError::Limited(r) => rejection_headers(r),
+            GatewayError::TooManyAttempts { retry_after_secs, .. } => {
+                vec![("retry-after", retry_after_secs.to_string())]
+            }
             _ => Vec::new(),
         };
         let summary = ErrorSummary {

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod browser;
 pub mod error;
 pub mod governance;
 pub mod metrics;

@@ -61,6 +61,8 @@ pub struct SecurityConfig {
     pub header_read_timeout: Duration,
     /// Largest request head (request line plus headers) answered normally; larger is `431`.
     pub max_header_bytes: usize,
+    /// Most request headers answered normally; more is `431`.
+    pub max_header_count: usize,
     /// A request body must have arrived completely within this time after the request (`408`).
     pub body_read_timeout: Duration,
     /// Addresses upstream connections may not go to, besides the cloud metadata services.
@@ -68,6 +70,32 @@ pub struct SecurityConfig {
     /// LiteLLM's master key (`SWITCHYARD_MASTER_KEY`): opens the LiteLLM management routes and
     /// passes inference; when set, every inference request needs a key, as in LiteLLM.
     pub master_key: Option<Secret>,
+    /// How failed admin logins and admin-token guesses are slowed down.
+    pub login_throttle: LoginThrottle,
+}
+
+/// Failed admin credentials (password logins and bearer-token guesses), per source address and in
+/// total: after `free_failures` failures a source is locked out for `base_lockout`, doubling with each
+/// further failure up to `max_lockout`; more than `global_failures_per_minute` failures from all
+/// sources together lock every source out until the minute ends. A source is forgotten after
+/// `max_lockout` without failures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginThrottle {
+    pub free_failures: u32,
+    pub base_lockout: Duration,
+    pub max_lockout: Duration,
+    pub global_failures_per_minute: u32,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        LoginThrottle {
+            free_failures: 5,
+            base_lockout: Duration::from_secs(1),
+            max_lockout: Duration::from_secs(15 * 60),
+            global_failures_per_minute: 100,
+        }
+    }
 }
 
 impl fmt::Debug for SecurityConfig {
@@ -83,9 +111,11 @@ impl fmt::Debug for SecurityConfig {
             .field("secure_cookies", &self.secure_cookies)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_header_bytes", &self.max_header_bytes)
+            .field("max_header_count", &self.max_header_count)
             .field("body_read_timeout", &self.body_read_timeout)
             .field("upstream_policy", &self.upstream_policy)
             .field("master_key", &set(&self.master_key))
+            .field("login_throttle", &self.login_throttle)
             .finish()
     }
 }
@@ -104,9 +134,11 @@ impl Default for SecurityConfig {
             secure_cookies: false,
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 32 * 1024,
+            max_header_count: 100,
             body_read_timeout: Duration::from_secs(120),
             upstream_policy: UpstreamPolicy::default(),
             master_key: None,
+            login_throttle: LoginThrottle::default(),
         }
     }
 }

@@ -48,6 +48,9 @@ pub struct AppState {
     /// The model lists read from providers with `model_discovery` (a routing input; written by the
     /// proxy's discovery task and the admin `refresh-models` endpoint).
     pub model_lists: arc_swap::ArcSwap<switchyard_core::discovery::ModelLists>,
+    /// Listening on a loopback address only: inference open without a virtual key then refuses what
+    /// only a browser on another site would send (`switchyard_runtime::browser`).
+    pub loopback_bind: bool,
 }
 
 /// Owns the config snapshot. Reads are lock-free (`snapshot()`); writes are serialised, go to the store

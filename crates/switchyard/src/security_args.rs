@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 use switchyard_gateway::admin::auth::{check_password_hash, hash_password};
+use switchyard_gateway::security::LoginThrottle;
 use switchyard_gateway::{AdminCredentials, SecurityConfig};
 
 use switchyard_core::admin_auth::{parse_token_list, token_problem};
@@ -53,10 +54,30 @@ pub struct SecurityArgs {
     /// Largest request head (request line and headers), in KiB; larger requests get 431.
     #[arg(long, env = "SWITCHYARD_MAX_HEADER_KB", default_value_t = 32)]
     max_header_kb: usize,
+    /// Most request headers; more get 431.
+    #[arg(long, env = "SWITCHYARD_MAX_HEADERS", default_value_t = 100)]
+    max_headers: usize,
     /// Extra address blocks upstream connections may not reach, comma-separated (e.g.
     /// 10.0.0.0/8,fd00::/8). Cloud metadata addresses are always refused.
     #[arg(long, env = "SWITCHYARD_UPSTREAM_DENY", value_delimiter = ',')]
     upstream_deny: Vec<String>,
+    /// Failed admin logins or wrong admin tokens from one address before it is locked out.
+    #[arg(long, env = "SWITCHYARD_LOGIN_FREE_FAILURES", default_value_t = 5)]
+    login_free_failures: u32,
+    /// Seconds of the first lockout; each further failure doubles it.
+    #[arg(long, env = "SWITCHYARD_LOGIN_LOCKOUT_SECONDS", default_value_t = 1)]
+    login_lockout_seconds: u64,
+    /// Longest lockout, in seconds; an address is forgotten after this long without failures.
+    #[arg(long, env = "SWITCHYARD_LOGIN_MAX_LOCKOUT_SECONDS", default_value_t = 900)]
+    login_max_lockout_seconds: u64,
+    /// Failed admin logins or tokens per minute from all addresses together, past which every
+    /// address is refused until the minute ends.
+    #[arg(
+        long,
+        env = "SWITCHYARD_LOGIN_GLOBAL_FAILURES_PER_MINUTE",
+        default_value_t = 100
+    )]
+    login_global_failures_per_minute: u32,
     /// Read a password from standard input, print its Argon2id hash for SWITCHYARD_ADMIN_PASSWORD_HASH,
     /// and exit.
     #[arg(long)]
@@ -99,6 +120,9 @@ impl SecurityArgs {
         if self.max_header_kb < 4 {
             bail!("--max-header-kb must be at least 4");
         }
+        if self.login_free_failures == 0 || self.login_global_failures_per_minute == 0 {
+            bail!("--login-free-failures and --login-global-failures-per-minute must be at least 1");
+        }
         Ok(SecurityConfig {
             admin: AdminCredentials {
                 username: self.admin_username.clone(),
@@ -112,11 +136,22 @@ impl SecurityArgs {
             secure_cookies: self.secure_cookies,
             header_read_timeout: Duration::from_secs(self.header_read_timeout_seconds.max(1)),
             max_header_bytes: self.max_header_kb * 1024,
+            max_header_count: self.max_headers.max(16),
             body_read_timeout: Duration::from_secs(self.body_read_timeout_seconds.max(1)),
             upstream_policy: UpstreamPolicy { deny },
             master_key: env_secret("SWITCHYARD_MASTER_KEY")
                 .or_else(|| env_secret("LITELLM_MASTER_KEY"))
                 .map(Secret::new),
+            login_throttle: LoginThrottle {
+                free_failures: self.login_free_failures,
+                base_lockout: Duration::from_secs(self.login_lockout_seconds.max(1)),
+                max_lockout: Duration::from_secs(
+                    self.login_max_lockout_seconds
+                        .max(self.login_lockout_seconds)
+                        .max(1),
+                ),
+                global_failures_per_minute: self.login_global_failures_per_minute,
+            },
         })
     }
 }

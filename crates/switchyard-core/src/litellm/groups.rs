@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::keys::refuse_unknown;
+use super::keys::{check_metadata, refuse_unknown};
 use super::limits::{apply_limits, double_option, view_limits, LimitFields};
 use crate::governance::window::format_rfc3339;
 use crate::governance::Group;
@@ -74,9 +74,7 @@ impl TeamBody {
     pub fn apply(&self, g: &mut Group) -> Result<(), ValidationError> {
         refuse_unknown(&self.unknown)?;
         if let Some(m) = &self.metadata {
-            if !m.is_object() {
-                return Err(ValidationError::new("metadata", "must be a JSON object"));
-            }
+            check_metadata(m)?;
         }
         if let Some(a) = &self.team_alias {
             check_name("team_alias", a)?;

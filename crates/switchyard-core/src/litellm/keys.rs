@@ -89,6 +89,23 @@ fn is_all_models(models: &[String]) -> bool {
 }
 
 /// Rejects fields Switchyard does not implement, naming the first.
+/// Largest `metadata` object kept with a key or team, serialised.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// `metadata` must be a JSON object of at most [`MAX_METADATA_BYTES`].
+pub fn check_metadata(m: &Value) -> Result<(), ValidationError> {
+    if !m.is_object() {
+        return Err(ValidationError::new("metadata", "must be a JSON object"));
+    }
+    if m.to_string().len() > MAX_METADATA_BYTES {
+        return Err(ValidationError::new(
+            "metadata",
+            format!("must be at most {MAX_METADATA_BYTES} bytes as JSON"),
+        ));
+    }
+    Ok(())
+}
+
 pub fn refuse_unknown(unknown: &BTreeMap<String, Value>) -> Result<(), ValidationError> {
     match unknown.keys().next() {
         Some(k) => Err(ValidationError::new(
@@ -170,9 +187,7 @@ impl KeyBody {
             };
         }
         if let Some(m) = &self.metadata {
-            if !m.is_object() {
-                return Err(ValidationError::new("metadata", "must be a JSON object"));
-            }
+            check_metadata(m)?;
             meta.metadata = m.clone();
         }
         if let Some(p) = self.max_parallel_requests {
@@ -185,6 +200,14 @@ impl KeyBody {
             vk.team_id = t.clone().filter(|t| !t.is_empty());
         }
         if let Some(u) = &self.user_id {
+            if u.as_ref()
+                .is_some_and(|u| u.len() > 200 || u.chars().any(char::is_control))
+            {
+                return Err(ValidationError::new(
+                    "user_id",
+                    "must be at most 200 characters, without control characters",
+                ));
+            }
             meta.user_id = u.clone();
         }
         if let Some(b) = self.blocked {

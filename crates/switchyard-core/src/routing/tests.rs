@@ -183,6 +183,28 @@ fn env_references_resolve_or_explain() {
 }
 
 #[test]
+fn a_model_served_only_by_keys_with_unset_variables_is_a_configuration_error() {
+    let p = provider(r#"{"provider":"openai"}"#);
+    let k = key(&p, r#"{"name":"shared","value":"env.UNSET_VAR","models":["*"]}"#);
+    let cfg = RuntimeConfig::build(vec![(p, vec![k])], |_| None);
+    let mut rng = fastrand::Rng::with_seed(1);
+    for model in ["gpt-4o", "openai/gpt-4o"] {
+        let err = match cfg.resolve(model, None, &mut rng) {
+            Err(e) => e,
+            Ok(targets) => targets[0]
+                .provider
+                .select_key(targets[0].model, &mut rng)
+                .expect_err("no usable key"),
+        };
+        assert!(
+            matches!(err, RoutingError::KeyMisconfigured { .. }),
+            "{model}: {err:?}"
+        );
+        assert!(err.to_string().contains("UNSET_VAR"), "{err}");
+    }
+}
+
+#[test]
 fn float_weights_are_used_as_given() {
     // Bifrost truncates weight*100 to an integer, so 0.004 becomes 0; here it keeps its share.
     let weights = [0.004, 0.996];

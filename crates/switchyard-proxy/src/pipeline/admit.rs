@@ -24,6 +24,7 @@ use super::RouteSpec;
 use crate::ingress::Ingress;
 use crate::request::timeout_override;
 use switchyard_runtime::body::read_limited;
+use switchyard_runtime::browser;
 use switchyard_runtime::error::{ApiError, ErrorContext, GatewayError};
 use switchyard_runtime::governance::{now_ms, Admission, GovSnapshot};
 use switchyard_runtime::state::AppState;
@@ -142,7 +143,7 @@ pub(super) async fn identify(
         context: ErrorContext::default(),
         shape: spec.ingress.protocol(),
     };
-    let caller = caller(state, &parts.headers, obs).map_err(reject)?;
+    let caller = caller(state, &parts, obs).map_err(reject)?;
     let limit = spec
         .body_limit
         .map_or(state.max_body_bytes, |l| l.min(state.max_body_bytes));
@@ -167,11 +168,45 @@ pub(super) async fn identify(
     })
 }
 
-fn caller(state: &AppState, headers: &HeaderMap, obs: &ObsHandle) -> Result<Caller, GatewayError> {
+/// Inference open to anyone who can reach a loopback port (no virtual key required) answers local
+/// tools only: a foreign `Host` (DNS rebinding), a cross-site browser request or a `text/plain` body
+/// (the cross-site POST a page may send without asking) are refused, as on the open admin API.
+fn open_on_loopback_check(parts: &Parts) -> Result<(), GatewayError> {
+    let refuse = |message: &str, code| {
+        Err(GatewayError::Forbidden {
+            message: format!(
+                "{message}; this gateway requires no virtual key and answers only local tools                  addressed to localhost (require virtual keys to serve browsers or other host names)"
+            ),
+            code,
+        })
+    };
+    if browser::is_foreign_host(&parts.headers, &parts.uri) {
+        return refuse(
+            "the request is addressed to a host name other than localhost",
+            "foreign_host",
+        );
+    }
+    if browser::is_cross_site(&parts.headers, &parts.uri) {
+        return refuse("cross-site browser requests are refused", "cross_site_request");
+    }
+    if browser::is_plain_text(&parts.headers) {
+        return refuse(
+            "a text/plain body is refused (send Content-Type: application/json)",
+            "cross_site_request",
+        );
+    }
+    Ok(())
+}
+
+fn caller(state: &AppState, parts: &Parts, obs: &ObsHandle) -> Result<Caller, GatewayError> {
+    let headers = &parts.headers;
     let gov = state.governance.snapshot();
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     // A configured LiteLLM master key makes a key mandatory, as in LiteLLM; the key itself passes.
     let required = gov.enforce_auth_on_inference || state.master_keys.requires_key_on_inference();
+    if !required && state.loopback_bind {
+        open_on_loopback_check(parts)?;
+    }
     let presented = match inference_credential(&state.master_keys, get) {
         InferenceCredential::Master => return Ok(Caller::Anonymous),
         InferenceCredential::Key(v) => Some(v),

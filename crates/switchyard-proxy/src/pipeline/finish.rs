@@ -19,6 +19,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use switchyard_core::pricing::{Prices, TokenUsage};
 use switchyard_core::request_type::RequestType;
+use switchyard_core::text::{self, clip, clip_owned};
 
 use switchyard_runtime::error::ErrorSummary;
 use switchyard_runtime::metrics::RequestSample;
@@ -85,15 +86,15 @@ impl ObsHandle {
 
     /// Opens the observation of a request that has just arrived.
     pub fn start(parts: &http::request::Parts) -> Self {
-        let route = parts
-            .extensions
-            .get::<MatchedPath>()
-            .map_or_else(|| parts.uri.path().to_owned(), |m| m.as_str().to_owned());
+        let route = parts.extensions.get::<MatchedPath>().map_or_else(
+            || clip(parts.uri.path(), text::MAX_ROUTE).into_owned(),
+            |m| m.as_str().to_owned(),
+        );
         let user_agent = parts
             .headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+            .map(|ua| clip(ua, text::MAX_USER_AGENT).into_owned());
         let trace_parent = parts
             .headers
             .get("traceparent")
@@ -121,16 +122,8 @@ impl ObsHandle {
 }
 
 /// Caps logged content at `max` bytes (on a character boundary).
-pub fn capped(text: &[u8], max: usize) -> String {
-    let s = String::from_utf8_lossy(text);
-    if s.len() <= max {
-        return s.into_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…[truncated]", &s[..end])
+pub fn capped(content: &[u8], max: usize) -> String {
+    clip(&String::from_utf8_lossy(content), max).into_owned()
 }
 
 /// The response, its body wrapped so the observation finishes when the body ends or is dropped.
@@ -229,7 +222,7 @@ impl Finisher {
                 model_requested: d.model_requested.unwrap_or_default(),
                 provider: d.provider,
                 model: d.model,
-                served_model: d.served_model,
+                served_model: d.served_model.map(|m| clip_owned(m, text::MAX_MODEL_NAME)),
                 key_id: d.key_id,
                 key_name: d.key_name,
                 virtual_key_id,
@@ -237,7 +230,7 @@ impl Finisher {
                 customer_id,
                 status,
                 error_type,
-                error_message,
+                error_message: error_message.map(|m| clip_owned(m, text::MAX_LOGGED_ERROR)),
                 stream: d.stream,
                 attempts,
                 fallback_index: d.fallback_index,
