@@ -7,146 +7,24 @@ mod common;
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use common::{assert_error_shape, chat, endpoints::no_retries, TestGateway};
 use serde_json::{json, Value};
 use switchyard_gateway::{AnswerLimits, ServerConfig};
+use switchyard_mock::hostile::{start_hostile, HostileSizes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const KEY: &str = "sk-Hostile-UpstreamKey-0123456789";
 const MAX_JSON: usize = 256 * 1024;
 const MAX_EVENT: usize = 32 * 1024;
 
-/// Reads one request (head and `Content-Length` body); returns its text. Bounded in size and time.
-async fn read_request(sock: &mut TcpStream) -> String {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if buf.len() >= head_end + 4 + len {
-                return String::from_utf8_lossy(&buf).into_owned();
-            }
-        }
-        let n = match tokio::time::timeout_at(deadline, sock.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 && buf.len() < 1 << 20 => n,
-            _ => return String::from_utf8_lossy(&buf).into_owned(),
-        };
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-fn completion() -> String {
-    json!({"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
-           "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
-    .to_string()
-}
-
-/// Answers one request according to the model it names; every write is bounded.
-async fn misbehave(mut sock: TcpStream) {
-    let request = read_request(&mut sock).await;
-    let mode = [
-        "huge-chunked",
-        "huge-length",
-        "endless",
-        "echo",
-        "err403",
-        "s101",
-        "s307",
-    ]
-    .into_iter()
-    .find(|m| request.contains(&format!("\"model\":\"{m}\"")))
-    .unwrap_or("echo");
-    let close = "Connection: close\r\n";
-    let _ = match mode {
-        "huge-chunked" | "huge-length" => {
-            let length = if mode == "huge-length" {
-                format!("Content-Length: {}\r\n", 4 * MAX_JSON)
-            } else {
-                String::new()
-            };
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}{close}\r\n");
-            let _ = sock.write_all(head.as_bytes()).await;
-            let _ = sock.write_all(b"{\"id\":\"").await;
-            let filler = vec![b'a'; 16 * 1024];
-            for _ in 0..(4 * MAX_JSON / filler.len()) {
-                if sock.write_all(&filler).await.is_err() {
-                    break;
-                }
-            }
-            Ok(())
-        }
-        "endless" => {
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n{close}\r\n");
-            let _ = sock.write_all(head.as_bytes()).await;
-            let first = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n";
-            let _ = sock.write_all(first.as_bytes()).await;
-            let _ = sock.write_all(b"data: {\"never\":\"").await;
-            let filler = vec![b'x'; 4096];
-            for _ in 0..(8 * MAX_EVENT / filler.len()) {
-                if sock.write_all(&filler).await.is_err() {
-                    break;
-                }
-            }
-            // Then hold the event open (the gateway must not wait for it).
-            tokio::time::sleep(Duration::from_secs(10)).await;
-            Ok(())
-        }
-        "echo" => {
-            let basic = base64::engine::general_purpose::STANDARD.encode(format!("user:{KEY}"));
-            let body = completion();
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-                 x-debug-auth: Bearer {}\r\nx-debug-basic: Basic {basic}\r\nset-cookie: s={KEY}\r\n\
-                 x-api-key: {KEY}\r\nx-request-id: req-42\r\n{close}\r\n",
-                body.len(),
-                KEY.to_ascii_lowercase()
-            );
-            sock.write_all(format!("{head}{body}").as_bytes()).await
-        }
-        "err403" => {
-            let body = json!({"error": {"message": format!("Incorrect API key provided: {}", KEY.to_ascii_lowercase()),
-                                        "type": "invalid_request_error"}})
-            .to_string();
-            let head = format!(
-                "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{close}\r\n",
-                body.len()
-            );
-            sock.write_all(format!("{head}{body}").as_bytes()).await
-        }
-        "s101" => {
-            sock.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-                .await
-        }
-        _ => {
-            sock.write_all(b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://169.254.169.254/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                .await
-        }
-    };
-    let _ = sock.shutdown().await;
-}
-
 async fn hostile_upstream() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        // Bounded: at most 200 connections over the test's life.
-        for _ in 0..200 {
-            let Ok((sock, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(misbehave(sock));
-        }
-    });
-    format!("http://{addr}")
+    let sizes = HostileSizes {
+        json: 4 * MAX_JSON,
+        event: 8 * MAX_EVENT,
+        hold: Duration::from_secs(10),
+    };
+    start_hostile(0, KEY, sizes).await.unwrap().base_url()
 }
 
 async fn setup() -> (TestGateway, tempfile::TempDir) {
@@ -255,7 +133,14 @@ async fn the_key_echoed_in_headers_or_in_lower_case_never_reaches_the_client() {
     let (status, headers, body) = call(&gw, "echo").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["x-request-id"], "req-42", "harmless headers are relayed");
-    for name in ["x-debug-auth", "x-debug-basic", "set-cookie", "x-api-key"] {
+    for name in [
+        "x-debug-auth",
+        "x-debug-basic",
+        "x-debug-pct",
+        "x-debug-hex",
+        "set-cookie",
+        "x-api-key",
+    ] {
         assert!(headers.get(name).is_none(), "{name} relayed: {headers:?}");
     }
     let all = format!("{headers:?}").to_ascii_lowercase();

@@ -39,6 +39,7 @@ mod extra;
 mod frames;
 mod gemini;
 mod handlers;
+pub mod hostile;
 mod modes;
 mod openai;
 mod server;

@@ -1,4 +1,5 @@
 //! `switchyard-mock [--port 9000] [--latency-ms 0] [--api-key KEY] [--no-record]`
+//! `switchyard-mock --hostile [--port 9000] [--api-key KEY] [--hostile-mb 64]` (`switchyard_mock::hostile`)
 
 use std::io::Write;
 use std::time::Duration;
@@ -25,11 +26,31 @@ struct Args {
     /// Do not record request details (for benchmarks).
     #[arg(long, env = "SWITCHYARD_MOCK_NO_RECORD")]
     no_record: bool,
+    /// Misbehave on purpose instead (huge answers, endless events, echoed keys, 1xx/3xx, resets), chosen
+    /// by the request's model; see `switchyard_mock::hostile`.
+    #[arg(long)]
+    hostile: bool,
+    /// With --hostile: MiB sent by the huge answers and the never-ending event.
+    #[arg(long, default_value_t = 64)]
+    hostile_mb: usize,
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
+    if args.hostile {
+        let sizes = switchyard_mock::hostile::HostileSizes {
+            json: args.hostile_mb << 20,
+            event: args.hostile_mb << 20,
+            hold: Duration::from_secs(30),
+        };
+        let key = args.api_key.as_deref().unwrap_or("sk-hostile-mock");
+        let up = switchyard_mock::hostile::start_hostile(args.port, key, sizes).await?;
+        let signal = wait_for_signal();
+        println!("switchyard-mock listening on {}", up.base_url());
+        signal.await;
+        return Ok(());
+    }
     let mock = switchyard_mock::start(switchyard_mock::MockOptions {
         port: args.port,
         latency: Duration::from_millis(args.latency_ms),

@@ -2,71 +2,19 @@
 //! the environment, keys encrypted at rest (and refused with a missing or wrong key), and no secret in
 //! any answer or log line.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{base_command, read, start, Proc};
 use serde_json::{json, Value};
 use switchyard_mock::MockOptions;
 
 const ADMIN_TOKEN: &str = "sy-admin-binary-test-0123456789";
 const ADMIN_PASSWORD: &str = "binary test password 0451";
 const ENCRYPTION_KEY: &str = "enc-key-binary-test-ABCDEFGHIJKLMNOP";
-
-/// A running gateway process whose stderr (the log) goes to a file.
-struct Proc {
-    child: Child,
-    log: PathBuf,
-    port: u16,
-}
-
-fn base_command(app_dir: &Path, log: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SWITCHYARD_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.args(["--port", "0", "--log-format", "json", "--app-dir"])
-        .arg(app_dir)
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap());
-    cmd
-}
-
-fn read(path: &Path) -> String {
-    let mut s = String::new();
-    std::fs::File::open(path).unwrap().read_to_string(&mut s).unwrap();
-    s
-}
-
-/// Starts the gateway and waits for its "listening" line.
-fn start(app_dir: &Path, log: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
-    let mut child = base_command(app_dir, log, args, env).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = read(log);
-        if let Some(line) = text.lines().find(|l| l.contains("switchyard listening")) {
-            let v: Value = serde_json::from_str(line).unwrap();
-            let addr = v["addr"].as_str().unwrap();
-            let port = addr.rsplit(':').next().unwrap().parse().unwrap();
-            return Proc {
-                child,
-                log: log.to_owned(),
-                port,
-            };
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("switchyard exited ({status}) before listening:\n{text}");
-        }
-        assert!(Instant::now() < deadline, "switchyard did not start:\n{text}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Runs the gateway expecting it to refuse to start; returns its log.
 fn refuses(app_dir: &Path, log: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
@@ -82,31 +30,6 @@ fn refuses(app_dir: &Path, log: &Path, args: &[&str], env: &[(&str, &str)]) -> S
             panic!("switchyard kept running:\n{}", read(log));
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-impl Proc {
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{}", self.port, path)
-    }
-
-    /// SIGTERM, wait for a clean exit, return the whole log.
-    fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "no exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        read(&self.log)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
     }
 }
 
