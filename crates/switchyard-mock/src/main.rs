@@ -33,6 +33,9 @@ struct Args {
     /// With --hostile: MiB sent by the huge answers and the never-ending event.
     #[arg(long, default_value_t = 64)]
     hostile_mb: usize,
+    /// With --hostile: seconds the endless and never-finishing streams stay open.
+    #[arg(long, default_value_t = 5)]
+    hostile_hold_seconds: u64,
 }
 
 #[tokio::main]
@@ -42,7 +45,7 @@ async fn main() -> std::io::Result<()> {
         let sizes = switchyard_mock::hostile::HostileSizes {
             json: args.hostile_mb << 20,
             event: args.hostile_mb << 20,
-            hold: Duration::from_secs(30),
+            hold: Duration::from_secs(args.hostile_hold_seconds),
         };
         let key = args.api_key.as_deref().unwrap_or("sk-hostile-mock");
         let up = switchyard_mock::hostile::start_hostile(args.port, key, sizes).await?;
