@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{assert_error_shape, chat, create_vk, TestGateway};
+use common::{assert_error_shape, chat, create_vk, test_config, TestGateway};
 use serde_json::{json, Value};
 use switchyard_core::secret::Secret;
 use switchyard_gateway::admin::auth::hash_password;
@@ -22,12 +22,8 @@ const PASSWORD: &str = "correct horse battery staple";
 fn config(dir: &Path, host: &str, security: SecurityConfig) -> ServerConfig {
     ServerConfig {
         host: host.into(),
-        port: 0,
-        app_dir: dir.to_owned(),
-        shutdown_grace: Duration::from_secs(5),
-        max_request_body_bytes: 1024 * 1024,
         security,
-        ..ServerConfig::default()
+        ..test_config(dir)
     }
 }
 

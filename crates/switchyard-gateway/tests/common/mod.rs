@@ -15,6 +15,18 @@ use switchyard_gateway::{Gateway, ServerConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The configuration `TestGateway::start` uses: 127.0.0.1 on an ephemeral port, a 1 MiB body limit.
+pub fn test_config(app_dir: &Path) -> ServerConfig {
+    ServerConfig {
+        host: "127.0.0.1".into(),
+        port: 0,
+        app_dir: app_dir.to_owned(),
+        shutdown_grace: Duration::from_secs(5),
+        max_request_body_bytes: 1024 * 1024,
+        ..ServerConfig::default()
+    }
+}
+
 pub struct TestGateway {
     pub addr: SocketAddr,
     pub app_dir: PathBuf,
@@ -25,15 +37,7 @@ pub struct TestGateway {
 
 impl TestGateway {
     pub async fn start(app_dir: &Path) -> TestGateway {
-        Self::start_with(ServerConfig {
-            host: "127.0.0.1".into(),
-            port: 0,
-            app_dir: app_dir.to_owned(),
-            shutdown_grace: Duration::from_secs(5),
-            max_request_body_bytes: 1024 * 1024,
-            ..ServerConfig::default()
-        })
-        .await
+        Self::start_with(test_config(app_dir)).await
     }
 
     pub async fn start_with(config: ServerConfig) -> TestGateway {
