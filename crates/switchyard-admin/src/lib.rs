@@ -10,4 +10,5 @@ pub mod governance_file;
 pub mod litellm;
 pub mod logs_api;
 pub mod throttle;
+pub mod plugins_api;
 pub mod ui;

@@ -16,7 +16,8 @@
 //!   the governance store by [`governance::plan_governance`] under the same `source_of_truth`.
 //! - `client` (shape-checked; `enforce_auth_on_inference`, or its old name
 //!   `enforce_governance_header`, is used).
-//! - `$schema`, `version`, `encryption_key`, `logs_store`, `vector_store`, `mcp`, `plugins`,
+//! - `plugins` and `vector_store`: kept as written for the gateway (the response cache reads them).
+//! - `$schema`, `version`, `encryption_key`, `logs_store`, `mcp`,
 //!   `framework`, `websocket` and Bifrost's enterprise blocks: accepted, not applied (a warning says so).
 //!
 //! `env.VAR` references: a key's `value` keeps the reference (resolved whenever the config snapshot is
@@ -59,6 +60,10 @@ pub struct ConfigFile {
     pub enforce_auth_on_inference: Option<bool>,
     /// The `governance` block, validated.
     pub governance: Option<FileGovernance>,
+    /// The `plugins` array as written (the gateway reads `semantic_cache` from it).
+    pub plugins: Vec<Value>,
+    /// The `vector_store` block as written (`{"enabled", "type": "redis", "config": {"addr"}}`).
+    pub vector_store: Option<Value>,
     /// Things accepted but not applied, and `env.VAR` key references not set in this environment.
     pub warnings: Vec<String>,
 }
@@ -95,9 +100,7 @@ const TOP_LEVEL_IGNORED: &[&str] = &[
     "version",
     "encryption_key",
     "logs_store",
-    "vector_store",
     "mcp",
-    "plugins",
     "framework",
     "websocket",
     "cluster_config",
@@ -111,6 +114,8 @@ const TOP_LEVEL_USED: &[&str] = &[
     "config_store",
     "client",
     "governance",
+    "plugins",
+    "vector_store",
 ];
 
 /// Reads a config file. `env` looks up environment variables (passed in: the core does no I/O).
@@ -188,7 +193,19 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<ConfigF
             .or_else(|| c.get("enforce_governance_header"))
             .and_then(Value::as_bool)
     });
+    let plugins = match root.get("plugins") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items.clone(),
+        Some(_) => return Err(field("plugins", "must be an array of {\"name\", \"enabled\", \"config\"}")),
+    };
+    let vector_store = match root.get("vector_store") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(_) => return Err(field("vector_store", "must be an object")),
+    };
     Ok(ConfigFile {
+        plugins,
+        vector_store,
         source_of_truth,
         config_store_enabled,
         providers,

@@ -3,6 +3,7 @@
 //! the config store and the start-up config (`config.json`), and runs them with graceful shutdown.
 #![forbid(unsafe_code)]
 
+pub mod cache_setup;
 pub mod config_source;
 pub mod listen;
 pub mod server;

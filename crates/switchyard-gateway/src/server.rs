@@ -17,7 +17,7 @@ use crate::listen::{self, ConnectionLimits};
 pub use crate::settings::{redact_url_password, ConfigStoreSetting, LogsConfig, ServerConfig};
 use switchyard_admin::auth::{self, AdminAuth};
 use switchyard_admin::governance_api as gov_api;
-use switchyard_admin::{api, litellm, logs_api, ui};
+use switchyard_admin::{api, litellm, logs_api, plugins_api, ui};
 use switchyard_logs::{LogStore, LogWriter, PostgresLogStore, SqliteLogStore};
 use switchyard_proxy::routes;
 use switchyard_runtime::error::GatewayError;
@@ -85,6 +85,7 @@ impl Gateway {
             .otlp_endpoint
             .as_deref()
             .map(|e| Tracer::spawn(upstream.clone(), e, "switchyard".into(), config.otlp_flush_every));
+        let cache = crate::cache_setup::open(config, opened.file.as_ref(), &governance).await?;
         let runtime_state = config_service.runtime_state();
         let state = Arc::new(AppState {
             config: config_service,
@@ -104,6 +105,7 @@ impl Gateway {
             master_keys: litellm::master_keys(&config.security),
             model_lists: Default::default(),
             loopback_bind: switchyard_core::admin_auth::is_loopback_bind(&config.host),
+            cache,
         });
         switchyard_proxy::discovery::spawn_refresher(state.clone());
         let addr = format!("{}:{}", config.host, config.port);
@@ -272,6 +274,18 @@ fn governance_routes() -> Router<Arc<AppState>> {
                 .delete(gov_api::delete_price_override),
         )
         .route("/api/governance/spend", get(gov_api::spend))
+        .route(
+            "/api/plugins",
+            get(plugins_api::list_plugins).post(plugins_api::create_plugin),
+        )
+        .route(
+            "/api/plugins/{name}",
+            get(plugins_api::get_plugin)
+                .put(plugins_api::update_plugin)
+                .delete(plugins_api::delete_plugin),
+        )
+        .route("/api/cache/stats", get(plugins_api::cache_stats))
+        .route("/api/cache", axum::routing::delete(plugins_api::clear_cache))
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {

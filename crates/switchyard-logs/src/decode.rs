@@ -69,6 +69,7 @@ where
         request_body: get(row, 29)?,
         response_body: get(row, 30)?,
         served_model: get(row, 31)?,
+        cache_hit: get(row, 32)?,
         id,
     })
 }

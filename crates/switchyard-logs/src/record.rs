@@ -63,6 +63,9 @@ pub struct LogRecord {
     pub request_body: Option<String>,
     /// The response body (or the stream's assembled text), only when content logging is on.
     pub response_body: Option<String>,
+    /// Answered from the response cache: no upstream call, cost 0.
+    #[serde(default)]
+    pub cache_hit: bool,
 }
 
 impl LogRecord {
@@ -109,6 +112,7 @@ impl LogRecord {
             user_agent: None,
             request_body: None,
             response_body: None,
+            cache_hit: false,
         }
     }
 

@@ -8,6 +8,7 @@
 
 pub mod body;
 pub mod browser;
+pub mod cache;
 pub mod error;
 pub mod governance;
 pub mod metrics;

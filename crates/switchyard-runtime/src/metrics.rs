@@ -62,6 +62,12 @@ fn overhead_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_01, 2.0, 15))
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    result: String,
+    hit_type: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -77,6 +83,7 @@ pub struct Metrics {
     in_flight: Gauge,
     key_up: Family<KeyLabels, Gauge>,
     dropped_logs: Counter,
+    cache_lookups: Family<CacheLabels, Counter>,
     dropped_seen: AtomicU64,
     models: Mutex<HashSet<String>>,
 }
@@ -120,6 +127,12 @@ impl Metrics {
         let in_flight = Gauge::default();
         let key_up = Family::<KeyLabels, Gauge>::default();
         let dropped_logs = Counter::default();
+        let cache_lookups = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "Response cache lookups by result (hit, miss) and match type (direct, semantic)",
+            cache_lookups.clone(),
+        );
         registry.register(
             "requests",
             "Inference requests by route, provider, model and status",
@@ -192,9 +205,19 @@ impl Metrics {
             in_flight,
             key_up,
             dropped_logs,
+            cache_lookups,
             dropped_seen: AtomicU64::new(0),
             models: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// One response cache lookup: `hit_type` is `direct` or `semantic` for a hit, empty for a miss.
+    pub fn cache_lookup(&self, hit_type: &str) {
+        let labels = CacheLabels {
+            result: if hit_type.is_empty() { "miss" } else { "hit" }.to_owned(),
+            hit_type: hit_type.to_owned(),
+        };
+        self.cache_lookups.get_or_create(&labels).inc();
     }
 
     pub fn in_flight(&self) -> &Gauge {

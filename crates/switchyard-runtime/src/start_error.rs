@@ -30,4 +30,6 @@ pub enum StartError {
     AdminCredentialsRequired { host: String },
     #[error("{0}")]
     Security(String),
+    #[error("cannot open the response cache: {0}")]
+    Cache(String),
 }

@@ -51,6 +51,8 @@ pub struct AppState {
     /// Listening on a loopback address only: inference open without a virtual key then refuses what
     /// only a browser on another site would send (`switchyard_runtime::browser`).
     pub loopback_bind: bool,
+    /// The response cache (`semantic_cache` plugin) and its store.
+    pub cache: Arc<crate::cache::ResponseCache>,
 }
 
 /// Owns the config snapshot. Reads are lock-free (`snapshot()`); writes are serialised, go to the store

@@ -48,6 +48,7 @@ pub fn full_record() -> LogRecord {
             r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi 'there' %_\\"}]}"#.into(),
         ),
         response_body: Some("{}".into()),
+        cache_hit: true,
     }
 }
 

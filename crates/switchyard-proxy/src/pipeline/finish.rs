@@ -54,6 +54,8 @@ pub struct Details {
     pub admission: Option<Arc<switchyard_runtime::governance::Admission>>,
     /// Governance: (virtual key, team, customer) ids for the log row, rejections included.
     pub governance_ids: Option<(String, Option<String>, Option<String>)>,
+    /// Answered from the response cache: cost 0, nothing charged.
+    pub cache_hit: bool,
 }
 
 struct Observation {
@@ -179,13 +181,13 @@ impl Finisher {
         }
         let usage = d.usage;
         let cost = match (usage, d.price) {
+            _ if d.cache_hit => Some(0.0),
             (Some(u), Some(p)) => Some(p.cost(&u)),
             _ => None,
         };
         if let Some(admission) = d.admission.clone() {
-            self.state
-                .governance
-                .settle(&admission, cost, usage.map_or(0, |u| u.total()));
+            let tokens = if d.cache_hit { 0 } else { usage.map_or(0, |u| u.total()) };
+            self.state.governance.settle(&admission, cost, tokens);
         }
         let (virtual_key_id, team_id, customer_id) = d.governance_ids.take().unwrap_or_default();
         let virtual_key_id = (!virtual_key_id.is_empty()).then_some(virtual_key_id);
@@ -247,6 +249,7 @@ impl Finisher {
                 user_agent: obs.user_agent.clone(),
                 request_body: d.request_body,
                 response_body: d.response_body,
+                cache_hit: d.cache_hit,
             });
         }
     }

@@ -13,6 +13,8 @@
 //!      caller's restrictions. `GovernedPlan` has no public constructor, and
 //!    - **dispatch** ([`Admitted::dispatch`]) accepts nothing else, so an ungoverned upstream call does
 //!      not compile;
+//!    - **cache** (`cache`, between the plan's inputs and dispatch): a hit answers here, with no
+//!      upstream call and cost 0; a miss goes on, and its successful answer is stored after respond;
 //!    - **respond** (`respond`): the answer in the client's protocol, JSON or relayed stream;
 //! 4. **finish** (`finish`): when the body has been sent or dropped, usage and cost settle the caller's
 //!    reservation, and one log row, the metrics and the spans are written.
@@ -22,6 +24,8 @@
 
 pub mod admit;
 pub mod attempt;
+pub(crate) mod cache;
+mod cache_embed;
 pub mod dispatch;
 pub mod finish;
 pub mod plan;

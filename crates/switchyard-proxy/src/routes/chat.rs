@@ -129,8 +129,19 @@ pub(crate) fn translate_error(e: switchyard_translate::TranslateError) -> Gatewa
     }
 }
 
-/// What chat does on every surface: plan, dispatch, and the answer in the client's protocol.
+/// What chat does on every surface: the cache phase, then plan, dispatch, and the answer in the
+/// client's protocol.
 async fn run(
+    adm: &Admitted,
+    include_usage: bool,
+    fast: Option<JsonObject<'_>>,
+    raw: &Bytes,
+) -> Result<Response, ApiError> {
+    let family = crate::pipeline::cache::chat_family(adm.spec().shape);
+    crate::pipeline::cache::around(adm, family, || serve(adm, include_usage, fast, raw)).await
+}
+
+async fn serve(
     adm: &Admitted,
     include_usage: bool,
     fast: Option<JsonObject<'_>>,

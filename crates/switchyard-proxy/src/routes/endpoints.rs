@@ -242,7 +242,15 @@ pub async fn json_endpoint(inc: Incoming, endpoint: &'static JsonEndpoint) -> Re
     let relay = StreamRelay {
         strip_usage_chunk: meter_stream,
     };
-    serve(&admitted, &bytes, &mut upstream, endpoint.usage, relay, reshape).await
+    let family = match endpoint.request_type {
+        RequestType::Embedding => Some(switchyard_cache::Family::Embeddings),
+        RequestType::TextCompletion => Some(switchyard_cache::Family::TextCompletions),
+        _ => None,
+    };
+    crate::pipeline::cache::around(&admitted, family, || {
+        serve(&admitted, &bytes, &mut upstream, endpoint.usage, relay, reshape)
+    })
+    .await
 }
 
 /// How a relayed stream is shaped for the client.
