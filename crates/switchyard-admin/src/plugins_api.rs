@@ -47,12 +47,19 @@ pub async fn list_plugins(State(state): State<Arc<AppState>>) -> Answer {
     Ok(Json(json!({"count": plugins.len(), "plugins": plugins})))
 }
 
-pub async fn create_plugin(State(state): State<Arc<AppState>>, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn create_plugin(
+    State(state): State<Arc<AppState>>,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let v = read_body(body).await?;
     let plugin = read_plugin(&v, "").map_err(GatewayError::from)?;
     let gov = &state.governance;
     let _w = gov.lock_writes().await;
-    state.cache.load(gov.store().as_ref()).await.map_err(GatewayError::from)?;
+    state
+        .cache
+        .load(gov.store().as_ref())
+        .await
+        .map_err(GatewayError::from)?;
     if state.cache.plugin().is_some() {
         return Err(GatewayError::Conflict(format!(
             "plugin '{}' already exists; change it with PUT /api/plugins/{}",
@@ -79,7 +86,11 @@ pub async fn get_plugin(State(state): State<Arc<AppState>>, Path(name): Path<Str
 }
 
 /// Replaces the plugin (creates it when missing); a body `name` must match the path.
-pub async fn update_plugin(State(state): State<Arc<AppState>>, Path(name): Path<String>, body: Body) -> Answer {
+pub async fn update_plugin(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Answer {
     let mut v = read_body(body).await?;
     if let Some(obj) = v.as_object_mut() {
         match obj.get("name") {
@@ -104,7 +115,9 @@ pub async fn update_plugin(State(state): State<Arc<AppState>>, Path(name): Path<
         .save(gov.store().as_ref(), Some(plugin.clone()))
         .await
         .map_err(GatewayError::from)?;
-    Ok(Json(json!({"message": "plugin updated", "plugin": view(&plugin)})))
+    Ok(Json(
+        json!({"message": "plugin updated", "plugin": view(&plugin)}),
+    ))
 }
 
 pub async fn delete_plugin(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Answer {

@@ -196,7 +196,12 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<ConfigF
     let plugins = match root.get("plugins") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items.clone(),
-        Some(_) => return Err(field("plugins", "must be an array of {\"name\", \"enabled\", \"config\"}")),
+        Some(_) => {
+            return Err(field(
+                "plugins",
+                "must be an array of {\"name\", \"enabled\", \"config\"}",
+            ))
+        }
     };
     let vector_store = match root.get("vector_store") {
         None | Some(Value::Null) => None,

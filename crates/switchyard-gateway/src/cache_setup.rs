@@ -97,7 +97,11 @@ fn vector_store_url(vs: &Value) -> Result<Option<String>, String> {
         return Ok(Some(addr.to_owned()));
     }
     let user = cfg.get("username").and_then(Value::as_str).unwrap_or("");
-    let auth = match cfg.get("password").and_then(Value::as_str).filter(|p| !p.is_empty()) {
+    let auth = match cfg
+        .get("password")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+    {
         Some(p) => format!("{user}:{p}@"),
         None => String::new(),
     };
@@ -113,8 +117,14 @@ mod tests {
     #[test]
     fn vector_store_block_as_url() {
         let vs = json!({"enabled": true, "type": "redis", "config": {"addr": "127.0.0.1:6379"}});
-        assert_eq!(vector_store_url(&vs).unwrap().as_deref(), Some("redis://127.0.0.1:6379/0"));
-        assert_eq!(vector_store_url(&json!({"enabled": false, "type": "redis"})).unwrap(), None);
+        assert_eq!(
+            vector_store_url(&vs).unwrap().as_deref(),
+            Some("redis://127.0.0.1:6379/0")
+        );
+        assert_eq!(
+            vector_store_url(&json!({"enabled": false, "type": "redis"})).unwrap(),
+            None
+        );
         assert!(vector_store_url(&json!({"type": "weaviate", "config": {}})).is_err());
         assert!(vector_store_url(&json!({"type": "redis", "config": {}})).is_err());
         assert_eq!(cache_prefix("t1:gov:"), "t1:cache:");

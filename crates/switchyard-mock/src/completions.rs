@@ -412,7 +412,9 @@ pub(crate) async fn embeddings(body: &Bytes) -> Reply {
         .enumerate()
         .map(|(index, text)| {
             let v = embedding_of(text);
-            let embedding = if base64 {
+            let embedding = if model.starts_with("bow") {
+                EmbeddingVector::Bag(crate::openai::bag_of_words(text))
+            } else if base64 {
                 let mut raw = [0u8; EMBEDDING_DIM * 4];
                 for (dst, x) in raw.chunks_exact_mut(4).zip(v) {
                     dst.copy_from_slice(&x.to_le_bytes());

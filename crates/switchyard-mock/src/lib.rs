@@ -13,7 +13,8 @@
 //! `verbose_json`, `text`), `POST /v1/audio/speech` (always `audio/mpeg`, like mittwald's TTS; the bytes
 //! are [`speech_audio`], sent in chunks), `POST /v1/rerank` (vLLM's shape) and `POST /v1/responses` (JSON, or SSE with
 //! named `event:` lines ending in `response.completed`). `floatonly*` embedding models ignore
-//! `encoding_format: base64`. `GET /__requests/last` returns the last recorded request as JSON (path,
+//! `encoding_format: base64`; `bow*` embedding models answer a bag-of-words vector (content words
+//! hashed into 512 buckets), so paraphrases are close and unrelated texts far apart. `GET /__requests/last` returns the last recorded request as JSON (path,
 //! headers, and the body as JSON, form parts or text) for tests that run the mock as a binary.
 //!
 //! The same server also speaks two other wire APIs, with their own auth, error shapes and model-prefix

@@ -371,6 +371,8 @@ pub(crate) struct EmbeddingItem {
 pub(crate) enum EmbeddingVector {
     Floats([f32; EMBEDDING_DIM]),
     Base64(String),
+    /// A bag-of-words vector (`bow*` models).
+    Bag(Vec<f32>),
 }
 
 #[derive(Serialize)]
@@ -510,6 +512,40 @@ pub(crate) fn word_pieces(s: &str) -> Vec<&str> {
 pub(crate) const EMBEDDING_DIM: usize = 8;
 
 /// A deterministic 8-dimensional vector derived from the bytes of `text`, values in [-1, 1].
+/// Dimensions of the `bow*` models' embeddings.
+pub(crate) const BAG_DIM: usize = 512;
+
+/// Words that carry no meaning in a bag-of-words embedding.
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "the", "is", "are", "was", "of", "to", "in", "on", "for", "and", "or", "what", "whats", "s",
+    "me", "please", "tell", "which", "do", "does", "i", "you", "it", "its",
+];
+
+/// A real (if simple) text embedding for `bow*` models: each content word (lower-cased, a trailing
+/// plural `s` dropped, stop words left out) is hashed (FNV-1a) into one of [`BAG_DIM`] buckets and
+/// counted. Texts sharing most of their content words are close by cosine similarity; texts
+/// sharing none are orthogonal (but for hash collisions).
+pub(crate) fn bag_of_words(text: &str) -> Vec<f32> {
+    let mut v = vec![0f32; BAG_DIM];
+    let lower = text.to_lowercase();
+    for word in lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let word = word.strip_suffix('s').filter(|w| w.len() > 2).unwrap_or(word);
+        if STOP_WORDS.contains(&word) {
+            continue;
+        }
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in word.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        v[(h % BAG_DIM as u64) as usize] += 1.0;
+    }
+    v
+}
+
 pub(crate) fn embedding_of(text: &str) -> [f32; EMBEDDING_DIM] {
     let mut sums = [0u64; EMBEDDING_DIM];
     for (i, b) in text.bytes().enumerate() {

@@ -43,7 +43,11 @@ pub(crate) fn chat_family(shape: Protocol) -> Option<Family> {
 }
 
 /// Runs `serve` (plan, dispatch, respond) unless the cache answers first; stores its answer after.
-pub(crate) async fn around<F, Fut>(adm: &Admitted, family: Option<Family>, serve: F) -> Result<Response, ApiError>
+pub(crate) async fn around<F, Fut>(
+    adm: &Admitted,
+    family: Option<Family>,
+    serve: F,
+) -> Result<Response, ApiError>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Response, ApiError>>,
@@ -208,7 +212,10 @@ impl Lookup {
         };
         if content_type.starts_with("text/event-stream") {
             let template = answer(CachedBody::Stream { chunks: Vec::new() });
-            let (parts, body) = resp.into_parts();
+            let (mut parts, body) = resp.into_parts();
+            parts
+                .headers
+                .insert("x-switchyard-cache", HeaderValue::from_static("miss"));
             let recording = Recording {
                 inner: body,
                 chunks: Vec::new(),
@@ -233,9 +240,15 @@ impl Lookup {
             }
         };
         if let Ok(text) = std::str::from_utf8(&bytes) {
-            write.run(answer(CachedBody::Json { body: text.to_owned() })).await;
+            write
+                .run(answer(CachedBody::Json {
+                    body: text.to_owned(),
+                }))
+                .await;
         }
-        parts.headers.insert("x-switchyard-cache", HeaderValue::from_static("miss"));
+        parts
+            .headers
+            .insert("x-switchyard-cache", HeaderValue::from_static("miss"));
         Response::from_parts(parts, Body::from(bytes))
     }
 }
@@ -312,7 +325,10 @@ impl HttpBody for Recording {
     type Data = Bytes;
     type Error = axum::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
@@ -425,10 +441,10 @@ fn hit_response(adm: &Admitted, answer: &CachedAnswer, hit: &Hit) -> Response {
 fn mark_stream(chunks: &mut [String], debug: &Value, extra: &Value) {
     for chunk in chunks.iter_mut().rev() {
         let lines: Vec<&str> = chunk.split('\n').collect();
-        let Some(i) = lines
-            .iter()
-            .rposition(|l| l.strip_prefix("data:").is_some_and(|d| d.trim_start().starts_with('{')))
-        else {
+        let Some(i) = lines.iter().rposition(|l| {
+            l.strip_prefix("data:")
+                .is_some_and(|d| d.trim_start().starts_with('{'))
+        }) else {
             continue;
         };
         let data = lines[i].strip_prefix("data:").unwrap_or_default().trim_start();

@@ -29,7 +29,8 @@ impl UpstreamRequest for EmbedRequest<'_> {
     }
 
     fn build(&mut self, target: &Target<'_>, key: &RuntimeKey) -> Result<http::Request<Body>, GatewayError> {
-        let body = serde_json::json!({"model": target.model, "input": self.input, "encoding_format": "float"});
+        let body =
+            serde_json::json!({"model": target.model, "input": self.input, "encoding_format": "float"});
         UpstreamCall {
             provider: target.provider,
             key: Some(key),

@@ -186,7 +186,11 @@ impl Finisher {
             _ => None,
         };
         if let Some(admission) = d.admission.clone() {
-            let tokens = if d.cache_hit { 0 } else { usage.map_or(0, |u| u.total()) };
+            let tokens = if d.cache_hit {
+                0
+            } else {
+                usage.map_or(0, |u| u.total())
+            };
             self.state.governance.settle(&admission, cost, tokens);
         }
         let (virtual_key_id, team_id, customer_id) = d.governance_ids.take().unwrap_or_default();

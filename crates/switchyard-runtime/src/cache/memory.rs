@@ -100,7 +100,13 @@ impl CacheStore for MemoryCacheStore {
         Ok(best)
     }
 
-    async fn put_vector(&self, scope: &str, key: &str, vector: &[f32], ttl: Duration) -> Result<(), CacheError> {
+    async fn put_vector(
+        &self,
+        scope: &str,
+        key: &str,
+        vector: &[f32],
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
         let mut v = self.vectors();
         let entries = v.by_scope.entry(scope.to_owned()).or_default();
         entries.retain(|e| e.key != key);

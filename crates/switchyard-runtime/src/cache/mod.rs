@@ -30,7 +30,13 @@ pub trait CacheStore: Send + Sync + 'static {
     /// The stored prompt most similar to `vector` within `scope`, whose answer still exists: its
     /// answer key and similarity.
     async fn nearest(&self, scope: &str, vector: &[f32]) -> Result<Option<(String, f64)>, CacheError>;
-    async fn put_vector(&self, scope: &str, key: &str, vector: &[f32], ttl: Duration) -> Result<(), CacheError>;
+    async fn put_vector(
+        &self,
+        scope: &str,
+        key: &str,
+        vector: &[f32],
+        ttl: Duration,
+    ) -> Result<(), CacheError>;
     /// Removes every entry; returns how many answers were removed.
     async fn clear(&self) -> Result<u64, CacheError>;
     /// How many answers are stored (approximate for memory: expired ones may still count briefly).
@@ -102,7 +108,10 @@ impl ResponseCache {
 
     /// Lookups answered from the cache and not, since start.
     pub fn hits_and_misses(&self) -> (u64, u64) {
-        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -113,7 +122,10 @@ pub const PLUGIN_SETTING: &str = "plugin.semantic_cache";
 impl ResponseCache {
     /// Applies the plugin kept in `store`, if any. A kept plugin that no longer reads is reported and
     /// leaves the cache off.
-    pub async fn load(&self, store: &dyn switchyard_store::GovernanceStore) -> Result<(), switchyard_store::StoreError> {
+    pub async fn load(
+        &self,
+        store: &dyn switchyard_store::GovernanceStore,
+    ) -> Result<(), switchyard_store::StoreError> {
         let Some(v) = store.get_setting(PLUGIN_SETTING).await? else {
             self.set_plugin(None);
             return Ok(());
@@ -145,10 +157,17 @@ impl ResponseCache {
 
 /// Reads a plugin body (`{"name": "semantic_cache", "enabled", "config"}`); `path` prefixes the
 /// fields reported. Only `semantic_cache` exists: plugins are never loaded as code.
-pub fn read_plugin(v: &serde_json::Value, path: &str) -> Result<ActivePlugin, switchyard_core::ValidationError> {
+pub fn read_plugin(
+    v: &serde_json::Value,
+    path: &str,
+) -> Result<ActivePlugin, switchyard_core::ValidationError> {
     let input = switchyard_cache::config::parse_plugin(v, path)?;
     if input.name != switchyard_cache::PLUGIN_NAME {
-        let field = if path.is_empty() { "name".to_owned() } else { format!("{path}.name") };
+        let field = if path.is_empty() {
+            "name".to_owned()
+        } else {
+            format!("{path}.name")
+        };
         return Err(switchyard_core::ValidationError::new(
             field,
             format!(

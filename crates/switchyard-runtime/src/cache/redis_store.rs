@@ -137,7 +137,13 @@ impl CacheStore for RedisCacheStore {
         Ok(best)
     }
 
-    async fn put_vector(&self, scope: &str, key: &str, vector: &[f32], ttl: Duration) -> Result<(), CacheError> {
+    async fn put_vector(
+        &self,
+        scope: &str,
+        key: &str,
+        vector: &[f32],
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
         let mut conn = self.conn.clone();
         let hash = self.scope_key(scope);
         let len: usize = conn.hlen(&hash).await.map_err(redis_err)?;
@@ -171,7 +177,10 @@ impl CacheStore for RedisCacheStore {
     }
 
     async fn entries(&self) -> Result<u64, CacheError> {
-        Ok(self.scan(format!("{}e:*", glob_escape(&self.prefix))).await?.len() as u64)
+        Ok(self
+            .scan(format!("{}e:*", glob_escape(&self.prefix)))
+            .await?
+            .len() as u64)
     }
 
     fn kind(&self) -> &'static str {
