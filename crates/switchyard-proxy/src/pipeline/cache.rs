@@ -55,7 +55,7 @@ where
     let Some(config) = family.and(adm.state().cache.active()) else {
         return serve().await;
     };
-    let Some(mut lookup) = Lookup::start(adm, family.expect("checked above"), config)? else {
+    let Some(mut lookup) = Lookup::start(adm, family.expect("checked above"), config).map_err(|e| *e)? else {
         return serve().await;
     };
     if let Some((answer, hit)) = lookup.find(adm).await {
@@ -82,16 +82,16 @@ struct Hit {
 }
 
 impl Lookup {
-    fn start(adm: &Admitted, family: Family, config: CacheConfig) -> Result<Option<Lookup>, ApiError> {
+    fn start(adm: &Admitted, family: Family, config: CacheConfig) -> Result<Option<Lookup>, Box<ApiError>> {
         let headers = adm.headers();
         let directives = Directives::read(&config, |name| {
             headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
         })
         .map_err(|e| {
-            adm.fail(GatewayError::BadRequest {
+            Box::new(adm.fail(GatewayError::BadRequest {
                 message: e.message,
                 param: Some(e.header.to_owned()),
-            })
+            }))
         })?;
         let Some(cache_key) = directives.cache_key.as_deref() else {
             return Ok(None);
