@@ -6,6 +6,7 @@ import * as routing from './routing.js';
 import * as dashboard from './dashboard.js';
 import * as logs from './logs.js';
 import * as keys from './keys.js';
+import * as cache from './cache.js';
 
 const pages = {
   providers: { title: 'Model Providers', render: providers.render },
@@ -13,6 +14,7 @@ const pages = {
   dashboard: { title: 'Dashboard', render: dashboard.render },
   logs: { title: 'Logs', render: logs.render },
   keys: { title: 'Virtual Keys', render: keys.render },
+  cache: { title: 'Cache', render: cache.render },
 };
 
 let cleanup = null;
