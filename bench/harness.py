@@ -37,7 +37,12 @@ SCENARIOS: dict[str, tuple[bool, int]] = {
     "json-c32": (False, 32),
     "sse-c1": (True, 1),
     "sse-c32": (True, 32),
+    # Switchyard answers from its response cache (the request carries `x-bf-cache-key`; run.sh
+    # enables the semantic_cache plugin in exact mode and primes the entry); direct and floor-proxy
+    # run the same request as json-c1, so the table compares a hit with the floor's round trip.
+    "cache-hit-c1": (False, 1),
 }
+CACHE_SCENARIOS = {"cache-hit-c1"}
 
 TARGET_LABELS = {
     "direct": "direct (mock)",
@@ -185,8 +190,10 @@ def body_for(target: Target, stream: bool) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
-def headers_for(target: Target) -> dict[str, str]:
+def headers_for(target: Target, cache: bool = False) -> dict[str, str]:
     headers = {"Content-Type": "application/json"}
+    if cache and target.name == "switchyard":
+        headers["x-bf-cache-key"] = "bench"
     if target.auth:
         headers["Authorization"] = "Bearer sk-bench"
     return headers
@@ -196,11 +203,11 @@ def headers_for(target: Target) -> dict[str, str]:
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def post(target: Target, stream: bool, timeout: float = 10.0) -> tuple[int, str]:
+def post(target: Target, stream: bool, timeout: float = 10.0, cache: bool = False) -> tuple[int, str]:
     url = target.base + CHAT_PATH
     assert url.startswith(f"http://{LOOPBACK}:"), url
     req = urllib.request.Request(
-        url, data=body_for(target, stream).encode(), headers=headers_for(target), method="POST"
+        url, data=body_for(target, stream).encode(), headers=headers_for(target, cache), method="POST"
     )
     try:
         with _OPENER.open(req, timeout=timeout) as resp:
@@ -234,6 +241,18 @@ def smoke_test(target: Target) -> str | None:
             return f"SSE answer carried no content: {text[:300]!r}"
     except Exception as exc:  # noqa: BLE001 - any failure disqualifies the target
         return f"smoke test failed: {type(exc).__name__}: {exc}"
+    return None
+
+
+def cache_smoke_test(target: Target) -> str | None:
+    """Primes the cache entry the cache scenarios hit and checks that the second call is a hit."""
+    for attempt in range(2):
+        status, text = post(target, stream=False, cache=True)
+        if status != 200:
+            return f"cached request answered HTTP {status}: {text[:300]!r}"
+        hit = json.loads(text).get("extra_fields", {}).get("cache_debug", {}).get("cache_hit")
+        if attempt == 1 and hit is not True:
+            return f"the second identical request was not a cache hit: {text[:300]!r}"
     return None
 
 
@@ -301,16 +320,18 @@ class Bench:
                 announced = True
         self.quiet_waited += time.monotonic() - start
 
-    def script(self, target: Target, stream: bool) -> Path:
-        path = self.scripts / f"{target.name}-{'sse' if stream else 'json'}.lua"
+    def script(self, target: Target, stream: bool, cache: bool = False) -> Path:
+        path = self.scripts / f"{target.name}-{'sse' if stream else 'json'}{'-cache' if cache else ''}.lua"
         if not path.exists():
             extra = "".join(
-                f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers_for(target).items() if k != "Content-Type"
+                f'wrk.headers["{k}"] = "{v}"\n'
+                for k, v in headers_for(target, cache).items()
+                if k != "Content-Type"
             )
             path.write_text(LUA_TEMPLATE.format(path=CHAT_PATH, body=body_for(target, stream), extra_headers=extra))
         return path
 
-    def wrk_cmd(self, target: Target, stream: bool, conns: int, seconds: float) -> list[str]:
+    def wrk_cmd(self, target: Target, stream: bool, conns: int, seconds: float, cache: bool = False) -> list[str]:
         cmd = []
         if self.args.wrk_cpu:
             cmd += ["taskset", "-c", self.args.wrk_cpu]
@@ -323,7 +344,7 @@ class Bench:
             f"--timeout={timeout_s}s",
             "--latency",
             "-s",
-            str(self.script(target, stream)),
+            str(self.script(target, stream, cache)),
             target.base + CHAT_PATH,
         ]
         assert target.base.startswith(f"http://{LOOPBACK}:")
@@ -348,7 +369,7 @@ class Bench:
             raise SystemExit(f"{target.name} (pid {pid}) died before round {rnd} {scenario}")
         if not reset_peak_rss(pid):
             self.peak_reset_ok = False
-        cmd = self.wrk_cmd(target, stream, conns, self.args.seconds)
+        cmd = self.wrk_cmd(target, stream, conns, self.args.seconds, scenario in CACHE_SCENARIOS)
         self.wait_quiet(target)
         cpu0 = proc_cpu_seconds(pid)
         up0 = proc_cpu_seconds(self.upstream_pid)
@@ -656,6 +677,8 @@ def main() -> int:
     live = []
     for t in targets:
         reason = smoke_test(t)
+        if reason is None and t.name == "switchyard" and CACHE_SCENARIOS & set(args.scenarios):
+            reason = cache_smoke_test(t)
         if reason is None:
             print(f"  {t.name:<10} ok", file=sys.stderr, flush=True)
             live.append(t)

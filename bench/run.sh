@@ -14,7 +14,9 @@
 #   BENCH_ROUNDS [3]             interleaved rounds; the table shows medians over rounds
 #   BENCH_WARMUP_SECONDS [2]     warm-up per target and shape (JSON, SSE) at c=32, not recorded
 #   BENCH_MOCK_LATENCY_MS [0]    artificial latency of the mock upstream
-#   BENCH_SCENARIOS              [json-c1 json-c32 sse-c32 sse-c1]
+#   BENCH_SCENARIOS              [json-c1 json-c32 sse-c32 sse-c1]; add cache-hit-c1 for a response
+#                                cache hit (switchyard) against the floor's round trip (the plugin is
+#                                then on for every switchyard run; requests without a cache key skip it)
 #   BENCH_PIN [1]                1: mock+wrk on CPU 0, proxies on CPU 1 (taskset); 0: no pinning
 #   BENCH_PORT_BASE [18700]      mock = base, floor-proxy = base+1, switchyard = base+2
 #   BENCH_SKIP_BUILD [0]         1: use the binaries already in target/release
@@ -224,6 +226,10 @@ if [[ -z "$GW_SKIP" ]]; then
             '{"name":"bench-key","value":"sk-bench","models":["*"],"weight":1.0}')
         if [[ "$c1" != 2* || "$c2" != 2* ]]; then
             GW_SKIP="configuring switchyard failed (POST /api/providers -> $c1, /keys -> $c2)"
+        elif [[ " $SCENARIOS " == *" cache-hit-c1 "* ]]; then
+            c3=$(curl_json "http://$HOST:$GW_PORT/api/plugins" \
+                '{"name":"semantic_cache","enabled":true,"config":{"dimension":1,"ttl":"1h"}}')
+            [[ "$c3" == 2* ]] || GW_SKIP="enabling the response cache failed (POST /api/plugins -> $c3)"
         fi
     fi
     if [[ -n "$GW_SKIP" ]]; then
