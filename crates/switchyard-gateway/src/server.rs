@@ -86,6 +86,9 @@ impl Gateway {
             .as_deref()
             .map(|e| Tracer::spawn(upstream.clone(), e, "switchyard".into(), config.otlp_flush_every));
         let cache = crate::cache_setup::open(config, opened.file.as_ref(), &governance).await?;
+        if config_service.follows_changes() {
+            cache.follow(governance.store().clone(), config_service.reload_notices());
+        }
         let runtime_state = config_service.runtime_state();
         let state = Arc::new(AppState {
             config: config_service,

@@ -357,6 +357,8 @@ async fn a_hit_has_its_own_log_row_at_zero_cost_and_is_not_charged() {
         assert_eq!(row["cost_known"], true, "{row}");
         assert_eq!(row["provider"], PROVIDER, "{row}");
         assert_eq!(row["virtual_key_id"], id.as_str(), "{row}");
+        // The row shows the answer's tokens; they were not consumed again.
+        assert_eq!(row["output_tokens"], rows[0]["output_tokens"], "{row}");
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (_, view) = gw.get(&format!("/api/governance/virtual-keys/{id}")).await;

@@ -346,3 +346,44 @@ async fn replicas_applying_the_same_governance_file_at_once_all_start_and_agree(
         .await;
     assert_eq!(keys["total_count"], 1, "{keys}");
 }
+
+/// The response cache's plugin (kept in the shared governance settings) set or removed through one
+/// replica applies in the other, by change notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_plugin_set_through_one_replica_applies_in_the_other() {
+    let schema = SchemaGuard::new("syrep", "cacheplugin");
+    let a = Replica::start(schema.name(), &[]);
+    let b = Replica::start(schema.name(), &[]);
+    let stats = |r: &Replica| {
+        let http = r.http.clone();
+        let url = format!("{}/api/cache/stats", r.base);
+        async move { http.get(url).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(stats(&b).await["configured"], false);
+    let (s, body) = a
+        .post(
+            "/api/plugins",
+            json!({"name": "semantic_cache", "enabled": true, "config": {"dimension": 1, "ttl": "42s"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let took = time_until(Duration::from_secs(1), || async {
+        let s = stats(&b).await;
+        s["enabled"] == true && s["ttl_seconds"] == 42.0
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "B applies the plugin within a second: {}",
+        stats(&b).await
+    );
+    let (s, _, _) = a
+        .send(reqwest::Method::DELETE, "/api/plugins/semantic_cache", None)
+        .await;
+    assert_eq!(s, 200);
+    let took = time_until(Duration::from_secs(1), || async {
+        stats(&b).await["configured"] == false
+    })
+    .await;
+    assert!(took.is_some(), "B drops the plugin within a second");
+}

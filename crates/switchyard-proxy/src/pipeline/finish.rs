@@ -185,12 +185,10 @@ impl Finisher {
             (Some(u), Some(p)) => Some(p.cost(&u)),
             _ => None,
         };
+        // A cache hit's tokens were not consumed again: its row shows them; limits and counters do not.
+        let metered = usage.filter(|_| !d.cache_hit);
         if let Some(admission) = d.admission.clone() {
-            let tokens = if d.cache_hit {
-                0
-            } else {
-                usage.map_or(0, |u| u.total())
-            };
+            let tokens = metered.map_or(0, |u| u.total());
             self.state.governance.settle(&admission, cost, tokens);
         }
         let (virtual_key_id, team_id, customer_id) = d.governance_ids.take().unwrap_or_default();
@@ -206,9 +204,9 @@ impl Finisher {
             ttft_secs: d.ttft_ms.map(|m| m / 1000.0),
             retries: u64::from(attempts.saturating_sub(1)),
             fell_back: d.fallback_index.is_some_and(|i| i > 0),
-            input_tokens: usage.map_or(0, |u| u.input),
-            output_tokens: usage.map_or(0, |u| u.output),
-            cached_tokens: usage.map_or(0, |u| u.cache_read + u.cache_write),
+            input_tokens: metered.map_or(0, |u| u.input),
+            output_tokens: metered.map_or(0, |u| u.output),
+            cached_tokens: metered.map_or(0, |u| u.cache_read + u.cache_write),
             cost_usd: cost,
         });
         self.state.metrics.in_flight().dec();

@@ -140,6 +140,24 @@ impl ResponseCache {
         Ok(())
     }
 
+    /// Reloads the plugin from `store` whenever another replica changed the shared store (the
+    /// governance settings are covered by the config store's change notices). Ends with the notices.
+    pub fn follow(
+        self: &Arc<Self>,
+        store: Arc<dyn switchyard_store::GovernanceStore>,
+        mut notices: tokio::sync::watch::Receiver<u64>,
+    ) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while notices.changed().await.is_ok() {
+                let Some(cache) = weak.upgrade() else { return };
+                if let Err(e) = cache.load(store.as_ref()).await {
+                    tracing::warn!(error = %e, "reloading the semantic_cache plugin after a change notice failed");
+                }
+            }
+        });
+    }
+
     /// Keeps `plugin` (or its removal) in `store` and applies it.
     pub async fn save(
         &self,
