@@ -115,6 +115,7 @@ async fn vk_view(state: &AppState, vk: &VirtualKey) -> Value {
         "customer_id": vk.customer_id,
         "provider_configs": vk.provider_configs,
         "allow_all_providers": vk.allow_all_providers,
+        "mcp_configs": vk.mcp_configs,
         "budgets": budgets,
         "rate_limit": rate_limit,
         "max_concurrent_requests": vk.max_concurrent_requests,

@@ -64,6 +64,8 @@ pub struct ConfigFile {
     pub plugins: Vec<Value>,
     /// The `vector_store` block as written (`{"enabled", "type": "redis", "config": {"addr"}}`).
     pub vector_store: Option<Value>,
+    /// The `mcp` block (MCP servers and the tool manager's settings), validated.
+    pub mcp: Option<crate::mcp::McpFileConfig>,
     /// Things accepted but not applied, and `env.VAR` key references not set in this environment.
     pub warnings: Vec<String>,
 }
@@ -100,7 +102,6 @@ const TOP_LEVEL_IGNORED: &[&str] = &[
     "version",
     "encryption_key",
     "logs_store",
-    "mcp",
     "framework",
     "websocket",
     "cluster_config",
@@ -116,6 +117,7 @@ const TOP_LEVEL_USED: &[&str] = &[
     "governance",
     "plugins",
     "vector_store",
+    "mcp",
 ];
 
 /// Reads a config file. `env` looks up environment variables (passed in: the core does no I/O).
@@ -188,6 +190,10 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<ConfigF
             Some(governance::parse_governance(&map, &env, &mut warnings)?)
         }
     };
+    let mcp = match root.get("mcp") {
+        None => None,
+        Some(v) => Some(crate::mcp::parse_file_section(v).map_err(|e| field(e.field, e.message))?),
+    };
     let enforce_auth_on_inference = client.as_ref().and_then(|c| {
         c.get("enforce_auth_on_inference")
             .or_else(|| c.get("enforce_governance_header"))
@@ -217,6 +223,7 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<ConfigF
         client,
         enforce_auth_on_inference,
         governance,
+        mcp,
         warnings,
     })
 }

@@ -18,6 +18,7 @@ pub mod governance;
 pub mod health;
 pub mod json_fields;
 pub mod litellm;
+pub mod mcp;
 pub mod model_ref;
 pub mod multipart;
 pub mod presets;

@@ -110,6 +110,7 @@ pub async fn generate(State(state): State<Arc<AppState>>, _m: Master, body: Body
         is_active: true,
         expires_at_ms: None,
         created_at_ms: now,
+        mcp_configs: Vec::new(),
     };
     let mut meta = KeyMeta::default();
     b.apply(&mut vk, &mut meta, &provider_names(&state), now)?;

@@ -90,6 +90,9 @@ pub struct VirtualKey {
     pub is_active: bool,
     pub expires_at_ms: Option<i64>,
     pub created_at_ms: i64,
+    /// Which MCP clients' tools the key sees and may call (`crate::mcp::may_call`).
+    #[serde(default)]
+    pub mcp_configs: Vec<crate::mcp::McpKeyConfig>,
 }
 
 /// A team (optionally under a customer) or a customer: a named level with budgets and a rate limit.
@@ -136,6 +139,8 @@ pub struct VirtualKeyInput {
     /// Create only, RFC 3339: when the key was created elsewhere (migrated keys, or the same key set up
     /// in several gateways), so rolling budget windows start at the same moment everywhere.
     pub created_at: Option<String>,
+    /// The MCP clients and tools the key may use; a given list replaces the old one.
+    pub mcp_configs: Option<Vec<crate::mcp::McpKeyConfig>>,
 }
 
 impl std::fmt::Debug for VirtualKeyInput {
@@ -325,6 +330,7 @@ impl VirtualKeyInput {
             is_active: true,
             expires_at_ms: None,
             created_at_ms: now_ms,
+            mcp_configs: Vec::new(),
         };
         self.apply_to(&mut vk)?;
         Ok(vk)
@@ -378,6 +384,10 @@ impl VirtualKeyInput {
         }
         if let Some(a) = self.allow_all_providers {
             vk.allow_all_providers = a;
+        }
+        if let Some(m) = self.mcp_configs {
+            crate::mcp::validate_key_configs(&m)?;
+            vk.mcp_configs = m;
         }
         if let Some(b) = self.budgets {
             validate_budgets("", &b)?;

@@ -289,6 +289,7 @@ mod tests {
             is_active: true,
             expires_at_ms: None,
             created_at_ms: 0,
+            mcp_configs: Vec::new(),
         }
     }
 
