@@ -9,6 +9,7 @@ pub mod governance_api;
 pub mod governance_file;
 pub mod litellm;
 pub mod logs_api;
+pub mod mcp_api;
 pub mod plugins_api;
 pub mod throttle;
 pub mod ui;

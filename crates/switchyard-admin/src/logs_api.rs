@@ -117,7 +117,10 @@ pub async fn histogram(
     Ok(Json(json!({"bucket_seconds": hq.bucket_seconds, "buckets": buckets})).into_response())
 }
 
-pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+pub async fn metrics(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(hub): axum::Extension<Arc<switchyard_mcp::Hub>>,
+) -> Response {
     let snapshot = state.config.snapshot();
     let now_keys = snapshot.providers.iter().flat_map(|p| {
         let health = &state.health;
@@ -128,13 +131,24 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         })
     });
     let dropped = state.logs.as_ref().map_or(0, |w| w.dropped());
-    let text = state.metrics.render(now_keys, dropped);
+    let text = with_mcp(state.metrics.render(now_keys, dropped), &hub.metrics.render());
     let mut resp = text.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     resp
+}
+
+/// The MCP tool-call families, inserted before OpenMetrics' closing `# EOF`.
+fn with_mcp(text: String, mcp: &str) -> String {
+    if mcp.is_empty() {
+        return text;
+    }
+    match text.rfind("# EOF") {
+        Some(at) => format!("{}{mcp}\n{}", &text[..at], &text[at..]),
+        None => format!("{text}{mcp}\n"),
+    }
 }
 
 #[cfg(test)]

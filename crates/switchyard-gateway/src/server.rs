@@ -17,7 +17,9 @@ use crate::listen::{self, ConnectionLimits};
 pub use crate::settings::{redact_url_password, ConfigStoreSetting, LogsConfig, ServerConfig};
 use switchyard_admin::auth::{self, AdminAuth};
 use switchyard_admin::governance_api as gov_api;
-use switchyard_admin::{api, litellm, logs_api, plugins_api, ui};
+use switchyard_admin::{api, litellm, logs_api, mcp_api, plugins_api, ui};
+use switchyard_mcp::link::LinkEnv;
+use switchyard_mcp::{Hub, HubSettings};
 use switchyard_logs::{LogStore, LogWriter, PostgresLogStore, SqliteLogStore};
 use switchyard_proxy::routes;
 use switchyard_runtime::error::GatewayError;
@@ -38,6 +40,7 @@ pub struct Gateway {
     router: Router,
     limits: ConnectionLimits,
     state: Arc<AppState>,
+    hub: Arc<Hub>,
 }
 
 impl Gateway {
@@ -111,6 +114,7 @@ impl Gateway {
             cache,
         });
         switchyard_proxy::discovery::spawn_refresher(state.clone());
+        let hub = open_mcp(&state, opened.file.as_ref()).await?;
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr)
             .await
@@ -118,7 +122,7 @@ impl Gateway {
         let auth = Arc::new(AdminAuth::new(admin_mode, &config.security));
         Ok(Gateway {
             listener,
-            router: secured(router(state.clone()), auth, &config.security),
+            router: secured(router(state.clone(), hub.clone()), auth, &config.security),
             limits: ConnectionLimits {
                 header_read_timeout: config.security.header_read_timeout,
                 max_header_bytes: config.security.max_header_bytes,
@@ -126,7 +130,13 @@ impl Gateway {
                 shutdown_grace: config.shutdown_grace,
             },
             state,
+            hub,
         })
+    }
+
+    /// The MCP hub (registered MCP servers and their connections).
+    pub fn mcp_hub(&self) -> &Arc<Hub> {
+        &self.hub
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -145,6 +155,19 @@ impl Gateway {
         self.state.governance.flush().await;
         Ok(())
     }
+}
+
+/// The MCP hub: the stored MCP clients plus `config.json`'s `mcp` section, connecting in the background.
+async fn open_mcp(state: &AppState, file: Option<&switchyard_core::config_file::ConfigFile>) -> Result<Arc<Hub>, StartError> {
+    let env = LinkEnv {
+        http: state.upstream.clone(),
+        env: Arc::new(|name| std::env::var(name).ok()),
+    };
+    let hub = Arc::new(Hub::new(env, HubSettings::default()));
+    mcp_api::start(&state.governance, &hub, file.and_then(|f| f.mcp.as_ref()))
+        .await
+        .map_err(|e| StartError::ConfigFile(format!("applying its mcp section: {e}")))?;
+    Ok(hub)
 }
 
 /// The request log's writer and store, when logging is on.
@@ -193,7 +216,7 @@ fn secured(router: Router, auth: Arc<AdminAuth>, security: &SecurityConfig) -> R
         ))
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<AppState>, hub: Arc<Hub>) -> Router {
     Router::new()
         .merge(ui::router())
         .route("/health", get(health))
@@ -229,12 +252,27 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/logs/stats", get(logs_api::stats))
         .route("/api/logs/histogram", get(logs_api::histogram))
         .route("/api/logs/{id}", get(logs_api::get))
+        .merge(mcp_admin_routes())
         .merge(routes::router())
+        .merge(routes::mcp::router())
         .merge(litellm::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::Extension(hub))
         .with_state(state)
+}
+
+fn mcp_admin_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/mcp/clients", get(mcp_api::list))
+        .route("/api/mcp/client", post(mcp_api::create))
+        .route(
+            "/api/mcp/client/{id}",
+            axum::routing::put(mcp_api::update).delete(mcp_api::delete),
+        )
+        .route("/api/mcp/client/{id}/reconnect", post(mcp_api::reconnect))
+        .route("/api/mcp-logs", get(mcp_api::logs))
 }
 
 fn governance_routes() -> Router<Arc<AppState>> {

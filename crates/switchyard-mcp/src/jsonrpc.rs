@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 /// The protocol version the gateway speaks to upstreams and offers to its own clients.
 pub const PROTOCOL_VERSION: &str = "2025-06-18";
 /// Versions the gateway accepts from its clients (it answers with the client's if listed here).
-pub const SUPPORTED_VERSIONS: &[&str] = &["2025-06-18", "2025-03-26", "2024-11-05"];
+pub const SUPPORTED_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
 /// Why a request on a link failed.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

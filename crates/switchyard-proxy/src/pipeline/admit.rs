@@ -303,6 +303,14 @@ fn with_end_user(caller: Caller, body: &[u8], obs: &ObsHandle) -> Caller {
 
 impl Incoming {
     /// The request body, read once.
+    /// The caller's virtual key; `None` for a caller without one (or with the master key).
+    pub fn virtual_key(&self) -> Option<&VirtualKey> {
+        match &self.caller {
+            Caller::Key { vk, .. } => Some(vk),
+            Caller::Anonymous => None,
+        }
+    }
+
     pub fn body(&self) -> &Bytes {
         &self.body
     }

@@ -63,6 +63,14 @@ impl RouteSpec {
     }
 }
 
+/// The pipeline's identify step alone, for routes that reach no model provider (the MCP gateway's
+/// `/mcp` and `/v1/mcp/tool/execute`): the same credentials, key states and `401`/`403` answers, the
+/// same body limit; no request-log row (those routes record each tool call themselves).
+pub async fn identify(state: &Arc<AppState>, spec: RouteSpec, req: Request) -> Result<Incoming, ApiError> {
+    let (parts, body) = req.into_parts();
+    admit::identify(state, parts, body, spec, &finish::ObsHandle::detached()).await
+}
+
 /// The driver: runs `route` inside the pipeline's phases (module docs) and returns its answer, observed.
 pub async fn drive<F, Fut>(state: Arc<AppState>, spec: RouteSpec, req: Request, route: F) -> Response
 where

@@ -9,6 +9,7 @@
 pub mod audio;
 pub mod chat;
 pub mod endpoints;
+pub mod mcp;
 pub mod models;
 pub mod passthrough;
 pub mod responses;
