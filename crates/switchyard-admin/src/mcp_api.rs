@@ -32,7 +32,8 @@ pub async fn load(gov: &Governance) -> Result<Vec<McpClientConfig>, GatewayError
     let Some(v) = gov.store().get_setting(MCP_CLIENTS).await? else {
         return Ok(Vec::new());
     };
-    serde_json::from_value(v).map_err(|e| GatewayError::Unavailable(format!("stored MCP clients are unreadable: {e}")))
+    serde_json::from_value(v)
+        .map_err(|e| GatewayError::Unavailable(format!("stored MCP clients are unreadable: {e}")))
 }
 
 async fn save(gov: &Governance, clients: &[McpClientConfig]) -> Result<(), GatewayError> {
@@ -101,7 +102,9 @@ fn view(hub: &Hub, id: &str) -> Value {
 
 pub async fn list(Extension(hub): H) -> Answer {
     let views = hub.views();
-    Ok(Json(json!({"clients": views, "count": views.len(), "total_count": views.len()})))
+    Ok(Json(
+        json!({"clients": views, "count": views.len(), "total_count": views.len()}),
+    ))
 }
 
 pub async fn create(State(state): State<Arc<AppState>>, Extension(hub): H, body: Body) -> Answer {
@@ -110,10 +113,20 @@ pub async fn create(State(state): State<Arc<AppState>>, Extension(hub): H, body:
     let gov = &state.governance;
     let _w = gov.lock_writes().await;
     let mut clients = load(gov).await?;
-    let id = input.client_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let id = input
+        .client_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let config = input.into_new(id)?;
-    if let Some(c) = clients.iter().find(|c| c.name == config.name || c.client_id == config.client_id) {
-        let what = if c.name == config.name { "name" } else { "client_id" };
+    if let Some(c) = clients
+        .iter()
+        .find(|c| c.name == config.name || c.client_id == config.client_id)
+    {
+        let what = if c.name == config.name {
+            "name"
+        } else {
+            "client_id"
+        };
         return Err(GatewayError::Conflict(format!("an MCP client with this {what} already exists")).into());
     }
     clients.push(config.clone());
@@ -137,7 +150,10 @@ pub async fn update(
     let gov = &state.governance;
     let _w = gov.lock_writes().await;
     let mut clients = load(gov).await?;
-    let pos = clients.iter().position(|c| c.client_id == id).ok_or_else(|| not_found(&id))?;
+    let pos = clients
+        .iter()
+        .position(|c| c.client_id == id)
+        .ok_or_else(|| not_found(&id))?;
     let config = input.apply_update(&clients[pos])?;
     if clients.iter().any(|c| c.client_id != id && c.name == config.name) {
         return Err(GatewayError::Conflict("an MCP client with this name already exists".into()).into());
@@ -145,7 +161,9 @@ pub async fn update(
     clients[pos] = config.clone();
     save(gov, &clients).await?;
     hub.upsert(config);
-    Ok(Json(json!({"status": "success", "message": "MCP client updated", "client": view(&hub, &id)})))
+    Ok(Json(
+        json!({"status": "success", "message": "MCP client updated", "client": view(&hub, &id)}),
+    ))
 }
 
 pub async fn delete(State(state): State<Arc<AppState>>, Extension(hub): H, Path(id): Path<String>) -> Answer {
@@ -159,14 +177,18 @@ pub async fn delete(State(state): State<Arc<AppState>>, Extension(hub): H, Path(
     }
     save(gov, &clients).await?;
     hub.remove(&id);
-    Ok(Json(json!({"status": "success", "message": "MCP client removed"})))
+    Ok(Json(
+        json!({"status": "success", "message": "MCP client removed"}),
+    ))
 }
 
 pub async fn reconnect(Extension(hub): H, Path(id): Path<String>) -> Answer {
     if !hub.reconnect(&id) {
         return Err(not_found(&id).into());
     }
-    Ok(Json(json!({"status": "success", "message": "MCP client reconnecting"})))
+    Ok(Json(
+        json!({"status": "success", "message": "MCP client reconnecting"}),
+    ))
 }
 
 #[derive(serde::Deserialize)]
@@ -180,5 +202,7 @@ pub struct LogsQuery {
 pub async fn logs(Extension(hub): H, Query(q): Query<LogsQuery>) -> Answer {
     let limit = q.limit.unwrap_or(100).min(1000);
     let (logs, total) = hub.records(q.server.as_deref(), q.virtual_key_id.as_deref(), limit);
-    Ok(Json(json!({"logs": logs, "count": logs.len(), "total_count": total})))
+    Ok(Json(
+        json!({"logs": logs, "count": logs.len(), "total_count": total}),
+    ))
 }

@@ -18,9 +18,9 @@ pub use crate::settings::{redact_url_password, ConfigStoreSetting, LogsConfig, S
 use switchyard_admin::auth::{self, AdminAuth};
 use switchyard_admin::governance_api as gov_api;
 use switchyard_admin::{api, litellm, logs_api, mcp_api, plugins_api, ui};
+use switchyard_logs::{LogStore, LogWriter, PostgresLogStore, SqliteLogStore};
 use switchyard_mcp::link::LinkEnv;
 use switchyard_mcp::{Hub, HubSettings};
-use switchyard_logs::{LogStore, LogWriter, PostgresLogStore, SqliteLogStore};
 use switchyard_proxy::routes;
 use switchyard_runtime::error::GatewayError;
 use switchyard_runtime::governance::counters::{Counters, MemoryCounters, RedisCounters};
@@ -158,7 +158,10 @@ impl Gateway {
 }
 
 /// The MCP hub: the stored MCP clients plus `config.json`'s `mcp` section, connecting in the background.
-async fn open_mcp(state: &AppState, file: Option<&switchyard_core::config_file::ConfigFile>) -> Result<Arc<Hub>, StartError> {
+async fn open_mcp(
+    state: &AppState,
+    file: Option<&switchyard_core::config_file::ConfigFile>,
+) -> Result<Arc<Hub>, StartError> {
     let env = LinkEnv {
         http: state.upstream.clone(),
         env: Arc::new(|name| std::env::var(name).ok()),

@@ -54,11 +54,19 @@ pub struct CallRecord {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum CallError {
     #[error("MCP server '{server}' did not answer tool '{tool}' within {after:?} (tool_execution_timeout)")]
-    Timeout { server: String, tool: String, after: Duration },
+    Timeout {
+        server: String,
+        tool: String,
+        after: Duration,
+    },
     #[error("MCP server '{server}' is unavailable: {reason}")]
     Unavailable { server: String, reason: String },
     #[error("MCP server '{server}' answered with an error: {message}")]
-    Rpc { server: String, code: i64, message: String },
+    Rpc {
+        server: String,
+        code: i64,
+        message: String,
+    },
 }
 
 pub struct Hub {
@@ -181,7 +189,11 @@ impl Hub {
         key_id: Option<&str>,
     ) -> Result<Value, CallError> {
         let span = tracing::info_span!("mcp.tool_call", tool, server = %upstream.config.name, status = tracing::field::Empty);
-        tracing::Instrument::instrument(self.call_in_span(upstream, tool, arguments, key_id, &span), span.clone()).await
+        tracing::Instrument::instrument(
+            self.call_in_span(upstream, tool, arguments, key_id, &span),
+            span.clone(),
+        )
+        .await
     }
 
     async fn call_in_span(
@@ -199,17 +211,31 @@ impl Hub {
             None => {
                 let (state, error) = upstream.state();
                 let reason = error.unwrap_or_else(|| format!("{state:?}").to_lowercase());
-                Err(CallError::Unavailable { server: server.clone(), reason: format!("not connected ({reason})") })
+                Err(CallError::Unavailable {
+                    server: server.clone(),
+                    reason: format!("not connected ({reason})"),
+                })
             }
             Some(link) => {
                 let params = json!({"name": tool, "arguments": arguments});
                 match tokio::time::timeout(after, link.request("tools/call", params)).await {
-                    Err(_) => Err(CallError::Timeout { server: server.clone(), tool: tool.to_owned(), after }),
+                    Err(_) => Err(CallError::Timeout {
+                        server: server.clone(),
+                        tool: tool.to_owned(),
+                        after,
+                    }),
                     Ok(Ok(v)) => Ok(v),
-                    Ok(Err(LinkError::Rpc { code, message })) => Err(CallError::Rpc { server: server.clone(), code, message }),
+                    Ok(Err(LinkError::Rpc { code, message })) => Err(CallError::Rpc {
+                        server: server.clone(),
+                        code,
+                        message,
+                    }),
                     Ok(Err(LinkError::Transport(reason))) => {
                         upstream.link_failed();
-                        Err(CallError::Unavailable { server: server.clone(), reason })
+                        Err(CallError::Unavailable {
+                            server: server.clone(),
+                            reason,
+                        })
                     }
                 }
             }

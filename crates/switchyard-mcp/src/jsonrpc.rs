@@ -108,7 +108,12 @@ impl Waiters {
     pub fn close(&self, reason: &str) {
         *self.closed.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_owned());
         self.is_closed.store(true, Ordering::SeqCst);
-        let all: Vec<_> = self.map.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+        let all: Vec<_> = self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
         for (_, tx) in all {
             let _ = tx.send(Err(LinkError::Transport(reason.to_owned())));
         }

@@ -72,6 +72,6 @@ impl McpMetrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out.trim_end().trim_end_matches("# EOF").to_owned()
+        out.trim_end().trim_end_matches("# EOF").trim_end().to_owned()
     }
 }

@@ -28,7 +28,9 @@ pub fn visible_tools(hub: &Hub, caller: McpCaller<'_>) -> Vec<Value> {
     let mut out = Vec::new();
     for up in hub.upstreams() {
         for tool in up.tools().iter() {
-            let Some(name) = tool.get("name").and_then(Value::as_str) else { continue };
+            let Some(name) = tool.get("name").and_then(Value::as_str) else {
+                continue;
+            };
             if may_call(&up.config, caller, name).is_err() {
                 continue;
             }
@@ -44,13 +46,22 @@ pub fn visible_tools(hub: &Hub, caller: McpCaller<'_>) -> Vec<Value> {
 #[derive(Debug, PartialEq)]
 pub enum ToolError {
     /// Unknown tool, or one the caller may not call: nothing reached an upstream.
-    Refused { code: i64, message: String, blocked: bool },
+    Refused {
+        code: i64,
+        message: String,
+        blocked: bool,
+    },
     Call(CallError),
 }
 
 /// Resolves `name` for `caller` and calls it. The refusal message does not tell an unknown tool from
 /// a forbidden one beyond what the caller could list anyway.
-pub async fn call_tool(hub: &Hub, caller: Caller<'_>, name: &str, arguments: Value) -> Result<Value, ToolError> {
+pub async fn call_tool(
+    hub: &Hub,
+    caller: Caller<'_>,
+    name: &str,
+    arguments: Value,
+) -> Result<Value, ToolError> {
     let started = Instant::now();
     let refuse = |blocked: bool, message: String| ToolError::Refused {
         code: INVALID_PARAMS,
@@ -58,12 +69,21 @@ pub async fn call_tool(hub: &Hub, caller: Caller<'_>, name: &str, arguments: Val
         blocked,
     };
     let Some((client, tool)) = split_tool_name(name) else {
-        return Err(refuse(false, format!("unknown tool '{name}': tools are named <client>-<tool>")));
+        return Err(refuse(
+            false,
+            format!("unknown tool '{name}': tools are named <client>-<tool>"),
+        ));
     };
     let Some(up) = hub.by_name(client) else {
-        return Err(refuse(false, format!("unknown tool '{name}': no MCP client '{client}'")));
+        return Err(refuse(
+            false,
+            format!("unknown tool '{name}': no MCP client '{client}'"),
+        ));
     };
-    let known = up.tools().iter().any(|t| t.get("name").and_then(Value::as_str) == Some(tool));
+    let known = up
+        .tools()
+        .iter()
+        .any(|t| t.get("name").and_then(Value::as_str) == Some(tool));
     match may_call(&up.config, caller.access, tool) {
         Ok(()) if known => {}
         Ok(()) => return Err(refuse(false, format!("unknown tool '{name}'"))),
@@ -75,11 +95,20 @@ pub async fn call_tool(hub: &Hub, caller: Caller<'_>, name: &str, arguments: Val
                 Refusal::Unknown => "unknown",
             };
             let message = format!("tool '{name}' is not allowed: {reason}");
-            hub.record(tool, client, caller.key_id, started.elapsed(), "blocked", Some(message.clone()));
+            hub.record(
+                tool,
+                client,
+                caller.key_id,
+                started.elapsed(),
+                "blocked",
+                Some(message.clone()),
+            );
             return Err(refuse(true, message));
         }
     }
-    hub.call(&up, tool, arguments, caller.key_id).await.map_err(ToolError::Call)
+    hub.call(&up, tool, arguments, caller.key_id)
+        .await
+        .map_err(ToolError::Call)
 }
 
 fn error(id: Value, code: i64, message: &str) -> Value {
@@ -93,7 +122,11 @@ fn ok(id: Value, result: Value) -> Value {
 /// Answers one JSON-RPC message; `None` for a notification (the HTTP side answers 202).
 pub async fn handle(hub: &Hub, caller: Caller<'_>, msg: &Value) -> Option<Value> {
     let Some(obj) = msg.as_object() else {
-        return Some(error(Value::Null, INVALID_REQUEST, "a JSON-RPC message must be an object"));
+        return Some(error(
+            Value::Null,
+            INVALID_REQUEST,
+            "a JSON-RPC message must be an object",
+        ));
     };
     let id = obj.get("id").cloned();
     let Some(method) = obj.get("method").and_then(Value::as_str) else {
@@ -105,7 +138,9 @@ pub async fn handle(hub: &Hub, caller: Caller<'_>, msg: &Value) -> Option<Value>
     Some(match method {
         "initialize" => {
             let asked = params.get("protocolVersion").and_then(Value::as_str);
-            let version = asked.filter(|v| SUPPORTED_VERSIONS.contains(v)).unwrap_or(PROTOCOL_VERSION);
+            let version = asked
+                .filter(|v| SUPPORTED_VERSIONS.contains(v))
+                .unwrap_or(PROTOCOL_VERSION);
             ok(
                 id,
                 json!({
@@ -132,6 +167,10 @@ pub async fn handle(hub: &Hub, caller: Caller<'_>, msg: &Value) -> Option<Value>
                 ),
             }
         }
-        _ => error(id, METHOD_NOT_FOUND, &format!("method '{method}' is not supported")),
+        _ => error(
+            id,
+            METHOD_NOT_FOUND,
+            &format!("method '{method}' is not supported"),
+        ),
     })
 }

@@ -73,7 +73,13 @@ impl Upstream {
     pub fn start(config: McpClientConfig, env: LinkEnv, timings: Timings) -> Upstream {
         let status = Arc::new(Mutex::new(Status::default()));
         let wake = Arc::new(Notify::new());
-        let task = tokio::spawn(supervise(config.clone(), env, timings, status.clone(), wake.clone()));
+        let task = tokio::spawn(supervise(
+            config.clone(),
+            env,
+            timings,
+            status.clone(),
+            wake.clone(),
+        ));
         Upstream {
             config,
             status,
@@ -166,8 +172,7 @@ async fn supervise(
                 });
             }
         }
-        let backoff = Duration::from_millis(250u64.saturating_mul(1 << failures.min(8)))
-            .min(t.max_backoff);
+        let backoff = Duration::from_millis(250u64.saturating_mul(1 << failures.min(8))).min(t.max_backoff);
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
             () = wake.notified() => {}

@@ -65,7 +65,10 @@ impl HttpLink {
         let h = req.headers_mut();
         h.clone_from(&self.headers);
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        h.insert(ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
+        h.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
         if let Some(s) = self.session.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             h.insert("mcp-session-id", s);
         }
@@ -77,9 +80,13 @@ impl HttpLink {
             .send(&self.name, req)
             .await
             .map_err(|e| LinkError::Transport(e.to_string()))?;
-        if resp.status() == StatusCode::NOT_FOUND && self.session.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+        if resp.status() == StatusCode::NOT_FOUND
+            && self.session.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+        {
             self.dead.mark();
-            return Err(LinkError::Transport("the server no longer knows this session".into()));
+            return Err(LinkError::Transport(
+                "the server no longer knows this session".into(),
+            ));
         }
         if !resp.status().is_success() {
             let status = resp.status();
@@ -117,7 +124,9 @@ impl HttpLink {
             let Ok(chunk) = frame.into_data() else { continue };
             for event in framer.push(chunk) {
                 let (_, data) = jsonrpc::sse_fields(&event);
-                let Ok(msg) = serde_json::from_str::<Value>(&data) else { continue };
+                let Ok(msg) = serde_json::from_str::<Value>(&data) else {
+                    continue;
+                };
                 if let Some(answer) = find_answer(msg, id) {
                     return jsonrpc::outcome(answer);
                 }
@@ -126,7 +135,9 @@ impl HttpLink {
                 return Err(LinkError::Transport("an answer event is too large".into()));
             }
         }
-        Err(LinkError::Transport("the answer stream ended without the answer".into()))
+        Err(LinkError::Transport(
+            "the answer stream ended without the answer".into(),
+        ))
     }
 }
 
@@ -151,5 +162,3 @@ pub(super) async fn read_capped(body: &mut hyper::body::Incoming) -> Result<Byte
     }
     Ok(out.into())
 }
-
-

@@ -95,8 +95,14 @@ impl Link {
                 dead.clone(),
             )?),
             ConnectionType::Sse => Transport::Sse(
-                sse::SseLink::connect(&config.name, &url, header_map(&config.headers), env.http.clone(), dead.clone())
-                    .await?,
+                sse::SseLink::connect(
+                    &config.name,
+                    &url,
+                    header_map(&config.headers),
+                    env.http.clone(),
+                    dead.clone(),
+                )
+                .await?,
             ),
             ConnectionType::Stdio => {
                 let stdio = config.stdio_config.clone().unwrap_or_default();
@@ -136,7 +142,6 @@ impl Link {
         r
     }
 
-
     pub async fn notify(&self, method: &str) -> Result<(), LinkError> {
         let msg = jsonrpc::notification(method);
         match &self.transport {
@@ -157,7 +162,11 @@ impl Link {
             };
             let page = self.request("tools/list", params).await?;
             if let Some(list) = page.get("tools").and_then(Value::as_array) {
-                tools.extend(list.iter().filter(|t| t.get("name").is_some_and(Value::is_string)).cloned());
+                tools.extend(
+                    list.iter()
+                        .filter(|t| t.get("name").is_some_and(Value::is_string))
+                        .cloned(),
+                );
             }
             cursor = page.get("nextCursor").and_then(Value::as_str).map(str::to_owned);
             if cursor.is_none() {

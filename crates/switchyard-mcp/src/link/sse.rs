@@ -62,13 +62,17 @@ impl SseLink {
             .body(Body::empty())
             .map_err(|e| LinkError::Transport(e.to_string()))?;
         req.headers_mut().clone_from(&headers);
-        req.headers_mut().insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        req.headers_mut()
+            .insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
         let resp = client
             .send(name, req)
             .await
             .map_err(|e| LinkError::Transport(e.to_string()))?;
         if !resp.status().is_success() {
-            return Err(LinkError::Transport(format!("the event stream answered HTTP {}", resp.status())));
+            return Err(LinkError::Transport(format!(
+                "the event stream answered HTTP {}",
+                resp.status()
+            )));
         }
         let waiters = Arc::new(Waiters::default());
         let (tx, rx) = oneshot::channel::<String>();
@@ -94,14 +98,18 @@ impl SseLink {
             .body(Body::from(msg.to_string()))
             .map_err(|e| LinkError::Transport(e.to_string()))?;
         req.headers_mut().clone_from(&self.headers);
-        req.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        req.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let resp = self
             .client
             .send(&self.name, req)
             .await
             .map_err(|e| LinkError::Transport(e.to_string()))?;
         if !resp.status().is_success() {
-            return Err(LinkError::Transport(format!("the server answered HTTP {}", resp.status())));
+            return Err(LinkError::Transport(format!(
+                "the server answered HTTP {}",
+                resp.status()
+            )));
         }
         let _ = super::http::read_capped(&mut resp.into_body()).await;
         Ok(())

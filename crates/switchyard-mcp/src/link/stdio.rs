@@ -39,7 +39,11 @@ impl StdioLink {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true);
-        for name in BASE_ENV.iter().copied().chain(cfg.envs.iter().map(String::as_str)) {
+        for name in BASE_ENV
+            .iter()
+            .copied()
+            .chain(cfg.envs.iter().map(String::as_str))
+        {
             if let Some(v) = (env.env)(name) {
                 cmd.env(name, v);
             }
@@ -90,10 +94,17 @@ async fn write_line(stdin: &Mutex<ChildStdin>, msg: &Value) -> Result<(), LinkEr
         .map_err(|e| LinkError::Transport(format!("the server process is gone: {e}")))
 }
 
-async fn read_lines(stdout: ChildStdout, stdin: Arc<Mutex<ChildStdin>>, waiters: Arc<Waiters>, dead: Arc<Dead>) {
+async fn read_lines(
+    stdout: ChildStdout,
+    stdin: Arc<Mutex<ChildStdin>>,
+    waiters: Arc<Waiters>,
+    dead: Arc<Dead>,
+) {
     let mut lines = BufReader::new(stdout).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        let Ok(msg) = serde_json::from_str::<Value>(&line) else { continue };
+        let Ok(msg) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
         if let Some(reply) = jsonrpc::reply_to_server_request(&msg) {
             let _ = write_line(&stdin, &reply).await;
         } else {

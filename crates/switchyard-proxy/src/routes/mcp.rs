@@ -86,7 +86,10 @@ async fn mcp_get(State(state): S, req: Request) -> Response {
     }
     let ticks = futures_util::stream::unfold((), |()| async {
         tokio::time::sleep(Duration::from_secs(15)).await;
-        Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from_static(b": keep-alive\n\n")), ()))
+        Some((
+            Ok::<_, std::convert::Infallible>(bytes::Bytes::from_static(b": keep-alive\n\n")),
+            (),
+        ))
     });
     let first = futures_util::stream::once(async { Ok(bytes::Bytes::from_static(b": stream open\n\n")) });
     let stream = futures_util::StreamExt::chain(first, ticks);
@@ -99,7 +102,11 @@ async fn mcp_get(State(state): S, req: Request) -> Response {
 
 /// No sessions are kept, so there is none to end.
 async fn mcp_delete() -> Response {
-    rpc_error(StatusCode::METHOD_NOT_ALLOWED, -32600, "this server keeps no sessions")
+    rpc_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        -32600,
+        "this server keeps no sessions",
+    )
 }
 
 /// The tool call's `function.name`, its parsed `arguments` and its `id`.
@@ -108,22 +115,42 @@ fn read_tool_call(body: &[u8]) -> Result<(String, Value, Value), GatewayError> {
         message: message.to_owned(),
         param: Some(param.to_owned()),
     };
-    let call: Value = serde_json::from_slice(body).map_err(|e| bad("(body)", &format!("invalid JSON: {e}")))?;
+    let call: Value =
+        serde_json::from_slice(body).map_err(|e| bad("(body)", &format!("invalid JSON: {e}")))?;
     let name = call
         .pointer("/function/name")
         .and_then(Value::as_str)
-        .ok_or_else(|| bad("function.name", "function.name is required: the tool to call, as <client>-<tool>"))?;
+        .ok_or_else(|| {
+            bad(
+                "function.name",
+                "function.name is required: the tool to call, as <client>-<tool>",
+            )
+        })?;
     let arguments = match call.pointer("/function/arguments") {
         None | Some(Value::Null) => json!({}),
         Some(Value::String(s)) if s.trim().is_empty() => json!({}),
         Some(Value::String(s)) => serde_json::from_str::<Value>(s)
             .ok()
             .filter(Value::is_object)
-            .ok_or_else(|| bad("function.arguments", "function.arguments must be a JSON object encoded as a string"))?,
+            .ok_or_else(|| {
+                bad(
+                    "function.arguments",
+                    "function.arguments must be a JSON object encoded as a string",
+                )
+            })?,
         Some(v) if v.is_object() => v.clone(),
-        Some(_) => return Err(bad("function.arguments", "function.arguments must be a JSON object encoded as a string")),
+        Some(_) => {
+            return Err(bad(
+                "function.arguments",
+                "function.arguments must be a JSON object encoded as a string",
+            ))
+        }
     };
-    Ok((name.to_owned(), arguments, call.get("id").cloned().unwrap_or(Value::Null)))
+    Ok((
+        name.to_owned(),
+        arguments,
+        call.get("id").cloned().unwrap_or(Value::Null),
+    ))
 }
 
 /// A tool result as the text of a `tool` message: its text parts joined; without any, the structured
@@ -132,7 +159,11 @@ fn result_text(result: &Value) -> String {
     let parts: Vec<&str> = result
         .get("content")
         .and_then(Value::as_array)
-        .map(|c| c.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect())
+        .map(|c| {
+            c.iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect()
+        })
         .unwrap_or_default();
     if !parts.is_empty() {
         return parts.join("\n");
@@ -146,7 +177,11 @@ fn result_text(result: &Value) -> String {
 
 fn call_error(e: ToolError) -> GatewayError {
     match e {
-        ToolError::Refused { message, blocked: true, .. } => GatewayError::Forbidden {
+        ToolError::Refused {
+            message,
+            blocked: true,
+            ..
+        } => GatewayError::Forbidden {
             message,
             code: "mcp_tool_blocked",
         },
@@ -181,12 +216,21 @@ mod tests {
 
     #[test]
     fn tool_calls_are_read_with_the_field_named() {
-        let (n, a, id) = read_tool_call(br#"{"id":"c1","type":"function","function":{"name":"fs-read","arguments":"{\"p\":1}"}}"#).unwrap();
+        let (n, a, id) = read_tool_call(
+            br#"{"id":"c1","type":"function","function":{"name":"fs-read","arguments":"{\"p\":1}"}}"#,
+        )
+        .unwrap();
         assert_eq!((n.as_str(), a, id), ("fs-read", json!({"p": 1}), json!("c1")));
         for (body, param) in [
             (&br#"{"function":{}}"#[..], "function.name"),
-            (br#"{"function":{"name":"a-b","arguments":"[1]"}}"#, "function.arguments"),
-            (br#"{"function":{"name":"a-b","arguments":"{"}}"#, "function.arguments"),
+            (
+                br#"{"function":{"name":"a-b","arguments":"[1]"}}"#,
+                "function.arguments",
+            ),
+            (
+                br#"{"function":{"name":"a-b","arguments":"{"}}"#,
+                "function.arguments",
+            ),
             (br"nope", "(body)"),
         ] {
             match read_tool_call(body) {
