@@ -18,12 +18,15 @@ use tokio::sync::Notify;
 
 use crate::jsonrpc::{self, LinkError, PROTOCOL_VERSION};
 
+/// Reads a variable of the gateway's environment.
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// What a link needs from the gateway besides the client's config.
 #[derive(Clone)]
 pub struct LinkEnv {
     pub http: UpstreamClient,
     /// The gateway's environment variables a stdio child may be given (`stdio_config.envs`).
-    pub env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub env: EnvLookup,
 }
 
 enum Transport {
