@@ -1,6 +1,6 @@
 //! The web UI's admin pages in real headless Chromium (see `ui_browser.rs` for the set-up and the
 //! skip switch): logging in through the login page with CSRF-protected changes and logging out, and
-//! creating and pausing a virtual key.
+//! creating and pausing a virtual key; the MCP page.
 
 mod common;
 
@@ -148,4 +148,63 @@ async fn virtual_keys_page(b: &Browser, gw: &TestGateway) -> anyhow::Result<()> 
     }
     shot(b, "virtual-keys", WIDTH, HEIGHT).await?;
     Ok(())
+}
+
+/// The MCP page: a connected stdio server with its tools, a dead HTTP server in `error`, and the tool
+/// call just made through `/mcp` in the recent calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mcp_page_shows_servers_state_tools_and_recent_calls() {
+    if browser::skipped() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(dir.path()).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mcp_stdio.py");
+    let tiny = json!({"name": "tiny", "connection_type": "stdio",
+                      "stdio_config": {"command": "python3", "args": [script]}});
+    let dead =
+        json!({"name": "dead", "connection_type": "http", "connection_string": "http://127.0.0.1:9/mcp"});
+    for body in [tiny, dead] {
+        let (s, answer) = gw.post("/api/mcp/client", body).await;
+        assert_eq!(s, 200, "{answer}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, page) = gw.get("/api/mcp/clients").await;
+        if page["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["state"] == "connected")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "tiny never connected: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "tiny-echo", "arguments": {"text": "hi"}}});
+    let (s, answer) = gw.post("/mcp", call).await;
+    assert_eq!(
+        (s, answer["result"]["content"][0]["text"].clone()),
+        (200, json!("echo: hi")),
+        "{answer}"
+    );
+    let b = start_browser().await;
+    let result = async {
+        b.goto(&gw.url("/#/mcp")).await?;
+        b.wait_contains("#mcp-servers", "tiny-echo").await?;
+        let state_is = "return document.querySelector(`tr[data-mcp=${arguments[0]}] [data-state]`)?.dataset.state === arguments[1];";
+        b.wait_js("tiny connected", state_is, json!(["tiny", "connected"])).await?;
+        b.wait_js("dead in error", state_is, json!(["dead", "error"])).await?;
+        b.wait_contains("#mcp-calls", "tiny-echo").await?;
+        b.wait_contains("#mcp-calls", "success").await?;
+        shot(&b, "mcp", WIDTH, HEIGHT).await?;
+        b.click("tr[data-mcp=dead] button").await?;
+        Ok(())
+    }
+    .await;
+    let console = finish(b, result, "mcp-failure").await;
+    assert!(console.is_empty(), "console errors: {console:?}");
+    gw.stop().await;
 }

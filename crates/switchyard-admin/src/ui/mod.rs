@@ -55,6 +55,7 @@ static ASSETS: &[Asset] = &[
     asset!("login.js", "text/javascript; charset=utf-8"),
     asset!("keys.js", "text/javascript; charset=utf-8"),
     asset!("cache.js", "text/javascript; charset=utf-8"),
+    asset!("mcp.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 

@@ -7,6 +7,7 @@ import * as dashboard from './dashboard.js';
 import * as logs from './logs.js';
 import * as keys from './keys.js';
 import * as cache from './cache.js';
+import * as mcp from './mcp.js';
 
 const pages = {
   providers: { title: 'Model Providers', render: providers.render },
@@ -15,6 +16,7 @@ const pages = {
   logs: { title: 'Logs', render: logs.render },
   keys: { title: 'Virtual Keys', render: keys.render },
   cache: { title: 'Cache', render: cache.render },
+  mcp: { title: 'MCP', render: mcp.render },
 };
 
 let cleanup = null;
