@@ -119,13 +119,28 @@ impl Waiters {
         }
     }
 
+    /// Registers `id`, sends the request with `send`, and waits for its answer. The waiter goes when
+    /// this future ends or is dropped (a call that timed out). `gone`: the error if the link closes.
+    pub async fn exchange(
+        &self,
+        id: u64,
+        send: impl std::future::Future<Output = Result<(), LinkError>>,
+        gone: &str,
+    ) -> Result<Value, LinkError> {
+        let rx = self.register(id);
+        let _forget = Forget(self, id);
+        send.await?;
+        rx.await
+            .unwrap_or_else(|_| Err(LinkError::Transport(gone.to_owned())))
+    }
+
     pub fn is_closed(&self) -> bool {
         self.is_closed.load(Ordering::SeqCst)
     }
 }
 
 /// Drops a waiter whose request was abandoned (a call that timed out and was dropped).
-pub struct Forget<'a>(pub &'a Waiters, pub u64);
+struct Forget<'a>(&'a Waiters, u64);
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {

@@ -120,15 +120,9 @@ impl SseLink {
     }
 
     pub async fn request(&self, id: u64, msg: Value) -> Result<Value, LinkError> {
-        let rx = self.waiters.register(id);
-        if let Err(e) = self.post(&msg).await {
-            self.waiters.forget(id);
-            return Err(e);
-        }
-        let guard = jsonrpc::Forget(&self.waiters, id);
-        let r = rx.await;
-        drop(guard);
-        r.unwrap_or_else(|_| Err(LinkError::Transport("the event stream ended".into())))
+        self.waiters
+            .exchange(id, self.post(&msg), "the event stream ended")
+            .await
     }
 }
 

@@ -70,15 +70,9 @@ impl StdioLink {
     }
 
     pub async fn request(&self, id: u64, msg: Value) -> Result<Value, LinkError> {
-        let rx = self.waiters.register(id);
-        if let Err(e) = self.send(&msg).await {
-            self.waiters.forget(id);
-            return Err(e);
-        }
-        let guard = jsonrpc::Forget(&self.waiters, id);
-        let r = rx.await;
-        drop(guard);
-        r.unwrap_or_else(|_| Err(LinkError::Transport("the server process exited".into())))
+        self.waiters
+            .exchange(id, self.send(&msg), "the server process exited")
+            .await
     }
 }
 
