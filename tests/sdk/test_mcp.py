@@ -94,6 +94,17 @@ def env():
             stop(p)
 
 
+def mcp_logs(base: str, query: str, ready) -> dict:
+    """`/api/mcp-logs?query` once `ready(page)` (rows are written off the calls' path)."""
+    deadline = time.time() + 5
+    while True:
+        status, page = http("GET", f"{base}/api/mcp-logs?{query}")
+        assert status == 200, page
+        if ready(page) or time.time() > deadline:
+            return page
+        time.sleep(0.05)
+
+
 def wide():
     return {"Authorization": f"Bearer {WIDE}"}
 
@@ -189,8 +200,7 @@ def test_every_call_is_a_log_row_and_a_metric(env):
                 await s.call_tool("legacy-echo", {"text": "no"})
 
     asyncio.run(run())
-    status, page = http("GET", env["base"] + "/api/mcp-logs?server=legacy&limit=2")
-    assert status == 200, page
+    page = mcp_logs(env["base"], "server=legacy&limit=2", lambda p: p["logs"] and p["logs"][0]["status"] == "blocked")
     blocked, ok = page["logs"]
     assert (ok["tool"], ok["server"], ok["virtual_key_id"], ok["status"]) == ("add", "legacy", "vk-wide", "success")
     assert ok["latency_ms"] > 0
@@ -238,8 +248,7 @@ def test_a_hung_tool_times_out_while_another_call_answers(env):
             assert TIMEOUT_S - 0.5 < took < TIMEOUT_S + 3
 
     asyncio.run(run())
-    status, page = http("GET", env["base"] + "/api/mcp-logs?server=calc&limit=20")
-    assert any(r["tool"] == "slow" and r["status"] == "timeout" for r in page["logs"])
+    mcp_logs(env["base"], "server=calc&limit=20", lambda p: any(r["tool"] == "slow" and r["status"] == "timeout" for r in p["logs"]))
 
 
 def test_a_crashed_stdio_server_is_started_again(env):

@@ -13,6 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 use switchyard_core::mcp::{McpClientConfig, McpClientInput, McpFileConfig};
+use switchyard_logs::McpCallQuery;
 use switchyard_mcp::hub::ClientView;
 use switchyard_mcp::{Hub, HubSettings};
 use switchyard_runtime::body::{parse_json, read_limited};
@@ -198,10 +199,27 @@ pub struct LogsQuery {
     virtual_key_id: Option<String>,
 }
 
-/// The newest tool-call records first (`limit`, default 100, at most 1000; `server`, `virtual_key_id`).
+/// The newest tool-call records first (`limit`, default 100, at most 1000; `server`, `virtual_key_id`):
+/// from the log store, or from the hub's memory when request logging is off.
 pub async fn logs(Extension(hub): H, Query(q): Query<LogsQuery>) -> Answer {
-    let limit = q.limit.unwrap_or(100).min(1000);
-    let (logs, total) = hub.records(q.server.as_deref(), q.virtual_key_id.as_deref(), limit);
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let (logs, total) = match hub.store() {
+        Some(store) => {
+            let query = McpCallQuery {
+                server: q.server,
+                virtual_key_id: q.virtual_key_id,
+                limit: limit as u32,
+            };
+            store
+                .mcp_calls(&query)
+                .await
+                .map_err(|e| GatewayError::Unavailable(format!("the log store failed: {e}")))?
+        }
+        None => {
+            let (logs, total) = hub.records(q.server.as_deref(), q.virtual_key_id.as_deref(), limit);
+            (logs, total as u64)
+        }
+    };
     Ok(Json(
         json!({"logs": logs, "count": logs.len(), "total_count": total}),
     ))

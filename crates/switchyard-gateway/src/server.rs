@@ -166,7 +166,7 @@ async fn open_mcp(
         http: state.upstream.clone(),
         env: Arc::new(|name| std::env::var(name).ok()),
     };
-    let hub = Arc::new(Hub::new(env, HubSettings::default()));
+    let hub = Arc::new(Hub::new(env, HubSettings::default(), state.log_store.clone()));
     mcp_api::start(&state.governance, &hub, file.and_then(|f| f.mcp.as_ref()))
         .await
         .map_err(|e| StartError::ConfigFile(format!("applying its mcp section: {e}")))?;

@@ -285,8 +285,22 @@ async fn mcp_routes_identify_the_caller_and_record_refusals() {
         "{answer}"
     );
 
-    let (s, page) = gw.get(&format!("/api/mcp-logs?virtual_key_id={key_id}")).await;
-    assert_eq!(s, 200, "{page}");
+    assert_refusals_recorded(&gw, &key_id).await;
+    gw.stop().await;
+}
+
+/// Two refusals of `files-read` for `key_id`: rows in `/api/mcp-logs`, a counter of 2 on `/metrics`.
+async fn assert_refusals_recorded(gw: &TestGateway, key_id: &str) {
+    // Rows are written to the log database off the calls' path.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let page = loop {
+        let (s, page) = gw.get(&format!("/api/mcp-logs?virtual_key_id={key_id}")).await;
+        assert_eq!(s, 200, "{page}");
+        if page["total_count"] == 2 || Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(page["total_count"], 2, "{page}");
     let row = &page["logs"][0];
     assert_eq!(
@@ -310,5 +324,4 @@ async fn mcp_routes_identify_the_caller_and_record_refusals() {
         metrics.trim_end().ends_with("# EOF") && !metrics.contains("\n\n"),
         "{metrics}"
     );
-    gw.stop().await;
 }

@@ -19,6 +19,7 @@ pub mod bucket;
 mod decode;
 mod engine;
 mod filter;
+pub mod mcp_calls;
 mod postgres;
 mod record;
 mod sql;
@@ -33,6 +34,7 @@ pub use filter::{
     GroupBy, HistogramQuery, LogFilter, LogQuery, Order, QueryParamError, SortBy, StatusClass,
     DEFAULT_BUCKET_SECONDS, DEFAULT_LIMIT, MAX_BUCKET_SECONDS, MAX_LIMIT,
 };
+pub use mcp_calls::{McpCallQuery, McpCallRecord};
 pub use postgres::PostgresLogStore;
 pub use record::{is_success_status, LogRecord};
 pub use sqlite::SqliteLogStore;
@@ -200,4 +202,8 @@ pub trait LogStore: Send + Sync {
     async fn prune(&self, older_than_ms: i64) -> Result<u64, LogStoreError>;
     /// Cheap liveness check for `/health`.
     async fn ping(&self) -> Result<(), LogStoreError>;
+    /// Writes one MCP tool-call row (an id already stored is skipped).
+    async fn insert_mcp_call(&self, record: &McpCallRecord) -> Result<(), LogStoreError>;
+    /// MCP tool calls, newest first, and how many match.
+    async fn mcp_calls(&self, query: &McpCallQuery) -> Result<(Vec<McpCallRecord>, u64), LogStoreError>;
 }

@@ -99,6 +99,8 @@ impl Backend for SqliteLogStore {
     }
 }
 
+crate::mcp_calls::mcp_call_methods!(SqliteLogStore, Dialect::Sqlite);
+
 #[async_trait]
 impl LogStore for SqliteLogStore {
     async fn insert_batch(&self, records: &[LogRecord]) -> Result<(), LogStoreError> {
@@ -153,7 +155,22 @@ impl LogStore for SqliteLogStore {
         engine::spend(self, from_ms, to_ms, group, virtual_key_id).await
     }
 
+    async fn insert_mcp_call(&self, r: &crate::McpCallRecord) -> Result<(), LogStoreError> {
+        self.insert_mcp_call_row(r).await
+    }
+
+    async fn mcp_calls(
+        &self,
+        q: &crate::McpCallQuery,
+    ) -> Result<(Vec<crate::McpCallRecord>, u64), LogStoreError> {
+        self.mcp_call_rows(q).await
+    }
+
     async fn prune(&self, older_than_ms: i64) -> Result<u64, LogStoreError> {
+        sqlx::query(&crate::mcp_calls::prune(Dialect::Sqlite))
+            .bind(older_than_ms)
+            .execute(&self.pool)
+            .await?;
         let mut deleted = engine::prune_chunks(self, older_than_ms).await?;
         let (stragglers, rollup_fix) = sql::prune_final(Dialect::Sqlite, older_than_ms);
         let mut tx = self.pool.begin().await?;

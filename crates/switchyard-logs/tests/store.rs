@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_logs::{
-    GroupBy, LogFilter, LogQuery, LogRecord, LogStore, LogWriter, Order, PostgresLogStore, SortBy,
-    SqliteLogStore, StatusClass,
+    GroupBy, LogFilter, LogQuery, LogRecord, LogStore, LogWriter, McpCallQuery, McpCallRecord, Order,
+    PostgresLogStore, SortBy, SqliteLogStore, StatusClass,
 };
 use switchyard_testkit::{pg_url, SchemaGuard};
 
@@ -91,6 +91,7 @@ suite!(
     retention_prunes_at_start,
     invalid_histogram_bucket_is_an_error,
     spend_groups_known_costs_and_counts_unknown_ones,
+    mcp_calls_round_trip_filter_and_prune,
 );
 
 // ---------------------------------------------------------------------------------------------------
@@ -676,4 +677,50 @@ async fn spend_groups_known_costs_and_counts_unknown_ones(store: Arc<dyn LogStor
         .await
         .unwrap();
     assert!(none.is_empty());
+}
+
+fn mcp_call(id: &str, ts: i64, server: &str, key: Option<&str>, status: &str) -> McpCallRecord {
+    McpCallRecord {
+        id: id.into(),
+        timestamp_ms: ts,
+        tool: "read".into(),
+        server: server.into(),
+        virtual_key_id: key.map(str::to_owned),
+        latency_ms: 12.5,
+        status: status.into(),
+        error: (status != "success").then(|| "refused".to_owned()),
+    }
+}
+
+async fn mcp_calls_round_trip_filter_and_prune(store: Arc<dyn LogStore>) {
+    let rows = [
+        mcp_call("a", 1_000, "files", Some("vk1"), "success"),
+        mcp_call("b", 2_000, "files", None, "blocked"),
+        mcp_call("c", 3_000, "web", Some("vk1"), "timeout"),
+    ];
+    for r in &rows {
+        store.insert_mcp_call(r).await.unwrap();
+    }
+    store.insert_mcp_call(&rows[0]).await.unwrap();
+    let all = |server: Option<&str>, key: Option<&str>| McpCallQuery {
+        server: server.map(str::to_owned),
+        virtual_key_id: key.map(str::to_owned),
+        limit: 10,
+    };
+    let (got, total) = store.mcp_calls(&all(None, None)).await.unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(got, vec![rows[2].clone(), rows[1].clone(), rows[0].clone()]);
+    let (got, total) = store.mcp_calls(&all(Some("files"), Some("vk1"))).await.unwrap();
+    assert_eq!((got, total), (vec![rows[0].clone()], 1));
+    let (got, total) = store
+        .mcp_calls(&McpCallQuery {
+            limit: 1,
+            ..all(Some("files"), None)
+        })
+        .await
+        .unwrap();
+    assert_eq!((got.len(), total), (1, 2));
+    store.prune(2_500).await.unwrap();
+    let (got, total) = store.mcp_calls(&all(None, None)).await.unwrap();
+    assert_eq!((got, total), (vec![rows[2].clone()], 1));
 }

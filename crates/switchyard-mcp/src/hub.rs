@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::{json, Value};
 use switchyard_core::mcp::McpClientConfig;
+use switchyard_logs::LogStore;
 
 use crate::jsonrpc::LinkError;
 use crate::link::LinkEnv;
@@ -35,20 +36,8 @@ impl Default for HubSettings {
     }
 }
 
-/// One tool call, as `/api/mcp-logs` shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct CallRecord {
-    pub id: String,
-    /// RFC 3339-ish milliseconds since the epoch.
-    pub timestamp_ms: u64,
-    pub tool: String,
-    pub server: String,
-    pub virtual_key_id: Option<String>,
-    pub latency_ms: f64,
-    /// `success`, `tool_error` (the tool answered `isError`), `error`, `timeout` or `blocked`.
-    pub status: String,
-    pub error: Option<String>,
-}
+/// One tool call, as `/api/mcp-logs` shows it (a row of the log store's `mcp_calls`).
+pub use switchyard_logs::McpCallRecord as CallRecord;
 
 /// Why a call produced no tool result.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -74,6 +63,8 @@ pub struct Hub {
     settings: RwLock<HubSettings>,
     env: LinkEnv,
     records: Mutex<VecDeque<CallRecord>>,
+    /// Where each record is also written (off the caller's path), when request logging is on.
+    store: Option<Arc<dyn LogStore>>,
     pub metrics: McpMetrics,
 }
 
@@ -94,14 +85,20 @@ fn now_ms() -> u64 {
 }
 
 impl Hub {
-    pub fn new(env: LinkEnv, settings: HubSettings) -> Hub {
+    pub fn new(env: LinkEnv, settings: HubSettings, store: Option<Arc<dyn LogStore>>) -> Hub {
         Hub {
             clients: RwLock::new(BTreeMap::new()),
             settings: RwLock::new(settings),
             env,
             records: Mutex::new(VecDeque::new()),
+            store,
             metrics: McpMetrics::default(),
         }
+    }
+
+    /// The store the records are written to, if any.
+    pub fn store(&self) -> Option<&Arc<dyn LogStore>> {
+        self.store.as_ref()
     }
 
     pub fn settings(&self) -> HubSettings {
@@ -265,7 +262,7 @@ impl Hub {
         self.metrics.record(tool, server, status, latency.as_secs_f64());
         let rec = CallRecord {
             id: uuid::Uuid::now_v7().to_string(),
-            timestamp_ms: now_ms(),
+            timestamp_ms: now_ms() as i64,
             tool: tool.to_owned(),
             server: server.to_owned(),
             virtual_key_id: key_id.map(str::to_owned),
@@ -273,6 +270,14 @@ impl Hub {
             status: status.to_owned(),
             error,
         };
+        if let Some(store) = self.store.clone() {
+            let row = rec.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.insert_mcp_call(&row).await {
+                    tracing::warn!(error = %e, "could not write an MCP call record");
+                }
+            });
+        }
         let mut r = self.records.lock().unwrap_or_else(|p| p.into_inner());
         if r.len() >= MAX_RECORDS {
             r.pop_front();
