@@ -170,7 +170,30 @@ async fn open_mcp(
     mcp_api::start(&state.governance, &hub, file.and_then(|f| f.mcp.as_ref()))
         .await
         .map_err(|e| StartError::ConfigFile(format!("applying its mcp section: {e}")))?;
+    if state.config.follows_changes() {
+        follow_mcp_clients(
+            state.governance.clone(),
+            hub.clone(),
+            state.config.reload_notices(),
+        );
+    }
     Ok(hub)
+}
+
+/// With a shared store, another replica's client changes reach this one at the config resync: the
+/// hub is made equal to the stored clients (unchanged ones keep their connections).
+fn follow_mcp_clients(gov: Arc<Governance>, hub: Arc<Hub>, mut notices: tokio::sync::watch::Receiver<u64>) {
+    let weak = Arc::downgrade(&hub);
+    drop(hub);
+    tokio::spawn(async move {
+        while notices.changed().await.is_ok() {
+            let Some(hub) = weak.upgrade() else { return };
+            match mcp_api::load(&gov).await {
+                Ok(clients) => hub.sync(&clients),
+                Err(e) => tracing::warn!(error = %e, "reloading the MCP clients failed"),
+            }
+        }
+    });
 }
 
 /// The request log's writer and store, when logging is on.
