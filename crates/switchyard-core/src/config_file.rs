@@ -190,15 +190,31 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<ConfigF
             Some(governance::parse_governance(&map, &env, &mut warnings)?)
         }
     };
-    let mcp = match root.get("mcp") {
-        None => None,
-        Some(v) => Some(crate::mcp::parse_file_section(v).map_err(|e| field(e.field, e.message))?),
-    };
     let enforce_auth_on_inference = client.as_ref().and_then(|c| {
         c.get("enforce_auth_on_inference")
             .or_else(|| c.get("enforce_governance_header"))
             .and_then(Value::as_bool)
     });
+    let (plugins, vector_store, mcp) = parse_extensions(&root)?;
+    Ok(ConfigFile {
+        plugins,
+        vector_store,
+        source_of_truth,
+        config_store_enabled,
+        providers,
+        client,
+        enforce_auth_on_inference,
+        governance,
+        mcp,
+        warnings,
+    })
+}
+
+/// `plugins` and `vector_store` (kept as written) and `mcp` (validated).
+#[allow(clippy::type_complexity)]
+fn parse_extensions(
+    root: &serde_json::Map<String, Value>,
+) -> Result<(Vec<Value>, Option<Value>, Option<crate::mcp::McpFileConfig>), ConfigFileError> {
     let plugins = match root.get("plugins") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items.clone(),
@@ -214,18 +230,11 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<ConfigF
         Some(v @ Value::Object(_)) => Some(v.clone()),
         Some(_) => return Err(field("vector_store", "must be an object")),
     };
-    Ok(ConfigFile {
-        plugins,
-        vector_store,
-        source_of_truth,
-        config_store_enabled,
-        providers,
-        client,
-        enforce_auth_on_inference,
-        governance,
-        mcp,
-        warnings,
-    })
+    let mcp = match root.get("mcp") {
+        None => None,
+        Some(v) => Some(crate::mcp::parse_file_section(v).map_err(|e| field(e.field, e.message))?),
+    };
+    Ok((plugins, vector_store, mcp))
 }
 
 fn syntax_message(e: &serde_json::Error) -> String {

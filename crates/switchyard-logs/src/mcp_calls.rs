@@ -1,4 +1,4 @@
-//! MCP tool-call rows (`mcp_calls`, migration `0003`): one per call through the gateway's MCP hub,
+//! MCP tool-call rows (`mcp_calls`, migration `0004`): one per call through the gateway's MCP hub,
 //! with the SQL both stores run.
 
 use serde::{Deserialize, Serialize};
