@@ -25,24 +25,47 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import scale
+from scale import verdict
+
 LOOPBACK = "127.0.0.1"
 CHAT_PATH = "/v1/chat/completions"
 PROMPT = "Hello there, how are you"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 
-# name -> (streaming?, connections)
-SCENARIOS: dict[str, tuple[bool, int]] = {
-    "json-c1": (False, 1),
-    "json-c32": (False, 32),
-    "sse-c1": (True, 1),
-    "sse-c32": (True, 32),
-    # Switchyard answers from its response cache (the request carries `x-bf-cache-key`; run.sh
-    # enables the semantic_cache plugin in exact mode and primes the entry); direct and floor-proxy
-    # run the same request as json-c1, so the table compares a hit with the floor's round trip.
-    "cache-hit-c1": (False, 1),
+# name -> (streaming?, connections, variant). Variants: "plain" (the benchmark's chat request),
+# "governed" (switchyard: with a virtual key that has a budget, a rate limit and a priced model),
+# "translated" (switchyard: OpenAI client -> Anthropic-wire upstream), "slow20" (the upstream answers
+# after 20 ms: model slow-20). Governed and translated runs measure switchyard only; their floor is the
+# plain scenario with the same shape and connections. "cache": switchyard answers from its response
+# cache (the request carries `x-bf-cache-key`; run.sh enables the semantic_cache plugin in exact mode and
+# primes the entry); direct and floor-proxy run the same request as json-c1, so the table compares a hit
+# with the floor's round trip.
+SCENARIOS: dict[str, tuple[bool, int, str]] = {
+    "json-c1": (False, 1, "plain"),
+    "json-c32": (False, 32, "plain"),
+    "sse-c1": (True, 1, "plain"),
+    "sse-c32": (True, 32, "plain"),
+    "gov-json-c1": (False, 1, "governed"),
+    "gov-json-c32": (False, 32, "governed"),
+    "xlate-json-c32": (False, 32, "translated"),
+    "slow20-json-c256": (False, 256, "slow20"),
+    "slow20-sse-c256": (True, 256, "slow20"),
+    "cache-hit-c1": (False, 1, "cache"),
 }
 CACHE_SCENARIOS = {"cache-hit-c1"}
+SWITCHYARD_ONLY = {"governed", "translated"}
+BENCH_VK = os.environ.get("BENCH_VK", "sk-bf-bench-governance-0123456789")
+
+
+def floor_scenario(scenario: str) -> str:
+    """The plain scenario a switchyard-only scenario is compared with."""
+    stream, conns, variant = SCENARIOS[scenario]
+    if variant not in SWITCHYARD_ONLY:
+        return scenario
+    return f"{'sse' if stream else 'json'}-c{conns}"
+
 
 TARGET_LABELS = {
     "direct": "direct (mock)",
@@ -179,9 +202,17 @@ def alive(pid: int) -> bool:
 # ---------------------------------------------------------------- requests
 
 
-def body_for(target: Target, stream: bool) -> str:
+def model_for(target: Target, variant: str) -> str:
+    if variant == "translated" and target.name == "switchyard":
+        return "anthropic/echo"
+    if variant == "slow20":
+        return target.model.replace("echo", "slow-20")
+    return target.model
+
+
+def body_for(target: Target, stream: bool, variant: str = "plain") -> str:
     body = {
-        "model": target.model,
+        "model": model_for(target, variant),
         "messages": [{"role": "user", "content": PROMPT}],
         "max_tokens": 16,
     }
@@ -190,12 +221,14 @@ def body_for(target: Target, stream: bool) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
-def headers_for(target: Target, cache: bool = False) -> dict[str, str]:
+def headers_for(target: Target, variant: str = "plain") -> dict[str, str]:
     headers = {"Content-Type": "application/json"}
-    if cache and target.name == "switchyard":
+    if variant == "cache" and target.name == "switchyard":
         headers["x-bf-cache-key"] = "bench"
     if target.auth:
         headers["Authorization"] = "Bearer sk-bench"
+    if variant == "governed" and target.name == "switchyard":
+        headers["x-bf-vk"] = BENCH_VK
     return headers
 
 
@@ -207,7 +240,8 @@ def post(target: Target, stream: bool, timeout: float = 10.0, cache: bool = Fals
     url = target.base + CHAT_PATH
     assert url.startswith(f"http://{LOOPBACK}:"), url
     req = urllib.request.Request(
-        url, data=body_for(target, stream).encode(), headers=headers_for(target, cache), method="POST"
+        url, data=body_for(target, stream).encode(), headers=headers_for(target, "cache" if cache else "plain"),
+        method="POST",
     )
     try:
         with _OPENER.open(req, timeout=timeout) as resp:
@@ -320,22 +354,25 @@ class Bench:
                 announced = True
         self.quiet_waited += time.monotonic() - start
 
-    def script(self, target: Target, stream: bool, cache: bool = False) -> Path:
-        path = self.scripts / f"{target.name}-{'sse' if stream else 'json'}{'-cache' if cache else ''}.lua"
+    def script(self, target: Target, stream: bool, variant: str) -> Path:
+        path = self.scripts / f"{target.name}-{variant}-{'sse' if stream else 'json'}.lua"
         if not path.exists():
             extra = "".join(
                 f'wrk.headers["{k}"] = "{v}"\n'
-                for k, v in headers_for(target, cache).items()
+                for k, v in headers_for(target, variant).items()
                 if k != "Content-Type"
             )
-            path.write_text(LUA_TEMPLATE.format(path=CHAT_PATH, body=body_for(target, stream), extra_headers=extra))
+            body = body_for(target, stream, variant)
+            path.write_text(LUA_TEMPLATE.format(path=CHAT_PATH, body=body, extra_headers=extra))
         return path
 
-    def wrk_cmd(self, target: Target, stream: bool, conns: int, seconds: float, cache: bool = False) -> list[str]:
+    def wrk_cmd(
+        self, target: Target, stream: bool, conns: int, seconds: float, variant: str = "plain"
+    ) -> list[str]:
         cmd = []
         if self.args.wrk_cpu:
             cmd += ["taskset", "-c", self.args.wrk_cpu]
-        timeout_s = max(5, int(self.args.mock_latency_ms * 20 / 1000) + 5)
+        timeout_s = max(5, int((self.args.mock_latency_ms + 20) * 20 / 1000) + 5)
         cmd += [
             "wrk",
             "-t1",
@@ -344,7 +381,7 @@ class Bench:
             f"--timeout={timeout_s}s",
             "--latency",
             "-s",
-            str(self.script(target, stream, cache)),
+            str(self.script(target, stream, variant)),
             target.base + CHAT_PATH,
         ]
         assert target.base.startswith(f"http://{LOOPBACK}:")
@@ -363,13 +400,13 @@ class Bench:
                 print(f"  warm-up {target.name:<10} {'sse ' if stream else 'json'} done", file=sys.stderr, flush=True)
 
     def measure(self, rnd: int, scenario: str, target: Target, suffix: str = "") -> Run:
-        stream, conns = SCENARIOS[scenario]
+        stream, conns, variant = SCENARIOS[scenario]
         pid = target.pid
         if not alive(pid):
             raise SystemExit(f"{target.name} (pid {pid}) died before round {rnd} {scenario}")
         if not reset_peak_rss(pid):
             self.peak_reset_ok = False
-        cmd = self.wrk_cmd(target, stream, conns, self.args.seconds, scenario in CACHE_SCENARIOS)
+        cmd = self.wrk_cmd(target, stream, conns, self.args.seconds, variant)
         self.wait_quiet(target)
         cpu0 = proc_cpu_seconds(pid)
         up0 = proc_cpu_seconds(self.upstream_pid)
@@ -431,7 +468,12 @@ class Bench:
 
     def run_all(self) -> None:
         order = list(self.targets)
-        total = self.args.rounds * len(self.args.scenarios) * len(order)
+        total = self.args.rounds * sum(
+            1
+            for sc in self.args.scenarios
+            for t in order
+            if SCENARIOS[sc][2] not in SWITCHYARD_ONLY or t.name == "switchyard"
+        )
         n = 0
         with open(self.out / "runs.jsonl", "a") as log:
             for rnd in range(1, self.args.rounds + 1):
@@ -439,6 +481,8 @@ class Bench:
                     # Rotate the target order every round so no target always runs first or last.
                     shift = (rnd - 1) % len(order)
                     for target in order[shift:] + order[:shift]:
+                        if SCENARIOS[scenario][2] in SWITCHYARD_ONLY and target.name != "switchyard":
+                            continue
                         n += 1
                         time.sleep(self.args.pause_seconds)
                         run = self.measure(rnd, scenario, target)
@@ -505,6 +549,60 @@ def spread(xs: list[float]) -> str:
     return f"±{(max(xs) - min(xs)) / 2 / m * 100:.0f}%" if m else "–"
 
 
+# CPU per request, switchyard / floor-proxy, by variant (issue 22's targets).
+CPU_TARGET = {"plain": 1.5, "governed": 1.7, "translated": 2.0, "slow20": 1.5, "cache": 1.5}
+
+
+def derived_targets(args, measured: set[str], med, idle_rss: dict[str, int], by: dict) -> list[str]:
+    """The derived numbers, each against its target."""
+    out = []
+    zero_delay = args.mock_latency_ms == 0
+    for scenario in ("json-c1", "sse-c1", "gov-json-c1"):
+        base_sc = floor_scenario(scenario)
+        if scenario not in args.scenarios or base_sc not in args.scenarios or "direct" not in measured:
+            continue
+        for tname in ("floor", "switchyard"):
+            if tname not in measured or (scenario != base_sc and tname != "switchyard"):
+                continue
+            p50 = med(scenario, tname, "p50_us") - med(base_sc, "direct", "p50_us")
+            p99 = med(scenario, tname, "p99_us") - med(base_sc, "direct", "p99_us")
+            line = f"- added latency vs direct, {scenario}, {TARGET_LABELS[tname]}: p50 {p50:.0f} µs, p99 {p99:.0f} µs"
+            if tname == "switchyard" and scenario == "json-c1" and zero_delay:
+                line += f" — target p50 ≤ 50 µs: {verdict(p50 <= 50)}, p99 ≤ 100 µs: {verdict(p99 <= 100)}"
+            out.append(line)
+    if not {"floor", "switchyard"} <= measured:
+        return out + ["- switchyard / floor ratios: pending (switchyard not measured)"]
+    for scenario in args.scenarios:
+        base_sc = floor_scenario(scenario)
+        if base_sc not in args.scenarios:
+            out.append(f"- CPU ratio, {scenario}: needs {base_sc} in BENCH_SCENARIOS for the floor")
+            continue
+        variant = SCENARIOS[scenario][2]
+        ratio = med(scenario, "switchyard", "cpu_s_per_1k") / med(base_sc, "floor", "cpu_s_per_1k")
+        limit = CPU_TARGET[variant]
+        out.append(
+            f"- CPU per request, switchyard ({scenario}) / floor-proxy ({base_sc}): {ratio:.2f}× — "
+            f"target ≤ {limit}×: {verdict(ratio <= limit)}"
+        )
+        if variant == "slow20":
+            share = med(scenario, "switchyard", "rps") / med(scenario, "floor", "rps")
+            dp99 = (med(scenario, "switchyard", "p99_us") - med(scenario, "floor", "p99_us")) / 1000
+            errs = sum(r.errors for r in by.get((scenario, "switchyard"), []))
+            out.append(
+                f"- {scenario}: switchyard at {share:.1%} of the floor's req/s (target ≥ 95 %: "
+                f"{verdict(share >= 0.95)}), p99 {dp99:+.2f} ms vs the floor (target ≤ +2 ms: "
+                f"{verdict(dp99 <= 2)}), {errs} errors (target 0: {verdict(errs == 0)})"
+            )
+    idle = idle_rss["switchyard"] / 1024
+    out.append(f"- switchyard idle RSS: {idle:.1f} MB — target ≤ 20 MB: {verdict(idle <= 20)}")
+    for scenario, limit in (("json-c32", 30), ("sse-c32", 30), ("slow20-json-c256", 40), ("slow20-sse-c256", 40)):
+        runs = by.get((scenario, "switchyard"), [])
+        if runs:
+            peak = max(r.peak_rss_kb for r in runs) / 1024
+            out.append(f"- switchyard peak RSS, {scenario}: {peak:.1f} MB — target ≤ {limit} MB: {verdict(peak <= limit)}")
+    return out
+
+
 def render(bench: Bench, idle_rss: dict[str, int], meta: dict) -> str:
     args = bench.args
     by: dict[tuple[str, str], list[Run]] = {}
@@ -560,31 +658,7 @@ def render(bench: Bench, idle_rss: dict[str, int], meta: dict) -> str:
     lines.append("Derived (from the medians above):")
     lines.append("")
     derived = []
-    for scenario in ("json-c1", "sse-c1"):
-        if scenario not in args.scenarios or "direct" not in measured:
-            continue
-        base = med(scenario, "direct", "p50_us")
-        for tname in ("floor", "switchyard"):
-            if tname in measured:
-                added = med(scenario, tname, "p50_us") - base
-                verdict = ""
-                if tname == "switchyard" and scenario == "json-c1":
-                    if args.mock_latency_ms == 0:
-                        verdict = " — target < 100 µs: " + ("PASS" if added < 100 else "FAIL")
-                    else:
-                        verdict = " (the < 100 µs target is judged with the zero-delay mock only)"
-                derived.append(f"- added p50 latency vs direct, {scenario}, {TARGET_LABELS[tname]}: {added:.0f} µs{verdict}")
-    if {"floor", "switchyard"} <= measured:
-        for scenario in args.scenarios:
-            ratio = med(scenario, "switchyard", "cpu_s_per_1k") / med(scenario, "floor", "cpu_s_per_1k")
-            derived.append(
-                f"- CPU per request, switchyard / floor-proxy, {scenario}: {ratio:.2f}× — target ≤ 2×: "
-                + ("PASS" if ratio <= 2 else "FAIL")
-            )
-        idle = idle_rss["switchyard"] / 1024
-        derived.append(f"- switchyard idle RSS: {idle:.1f} MB — target < 30 MB: " + ("PASS" if idle < 30 else "FAIL"))
-    else:
-        derived.append("- switchyard / floor ratios: pending (switchyard not measured)")
+    derived.extend(derived_targets(args, measured, med, idle_rss, by))
     total_errors = sum(r.errors for r in bench.runs)
     derived.append(f"- errors over all measured runs (connect/read/write/timeout/HTTP ≥ 400): {total_errors}")
     lines.extend(derived)
@@ -634,6 +708,9 @@ def main() -> int:
     p.add_argument("--pause-seconds", type=float, default=0.2)
     p.add_argument("--scenarios", default="json-c1,json-c32,sse-c32,sse-c1")
     p.add_argument("--mock-latency-ms", type=int, default=0)
+    p.add_argument("--streams", type=int, default=512, help="concurrent SSE streams (0 = skip)")
+    p.add_argument("--idle-conns", type=int, default=2000, help="idle keep-alive connections (0 = skip)")
+    p.add_argument("--soak-seconds", type=int, default=0, help="c=32 JSON soak with RSS samples (0 = skip)")
     p.add_argument("--wrk-cpu", default="", help="CPU list for taskset of wrk ('' = no pinning)")
     p.add_argument("--proxy-cpu", default="", help="CPU list the proxies are pinned to ('' = no pinning)")
     p.add_argument("--pinning", default="none", help="description of the pinning, for the report")
@@ -712,7 +789,7 @@ def main() -> int:
         "git": os.environ.get("BENCH_GIT_REV", "unknown"),
         "skipped": skipped,
     }
-    table = render(bench, idle_rss, meta)
+    table = render(bench, idle_rss, meta) + scale.section(bench, live, TARGET_LABELS)
     (out / "summary.md").write_text(table)
     (out / "meta.json").write_text(json.dumps({**meta, "idle_rss_kb": idle_rss, "args": vars(args)}, indent=2))
     print(table)

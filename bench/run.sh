@@ -14,9 +14,15 @@
 #   BENCH_ROUNDS [3]             interleaved rounds; the table shows medians over rounds
 #   BENCH_WARMUP_SECONDS [2]     warm-up per target and shape (JSON, SSE) at c=32, not recorded
 #   BENCH_MOCK_LATENCY_MS [0]    artificial latency of the mock upstream
-#   BENCH_SCENARIOS              [json-c1 json-c32 sse-c32 sse-c1]; add cache-hit-c1 for a response
+#   BENCH_SCENARIOS              [json-c1 json-c32 sse-c32 sse-c1 gov-json-c1 gov-json-c32 xlate-json-c32
+#                                 slow20-json-c256 slow20-sse-c256]; add cache-hit-c1 for a response
 #                                cache hit (switchyard) against the floor's round trip (the plugin is
 #                                then on for every switchyard run; requests without a cache key skip it)
+#   BENCH_STREAMS [512]          concurrent SSE streams, a chunk every 20 ms (0 = skip)
+#   BENCH_IDLE_CONNS [2000]      idle keep-alive connections held open, RSS they add (0 = skip)
+#   BENCH_SOAK_SECONDS [600]     c=32 JSON soak with RSS samples (0 = skip)
+#   BENCH_QUICK [0]              1: one round of 5 s, 1 s warm-up, a 60 s soak (the whole table in
+#                                about 6 minutes plus the build)
 #   BENCH_PIN [1]                1: mock+wrk on CPU 0, proxies on CPU 1 (taskset); 0: no pinning
 #   BENCH_PORT_BASE [18700]      mock = base, floor-proxy = base+1, switchyard = base+2
 #   BENCH_SKIP_BUILD [0]         1: use the binaries already in target/release
@@ -30,11 +36,19 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+if [[ "${BENCH_QUICK:-0}" == "1" ]]; then
+    : "${BENCH_SECONDS:=5}" "${BENCH_ROUNDS:=1}" "${BENCH_WARMUP_SECONDS:=1}" "${BENCH_SOAK_SECONDS:=60}"
+fi
 SECONDS_PER_RUN="${BENCH_SECONDS:-7}"
 ROUNDS="${BENCH_ROUNDS:-3}"
 WARMUP="${BENCH_WARMUP_SECONDS:-2}"
 MOCK_LATENCY_MS="${BENCH_MOCK_LATENCY_MS:-0}"
-SCENARIOS="${BENCH_SCENARIOS:-json-c1 json-c32 sse-c32 sse-c1}"
+SCENARIOS="${BENCH_SCENARIOS:-json-c1 json-c32 sse-c32 sse-c1 gov-json-c1 gov-json-c32 xlate-json-c32 slow20-json-c256 slow20-sse-c256}"
+STREAMS="${BENCH_STREAMS:-512}"
+IDLE_CONNS="${BENCH_IDLE_CONNS:-2000}"
+SOAK_SECONDS="${BENCH_SOAK_SECONDS:-600}"
 PIN="${BENCH_PIN:-1}"
 PORT_BASE="${BENCH_PORT_BASE:-18700}"
 SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
@@ -46,7 +60,7 @@ RETRIES="${BENCH_RETRIES:-2}"
 MOCK_PORT=$PORT_BASE
 FLOOR_PORT=$((PORT_BASE + 1))
 GW_PORT=$((PORT_BASE + 2))
-BIN="$ROOT/target/release"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 MOCK_BIN="${BENCH_MOCK_BIN:-$BIN/switchyard-mock}"
 FLOOR_BIN="${BENCH_FLOOR_BIN:-$BIN/floor-proxy}"
 GW_BIN="${BENCH_SWITCHYARD_BIN:-$BIN/switchyard}"
@@ -220,12 +234,10 @@ if [[ -z "$GW_SKIP" ]]; then
     elif [[ "$healthy" != 1 ]]; then
         GW_SKIP="switchyard did not answer GET /health with 200 within 30 s"
     else
-        c1=$(curl_json "http://$HOST:$GW_PORT/api/providers" \
-            '{"provider":"mock","network_config":{"base_url":"http://'"$HOST:$MOCK_PORT"'/v1"},"custom_provider_config":{"base_provider_type":"openai"}}')
-        c2=$(curl_json "http://$HOST:$GW_PORT/api/providers/mock/keys" \
-            '{"name":"bench-key","value":"sk-bench","models":["*"],"weight":1.0}')
-        if [[ "$c1" != 2* || "$c2" != 2* ]]; then
-            GW_SKIP="configuring switchyard failed (POST /api/providers -> $c1, /keys -> $c2)"
+        # Providers mock (OpenAI wire) and anthropic (Anthropic wire), a price for mock/echo and the
+        # governed scenarios' virtual key (budget + rate limits): bench/lib.sh.
+        if ! configure_gateway "$GW_PORT" "$MOCK_PORT" "$BENCH_VK_DEFAULT" 2>>"$LOG"; then
+            GW_SKIP="configuring switchyard failed (see bench/lib.sh configure_gateway)"
         elif [[ " $SCENARIOS " == *" cache-hit-c1 "* ]]; then
             c3=$(curl_json "http://$HOST:$GW_PORT/api/plugins" \
                 '{"name":"semantic_cache","enabled":true,"config":{"dimension":1,"ttl":"1h"}}')
@@ -267,6 +279,9 @@ HARNESS_ARGS=(
     --quiet-wait-seconds "$QUIET_WAIT"
     --quiet-threshold "$QUIET_THRESHOLD"
     --retries "$RETRIES"
+    --streams "$STREAMS"
+    --idle-conns "$IDLE_CONNS"
+    --soak-seconds "$SOAK_SECONDS"
 )
 if [[ -n "$GW_PID" ]]; then
     HARNESS_ARGS+=(--switchyard "$GW_PORT:$GW_PID")

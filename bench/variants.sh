@@ -12,7 +12,7 @@ CONNS="${VARIANT_CONNS:-8}"
 ROUNDS="${VARIANT_ROUNDS:-3}"
 HOST=127.0.0.1
 MOCK_PORT=18800; GW_ON=18801; GW_OFF=18802; GW_GOV=18803
-VK=sk-bf-bench-governance-0123456789
+VK=sk-bf-bench-governance-0123456789  # as in bench/lib.sh
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 [ "${VARIANT_SKIP_BUILD:-0}" = 1 ] || cargo build --release -q -p switchyard -p switchyard-mock
 BIN="${VARIANT_BIN:-target/release}"
@@ -26,16 +26,10 @@ trap cleanup EXIT
 "$BIN/switchyard" --host $HOST --port $GW_OFF --app-dir "$WORK/off" --log-level warn --no-request-logs >"$WORK/off.log" 2>&1 & PID_OFF=$!; PIDS+=($PID_OFF)
 # Governance counters in memory by default; set VARIANT_REDIS_URL=redis://127.0.0.1:6379 to measure Redis.
 "$BIN/switchyard" --host $HOST --port $GW_GOV --app-dir "$WORK/gov" --log-level warn ${VARIANT_REDIS_URL:+--redis-url "$VARIANT_REDIS_URL" --redis-key-prefix "bench:$$:"} >"$WORK/gov.log" 2>&1 & PID_GOV=$!; PIDS+=($PID_GOV)
+source bench/lib.sh
 for port in $GW_ON $GW_OFF $GW_GOV; do
   for _ in $(seq 100); do curl -sf "http://$HOST:$port/health" >/dev/null && break; sleep 0.1; done
-  curl -sf "http://$HOST:$port/api/providers" -H 'Content-Type: application/json' \
-    -d "{\"provider\":\"mock\",\"network_config\":{\"base_url\":\"http://$HOST:$MOCK_PORT/v1\"},\"custom_provider_config\":{\"base_provider_type\":\"openai\"}}" >/dev/null
-  curl -sf "http://$HOST:$port/api/providers/mock/keys" -H 'Content-Type: application/json' \
-    -d '{"name":"k","value":"sk-bench","models":["*"]}' >/dev/null
-  curl -sf "http://$HOST:$port/api/providers" -H 'Content-Type: application/json' \
-    -d "{\"provider\":\"anthropic\",\"network_config\":{\"base_url\":\"http://$HOST:$MOCK_PORT/v1\"}}" >/dev/null
-  curl -sf "http://$HOST:$port/api/providers/anthropic/keys" -H 'Content-Type: application/json' \
-    -d '{"name":"k","value":"sk-bench","models":["*"]}' >/dev/null
+  configure_gateway "$port" "$MOCK_PORT" "$VK"
 done
 
 lua() { # $1 model
@@ -51,10 +45,6 @@ end
 LUA
 }
 lua mock/echo pass; lua anthropic/echo translated
-curl -sf "http://$HOST:$GW_GOV/api/governance/pricing-overrides" -H 'Content-Type: application/json' \
-  -d '{"provider":"mock","model":"echo","input_cost_per_million_tokens":0.5,"output_cost_per_million_tokens":1.5}' >/dev/null
-curl -sf "http://$HOST:$GW_GOV/api/governance/virtual-keys" -H 'Content-Type: application/json' \
-  -d "{\"name\":\"bench\",\"value\":\"$VK\",\"budgets\":[{\"max_limit\":1000000,\"reset_duration\":\"1d\"}],\"rate_limit\":{\"request_max_limit\":100000000,\"request_reset_duration\":\"1h\",\"token_max_limit\":1000000000000,\"token_reset_duration\":\"1h\"},\"max_concurrent_requests\":1000}" >/dev/null
 sed 's/^wrk.headers\["Content-Type"\] = "application\/json"$/&\nwrk.headers["x-bf-vk"] = "'"$VK"'"/' "$WORK/pass.lua" >"$WORK/governed.lua"
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
 TICK=$(getconf CLK_TCK)

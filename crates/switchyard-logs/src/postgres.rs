@@ -10,7 +10,7 @@ use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Row};
 
 use crate::bucket::Agg;
 use crate::engine::{self, Backend};
-use crate::sql::{self, Dialect, Sql, INSERT_CHUNK};
+use crate::sql::{self, Dialect, Sql};
 use crate::{
     decode, GroupBy, HistogramBucket, LogFilter, LogPage, LogQuery, LogRecord, LogStats, LogStore,
     LogStoreError, SpendGroup, SpendRow,
@@ -131,7 +131,7 @@ impl LogStore for PostgresLogStore {
         }
         let mut tx = self.pool.begin().await?;
         let mut inserted: HashSet<String> = HashSet::with_capacity(records.len());
-        for chunk in records.chunks(INSERT_CHUNK) {
+        for chunk in sql::shaped_chunks(records) {
             let stmt = sql::insert_logs(Dialect::Postgres, chunk);
             for row in query(&stmt).fetch_all(&mut *tx).await? {
                 inserted.insert(row.try_get(0)?);

@@ -20,11 +20,28 @@ pub(crate) const GRAINS: [i64; 2] = [DAY_MS, HOUR_MS];
 /// "No upper bound": far enough to be past every real timestamp, small enough not to overflow.
 const FAR_FUTURE_MS: i64 = 1 << 53;
 
-/// Rows per multi-row `INSERT INTO logs`: 33 values each stays far below SQLite's 32,766 and
+/// The row counts a multi-row statement may have (largest first). Both drivers cache a prepared
+/// statement per distinct SQL text on every connection (sqlx keeps up to 100); with a free row count
+/// every batch size was a new statement: prepared again, and cached at up to a few MB each (a
+/// 500-row insert has 17,000 parameters). With these three shapes a batch of any size runs on at most
+/// three cached statements per connection. 64 rows × 75 values stays far below SQLite's 32,766 and
 /// PostgreSQL's 65,535 bind parameters.
-pub(crate) const INSERT_CHUNK: usize = 500;
-/// Rows per rollup upsert (75 values each).
-const ROLLUP_CHUNK: usize = 200;
+const SHAPES: [usize; 3] = [64, 8, 1];
+
+/// `items` cut into slices whose lengths are all in [`SHAPES`], in order (greedy: as many of the
+/// largest as fit, then the next).
+pub(crate) fn shaped_chunks<T>(items: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut rest = items;
+    for shape in SHAPES {
+        while rest.len() >= shape {
+            let (head, tail) = rest.split_at(shape);
+            out.push(head);
+            rest = tail;
+        }
+    }
+    out
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -282,8 +299,8 @@ pub(crate) fn rollup_upserts(dialect: Dialect, deltas: &BTreeMap<RollupKey, Agg>
         }
         update.push_str(&format!("{c} = log_rollup.{c} + excluded.{c}"));
     }
-    entries
-        .chunks(ROLLUP_CHUNK)
+    shaped_chunks(&entries)
+        .into_iter()
         .map(|chunk| {
             let mut sql = Sql::new(dialect);
             rollup_insert_head(&mut sql);
@@ -716,6 +733,16 @@ pub(crate) fn spend(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_run_on_three_statement_shapes() {
+        let rows: Vec<u32> = (0..587).collect();
+        let chunks = shaped_chunks(&rows);
+        assert!(chunks.iter().all(|c| SHAPES.contains(&c.len())));
+        assert_eq!(chunks.concat(), rows, "every row once, in order");
+        assert_eq!(chunks.len(), 9 + 1 + 3, "587 = 9×64 + 1×8 + 3×1");
+        assert!(shaped_chunks::<u32>(&[]).is_empty());
+    }
 
     #[test]
     fn segments_cover_the_range_exactly_once() {

@@ -11,7 +11,7 @@ use sqlx::{Row, Sqlite, SqlitePool};
 
 use crate::bucket::Agg;
 use crate::engine::{self, Backend};
-use crate::sql::{self, Dialect, Sql, INSERT_CHUNK};
+use crate::sql::{self, Dialect, Sql};
 use crate::{
     decode, GroupBy, HistogramBucket, LogFilter, LogPage, LogQuery, LogRecord, LogStats, LogStore,
     LogStoreError, SpendGroup, SpendRow,
@@ -38,9 +38,11 @@ impl SqliteLogStore {
             // power loss, never corrupt the file.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            // 32 MB of page cache per connection instead of 2 MB, so the index pages the writer
-            // appends to stay in memory; it only grows as far as it is used.
-            .pragma("cache_size", "-32768");
+            // 4 MB of page cache per connection instead of 2 MB: the rows' ids are time-ordered (UUID
+            // v7) and every index leads with a low-cardinality column or the time, so the writer only
+            // touches the right edge of each index. A larger cache (32 MB was tried) just grew into
+            // the gateway's RSS under load without making inserts measurably cheaper.
+            .pragma("cache_size", "-4096");
         // One connection writes at a time (SQLite's rule); the others serve the API's reads, which WAL
         // lets run alongside the writer.
         let pool = SqlitePoolOptions::new()
@@ -109,7 +111,7 @@ impl LogStore for SqliteLogStore {
         }
         let mut tx = self.pool.begin().await?;
         let mut inserted: HashSet<String> = HashSet::with_capacity(records.len());
-        for chunk in records.chunks(INSERT_CHUNK) {
+        for chunk in sql::shaped_chunks(records) {
             let stmt = sql::insert_logs(Dialect::Sqlite, chunk);
             for row in query(&stmt).fetch_all(&mut *tx).await? {
                 inserted.insert(row.try_get(0)?);

@@ -187,7 +187,7 @@ impl ChatAnswer<'_> {
                 w.chat_delta(Delta::default(), Some("stop"));
                 let frames = w.finish(Some(Usage::new(self.prompt_tokens, DRIP_CHUNKS as u64)));
                 let range = first_paced..first_paced + DRIP_CHUNKS;
-                MockBody::paced_events(frames, shared, DRIP_INTERVAL, range)
+                MockBody::paced_events(frames, shared, drip_interval(self.model), range)
             }
             Mode::Cut => {
                 if let Some(first) = word_pieces(&self.content).first() {
@@ -261,6 +261,15 @@ fn stream_tool_call(w: &mut StreamWriter<'_>, tool: MockTool) {
 pub(crate) const DRIP_CHUNKS: usize = 100;
 pub(crate) const STALL_PAUSE: Duration = Duration::from_secs(3600);
 pub(crate) const DRIP_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A chat `drip-<ms>*` stream paces its ticks `ms` apart (the benchmark's many slow streams); plain
+/// `drip*` every [`DRIP_INTERVAL`].
+fn drip_interval(model: &str) -> Duration {
+    model
+        .strip_prefix("drip-")
+        .and_then(crate::modes::slow_millis)
+        .map_or(DRIP_INTERVAL, Duration::from_millis)
+}
 
 fn chat_completion(
     id: &str,
@@ -555,6 +564,13 @@ fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drip_pace_from_the_model_name() {
+        assert_eq!(drip_interval("drip-20"), Duration::from_millis(20));
+        assert_eq!(drip_interval("drip"), DRIP_INTERVAL);
+        assert_eq!(drip_interval("drip-x"), DRIP_INTERVAL);
+    }
 
     #[test]
     fn truncation() {

@@ -6,7 +6,8 @@
 //!
 //! The behaviour of `POST /v1/chat/completions` (and, where it makes sense, of `/v1/completions` and
 //! `/v1/embeddings`) is chosen by a prefix of the requested model name: `fail*`, `unavail*`,
-//! `ratelimit*`, `flat400*`, `str401*`, `reset*`, `slow-<ms>*`, `cut*`, `tool*`, `drip*`; anything
+//! `ratelimit*`, `flat400*`, `str401*`, `reset*`, `slow-<ms>*`, `cut*`, `tool*`, `drip*`
+//! (a chat `drip-<ms>*` stream sends its 100 ticks `ms` apart, plain `drip*` 100 ms apart); anything
 //! else echoes the last user message (`"echo: <text>"`).
 //!
 //! It also serves `POST /v1/audio/transcriptions` and `/v1/audio/translations` (multipart; `json`,

@@ -63,7 +63,7 @@ pub(crate) fn mode_by_prefix<M: Copy>(model: &str, table: &[(&str, M)], slow: fn
 }
 
 /// The milliseconds of a `slow-<ms>*` model name (`rest` follows `slow-`); `None` without digits.
-fn slow_millis(rest: &str) -> Option<u64> {
+pub(crate) fn slow_millis(rest: &str) -> Option<u64> {
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     rest[..digits].parse().ok()
 }

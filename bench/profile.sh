@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Load-independent measures of the gateway's own cost, for before/after comparisons on a busy machine:
+#
+#   bash bench/profile.sh [callgrind] [rss]      (default: both)
+#
+#   callgrind  instructions (Ir) per request, all threads (the log writer's SQLite work included),
+#              for JSON, SSE, governed (virtual key + budget + rate limit + priced model) and translated
+#              (OpenAI client -> Anthropic wire) requests, and for floor-proxy (JSON, SSE). Same binary,
+#              same input -> same count, whatever else the machine is doing.
+#   rss        VmRSS idle; VmHWM under wrk at c=32 (JSON, SSE) and c=256 (JSON); VmRSS added by
+#              2,000 idle keep-alive connections. Memory depends little on CPU contention.
+#
+# Env: PROFILE_BIN_DIR [target/release] (switchyard, switchyard-mock, floor-proxy), PROFILE_REQUESTS
+# [2000] per shape, PROFILE_PORT_BASE [18900], PROFILE_KEEP [unset: a directory for the callgrind
+# dumps]. Prints one Markdown table per measure to stdout.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+export no_proxy='*' NO_PROXY='*'
+
+BIN="${PROFILE_BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}"
+N="${PROFILE_REQUESTS:-2000}"
+BASE="${PROFILE_PORT_BASE:-18900}"
+MOCK_PORT=$BASE GW_PORT=$((BASE + 1)) FLOOR_PORT=$((BASE + 2))
+VK=$BENCH_VK_DEFAULT
+MEASURES="${*:-callgrind rss}"
+WORK="$(mktemp -d /tmp/switchyard-profile.XXXXXX)"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+log() { echo "[profile] $*" >&2; }
+
+wait_health() { # URL SECONDS
+    for _ in $(seq $(($2 * 10))); do
+        curl -sf --noproxy '*' -o /dev/null --max-time 2 "$1" && return 0
+        sleep 0.1
+    done
+    echo "no answer from $1" >&2
+    return 1
+}
+start_gateway() { # PREFIX... (e.g. valgrind --tool=callgrind): starts the gateway, configures it
+    rm -rf "$WORK/app"
+    "$@" "$BIN/switchyard" --host 127.0.0.1 --port "$GW_PORT" --app-dir "$WORK/app" --log-level warn \
+        >>"$WORK/gw.log" 2>&1 &
+    GW_PID=$!
+    PIDS+=("$GW_PID")
+    wait_health "http://127.0.0.1:$GW_PORT/health" 120
+    configure_gateway "$GW_PORT" "$MOCK_PORT" "$VK"
+}
+# cg_dump PID PREFIX REQUESTS -> Ir per request since the last zero/dump (waits for the dump file)
+cg_dump() {
+    local before
+    before=$(ls "$2"* 2>/dev/null | wc -l)
+    callgrind_control -d "$1" >/dev/null
+    for _ in $(seq 300); do
+        [[ $(ls "$2"* 2>/dev/null | wc -l) -gt $before ]] && break
+        sleep 0.1
+    done
+    sleep 0.5
+    awk -v n="$3" '/^totals:/ { print int($2 / n); exit }' "$(ls -t "$2"* | head -1)"
+}
+stop() { # PID: SIGTERM and wait (valgrind tools write their output at exit)
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+# drive PORT SHAPE REQUESTS CONNS -> prints the number of answers
+drive() {
+    local port=$1 shape=$2 n=$3 c=$4 model=mock/echo stream=false vk=""
+    case $shape in
+        sse) stream=true ;;
+        governed) vk=$VK ;;
+        translated) model=anthropic/echo ;;
+    esac
+    [[ $port == "$FLOOR_PORT" ]] && model=echo
+    wrk_lua "$WORK/$shape.lua" "$model" "$stream" "$vk" "$n"
+    wrk -t1 -c"$c" -d600s -s "$WORK/$shape.lua" "http://127.0.0.1:$port/v1/chat/completions" |
+        awk '/^RESULT/ { if ($3 + $4 > 0) print "errors: " $0 > "/dev/stderr"; print $2 }'
+}
+
+"$BIN/switchyard-mock" --port "$MOCK_PORT" --no-record >"$WORK/mock.log" 2>&1 &
+PIDS+=($!)
+wait_health "http://127.0.0.1:$MOCK_PORT/v1/models" 20 || true
+
+callgrind() {
+    log "callgrind: gateway under valgrind, $N requests per shape"
+    start_gateway valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$WORK/cg.out"
+    local shapes=(json sse governed translated)
+    for s in "${shapes[@]}"; do drive "$GW_PORT" "$s" 100 2 >/dev/null; done
+    echo "| shape | switchyard Ir / request | floor-proxy Ir / request | ratio |"
+    echo "|---|---:|---:|---:|"
+    declare -A sw fl
+    for s in "${shapes[@]}"; do
+        callgrind_control -z "$GW_PID" >/dev/null
+        local got
+        got=$(drive "$GW_PORT" "$s" "$N" 2)
+        sw[$s]=$(cg_dump "$GW_PID" "$WORK/cg.out" "$got")
+    done
+    stop "$GW_PID"
+    valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$WORK/fl.out" \
+        "$BIN/floor-proxy" --port "$FLOOR_PORT" --upstream "127.0.0.1:$MOCK_PORT" >"$WORK/floor.log" 2>&1 &
+    local fpid=$!
+    PIDS+=("$fpid")
+    sleep 3
+    for s in json sse; do
+        drive "$FLOOR_PORT" "$s" 100 2 >/dev/null
+        callgrind_control -z "$fpid" >/dev/null
+        local got
+        got=$(drive "$FLOOR_PORT" "$s" "$N" 2)
+        fl[$s]=$(cg_dump "$fpid" "$WORK/fl.out" "$got")
+    done
+    stop "$fpid"
+    for s in "${shapes[@]}"; do
+        local f=${fl[$s]:-${fl[json]}}
+        printf '| %s | %s | %s | %s× |\n' "$s" "${sw[$s]}" "$f" "$(awk -v a="${sw[$s]}" -v b="$f" 'BEGIN { printf "%.2f", a / b }')"
+    done
+    echo
+    # PROFILE_KEEP=DIR keeps the dumps (cg.out.1..4: json, sse, governed, translated) for callgrind_annotate.
+    [[ -n "${PROFILE_KEEP:-}" ]] && mkdir -p "$PROFILE_KEEP" && cp "$WORK"/cg.out* "$WORK"/fl.out* "$PROFILE_KEEP"/
+    return 0
+}
+
+status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+peak_under() { # PID PORT SHAPE CONNS SECONDS -> VmHWM (MB) during the load
+    echo 5 >"/proc/$1/clear_refs"
+    local model=mock/echo stream=false
+    [[ $3 == sse ]] && stream=true
+    [[ $2 == "$FLOOR_PORT" ]] && model=echo
+    wrk_lua "$WORK/rss.lua" "$model" "$stream"
+    wrk -t1 -c"$4" -d"$5s" -s "$WORK/rss.lua" "http://127.0.0.1:$2/v1/chat/completions" >/dev/null
+    mb "$(status_kb "$1" VmHWM)"
+}
+rss_of() { # PID PORT LABEL
+    local pid=$1 port=$2 idle j32 s32 j256 held
+    idle=$(mb "$(status_kb "$pid" VmRSS)")
+    j32=$(peak_under "$pid" "$port" json 32 5)
+    s32=$(peak_under "$pid" "$port" sse 32 5)
+    j256=$(peak_under "$pid" "$port" json 256 5)
+    local body='{"model":"mock/echo","messages":[{"role":"user","content":"hi"}],"max_tokens":4}'
+    [[ $port == "$FLOOR_PORT" ]] && body='{"model":"echo","messages":[{"role":"user","content":"hi"}],"max_tokens":4}'
+    held=$(python3 "$ROOT/bench/loadgen.py" idle --port "$port" --conns 2000 --pid "$pid" --body "$body" |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); print("%+.1f (%d open, %d errors)" % (d["added_kb"]/1024, d["conns"], d["errors"]))')
+    local after
+    after=$(mb "$(status_kb "$pid" VmRSS)")
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$3" "$idle" "$j32" "$s32" "$j256" "$held" "$after"
+}
+rss() {
+    log "rss: idle, peak at c=32 / c=256, 2,000 idle keep-alive connections"
+    start_gateway
+    curl -sf --noproxy '*' -o /dev/null -H 'Content-Type: application/json' \
+        -d '{"model":"mock/echo","messages":[{"role":"user","content":"hi"}]}' "http://127.0.0.1:$GW_PORT/v1/chat/completions"
+    "$BIN/floor-proxy" --port "$FLOOR_PORT" --upstream "127.0.0.1:$MOCK_PORT" >"$WORK/floor.log" 2>&1 &
+    local fpid=$!
+    PIDS+=("$fpid")
+    sleep 1
+    echo "| target | idle MB | peak c=32 JSON MB | peak c=32 SSE MB | peak c=256 JSON MB | 2,000 idle conns MB | RSS after MB |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    rss_of "$fpid" "$FLOOR_PORT" floor-proxy
+    rss_of "$GW_PID" "$GW_PORT" switchyard
+    echo
+    stop "$GW_PID"
+}
+
+for m in $MEASURES; do "$m"; done
