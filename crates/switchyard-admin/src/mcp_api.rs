@@ -201,7 +201,14 @@ pub struct LogsQuery {
 
 /// The newest tool-call records first (`limit`, default 100, at most 1000; `server`, `virtual_key_id`):
 /// from the log store, or from the hub's memory when request logging is off.
-pub async fn logs(Extension(hub): H, Query(q): Query<LogsQuery>) -> Answer {
+pub async fn logs(
+    Extension(hub): H,
+    query: Result<Query<LogsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
+    let Query(q) = query.map_err(|e| GatewayError::BadRequest {
+        message: e.body_text(),
+        param: None,
+    })?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let (logs, total) = match hub.store() {
         Some(store) => {

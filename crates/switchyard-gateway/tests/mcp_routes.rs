@@ -302,6 +302,12 @@ async fn assert_refusals_recorded(gw: &TestGateway, key_id: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(page["total_count"], 2, "{page}");
+    let (s, bad) = gw.get("/api/mcp-logs?limit=abc").await;
+    assert_eq!(s, 400, "{bad}");
+    assert!(
+        bad["error"]["message"].as_str().unwrap().contains("limit"),
+        "{bad}"
+    );
     let row = &page["logs"][0];
     assert_eq!(
         (row["tool"].clone(), row["server"].clone(), row["status"].clone()),
