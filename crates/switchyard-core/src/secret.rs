@@ -78,14 +78,16 @@ pub fn scrub_secret(message: &str, secret: &str) -> String {
 /// base64 (standard or URL-safe, padded or not) or hex token, e.g. `Basic base64(user:key)`.
 pub fn echoes_secret(value: &[u8], secret: &str) -> bool {
     use base64::Engine as _;
-    if secret.len() < 4 {
+    // Every encoding checked is at least as long as what it encodes, so a shorter value (most
+    // headers: dates, lengths, content types) cannot carry the secret.
+    if secret.len() < 4 || value.len() < secret.len() {
         return false;
     }
     let needle = secret.as_bytes();
     let contains = |hay: &[u8]| {
         hay.len() >= needle.len() && hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
     };
-    if contains(value) || contains(&percent_decode(value)) {
+    if contains(value) || (value.contains(&b'%') && contains(&percent_decode(value))) {
         return true;
     }
     let config = base64::engine::GeneralPurposeConfig::new()

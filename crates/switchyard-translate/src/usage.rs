@@ -95,6 +95,59 @@ pub fn usage_from_json(format: UsageFormat, body: &[u8]) -> Option<TokenUsage> {
     Some(tokens(usage))
 }
 
+/// What a whole answer says about itself: its usage and the model the upstream names.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct AnswerFacts {
+    /// The tokens the answer reports; `None` when it reports none.
+    pub usage: Option<TokenUsage>,
+    /// OpenAI's and Anthropic's `model`, Gemini's `modelVersion`, or the `model` of a `message` or
+    /// `response` object; never empty.
+    pub model: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ModelOnly {
+    model: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WholeAnswer {
+    usage: Option<Obj>,
+    usage_metadata: Option<Obj>,
+    model: Option<String>,
+    model_version: Option<String>,
+    message: Option<ModelOnly>,
+    response: Option<ModelOnly>,
+}
+
+/// [`AnswerFacts`] of a whole answer, read in one pass over the body. A body whose other fields have
+/// unexpected types still gives its usage (read alone, as [`usage_from_json`] does).
+pub fn answer_facts(format: UsageFormat, body: &[u8]) -> AnswerFacts {
+    let Ok(a) = serde_json::from_slice::<WholeAnswer>(body) else {
+        return AnswerFacts {
+            usage: usage_from_json(format, body),
+            model: None,
+        };
+    };
+    let usage = match format {
+        UsageFormat::OpenAi => a.usage.as_ref().map(openai::parse_usage),
+        UsageFormat::Anthropic => a.usage.as_ref().map(anthropic_usage),
+        UsageFormat::Responses => a.usage.as_ref().map(responses_usage),
+        UsageFormat::Gemini => a.usage_metadata.as_ref().map(gemini::parse_usage),
+    };
+    let model = a
+        .model
+        .or(a.model_version)
+        .or(a.message.and_then(|m| m.model))
+        .or(a.response.and_then(|r| r.model))
+        .filter(|m| !m.is_empty());
+    AnswerFacts {
+        usage: usage.map(tokens),
+        model,
+    }
+}
+
 /// Follows a stream's events and keeps the usage they report (OpenAI's usage chunk, Anthropic's
 /// `message_start`/`message_delta`, Gemini's `usageMetadata`, the Responses API's
 /// `response.completed`). Events without usage cost one substring search.
@@ -209,6 +262,48 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn answer_facts_read_usage_and_model_in_one_pass() {
+        let cases: [(UsageFormat, &[u8], Option<&str>); 5] = [
+            (
+                UsageFormat::OpenAi,
+                br#"{"model":"gpt-x-2","usage":{"prompt_tokens":7,"completion_tokens":5}}"#,
+                Some("gpt-x-2"),
+            ),
+            (
+                UsageFormat::Anthropic,
+                br#"{"type":"message","model":"claude-y","usage":{"input_tokens":3,"output_tokens":2}}"#,
+                Some("claude-y"),
+            ),
+            (
+                UsageFormat::Gemini,
+                br#"{"modelVersion":"gemini-z","usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":1}}"#,
+                Some("gemini-z"),
+            ),
+            (
+                UsageFormat::Responses,
+                br#"{"object":"response","model":"","usage":{"input_tokens":9,"output_tokens":1}}"#,
+                None,
+            ),
+            // A field of an unexpected type costs the model, never the usage.
+            (
+                UsageFormat::OpenAi,
+                br#"{"model":42,"message":"hi","usage":{"prompt_tokens":1,"completion_tokens":1}}"#,
+                None,
+            ),
+        ];
+        for (format, body, model) in cases {
+            let facts = answer_facts(format, body);
+            assert!(facts.usage.is_some(), "{}", String::from_utf8_lossy(body));
+            assert_eq!(facts.usage, usage_from_json(format, body));
+            assert_eq!(facts.model.as_deref(), model);
+        }
+        assert_eq!(
+            answer_facts(UsageFormat::OpenAi, b"not json"),
+            AnswerFacts::default()
+        );
+    }
 
     #[test]
     fn json_bodies() {

@@ -12,17 +12,16 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
-use serde_json::{json, Value};
 use switchyard_core::pricing::Prices;
 use switchyard_core::request_type::RequestType;
-use switchyard_translate::usage::{usage_from_json, UsageFormat};
+use switchyard_translate::usage::{answer_facts, UsageFormat};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::dispatch::{DispatchFailure, Served};
 use super::finish::capped;
 use super::relay::{RelayMode, SseRelay, StreamObserver};
 use super::Admitted;
-use crate::answer::{answer_model, StreamStart};
+use crate::answer::StreamStart;
 use switchyard_runtime::error::ApiError;
 use switchyard_runtime::trail::{upstream_ms, AttemptRecord};
 use switchyard_runtime::upstream::is_hop_by_hop;
@@ -128,11 +127,12 @@ pub(crate) fn observe_served_target(adm: &Admitted, served: &Served, raw: &[u8])
 /// Records a whole (non-streamed) answer's usage and, when content is logged, the answer itself.
 pub(crate) fn observe_answer(adm: &Admitted, format: UsageFormat, answer: &[u8], log_content: bool) {
     let max_bytes = adm.state().log_content.max_bytes;
+    let facts = answer_facts(format, answer);
     adm.observe(|d| {
         if d.served_model.is_none() {
-            d.served_model = answer_model(answer);
+            d.served_model = facts.model;
         }
-        d.usage = usage_from_json(format, answer);
+        d.usage = facts.usage;
         if log_content {
             d.response_body = Some(capped(answer, max_bytes));
         }
@@ -208,24 +208,36 @@ pub(crate) fn relay_body(
 }
 
 /// Bifrost's `extra_fields` of a served JSON answer (OpenAI-shaped answers carry them).
-pub(crate) fn extra_fields(
+pub(crate) fn extra_fields<'a>(
     request_type: RequestType,
-    model_requested: &str,
-    provider: &str,
-    model: &str,
+    model_requested: &'a str,
+    provider: &'a str,
+    model: &'a str,
     fallback_index: usize,
-    trail: &[AttemptRecord],
+    trail: &'a [AttemptRecord],
     started: Instant,
-) -> Value {
-    json!({
-        "request_type": request_type,
-        "provider": provider,
-        "model_requested": model_requested,
-        "resolved_model_used": model,
-        "latency": started.elapsed().as_millis() as u64,
-        "fallback_index": fallback_index,
-        "attempts": trail,
-    })
+) -> ExtraFields<'a> {
+    ExtraFields {
+        request_type,
+        provider,
+        model_requested,
+        resolved_model_used: model,
+        latency: started.elapsed().as_millis() as u64,
+        fallback_index,
+        attempts: trail,
+    }
+}
+
+/// Bifrost's `extra_fields` block, written straight into the answer (no JSON value built first).
+#[derive(serde::Serialize)]
+pub(crate) struct ExtraFields<'a> {
+    request_type: RequestType,
+    provider: &'a str,
+    model_requested: &'a str,
+    resolved_model_used: &'a str,
+    latency: u64,
+    fallback_index: usize,
+    attempts: &'a [AttemptRecord],
 }
 
 pub(crate) fn response(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
@@ -238,7 +250,7 @@ pub(crate) fn response(status: StatusCode, headers: HeaderMap, body: Body) -> Re
 /// Adds Bifrost's `extra_fields` block to a JSON object answer by splicing it in before the closing
 /// brace; the upstream's bytes are otherwise left untouched. Anything that is not a JSON object (or
 /// already has `extra_fields`) is returned as is.
-pub fn append_extra_fields(body: Bytes, extra: &Value) -> Bytes {
+pub fn append_extra_fields(body: Bytes, extra: &impl serde::Serialize) -> Bytes {
     let trimmed_end = body.iter().rposition(|b| !b.is_ascii_whitespace());
     let Some(close) = trimmed_end.filter(|&i| body[i] == b'}') else {
         return body;
