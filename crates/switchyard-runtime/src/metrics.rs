@@ -50,6 +50,12 @@ pub struct KeyLabels {
     pub key: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GuardrailLabels {
+    pub guardrail: String,
+    pub decision: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -82,6 +88,7 @@ pub struct Metrics {
     fallbacks: Family<ProviderLabels, Counter>,
     in_flight: Gauge,
     key_up: Family<KeyLabels, Gauge>,
+    guardrails: Family<GuardrailLabels, Counter>,
     dropped_logs: Counter,
     cache_lookups: Family<CacheLabels, Counter>,
     dropped_seen: AtomicU64,
@@ -132,6 +139,12 @@ impl Metrics {
             "cache_lookups",
             "Response cache lookups by result (hit, miss) and match type (direct, semantic)",
             cache_lookups.clone(),
+        );
+        let guardrails = Family::<GuardrailLabels, Counter>::default();
+        registry.register(
+            "guardrail_decisions",
+            "Guardrail matches by guardrail and decision (block, redact, log, allow on error)",
+            guardrails.clone(),
         );
         registry.register(
             "requests",
@@ -204,6 +217,7 @@ impl Metrics {
             fallbacks,
             in_flight,
             key_up,
+            guardrails,
             dropped_logs,
             cache_lookups,
             dropped_seen: AtomicU64::new(0),
@@ -222,6 +236,16 @@ impl Metrics {
 
     pub fn in_flight(&self) -> &Gauge {
         &self.in_flight
+    }
+
+    /// One guardrail decision.
+    pub fn guardrail(&self, guardrail: &str, decision: &'static str) {
+        self.guardrails
+            .get_or_create(&GuardrailLabels {
+                guardrail: guardrail.to_owned(),
+                decision,
+            })
+            .inc();
     }
 
     fn model_label(&self, model: &str) -> String {

@@ -56,6 +56,8 @@ pub struct Details {
     pub governance_ids: Option<(String, Option<String>, Option<String>)>,
     /// Answered from the response cache: cost 0, nothing charged.
     pub cache_hit: bool,
+    /// Guardrails that matched, with their decisions (`pipeline::guard`); never the matched text.
+    pub guardrails: Vec<(String, &'static str)>,
 }
 
 struct Observation {
@@ -252,9 +254,21 @@ impl Finisher {
                 request_body: d.request_body,
                 response_body: d.response_body,
                 cache_hit: d.cache_hit,
+                guardrails: guardrails_column(&d.guardrails),
             });
         }
     }
+}
+
+/// The log column: `[{"guardrail": name, "decision": ...}]`, each guardrail once.
+fn guardrails_column(found: &[(String, &'static str)]) -> Option<String> {
+    let mut rows: Vec<serde_json::Value> = Vec::new();
+    for (name, decision) in found {
+        if !rows.iter().any(|r| r["guardrail"] == name.as_str()) {
+            rows.push(serde_json::json!({"guardrail": name, "decision": decision}));
+        }
+    }
+    (!rows.is_empty()).then(|| serde_json::Value::Array(rows).to_string())
 }
 
 /// The response body, finishing the observation when it ends or is dropped.
