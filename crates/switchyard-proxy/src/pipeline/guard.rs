@@ -181,7 +181,7 @@ pub(crate) fn record(state: &AppState, adm: &Admitted, set: &GuardrailSet, findi
     }
 }
 
-pub(crate) fn action_name(a: Action) -> &'static str {
+pub fn action_name(a: Action) -> &'static str {
     match a {
         Action::Block => "block",
         Action::Redact => "redact",
@@ -195,7 +195,7 @@ fn note(state: &AppState, adm: &Admitted, name: &str, decision: &'static str) {
 }
 
 /// One webhook call, bounded by the guardrail's `timeout_ms` from connect to the last byte.
-pub(crate) async fn call_webhook(
+pub async fn call_webhook(
     state: &AppState,
     g: &Guardrail,
     texts: &[String],
