@@ -130,6 +130,8 @@ pub async fn test(State(state): State<Arc<AppState>>, Path(id): Path<String>, bo
     let snap = state.governance.snapshot();
     let mut g = snap.guardrail_list.iter().find(|g| g.id == id).cloned().ok_or_else(|| not_found(&id))?;
     g.enabled = true;
+    g.stage = Stage::Both;
+    g.scope = switchyard_guardrails::Scope::default();
     if g.kind == Kind::Webhook {
         let texts = [input.text];
         let verdict = switchyard_proxy::pipeline::guard::call_webhook(&state, &g, &texts, input_type, None).await;
@@ -142,7 +144,7 @@ pub async fn test(State(state): State<Arc<AppState>>, Path(id): Path<String>, bo
         }));
     }
     let set = GuardrailSet::build(vec![g]);
-    let applicable = set.applicable(Stage::Both, |_| true);
+    let applicable = set.applicable(Stage::Request, |_| true);
     let mut text = input.text;
     let findings = set.scan_texts(&applicable.off, [&mut text]);
     let decision = match (findings.blocked_by, findings.matched.first()) {
