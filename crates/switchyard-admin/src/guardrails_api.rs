@@ -42,7 +42,10 @@ pub async fn insert_guardrail(gov: &Governance, g: &Guardrail) -> Result<(), Gat
         return Err(name_taken(&g.name));
     }
     if snap.guardrail_list.iter().any(|o| o.id == g.id) {
-        return Err(GatewayError::Conflict(format!("a guardrail with id '{}' already exists", g.id)));
+        return Err(GatewayError::Conflict(format!(
+            "a guardrail with id '{}' already exists",
+            g.id
+        )));
     }
     gov.store().insert_guardrail(g).await?;
     gov.reload().await
@@ -63,7 +66,11 @@ pub async fn update_guardrail_with(
         .cloned()
         .ok_or_else(|| not_found(id))?;
     let updated = f(current)?;
-    if snap.guardrail_list.iter().any(|o| o.name == updated.name && o.id != id) {
+    if snap
+        .guardrail_list
+        .iter()
+        .any(|o| o.name == updated.name && o.id != id)
+    {
         return Err(name_taken(&updated.name));
     }
     gov.store().update_guardrail(&updated).await?;
@@ -86,7 +93,11 @@ pub async fn create(State(state): State<Arc<AppState>>, body: Body) -> Answer {
 
 pub async fn get(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Answer {
     let snap = state.governance.snapshot();
-    let g = snap.guardrail_list.iter().find(|g| g.id == id).ok_or_else(|| not_found(&id))?;
+    let g = snap
+        .guardrail_list
+        .iter()
+        .find(|g| g.id == id)
+        .ok_or_else(|| not_found(&id))?;
     Ok(Json(json!({"guardrail": g})))
 }
 
@@ -128,13 +139,19 @@ pub async fn test(State(state): State<Arc<AppState>>, Path(id): Path<String>, bo
         Some(_) => return Err(ValidationError::new("stage", "must be request or response").into()),
     };
     let snap = state.governance.snapshot();
-    let mut g = snap.guardrail_list.iter().find(|g| g.id == id).cloned().ok_or_else(|| not_found(&id))?;
+    let mut g = snap
+        .guardrail_list
+        .iter()
+        .find(|g| g.id == id)
+        .cloned()
+        .ok_or_else(|| not_found(&id))?;
     g.enabled = true;
     g.stage = Stage::Both;
     g.scope = switchyard_guardrails::Scope::default();
     if g.kind == Kind::Webhook {
         let texts = [input.text];
-        let verdict = switchyard_proxy::pipeline::guard::call_webhook(&state, &g, &texts, input_type, None).await;
+        let verdict =
+            switchyard_proxy::pipeline::guard::call_webhook(&state, &g, &texts, input_type, None).await;
         let [text] = texts;
         return Ok(Json(match verdict {
             Ok(WebhookVerdict::Allow) => json!({"decision": "allow", "output": text}),
@@ -173,7 +190,11 @@ pub async fn apply_file(gov: &Governance, file: &ConfigFile) -> Result<usize, Ga
         let at = |e: ValidationError| ValidationError::new(format!("guardrails[{i}].{}", e.field), e.message);
         let mut input: GuardrailInput = serde_json::from_value(entry.clone())
             .map_err(|e| ValidationError::new(format!("guardrails[{i}]"), e.to_string()))?;
-        let id = input.id.clone().or_else(|| input.name.clone()).unwrap_or_default();
+        let id = input
+            .id
+            .clone()
+            .or_else(|| input.name.clone())
+            .unwrap_or_default();
         input.id = Some(id.clone());
         let wanted = input.create(|| id.clone()).map_err(at)?;
         let stored = gov.snapshot().guardrail_list.iter().find(|g| g.id == id).cloned();

@@ -357,7 +357,9 @@ fn governance_routes() -> Router<Arc<AppState>> {
         .route("/api/guardrails", get(guard_api::list).post(guard_api::create))
         .route(
             "/api/guardrails/{id}",
-            get(guard_api::get).put(guard_api::update).delete(guard_api::delete),
+            get(guard_api::get)
+                .put(guard_api::update)
+                .delete(guard_api::delete),
         )
         .route("/api/guardrails/{id}/test", post(guard_api::test))
 }

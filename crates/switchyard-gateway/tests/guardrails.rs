@@ -35,7 +35,8 @@ async fn setup() -> Setup {
         ("anthropic", json!(null)),
         ("mittwald-shared", json!({"base_provider_type": "openai"})),
     ] {
-        let mut body = json!({"provider": provider, "network_config": {"base_url": mock.base_url(), "max_retries": 0}});
+        let mut body =
+            json!({"provider": provider, "network_config": {"base_url": mock.base_url(), "max_retries": 0}});
         if !extra.is_null() {
             body["custom_provider_config"] = extra;
         }
@@ -63,7 +64,10 @@ async fn guardrail(gw: &TestGateway, body: Value) -> String {
 
 /// The text of the last chat request the mock received.
 fn upstream_saw(mock: &MockUpstream) -> String {
-    mock.requests().last().map(|r| r.json().to_string()).unwrap_or_default()
+    mock.requests()
+        .last()
+        .map(|r| r.json().to_string())
+        .unwrap_or_default()
 }
 
 /// Waits for `n` log rows (the writer batches in the background).
@@ -83,7 +87,13 @@ async fn log_rows(gw: &TestGateway, n: usize) -> Vec<Value> {
 async fn stream_text(gw: &TestGateway, body: Value) -> String {
     let mut body = body;
     body["stream"] = json!(true);
-    let r = gw.http.post(gw.url("/v1/chat/completions")).json(&body).send().await.unwrap();
+    let r = gw
+        .http
+        .post(gw.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     r.text().await.unwrap()
 }
@@ -93,7 +103,9 @@ fn stream_content(sse: &str) -> (String, Option<Value>) {
     let mut text = String::new();
     let mut error = None;
     for data in sse.lines().filter_map(|l| l.strip_prefix("data: ")) {
-        let Ok(v) = serde_json::from_str::<Value>(data) else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(data) else {
+            continue;
+        };
         if v.get("error").is_some() {
             error = Some(v["error"].clone());
         }
@@ -110,28 +122,64 @@ async fn the_api_validates_names_fields_and_updates_in_part() {
     let gw = &s.gw;
     for (body, param) in [
         (json!({"name": "a", "type": "nope"}), "type"),
-        (json!({"name": "a", "type": "pii", "entities": ["email"], "stage": "later"}), "stage"),
-        (json!({"name": "a", "type": "pii", "entities": ["email"], "action": "shout"}), "action"),
-        (json!({"name": "a", "type": "regex", "patterns": ["(unclosed"]}), "patterns[0]"),
-        (json!({"name": "a", "type": "pii", "entities": ["ssn"]}), "entities[0]"),
-        (json!({"name": "a", "type": "webhook", "url": "file:///etc/passwd"}), "url"),
+        (
+            json!({"name": "a", "type": "pii", "entities": ["email"], "stage": "later"}),
+            "stage",
+        ),
+        (
+            json!({"name": "a", "type": "pii", "entities": ["email"], "action": "shout"}),
+            "action",
+        ),
+        (
+            json!({"name": "a", "type": "regex", "patterns": ["(unclosed"]}),
+            "patterns[0]",
+        ),
+        (
+            json!({"name": "a", "type": "pii", "entities": ["ssn"]}),
+            "entities[0]",
+        ),
+        (
+            json!({"name": "a", "type": "webhook", "url": "file:///etc/passwd"}),
+            "url",
+        ),
     ] {
         let (status, b) = gw.post("/api/guardrails", body.clone()).await;
         assert_eq!(status, 400, "{body} → {b}");
         assert_eq!(assert_error_shape(&b, 400)["param"], param, "{b}");
     }
     let id = guardrail(gw, json!({"name": "pii", "type": "pii", "entities": ["email"]})).await;
-    let (status, b) = gw.post("/api/guardrails", json!({"name": "pii", "type": "secrets"})).await;
+    let (status, b) = gw
+        .post("/api/guardrails", json!({"name": "pii", "type": "secrets"}))
+        .await;
     assert_eq!(status, 409, "{b}");
-    let (status, b) = gw.put(&format!("/api/guardrails/{id}"), json!({"action": "redact"})).await;
+    let (status, b) = gw
+        .put(&format!("/api/guardrails/{id}"), json!({"action": "redact"}))
+        .await;
     assert_eq!(status, 200, "{b}");
-    assert_eq!((b["guardrail"]["action"].as_str(), b["guardrail"]["entities"][0].as_str()), (Some("redact"), Some("email")));
+    assert_eq!(
+        (
+            b["guardrail"]["action"].as_str(),
+            b["guardrail"]["entities"][0].as_str()
+        ),
+        (Some("redact"), Some("email"))
+    );
     assert_eq!(gw.get("/api/guardrails/nope").await.0, 404);
-    assert_eq!(gw.put("/api/guardrails/nope", json!({"enabled": false})).await.0, 404);
+    assert_eq!(
+        gw.put("/api/guardrails/nope", json!({"enabled": false})).await.0,
+        404
+    );
     let (_, list) = gw.get("/api/guardrails").await;
     assert_eq!(list["guardrails"].as_array().unwrap().len(), 1);
-    let (status, b) = gw.post(&format!("/api/guardrails/{id}/test"), json!({"text": "mail a.b@example.org now"})).await;
-    assert_eq!((status, &b["decision"], &b["output"]), (200, &json!("redact"), &json!("mail [EMAIL_REDACTED] now")));
+    let (status, b) = gw
+        .post(
+            &format!("/api/guardrails/{id}/test"),
+            json!({"text": "mail a.b@example.org now"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &b["decision"], &b["output"]),
+        (200, &json!("redact"), &json!("mail [EMAIL_REDACTED] now"))
+    );
     assert_eq!(gw.delete(&format!("/api/guardrails/{id}")).await.0, 200);
     assert_eq!(gw.delete(&format!("/api/guardrails/{id}")).await.0, 404);
 }
@@ -143,13 +191,41 @@ async fn request_stage_detectors_block_redact_and_log() {
     let s = setup().await;
     let gw = &s.gw;
     let cases = [
-        (json!({"type": "pii", "entities": ["email"]}), "max.mustermann@example.de", "[EMAIL_REDACTED]"),
-        (json!({"type": "pii", "entities": ["phone"]}), "+49 30 1234567", "[PHONE_REDACTED]"),
-        (json!({"type": "pii", "entities": ["iban"]}), IBAN, "[IBAN_REDACTED]"),
-        (json!({"type": "pii", "entities": ["credit_card"]}), "4111 1111 1111 1111", "[CREDIT_CARD_REDACTED]"),
-        (json!({"type": "secrets"}), "AKIAIOSFODNN7EXAMPLE", "[SECRET_REDACTED]"),
-        (json!({"type": "secrets"}), "ghp_abcdefghijklmnopqrstuvwxyz0123456789", "[SECRET_REDACTED]"),
-        (json!({"type": "regex", "patterns": ["Projekt [A-Z][a-z]+"]}), "Projekt Falke", "[REDACTED]"),
+        (
+            json!({"type": "pii", "entities": ["email"]}),
+            "max.mustermann@example.de",
+            "[EMAIL_REDACTED]",
+        ),
+        (
+            json!({"type": "pii", "entities": ["phone"]}),
+            "+49 30 1234567",
+            "[PHONE_REDACTED]",
+        ),
+        (
+            json!({"type": "pii", "entities": ["iban"]}),
+            IBAN,
+            "[IBAN_REDACTED]",
+        ),
+        (
+            json!({"type": "pii", "entities": ["credit_card"]}),
+            "4111 1111 1111 1111",
+            "[CREDIT_CARD_REDACTED]",
+        ),
+        (
+            json!({"type": "secrets"}),
+            "AKIAIOSFODNN7EXAMPLE",
+            "[SECRET_REDACTED]",
+        ),
+        (
+            json!({"type": "secrets"}),
+            "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+            "[SECRET_REDACTED]",
+        ),
+        (
+            json!({"type": "regex", "patterns": ["Projekt [A-Z][a-z]+"]}),
+            "Projekt Falke",
+            "[REDACTED]",
+        ),
     ];
     let mut rows = 0;
     for (i, (kind, secret, placeholder)) in cases.iter().enumerate() {
@@ -164,19 +240,31 @@ async fn request_stage_detectors_block_redact_and_log() {
         assert_eq!(status, 400, "{secret}: {b}");
         let err = assert_error_shape(&b, 400);
         assert_eq!(err["code"], "guardrail_blocked");
-        assert!(err["message"].as_str().unwrap().contains(&format!("'g{i}'")), "{b}");
+        assert!(
+            err["message"].as_str().unwrap().contains(&format!("'g{i}'")),
+            "{b}"
+        );
         assert!(!b.to_string().contains(secret), "{b}");
-        assert_eq!(s.mock.call_count("chat"), calls, "nothing went upstream for {secret}");
+        assert_eq!(
+            s.mock.call_count("chat"),
+            calls,
+            "nothing went upstream for {secret}"
+        );
 
-        gw.put(&format!("/api/guardrails/{id}"), json!({"action": "redact"})).await;
+        gw.put(&format!("/api/guardrails/{id}"), json!({"action": "redact"}))
+            .await;
         let (status, b) = gw.post("/v1/chat/completions", say(&text)).await;
         assert_eq!(status, 200, "{b}");
         let sent = upstream_saw(&s.mock);
         assert!(!sent.contains(secret), "{secret} reached the upstream: {sent}");
-        assert!(sent.contains(&format!("Bitte prüfen: {placeholder} danke")), "{sent}");
+        assert!(
+            sent.contains(&format!("Bitte prüfen: {placeholder} danke")),
+            "{sent}"
+        );
         assert!(sent.contains("Be brief."), "{sent}");
 
-        gw.put(&format!("/api/guardrails/{id}"), json!({"action": "log"})).await;
+        gw.put(&format!("/api/guardrails/{id}"), json!({"action": "log"}))
+            .await;
         let (status, _) = gw.post("/v1/chat/completions", say(&text)).await;
         assert_eq!(status, 200);
         assert!(upstream_saw(&s.mock).contains(secret));
@@ -186,14 +274,29 @@ async fn request_stage_detectors_block_redact_and_log() {
         let decisions: Vec<Value> = logs[rows - 3..].iter().map(|r| r["guardrails"].clone()).collect();
         for (row, decision) in decisions.iter().zip(["block", "redact", "log"]) {
             let parsed: Value = serde_json::from_str(row.as_str().unwrap_or("null")).unwrap();
-            assert_eq!(parsed, json!([{"guardrail": format!("g{i}"), "decision": decision}]), "{row}");
+            assert_eq!(
+                parsed,
+                json!([{"guardrail": format!("g{i}"), "decision": decision}]),
+                "{row}"
+            );
         }
     }
     let all_logs = log_rows(gw, rows).await;
     for (_, secret, _) in &cases {
-        assert!(!Value::Array(all_logs.clone()).to_string().contains(secret), "{secret} in the logs");
+        assert!(
+            !Value::Array(all_logs.clone()).to_string().contains(secret),
+            "{secret} in the logs"
+        );
     }
-    let metrics = gw.http.get(gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = gw
+        .http
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains(r#"switchyard_guardrail_decisions_total{guardrail="g0",decision="block"} 1"#),
         "{metrics}"
@@ -206,12 +309,19 @@ async fn request_stage_detectors_block_redact_and_log() {
 async fn response_stage_redacts_and_blocks_answers_and_split_streams() {
     let s = setup().await;
     let gw = &s.gw;
-    let id = guardrail(gw, json!({"name": "iban-out", "type": "pii", "entities": ["iban", "email"],
-        "stage": "response", "action": "redact"})).await;
+    let id = guardrail(
+        gw,
+        json!({"name": "iban-out", "type": "pii", "entities": ["iban", "email"],
+        "stage": "response", "action": "redact"}),
+    )
+    .await;
     let text = format!("Konto {IBAN} und a@b.de, danke");
     let (status, b) = gw.post("/v1/chat/completions", say(&text)).await;
     assert_eq!(status, 200, "{b}");
-    assert!(upstream_saw(&s.mock).contains(IBAN), "the request stage is not on");
+    assert!(
+        upstream_saw(&s.mock).contains(IBAN),
+        "the request stage is not on"
+    );
     assert_eq!(
         b["choices"][0]["message"]["content"],
         "echo: Konto [IBAN_REDACTED] und [EMAIL_REDACTED], danke"
@@ -219,20 +329,31 @@ async fn response_stage_redacts_and_blocks_answers_and_split_streams() {
 
     let sse = stream_text(gw, say(&text)).await;
     let (content, error) = stream_content(&sse);
-    assert_eq!(content, "echo: Konto [IBAN_REDACTED] und [EMAIL_REDACTED], danke", "{sse}");
+    assert_eq!(
+        content, "echo: Konto [IBAN_REDACTED] und [EMAIL_REDACTED], danke",
+        "{sse}"
+    );
     assert!(error.is_none(), "{sse}");
     for part in IBAN.split(' ').filter(|p| p.len() > 2) {
-        assert!(!sse.contains(part), "{part} of the IBAN reached the client: {sse}");
+        assert!(
+            !sse.contains(part),
+            "{part} of the IBAN reached the client: {sse}"
+        );
     }
 
-    gw.put(&format!("/api/guardrails/{id}"), json!({"action": "block"})).await;
+    gw.put(&format!("/api/guardrails/{id}"), json!({"action": "block"}))
+        .await;
     let (status, b) = gw.post("/v1/chat/completions", say(&text)).await;
     assert_eq!(status, 400, "{b}");
     assert_eq!(assert_error_shape(&b, 400)["code"], "guardrail_blocked");
 
     let sse = stream_text(gw, say(&text)).await;
     let (content, error) = stream_content(&sse);
-    assert_eq!(error.expect("an error event")["code"], "guardrail_blocked", "{sse}");
+    assert_eq!(
+        error.expect("an error event")["code"],
+        "guardrail_blocked",
+        "{sse}"
+    );
     assert_eq!(content, "echo: Konto ", "only the text before the match: {sse}");
     assert!(!sse.contains("DE89") && !sse.contains("[DONE]"), "{sse}");
 }
@@ -240,7 +361,12 @@ async fn response_stage_redacts_and_blocks_answers_and_split_streams() {
 /// A webhook speaking the Generic Guardrail API, by the text it gets.
 async fn webhook_server() -> String {
     async fn decide(Json(body): Json<Value>) -> Json<Value> {
-        let texts: Vec<String> = body["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect();
+        let texts: Vec<String> = body["texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_owned())
+            .collect();
         let all = texts.join(" ");
         assert!(body["input_type"] == "request" || body["input_type"] == "response");
         if all.contains("HANG") {
@@ -257,7 +383,9 @@ async fn webhook_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, Router::new().route("/guard", post(decide))).await.unwrap();
+        axum::serve(listener, Router::new().route("/guard", post(decide)))
+            .await
+            .unwrap();
     });
     format!("http://{addr}/guard")
 }
@@ -267,7 +395,11 @@ async fn webhooks_allow_block_redact_and_fail_open_or_closed_in_time() {
     let s = setup().await;
     let gw = &s.gw;
     let url = webhook_server().await;
-    let id = guardrail(gw, json!({"name": "hook", "type": "webhook", "url": url, "timeout_ms": 300, "on_error": "block"})).await;
+    let id = guardrail(
+        gw,
+        json!({"name": "hook", "type": "webhook", "url": url, "timeout_ms": 300, "on_error": "block"}),
+    )
+    .await;
 
     assert_eq!(gw.post("/v1/chat/completions", say("all fine")).await.0, 200);
     let (status, b) = gw.post("/v1/chat/completions", say("please BLOCKME")).await;
@@ -278,15 +410,23 @@ async fn webhooks_allow_block_redact_and_fail_open_or_closed_in_time() {
     let (status, _) = gw.post("/v1/chat/completions", say("keep REDACTME out")).await;
     assert_eq!(status, 200);
     let sent = upstream_saw(&s.mock);
-    assert!(sent.contains("keep [gone] out") && sent.contains("Be brief."), "{sent}");
+    assert!(
+        sent.contains("keep [gone] out") && sent.contains("Be brief."),
+        "{sent}"
+    );
 
     let started = Instant::now();
     let (status, b) = gw.post("/v1/chat/completions", say("HANG please")).await;
     assert_eq!(status, 503, "{b}");
     assert_eq!(assert_error_shape(&b, 503)["code"], "guardrail_unavailable");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 
-    gw.put(&format!("/api/guardrails/{id}"), json!({"on_error": "allow"})).await;
+    gw.put(&format!("/api/guardrails/{id}"), json!({"on_error": "allow"}))
+        .await;
     let started = Instant::now();
     assert_eq!(gw.post("/v1/chat/completions", say("HANG please")).await.0, 200);
     assert!(started.elapsed() < Duration::from_secs(3));
@@ -295,11 +435,16 @@ async fn webhooks_allow_block_redact_and_fail_open_or_closed_in_time() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead = format!("http://{}/guard", closed.local_addr().unwrap());
     drop(closed);
-    gw.put(&format!("/api/guardrails/{id}"), json!({"url": dead})).await;
+    gw.put(&format!("/api/guardrails/{id}"), json!({"url": dead}))
+        .await;
     assert_eq!(gw.post("/v1/chat/completions", say("hello")).await.0, 200);
-    gw.put(&format!("/api/guardrails/{id}"), json!({"on_error": "block"})).await;
+    gw.put(&format!("/api/guardrails/{id}"), json!({"on_error": "block"}))
+        .await;
     let (status, b) = gw.post("/v1/chat/completions", say("hello")).await;
-    assert_eq!((status, &assert_error_shape(&b, 503)["code"]), (503, &json!("guardrail_unavailable")));
+    assert_eq!(
+        (status, &assert_error_shape(&b, 503)["code"]),
+        (503, &json!("guardrail_unavailable"))
+    );
 }
 
 #[tokio::test]
@@ -308,15 +453,32 @@ async fn scopes_limit_a_guardrail_to_a_virtual_key_and_a_provider() {
     let gw = &s.gw;
     let (vk_id, vk) = create_vk(gw, json!({"name": "scoped"})).await;
     let (_, other) = create_vk(gw, json!({"name": "other"})).await;
-    guardrail(gw, json!({"name": "scoped", "type": "pii", "entities": ["email"],
-        "scope": {"virtual_key_ids": [vk_id], "providers": ["mittwald-shared"]}})).await;
+    guardrail(
+        gw,
+        json!({"name": "scoped", "type": "pii", "entities": ["email"],
+        "scope": {"virtual_key_ids": [vk_id], "providers": ["mittwald-shared"]}}),
+    )
+    .await;
     let send = |key: String, model: &'static str| {
         let mut body = say("mail me: x@example.com");
         body["model"] = json!(model);
-        gw.http.post(gw.url("/v1/chat/completions")).header("x-bf-vk", key).json(&body).send()
+        gw.http
+            .post(gw.url("/v1/chat/completions"))
+            .header("x-bf-vk", key)
+            .json(&body)
+            .send()
     };
-    assert_eq!(send(vk.clone(), "mittwald-shared/echo").await.unwrap().status(), 400);
-    assert_eq!(send(other.clone(), "mittwald-shared/echo").await.unwrap().status(), 200);
+    assert_eq!(
+        send(vk.clone(), "mittwald-shared/echo").await.unwrap().status(),
+        400
+    );
+    assert_eq!(
+        send(other.clone(), "mittwald-shared/echo")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(send(vk, "anthropic/claude-echo").await.unwrap().status(), 200);
 }
 
@@ -324,13 +486,21 @@ async fn scopes_limit_a_guardrail_to_a_virtual_key_and_a_provider() {
 async fn the_anthropic_route_is_guarded_in_its_own_shape() {
     let s = setup().await;
     let gw = &s.gw;
-    let id = guardrail(gw, json!({"name": "cards", "type": "pii", "entities": ["credit_card"], "stage": "both"})).await;
+    let id = guardrail(
+        gw,
+        json!({"name": "cards", "type": "pii", "entities": ["credit_card"], "stage": "both"}),
+    )
+    .await;
     let body = json!({"model": "anthropic/claude-echo", "max_tokens": 50,
         "system": "Karte 4111 1111 1111 1111 im System",
         "messages": [{"role": "user", "content": "hi"}]});
     let post = |body: Value| {
-        gw.http.post(gw.url("/anthropic/v1/messages")).header("anthropic-version", "2023-06-01")
-            .header("x-api-key", "client-dummy").json(&body).send()
+        gw.http
+            .post(gw.url("/anthropic/v1/messages"))
+            .header("anthropic-version", "2023-06-01")
+            .header("x-api-key", "client-dummy")
+            .json(&body)
+            .send()
     };
     let r = post(body.clone()).await.unwrap();
     assert_eq!(r.status(), 400);
@@ -338,7 +508,8 @@ async fn the_anthropic_route_is_guarded_in_its_own_shape() {
     assert_eq!(b["type"], "error", "{b}");
     assert!(b["error"]["message"].as_str().unwrap().contains("'cards'"), "{b}");
 
-    gw.put(&format!("/api/guardrails/{id}"), json!({"action": "redact"})).await;
+    gw.put(&format!("/api/guardrails/{id}"), json!({"action": "redact"}))
+        .await;
     let r = post(body.clone()).await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(upstream_saw(&s.mock).contains("Karte [CREDIT_CARD_REDACTED] im System"));
@@ -346,7 +517,8 @@ async fn the_anthropic_route_is_guarded_in_its_own_shape() {
     // The answer echoes the user turn: redacted in the streamed text blocks too.
     let mut streamed = json!({"model": "anthropic/claude-echo", "max_tokens": 50, "stream": true,
         "messages": [{"role": "user", "content": "Nummer 5500 0000 0000 0004 ok"}]});
-    gw.put(&format!("/api/guardrails/{id}"), json!({"stage": "response"})).await;
+    gw.put(&format!("/api/guardrails/{id}"), json!({"stage": "response"}))
+        .await;
     let text = post(streamed.clone()).await.unwrap().text().await.unwrap();
     assert!(!text.contains("5500") && !text.contains("0004"), "{text}");
     let joined: String = text
@@ -375,7 +547,11 @@ async fn config_json_guardrails_are_loaded_and_checked() {
     let mut body = say(&format!("IBAN {IBAN}"));
     body["model"] = json!("openai/gpt-4o-mini");
     let (status, b) = gw.post("/v1/chat/completions", body).await;
-    assert_eq!((status, &b["error"]["code"]), (400, &json!("guardrail_blocked")), "{b}");
+    assert_eq!(
+        (status, &b["error"]["code"]),
+        (400, &json!("guardrail_blocked")),
+        "{b}"
+    );
     gw.stop().await;
 
     let bad = tempfile::tempdir().unwrap();

@@ -164,11 +164,19 @@ impl GuardrailInput {
             g.kind = parse_kind(&kind)?;
         }
         if let Some(stage) = self.stage {
-            let options = [("request", Stage::Request), ("response", Stage::Response), ("both", Stage::Both)];
+            let options = [
+                ("request", Stage::Request),
+                ("response", Stage::Response),
+                ("both", Stage::Both),
+            ];
             g.stage = choice("stage", &stage, &options)?;
         }
         if let Some(action) = self.action {
-            let options = [("block", Action::Block), ("redact", Action::Redact), ("log", Action::Log)];
+            let options = [
+                ("block", Action::Block),
+                ("redact", Action::Redact),
+                ("log", Action::Log),
+            ];
             g.action = choice("action", &action, &options)?;
         }
         if let Some(patterns) = self.patterns {
@@ -195,7 +203,11 @@ impl GuardrailInput {
             g.timeout_ms = t;
         }
         if let Some(on_error) = self.on_error {
-            g.on_error = choice("on_error", &on_error, &[("allow", OnError::Allow), ("block", OnError::Block)])?;
+            g.on_error = choice(
+                "on_error",
+                &on_error,
+                &[("allow", OnError::Allow), ("block", OnError::Block)],
+            )?;
         }
         if let Some(scope) = self.scope {
             g.scope = scope;
@@ -225,16 +237,23 @@ pub fn validate(g: &Guardrail) -> Result<(), ValidationError> {
     }
     match g.kind {
         Kind::Regex if g.patterns.is_empty() => {
-            return Err(ValidationError::new("patterns", "a regex guardrail needs at least one pattern"));
+            return Err(ValidationError::new(
+                "patterns",
+                "a regex guardrail needs at least one pattern",
+            ));
         }
         Kind::Pii if g.entities.is_empty() => {
-            return Err(ValidationError::new("entities", "a pii guardrail needs at least one entity"));
+            return Err(ValidationError::new(
+                "entities",
+                "a pii guardrail needs at least one entity",
+            ));
         }
         Kind::Webhook => validate_webhook(g)?,
         _ => {}
     }
     for (i, p) in g.patterns.iter().enumerate() {
-        Detector::custom(p).map_err(|m| ValidationError::new(format!("patterns[{i}]"), format!("pattern {m}")))?;
+        Detector::custom(p)
+            .map_err(|m| ValidationError::new(format!("patterns[{i}]"), format!("pattern {m}")))?;
     }
     Ok(())
 }
@@ -278,11 +297,26 @@ mod tests {
     fn bad_bodies_name_the_field() {
         let cases = [
             (serde_json::json!({"name": "a", "type": "nope"}), "type"),
-            (serde_json::json!({"name": "a", "type": "pii", "entities": ["email"], "stage": "x"}), "stage"),
-            (serde_json::json!({"name": "a", "type": "pii", "entities": ["email"], "action": "x"}), "action"),
-            (serde_json::json!({"name": "a", "type": "regex", "patterns": ["("]}), "patterns[0]"),
-            (serde_json::json!({"name": "a", "type": "pii", "entities": ["email", "ssn"]}), "entities[1]"),
-            (serde_json::json!({"name": "a", "type": "webhook", "url": "ftp://x"}), "url"),
+            (
+                serde_json::json!({"name": "a", "type": "pii", "entities": ["email"], "stage": "x"}),
+                "stage",
+            ),
+            (
+                serde_json::json!({"name": "a", "type": "pii", "entities": ["email"], "action": "x"}),
+                "action",
+            ),
+            (
+                serde_json::json!({"name": "a", "type": "regex", "patterns": ["("]}),
+                "patterns[0]",
+            ),
+            (
+                serde_json::json!({"name": "a", "type": "pii", "entities": ["email", "ssn"]}),
+                "entities[1]",
+            ),
+            (
+                serde_json::json!({"name": "a", "type": "webhook", "url": "ftp://x"}),
+                "url",
+            ),
             (serde_json::json!({"name": "a", "type": "webhook"}), "url"),
             (serde_json::json!({"type": "secrets"}), "name"),
         ];
@@ -297,9 +331,15 @@ mod tests {
         let g = input(serde_json::json!({"name": "pii", "type": "pii", "entities": ["iban"]}))
             .create(|| "g1".into())
             .unwrap();
-        assert_eq!((g.stage, g.action, g.enabled), (Stage::Request, Action::Block, true));
+        assert_eq!(
+            (g.stage, g.action, g.enabled),
+            (Stage::Request, Action::Block, true)
+        );
         let g = input(serde_json::json!({"action": "redact"})).apply(g).unwrap();
-        assert_eq!((g.action, g.entities.as_slice()), (Action::Redact, &[Entity::Iban][..]));
+        assert_eq!(
+            (g.action, g.entities.as_slice()),
+            (Action::Redact, &[Entity::Iban][..])
+        );
     }
 
     #[test]

@@ -76,7 +76,8 @@ pub struct Detector {
     first: [bool; 256],
 }
 
-const EMAIL: &str = r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,6}\.[A-Za-z]{2,24}\b";
+const EMAIL: &str =
+    r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,6}\.[A-Za-z]{2,24}\b";
 const PHONE_INTL: &str = r"(?:\+|\b00)[1-9][0-9]{0,3}(?:[ \-./]?\(?[0-9]{1,6}\)?){1,6}\b";
 const PHONE_DE: &str = r"(?:\(0[1-9][0-9]{1,5}\)|\b0[1-9][0-9]{1,5})(?:[ \-/]?[0-9]{2,8}){1,3}\b";
 const IBAN: &str = r"\b[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?)\b";
@@ -185,7 +186,10 @@ fn mark_first(hir: &Hir, set: &mut [bool; 256]) -> bool {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => true,
         HirKind::Literal(lit) => {
-            lit.0.first().into_iter().for_each(|b| set[usize::from(*b)] = true);
+            lit.0
+                .first()
+                .into_iter()
+                .for_each(|b| set[usize::from(*b)] = true);
             lit.0.is_empty()
         }
         HirKind::Class(_) => {
@@ -195,7 +199,14 @@ fn mark_first(hir: &Hir, set: &mut [bool; 256]) -> bool {
         HirKind::Repetition(rep) => mark_first(&rep.sub, set) || rep.min == 0,
         HirKind::Capture(cap) => mark_first(&cap.sub, set),
         HirKind::Concat(subs) => subs.iter().all(|h| mark_first(h, set)),
-        HirKind::Alternation(subs) => subs.iter().fold(false, |empty, h| mark_first(h, set) || empty),
+        HirKind::Alternation(subs) => {
+            // Every branch marks its first bytes, so no short-circuiting here.
+            let mut empty = false;
+            for h in subs {
+                empty |= mark_first(h, set);
+            }
+            empty
+        }
     }
 }
 
@@ -261,9 +272,19 @@ pub fn luhn(s: &str) -> bool {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 {
+                    d * 2 - 9
+                } else {
+                    d * 2
+                }
+            } else {
+                d
+            }
+        })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]
@@ -297,7 +318,10 @@ mod tests {
             (Entity::CreditCard, "card 4111 1111 1111 1111 exp"),
             (Entity::CreditCard, "5500-0000-0000-0004"),
             (Entity::Secret, "key AKIAIOSFODNN7EXAMPLE here"),
-            (Entity::Secret, "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----"),
+            (
+                Entity::Secret,
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+            ),
             (Entity::Secret, "ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
             (Entity::Secret, "sk-proj-abcdefghijklmnopqrstuvwx"),
         ];

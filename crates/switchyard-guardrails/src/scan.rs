@@ -88,7 +88,13 @@ fn scan_from(
     let mut next: Vec<Option<(usize, usize)>> = rules
         .iter()
         .enumerate()
-        .map(|(i, r)| if fired[i] { None } else { r.detector.find_at(hay, pos) })
+        .map(|(i, r)| {
+            if fired[i] {
+                None
+            } else {
+                r.detector.find_at(hay, pos)
+            }
+        })
         .collect();
     loop {
         let best = next
@@ -201,7 +207,10 @@ impl StreamScan {
             return String::new();
         }
         // Keep the last decided character as context.
-        let keep_from = self.buf[..done].char_indices().next_back().map_or(done, |(i, _)| i);
+        let keep_from = self.buf[..done]
+            .char_indices()
+            .next_back()
+            .map_or(done, |(i, _)| i);
         self.buf.drain(..keep_from);
         self.ctx = done - keep_from;
         out
@@ -246,9 +255,15 @@ mod tests {
 
     fn rules(action: Action) -> Vec<Rule> {
         let mut out = Vec::new();
-        for (g, e) in [Entity::Email, Entity::Iban, Entity::CreditCard, Entity::Phone, Entity::Secret]
-            .into_iter()
-            .enumerate()
+        for (g, e) in [
+            Entity::Email,
+            Entity::Iban,
+            Entity::CreditCard,
+            Entity::Phone,
+            Entity::Secret,
+        ]
+        .into_iter()
+        .enumerate()
         {
             for detector in Detector::for_entity(e) {
                 out.push(Rule {

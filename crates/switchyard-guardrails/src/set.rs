@@ -34,7 +34,11 @@ impl GuardrailSet {
         let mut rules = Vec::new();
         for (i, g) in guardrails.iter().enumerate() {
             let detectors: Vec<Detector> = match g.kind {
-                Kind::Regex => g.patterns.iter().filter_map(|p| Detector::custom(p).ok()).collect(),
+                Kind::Regex => g
+                    .patterns
+                    .iter()
+                    .filter_map(|p| Detector::custom(p).ok())
+                    .collect(),
                 Kind::Secrets => Detector::for_entity(Entity::Secret),
                 Kind::Pii => g.entities.iter().flat_map(|e| Detector::for_entity(*e)).collect(),
                 Kind::Webhook => Vec::new(),

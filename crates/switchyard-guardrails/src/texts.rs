@@ -32,7 +32,9 @@ pub fn text_slots(shape: BodyShape, body: &mut Value) -> Vec<&mut String> {
                 match k.as_str() {
                     "system" => content_slots(Some(v), &mut out),
                     "systemInstruction" => parts_slots(v, &mut out),
-                    "messages" => array_mut(Some(v)).for_each(|m| content_slots(m.get_mut("content"), &mut later)),
+                    "messages" => {
+                        array_mut(Some(v)).for_each(|m| content_slots(m.get_mut("content"), &mut later))
+                    }
                     "contents" => array_mut(Some(v)).for_each(|c| parts_slots(c, &mut later)),
                     _ => {}
                 }
@@ -115,11 +117,17 @@ mod tests {
             {"role": "user", "content": [{"type": "text", "text": "part"}, {"type": "image_url", "image_url": {"url": "u"}}]},
             {"role": "assistant", "content": null, "tool_calls": []},
             {"role": "tool", "content": "tool says"}]});
-        let got: Vec<String> = text_slots(BodyShape::OpenAiChat, &mut openai).into_iter().map(|s| s.clone()).collect();
+        let got: Vec<String> = text_slots(BodyShape::OpenAiChat, &mut openai)
+            .into_iter()
+            .map(|s| s.clone())
+            .collect();
         assert_eq!(got, ["sys", "part", "tool says"]);
         let mut anthropic = serde_json::json!({"system": [{"type": "text", "text": "sys"}], "messages": [
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "result"}, {"type": "text", "text": "hi"}]}]});
-        let got: Vec<String> = text_slots(BodyShape::AnthropicMessages, &mut anthropic).into_iter().map(|s| s.clone()).collect();
+        let got: Vec<String> = text_slots(BodyShape::AnthropicMessages, &mut anthropic)
+            .into_iter()
+            .map(|s| s.clone())
+            .collect();
         assert_eq!(got, ["sys", "result", "hi"]);
         let mut emb = serde_json::json!({"input": ["a", "b"]});
         assert_eq!(text_slots(BodyShape::Embeddings, &mut emb).len(), 2);

@@ -65,7 +65,10 @@ mod tests {
 
     #[test]
     fn answers_are_read() {
-        assert_eq!(parse_answer(br#"{"action":"NONE"}"#, 1), Ok(WebhookVerdict::Allow));
+        assert_eq!(
+            parse_answer(br#"{"action":"NONE"}"#, 1),
+            Ok(WebhookVerdict::Allow)
+        );
         assert_eq!(
             parse_answer(br#"{"action":"BLOCKED","blocked_reason":"no"}"#, 1),
             Ok(WebhookVerdict::Blocked("no".into()))

@@ -200,8 +200,12 @@ impl GatewayError {
             }
             GatewayError::NotImplemented(_) => ("invalid_request_error", None, Some("not_implemented")),
             GatewayError::Unavailable(_) => ("server_error", None, Some("provider_unavailable")),
-            GatewayError::GuardrailBlocked { .. } => ("invalid_request_error", None, Some("guardrail_blocked")),
-            GatewayError::GuardrailUnavailable { .. } => ("server_error", None, Some("guardrail_unavailable")),
+            GatewayError::GuardrailBlocked { .. } => {
+                ("invalid_request_error", None, Some("guardrail_blocked"))
+            }
+            GatewayError::GuardrailUnavailable { .. } => {
+                ("server_error", None, Some("guardrail_unavailable"))
+            }
             GatewayError::UpstreamTimeout { .. } => ("timeout_error", None, Some("request_timed_out")),
             GatewayError::UpstreamUnreachable { .. } => ("server_error", None, Some("upstream_unreachable")),
             GatewayError::UpstreamInvalid { code, .. } => ("server_error", None, Some(*code)),

@@ -15,7 +15,9 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use switchyard_guardrails::webhook::{self, InputType, WebhookRequest, WebhookVerdict};
-use switchyard_guardrails::{text_slots, Action, BodyShape, Findings, Guardrail, GuardrailSet, OnError, Scope, Stage};
+use switchyard_guardrails::{
+    text_slots, Action, BodyShape, Findings, Guardrail, GuardrailSet, OnError, Scope, Stage,
+};
 use switchyard_runtime::error::{ApiError, GatewayError};
 use switchyard_runtime::state::AppState;
 use switchyard_translate::Protocol;
@@ -71,7 +73,11 @@ pub async fn request(
         return Ok(None);
     };
     let vk = virtual_key_id(adm);
-    let providers: Vec<&str> = plan.targets().iter().map(|t| t.provider.config.name.as_str()).collect();
+    let providers: Vec<&str> = plan
+        .targets()
+        .iter()
+        .map(|t| t.provider.config.name.as_str())
+        .collect();
     let applicable = set.applicable(Stage::Request, in_scope(vk.as_deref(), &providers));
     if applicable.is_empty() {
         return Ok(None);
@@ -85,7 +91,12 @@ pub async fn request(
 
 /// The response stage on a whole JSON answer in the client's protocol: the answer, redacted if a
 /// guardrail said so, or the block.
-pub async fn answer(adm: &Admitted, provider: &str, shape: BodyShape, bytes: Bytes) -> Result<Bytes, ApiError> {
+pub async fn answer(
+    adm: &Admitted,
+    provider: &str,
+    shape: BodyShape,
+    bytes: Bytes,
+) -> Result<Bytes, ApiError> {
     let Some(set) = guardrails(adm) else {
         return Ok(bytes);
     };

@@ -37,7 +37,10 @@ impl StreamGuard {
         let set = guard::guardrails(adm)?;
         let vk = guard::virtual_key_id(adm);
         let providers = [provider];
-        let applicable = set.applicable(switchyard_guardrails::Stage::Response, guard::in_scope(vk.as_deref(), &providers));
+        let applicable = set.applicable(
+            switchyard_guardrails::Stage::Response,
+            guard::in_scope(vk.as_deref(), &providers),
+        );
         if applicable.off.iter().all(|o| *o) {
             return None;
         }
@@ -118,7 +121,10 @@ impl StreamGuard {
         for c in choices.iter_mut() {
             let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
             let end = c.get("finish_reason").is_some_and(|f| !f.is_null());
-            let content = c.pointer("/delta/content").and_then(Value::as_str).map(str::to_owned);
+            let content = c
+                .pointer("/delta/content")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             if content.is_none() && !end {
                 continue;
             }
@@ -137,7 +143,11 @@ impl StreamGuard {
         let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
         match v.get("type").and_then(Value::as_str) {
             Some("content_block_delta") => {
-                let Some(text) = v.pointer("/delta/text").and_then(Value::as_str).map(str::to_owned) else {
+                let Some(text) = v
+                    .pointer("/delta/text")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                else {
                     return Ok(vec![frame]);
                 };
                 let out = self.push(index, &text, false)?;

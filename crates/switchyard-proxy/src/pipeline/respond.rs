@@ -205,7 +205,11 @@ pub(crate) fn relay_body(
         tap = tap.watching_model();
     }
     let guard = super::guard_stream::StreamGuard::new(adm, &provider);
-    Body::from_stream(SseRelay::new(start, provider, mode, Some(permit)).observed(tap).guarded(guard))
+    Body::from_stream(
+        SseRelay::new(start, provider, mode, Some(permit))
+            .observed(tap)
+            .guarded(guard),
+    )
 }
 
 /// Bifrost's `extra_fields` of a served JSON answer (OpenAI-shaped answers carry them).

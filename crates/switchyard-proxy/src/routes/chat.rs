@@ -152,9 +152,15 @@ async fn serve(
     let stream = adm.spec().stream;
     let plan = adm.plan().await?;
     let (request_shape, answer_shape) = guard::shapes(client);
-    let redacted = guard::request(adm, &plan, request_shape, || fast.as_ref().map_or_else(|| raw.to_vec(), JsonObject::to_vec)).await?;
+    let redacted = guard::request(adm, &plan, request_shape, || {
+        fast.as_ref().map_or_else(|| raw.to_vec(), JsonObject::to_vec)
+    })
+    .await?;
     let (raw, fast) = match &redacted {
-        Some(body) => (body, fast.is_some().then(|| JsonObject::parse(body).ok()).flatten()),
+        Some(body) => (
+            body,
+            fast.is_some().then(|| JsonObject::parse(body).ok()).flatten(),
+        ),
         None => (raw, fast),
     };
     // Every OpenAI stream is metered: usage is asked for, and its chunk kept from a client that did
