@@ -568,3 +568,31 @@ async fn config_json_guardrails_are_loaded_and_checked() {
     .expect("a bad guardrail stops the start");
     assert!(err.to_string().contains("guardrails[0].entities[0]"), "{err}");
 }
+
+#[tokio::test]
+async fn embeddings_input_is_guarded() {
+    let s = setup().await;
+    let gw = &s.gw;
+    let id = guardrail(
+        gw,
+        json!({"name": "mail", "type": "pii", "entities": ["email"], "action": "redact"}),
+    )
+    .await;
+    let body = json!({"model": "mittwald-shared/embed", "input": ["plain", "from a@example.com today"]});
+    let (status, b) = gw.post("/v1/embeddings", body.clone()).await;
+    assert_eq!(status, 200, "{b}");
+    let sent = upstream_saw(&s.mock);
+    assert!(
+        sent.contains("from [EMAIL_REDACTED] today") && sent.contains("plain"),
+        "{sent}"
+    );
+    assert!(!sent.contains("a@example.com"), "{sent}");
+    gw.put(&format!("/api/guardrails/{id}"), json!({"action": "block"}))
+        .await;
+    let (status, b) = gw.post("/v1/embeddings", body).await;
+    assert_eq!(
+        (status, &b["error"]["code"]),
+        (400, &json!("guardrail_blocked")),
+        "{b}"
+    );
+}
