@@ -76,21 +76,24 @@ pub struct Detector {
     first: [bool; 256],
 }
 
+// `(?-u:\b)`: an ASCII word boundary. Unicode's cannot run in the fast lazy DFA on non-ASCII text
+// (German prose), which made the scan many times slower; every entity here is ASCII anyway.
 const EMAIL: &str =
-    r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,6}\.[A-Za-z]{2,24}\b";
-const PHONE_INTL: &str = r"(?:\+|\b00)[1-9][0-9]{0,3}(?:[ \-./]?\(?[0-9]{1,6}\)?){1,6}\b";
-const PHONE_DE: &str = r"(?:\(0[1-9][0-9]{1,5}\)|\b0[1-9][0-9]{1,5})(?:[ \-/]?[0-9]{2,8}){1,3}\b";
-const IBAN: &str = r"\b[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?)\b";
-const CARD: &str = r"\b[0-9](?:[ \-]?[0-9]){12,18}\b";
+    r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,6}\.[A-Za-z]{2,24}(?-u:\b)";
+const PHONE_INTL: &str = r"(?:\+|(?-u:\b)00)[1-9][0-9]{0,3}(?:[ \-./]?\(?[0-9]{1,6}\)?){1,6}(?-u:\b)";
+const PHONE_DE: &str = r"(?:\(0[1-9][0-9]{1,5}\)|(?-u:\b)0[1-9][0-9]{1,5})(?:[ \-/]?[0-9]{2,8}){1,3}(?-u:\b)";
+const IBAN: &str =
+    r"(?-u:\b)[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?)(?-u:\b)";
+const CARD: &str = r"(?-u:\b)[0-9](?:[ \-]?[0-9]){12,18}(?-u:\b)";
 const SECRETS: [&str; 4] = [
     // AWS access key ids.
-    r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b",
+    r"(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}(?-u:\b)",
     // A PEM private key: the whole block (in a stream: when it ends within 4 KiB), else the header.
     r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY-----(?:[A-Za-z0-9+/=\r\n :,\-]*?-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY-----)?",
     // GitHub tokens (classic and fine-grained).
-    r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})\b",
+    r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})(?-u:\b)",
     // `sk-` API keys (OpenAI, Anthropic, LiteLLM).
-    r"\bsk-[A-Za-z0-9_\-]{20,200}\b",
+    r"(?-u:\b)sk-[A-Za-z0-9_\-]{20,200}(?-u:\b)",
 ];
 
 impl Detector {
@@ -167,6 +170,11 @@ impl Detector {
             Check::Iban => whole.filter(|_| candidate.parse::<iban::Iban>().is_ok()),
             Check::PhoneDigits => phone_prefix(candidate),
         }
+    }
+
+    /// The pattern, as compiled.
+    pub fn pattern(&self) -> &str {
+        self.regex.as_str()
     }
 
     /// Whether `b` can be part of a match.
