@@ -73,9 +73,9 @@ pub struct Guardrail {
     pub kind: Kind,
     pub stage: Stage,
     pub action: Action,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub patterns: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub entities: Vec<Entity>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
