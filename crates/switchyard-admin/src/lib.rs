@@ -1,5 +1,5 @@
 //! The management surface: Bifrost's provider and key API (`api`), governance (`governance_api`, and
-//! `governance_file` applying `config.json`'s governance through the same write paths), the request
+//! `governance_file` applying `config.json`'s governance through the same write paths),
 //! guardrails (`guardrails_api`), the request log and metrics endpoints (`logs_api`), admin
 //! authentication (`auth`, with `throttle` slowing down credential guessing) and the web UI (`ui`).
 #![forbid(unsafe_code)]
