@@ -229,56 +229,14 @@ async fn request_stage_detectors_block_redact_and_log() {
     ];
     let mut rows = 0;
     for (i, (kind, secret, placeholder)) in cases.iter().enumerate() {
-        let mut body = kind.clone();
-        body["name"] = json!(format!("g{i}"));
-        body["action"] = json!("block");
-        let id = guardrail(gw, body).await;
-        let text = format!("Bitte prüfen: {secret} danke");
-
-        let calls = s.mock.call_count("chat");
-        let (status, b) = gw.post("/v1/chat/completions", say(&text)).await;
-        assert_eq!(status, 400, "{secret}: {b}");
-        let err = assert_error_shape(&b, 400);
-        assert_eq!(err["code"], "guardrail_blocked");
-        assert!(
-            err["message"].as_str().unwrap().contains(&format!("'g{i}'")),
-            "{b}"
-        );
-        assert!(!b.to_string().contains(secret), "{b}");
-        assert_eq!(
-            s.mock.call_count("chat"),
-            calls,
-            "nothing went upstream for {secret}"
-        );
-
-        gw.put(&format!("/api/guardrails/{id}"), json!({"action": "redact"}))
-            .await;
-        let (status, b) = gw.post("/v1/chat/completions", say(&text)).await;
-        assert_eq!(status, 200, "{b}");
-        let sent = upstream_saw(&s.mock);
-        assert!(!sent.contains(secret), "{secret} reached the upstream: {sent}");
-        assert!(
-            sent.contains(&format!("Bitte prüfen: {placeholder} danke")),
-            "{sent}"
-        );
-        assert!(sent.contains("Be brief."), "{sent}");
-
-        gw.put(&format!("/api/guardrails/{id}"), json!({"action": "log"}))
-            .await;
-        let (status, _) = gw.post("/v1/chat/completions", say(&text)).await;
-        assert_eq!(status, 200);
-        assert!(upstream_saw(&s.mock).contains(secret));
-        gw.delete(&format!("/api/guardrails/{id}")).await;
+        one_detector(&s, i, kind, secret, placeholder).await;
         rows += 3;
         let logs = log_rows(gw, rows).await;
         let decisions: Vec<Value> = logs[rows - 3..].iter().map(|r| r["guardrails"].clone()).collect();
         for (row, decision) in decisions.iter().zip(["block", "redact", "log"]) {
             let parsed: Value = serde_json::from_str(row.as_str().unwrap_or("null")).unwrap();
-            assert_eq!(
-                parsed,
-                json!([{"guardrail": format!("g{i}"), "decision": decision}]),
-                "{row}"
-            );
+            let want = json!([{"guardrail": format!("g{i}"), "decision": decision}]);
+            assert_eq!(parsed, want, "{row}");
         }
     }
     let all_logs = log_rows(gw, rows).await;
@@ -301,6 +259,51 @@ async fn request_stage_detectors_block_redact_and_log() {
         metrics.contains(r#"switchyard_guardrail_decisions_total{guardrail="g0",decision="block"} 1"#),
         "{metrics}"
     );
+}
+
+/// One guardrail through block, redact and log on a chat request.
+async fn one_detector(s: &Setup, i: usize, kind: &Value, secret: &str, placeholder: &str) {
+    let gw = &s.gw;
+    let mut body = kind.clone();
+    body["name"] = json!(format!("g{i}"));
+    body["action"] = json!("block");
+    let id = guardrail(gw, body).await;
+    let text = format!("Bitte prüfen: {secret} danke");
+
+    let calls = s.mock.call_count("chat");
+    let (status, b) = gw.post("/v1/chat/completions", say(&text)).await;
+    assert_eq!(status, 400, "{secret}: {b}");
+    let err = assert_error_shape(&b, 400);
+    assert_eq!(err["code"], "guardrail_blocked");
+    assert!(
+        err["message"].as_str().unwrap().contains(&format!("'g{i}'")),
+        "{b}"
+    );
+    assert!(!b.to_string().contains(secret), "{b}");
+    assert_eq!(
+        s.mock.call_count("chat"),
+        calls,
+        "nothing went upstream for {secret}"
+    );
+
+    gw.put(&format!("/api/guardrails/{id}"), json!({"action": "redact"}))
+        .await;
+    let (status, b) = gw.post("/v1/chat/completions", say(&text)).await;
+    assert_eq!(status, 200, "{b}");
+    let sent = upstream_saw(&s.mock);
+    assert!(!sent.contains(secret), "{secret} reached the upstream: {sent}");
+    assert!(
+        sent.contains(&format!("Bitte prüfen: {placeholder} danke")),
+        "{sent}"
+    );
+    assert!(sent.contains("Be brief."), "{sent}");
+
+    gw.put(&format!("/api/guardrails/{id}"), json!({"action": "log"}))
+        .await;
+    let (status, _) = gw.post("/v1/chat/completions", say(&text)).await;
+    assert_eq!(status, 200);
+    assert!(upstream_saw(&s.mock).contains(secret));
+    gw.delete(&format!("/api/guardrails/{id}")).await;
 }
 
 /// The response stage on JSON answers and streams; the mock echoes the text word by word, so the

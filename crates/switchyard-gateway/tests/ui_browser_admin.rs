@@ -232,9 +232,15 @@ async fn guardrails_page(b: &Browser, gw: &TestGateway) -> anyhow::Result<()> {
     b.click("#gr-dialog input[name=entity-iban]").await?;
     b.click("#gr-dialog button[type=submit]").await?;
     let row = b.wait_contains("#gr-table", "no-iban").await?;
-    anyhow::ensure!(row.contains("email, iban") && row.contains("block"), "listed: {row}");
+    anyhow::ensure!(
+        row.contains("email, iban") && row.contains("block"),
+        "listed: {row}"
+    );
     let (_, list) = gw.get("/api/guardrails").await;
-    anyhow::ensure!(list["guardrails"][0]["entities"] == json!(["email", "iban"]), "{list}");
+    anyhow::ensure!(
+        list["guardrails"][0]["entities"] == json!(["email", "iban"]),
+        "{list}"
+    );
     b.click("#gr-table button.gr-edit").await?;
     b.wait_js(
         "the edit dialog",
@@ -249,10 +255,14 @@ async fn guardrails_page(b: &Browser, gw: &TestGateway) -> anyhow::Result<()> {
     .await?;
     b.click("#gr-dialog button[type=submit]").await?;
     b.wait_contains("#gr-table", "redact").await?;
-    b.fill("#gr-test-text", "Konto DE89 3704 0044 0532 0130 00 bitte").await?;
+    b.fill("#gr-test-text", "Konto DE89 3704 0044 0532 0130 00 bitte")
+        .await?;
     b.click("#gr-test-run").await?;
     let result = b.wait_contains("#gr-test-result", "redact").await?;
-    anyhow::ensure!(result.contains("Konto [IBAN_REDACTED] bitte"), "test result: {result}");
+    anyhow::ensure!(
+        result.contains("Konto [IBAN_REDACTED] bitte"),
+        "test result: {result}"
+    );
     shot(b, "guardrails", WIDTH, HEIGHT).await?;
     Ok(())
 }

@@ -14,6 +14,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde_json::Value;
+use switchyard_core::json_fields::JsonObject;
 use switchyard_guardrails::webhook::{self, InputType, WebhookRequest, WebhookVerdict};
 use switchyard_guardrails::{
     text_slots, Action, BodyShape, Findings, Guardrail, GuardrailSet, OnError, Scope, Stage,
@@ -87,6 +88,34 @@ pub async fn request(
     };
     let changed = check(adm, &set, &applicable, shape, &mut doc, InputType::Request).await?;
     Ok(changed.then(|| Bytes::from(serde_json::to_vec(&doc).expect("a JSON value serialises"))))
+}
+
+/// The request stage of chat on every surface: the client's body (`fast`: its top-level fields, with
+/// `fallbacks` already taken out) in the client's protocol.
+pub async fn chat_request(
+    adm: &Admitted,
+    plan: &GovernedPlan<'_>,
+    fast: Option<&JsonObject<'_>>,
+    raw: &Bytes,
+) -> Result<Option<Bytes>, ApiError> {
+    let shape = shapes(adm.spec().shape).0;
+    request(adm, plan, shape, || {
+        fast.map_or_else(|| raw.to_vec(), JsonObject::to_vec)
+    })
+    .await
+}
+
+/// The body to send after the request stage: the redacted one (re-read into its fields when the
+/// route had them) or the client's.
+pub fn rebind<'a>(
+    redacted: Option<&'a Bytes>,
+    raw: &'a Bytes,
+    fast: Option<JsonObject<'a>>,
+) -> (&'a Bytes, Option<JsonObject<'a>>) {
+    match redacted {
+        Some(body) => (body, fast.and_then(|_| JsonObject::parse(body).ok())),
+        None => (raw, fast),
+    }
 }
 
 /// The response stage on a whole JSON answer in the client's protocol: the answer, redacted if a

@@ -151,18 +151,8 @@ async fn serve(
     let client = adm.spec().shape;
     let stream = adm.spec().stream;
     let plan = adm.plan().await?;
-    let (request_shape, answer_shape) = guard::shapes(client);
-    let redacted = guard::request(adm, &plan, request_shape, || {
-        fast.as_ref().map_or_else(|| raw.to_vec(), JsonObject::to_vec)
-    })
-    .await?;
-    let (raw, fast) = match &redacted {
-        Some(body) => (
-            body,
-            fast.is_some().then(|| JsonObject::parse(body).ok()).flatten(),
-        ),
-        None => (raw, fast),
-    };
+    let redacted = guard::chat_request(adm, &plan, fast.as_ref(), raw).await?;
+    let (raw, fast) = guard::rebind(redacted.as_ref(), raw, fast);
     // Every OpenAI stream is metered: usage is asked for, and its chunk kept from a client that did
     // not ask for it.
     let meter_stream = stream && client == Protocol::OpenAi && !include_usage;
@@ -238,7 +228,7 @@ async fn serve(
                 translate_answer(adm, &served.provider, upstream_protocol, &bytes, &response_ctx())
                     .map_err(|e| *e)?
             };
-            let mut bytes = guard::answer(adm, &served.provider, answer_shape, bytes).await?;
+            let mut bytes = guard::answer(adm, &served.provider, guard::shapes(client).1, bytes).await?;
             observe_answer(adm, usage_format(client), &bytes, log_content);
             if client == Protocol::OpenAi {
                 let extra = extra_fields(
