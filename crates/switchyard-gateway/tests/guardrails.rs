@@ -599,3 +599,33 @@ async fn embeddings_input_is_guarded() {
         "{b}"
     );
 }
+
+/// With content logging on, a `log` guardrail lets the text go upstream, but the logged request and
+/// answer hold the placeholder, never the match.
+#[tokio::test]
+async fn logged_content_never_holds_a_match() {
+    let s = setup().await;
+    let gw = &s.gw;
+    gw.put(
+        "/api/providers/mittwald-shared",
+        json!({"store_raw_request_response": true}),
+    )
+    .await;
+    guardrail(
+        gw,
+        json!({"name": "watch", "type": "pii", "entities": ["iban"], "stage": "both", "action": "log"}),
+    )
+    .await;
+    let (status, b) = gw
+        .post("/v1/chat/completions", say(&format!("Konto {IBAN} ok")))
+        .await;
+    assert_eq!(status, 200, "{b}");
+    assert!(upstream_saw(&s.mock).contains(IBAN));
+    let row = log_rows(gw, 1).await.remove(0);
+    let (_, full) = gw
+        .get(&format!("/api/logs/{}", row["id"].as_str().unwrap()))
+        .await;
+    let text = full.to_string();
+    assert!(text.contains("[IBAN_REDACTED]"), "content logged: {text}");
+    assert!(!text.contains(IBAN) && !text.contains("0532 0130"), "{text}");
+}

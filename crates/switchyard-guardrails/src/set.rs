@@ -9,6 +9,8 @@ use crate::scan::{self, Findings, Rule, StreamScan};
 pub struct GuardrailSet {
     pub guardrails: Vec<Guardrail>,
     rules: Vec<Rule>,
+    /// The same detectors, each redacting: for copies of a text kept in logs.
+    scrub_rules: Vec<Rule>,
 }
 
 /// Which guardrails of a set apply to one request at one stage.
@@ -49,7 +51,18 @@ impl GuardrailSet {
                 action: g.action,
             }));
         }
-        GuardrailSet { guardrails, rules }
+        let scrub_rules = rules
+            .iter()
+            .map(|r| Rule {
+                action: crate::scan::Action::Redact,
+                ..r.clone()
+            })
+            .collect();
+        GuardrailSet {
+            guardrails,
+            rules,
+            scrub_rules,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -93,6 +106,13 @@ impl GuardrailSet {
             }
         }
         all
+    }
+
+    /// `text` with every match of every guardrail's detectors redacted, whatever their actions,
+    /// stages and scopes: what a log may keep of a text a guardrail matched.
+    pub fn scrub(&self, text: &str) -> Option<String> {
+        let off = vec![false; self.scrub_rules.len()];
+        scan::scan_text(&self.scrub_rules, &off, text).0
     }
 
     pub fn stream(&self, off: &[bool]) -> StreamScan {

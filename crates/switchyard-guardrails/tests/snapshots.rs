@@ -4,7 +4,10 @@
 use switchyard_guardrails::{GuardrailInput, GuardrailSet, Stage};
 
 fn guardrail(v: serde_json::Value) -> switchyard_guardrails::Guardrail {
-    serde_json::from_value::<GuardrailInput>(v).unwrap().create(|| "id".into()).unwrap()
+    serde_json::from_value::<GuardrailInput>(v)
+        .unwrap()
+        .create(|| "id".into())
+        .unwrap()
 }
 
 #[test]
@@ -44,7 +47,10 @@ fn validation_errors_name_the_field() {
     let out: Vec<String> = bodies
         .into_iter()
         .map(|b| {
-            let e = serde_json::from_value::<GuardrailInput>(b).unwrap().create(|| "id".into()).unwrap_err();
+            let e = serde_json::from_value::<GuardrailInput>(b)
+                .unwrap()
+                .create(|| "id".into())
+                .unwrap_err();
             format!("{}: {}", e.field, e.message)
         })
         .collect();

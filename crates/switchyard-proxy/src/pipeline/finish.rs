@@ -162,6 +162,15 @@ impl Finisher {
         let obs = &self.handle.0;
         let total_ms = obs.started.elapsed().as_secs_f64() * 1000.0;
         let mut d = std::mem::take(&mut *obs.details.lock().unwrap_or_else(|p| p.into_inner()));
+        if !d.guardrails.is_empty() {
+            // Logged content never holds what a guardrail matched (`log` lets it pass upstream).
+            let set = self.state.governance.snapshot().guardrails.clone();
+            for body in [&mut d.request_body, &mut d.response_body].into_iter().flatten() {
+                if let Some(clean) = set.scrub(body) {
+                    *body = clean;
+                }
+            }
+        }
         let (mut error_type, mut error_message) = match &self.error {
             Some(e) => (Some(e.error_type.clone()), Some(e.message.clone())),
             None => (None, None),
