@@ -56,6 +56,17 @@ pub struct GuardrailLabels {
     pub decision: &'static str,
 }
 
+/// `guardrail_decisions`, registered.
+fn guardrail_family(registry: &mut Registry) -> Family<GuardrailLabels, Counter> {
+    let family = Family::<GuardrailLabels, Counter>::default();
+    registry.register(
+        "guardrail_decisions",
+        "Guardrail matches by guardrail and decision (block, redact, log, allow/block on error)",
+        family.clone(),
+    );
+    family
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -140,12 +151,7 @@ impl Metrics {
             "Response cache lookups by result (hit, miss) and match type (direct, semantic)",
             cache_lookups.clone(),
         );
-        let guardrails = Family::<GuardrailLabels, Counter>::default();
-        registry.register(
-            "guardrail_decisions",
-            "Guardrail matches by guardrail and decision (block, redact, log, allow on error)",
-            guardrails.clone(),
-        );
+        let guardrails = guardrail_family(&mut registry);
         registry.register(
             "requests",
             "Inference requests by route, provider, model and status",

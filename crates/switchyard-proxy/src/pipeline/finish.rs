@@ -162,15 +162,7 @@ impl Finisher {
         let obs = &self.handle.0;
         let total_ms = obs.started.elapsed().as_secs_f64() * 1000.0;
         let mut d = std::mem::take(&mut *obs.details.lock().unwrap_or_else(|p| p.into_inner()));
-        if !d.guardrails.is_empty() {
-            // Logged content never holds what a guardrail matched (`log` lets it pass upstream).
-            let set = self.state.governance.snapshot().guardrails.clone();
-            for body in [&mut d.request_body, &mut d.response_body].into_iter().flatten() {
-                if let Some(clean) = set.scrub(body) {
-                    *body = clean;
-                }
-            }
-        }
+        scrub_content(&self.state, &mut d);
         let (mut error_type, mut error_message) = match &self.error {
             Some(e) => (Some(e.error_type.clone()), Some(e.message.clone())),
             None => (None, None),
@@ -265,6 +257,19 @@ impl Finisher {
                 cache_hit: d.cache_hit,
                 guardrails: guardrails_column(&d.guardrails),
             });
+        }
+    }
+}
+
+/// Logged content never holds what a guardrail matched (a `log` guardrail lets it pass upstream).
+fn scrub_content(state: &AppState, d: &mut Details) {
+    if d.guardrails.is_empty() {
+        return;
+    }
+    let set = state.governance.snapshot().guardrails.clone();
+    for body in [&mut d.request_body, &mut d.response_body].into_iter().flatten() {
+        if let Some(clean) = set.scrub(body) {
+            *body = clean;
         }
     }
 }
