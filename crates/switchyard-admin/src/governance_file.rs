@@ -42,6 +42,7 @@ pub async fn apply(gov: &Governance, file: &ConfigFile) -> Result<usize, Gateway
             tracing::info!("config.json: client.enforce_auth_on_inference = {enforce}");
         }
     }
+    applied += crate::guardrails_api::apply_file(gov, file).await?;
     let Some(declared) = &file.governance else {
         return Ok(applied);
     };

@@ -66,6 +66,8 @@ pub struct ConfigFile {
     pub vector_store: Option<Value>,
     /// The `mcp` block (MCP servers and the tool manager's settings), validated.
     pub mcp: Option<crate::mcp::McpFileConfig>,
+    /// The `guardrails` array, each entry validated where it is applied (`switchyard-guardrails`).
+    pub guardrails: Vec<Value>,
     /// Things accepted but not applied, and `env.VAR` key references not set in this environment.
     pub warnings: Vec<String>,
 }
@@ -118,6 +120,7 @@ const TOP_LEVEL_USED: &[&str] = &[
     "plugins",
     "vector_store",
     "mcp",
+    "guardrails",
 ];
 
 /// Reads a config file. `env` looks up environment variables (passed in: the core does no I/O).
@@ -190,6 +193,11 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<ConfigF
             Some(governance::parse_governance(&map, &env, &mut warnings)?)
         }
     };
+    let guardrails = match root.get("guardrails") {
+        None => Vec::new(),
+        Some(Value::Array(list)) => list.clone(),
+        Some(_) => return Err(field("guardrails", "must be an array of guardrails")),
+    };
     let enforce_auth_on_inference = client.as_ref().and_then(|c| {
         c.get("enforce_auth_on_inference")
             .or_else(|| c.get("enforce_governance_header"))
@@ -206,6 +214,7 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<ConfigF
         enforce_auth_on_inference,
         governance,
         mcp,
+        guardrails,
         warnings,
     })
 }

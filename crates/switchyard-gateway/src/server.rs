@@ -17,6 +17,7 @@ use crate::listen::{self, ConnectionLimits};
 pub use crate::settings::{redact_url_password, ConfigStoreSetting, LogsConfig, ServerConfig};
 use switchyard_admin::auth::{self, AdminAuth};
 use switchyard_admin::governance_api as gov_api;
+use switchyard_admin::guardrails_api as guard_api;
 use switchyard_admin::{api, litellm, logs_api, mcp_api, plugins_api, ui};
 use switchyard_logs::{LogStore, LogWriter, PostgresLogStore, SqliteLogStore};
 use switchyard_mcp::link::LinkEnv;
@@ -353,6 +354,14 @@ fn governance_routes() -> Router<Arc<AppState>> {
         )
         .route("/api/cache/stats", get(plugins_api::cache_stats))
         .route("/api/cache", axum::routing::delete(plugins_api::clear_cache))
+        .route("/api/guardrails", get(guard_api::list).post(guard_api::create))
+        .route(
+            "/api/guardrails/{id}",
+            get(guard_api::get)
+                .put(guard_api::update)
+                .delete(guard_api::delete),
+        )
+        .route("/api/guardrails/{id}/test", post(guard_api::test))
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {

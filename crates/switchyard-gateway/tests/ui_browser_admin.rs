@@ -208,3 +208,61 @@ async fn the_mcp_page_shows_servers_state_tools_and_recent_calls() {
     assert!(console.is_empty(), "console errors: {console:?}");
     gw.stop().await;
 }
+
+/// The Guardrails page: create a PII guardrail through the form, find it in the list, edit its action,
+/// and test a text against it.
+#[tokio::test]
+async fn operator_creates_edits_and_tests_a_guardrail() {
+    if browser::skipped() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(dir.path()).await;
+    let b = start_browser().await;
+    let result = guardrails_page(&b, &gw).await;
+    let console = finish(b, result, "guardrails-failure").await;
+    assert!(console.is_empty(), "browser console errors: {console:#?}");
+}
+
+async fn guardrails_page(b: &Browser, gw: &TestGateway) -> anyhow::Result<()> {
+    b.goto(&gw.url("/#/guardrails")).await?;
+    b.wait_contains("#main", "No guardrails yet").await?;
+    b.click("#gr-new").await?;
+    b.fill("#gr-dialog input[name=name]", "no-iban").await?;
+    b.click("#gr-dialog input[name=entity-iban]").await?;
+    b.click("#gr-dialog button[type=submit]").await?;
+    let row = b.wait_contains("#gr-table", "no-iban").await?;
+    anyhow::ensure!(
+        row.contains("email, iban") && row.contains("block"),
+        "listed: {row}"
+    );
+    let (_, list) = gw.get("/api/guardrails").await;
+    anyhow::ensure!(
+        list["guardrails"][0]["entities"] == json!(["email", "iban"]),
+        "{list}"
+    );
+    b.click("#gr-table button.gr-edit").await?;
+    b.wait_js(
+        "the edit dialog",
+        "return !!document.querySelector('#gr-dialog select[name=action]')",
+        json!([]),
+    )
+    .await?;
+    b.js(
+        "const s = document.querySelector('#gr-dialog select[name=action]'); s.value = 'redact'; return true;",
+        json!([]),
+    )
+    .await?;
+    b.click("#gr-dialog button[type=submit]").await?;
+    b.wait_contains("#gr-table", "redact").await?;
+    b.fill("#gr-test-text", "Konto DE89 3704 0044 0532 0130 00 bitte")
+        .await?;
+    b.click("#gr-test-run").await?;
+    let result = b.wait_contains("#gr-test-result", "redact").await?;
+    anyhow::ensure!(
+        result.contains("Konto [IBAN_REDACTED] bitte"),
+        "test result: {result}"
+    );
+    shot(b, "guardrails", WIDTH, HEIGHT).await?;
+    Ok(())
+}

@@ -66,6 +66,8 @@ pub struct LogRecord {
     /// Answered from the response cache: no upstream call, cost 0.
     #[serde(default)]
     pub cache_hit: bool,
+    /// Which guardrails matched and what each decided (a JSON array); never the matched text.
+    pub guardrails: Option<String>,
 }
 
 impl LogRecord {
@@ -88,6 +90,7 @@ impl LogRecord {
             provider: None,
             model: None,
             served_model: None,
+            guardrails: None,
             key_id: None,
             key_name: None,
             virtual_key_id: None,

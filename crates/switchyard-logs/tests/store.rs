@@ -618,6 +618,7 @@ async fn spend_groups_known_costs_and_counts_unknown_ones(store: Arc<dyn LogStor
             customer_id: None,
             model: Some(model.to_owned()),
             served_model: None,
+            guardrails: None,
             cost_usd: cost,
             cost_known: cost.is_some(),
             input_tokens: Some(10),

@@ -95,6 +95,12 @@ pub enum GatewayError {
     /// checking, until `retry_after_secs` have passed.
     #[error("{message}")]
     TooManyAttempts { message: String, retry_after_secs: u64 },
+    /// A guardrail refused the request or the answer (400 `guardrail_blocked`).
+    #[error("{message}")]
+    GuardrailBlocked { message: String },
+    /// A guardrail webhook failed and its `on_error` is `block` (503 `guardrail_unavailable`).
+    #[error("{message}")]
+    GuardrailUnavailable { message: String },
     /// Governance: a budget (402), rate limit or concurrency limit (429) has no room.
     #[error("{}", .0.message())]
     Limited(switchyard_core::governance::Rejection),
@@ -130,7 +136,10 @@ impl GatewayError {
             GatewayError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             GatewayError::RequestTypeNotAllowed { .. } => StatusCode::FORBIDDEN,
             GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            GatewayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::Unavailable(_) | GatewayError::GuardrailUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            GatewayError::GuardrailBlocked { .. } => StatusCode::BAD_REQUEST,
             GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::UpstreamUnreachable { .. } | GatewayError::UpstreamInvalid { .. } => {
                 StatusCode::BAD_GATEWAY
@@ -191,6 +200,12 @@ impl GatewayError {
             }
             GatewayError::NotImplemented(_) => ("invalid_request_error", None, Some("not_implemented")),
             GatewayError::Unavailable(_) => ("server_error", None, Some("provider_unavailable")),
+            GatewayError::GuardrailBlocked { .. } => {
+                ("invalid_request_error", None, Some("guardrail_blocked"))
+            }
+            GatewayError::GuardrailUnavailable { .. } => {
+                ("server_error", None, Some("guardrail_unavailable"))
+            }
             GatewayError::UpstreamTimeout { .. } => ("timeout_error", None, Some("request_timed_out")),
             GatewayError::UpstreamUnreachable { .. } => ("server_error", None, Some("upstream_unreachable")),
             GatewayError::UpstreamInvalid { code, .. } => ("server_error", None, Some(*code)),

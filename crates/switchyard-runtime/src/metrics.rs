@@ -50,6 +50,23 @@ pub struct KeyLabels {
     pub key: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GuardrailLabels {
+    pub guardrail: String,
+    pub decision: &'static str,
+}
+
+/// `guardrail_decisions`, registered.
+fn guardrail_family(registry: &mut Registry) -> Family<GuardrailLabels, Counter> {
+    let family = Family::<GuardrailLabels, Counter>::default();
+    registry.register(
+        "guardrail_decisions",
+        "Guardrail matches by guardrail and decision (block, redact, log, allow/block on error)",
+        family.clone(),
+    );
+    family
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -82,6 +99,7 @@ pub struct Metrics {
     fallbacks: Family<ProviderLabels, Counter>,
     in_flight: Gauge,
     key_up: Family<KeyLabels, Gauge>,
+    guardrails: Family<GuardrailLabels, Counter>,
     dropped_logs: Counter,
     cache_lookups: Family<CacheLabels, Counter>,
     dropped_seen: AtomicU64,
@@ -133,6 +151,7 @@ impl Metrics {
             "Response cache lookups by result (hit, miss) and match type (direct, semantic)",
             cache_lookups.clone(),
         );
+        let guardrails = guardrail_family(&mut registry);
         registry.register(
             "requests",
             "Inference requests by route, provider, model and status",
@@ -204,6 +223,7 @@ impl Metrics {
             fallbacks,
             in_flight,
             key_up,
+            guardrails,
             dropped_logs,
             cache_lookups,
             dropped_seen: AtomicU64::new(0),
@@ -222,6 +242,16 @@ impl Metrics {
 
     pub fn in_flight(&self) -> &Gauge {
         &self.in_flight
+    }
+
+    /// One guardrail decision.
+    pub fn guardrail(&self, guardrail: &str, decision: &'static str) {
+        self.guardrails
+            .get_or_create(&GuardrailLabels {
+                guardrail: guardrail.to_owned(),
+                decision,
+            })
+            .inc();
     }
 
     fn model_label(&self, model: &str) -> String {

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use switchyard_core::governance::{Group, VirtualKey};
+use switchyard_guardrails::Guardrail;
 
 use crate::StoreError;
 
@@ -54,6 +55,7 @@ pub struct GovernanceData {
     pub teams: Vec<Group>,
     pub customers: Vec<Group>,
     pub price_overrides: Vec<PriceOverride>,
+    pub guardrails: Vec<Guardrail>,
 }
 
 #[async_trait]
@@ -71,6 +73,11 @@ pub trait GovernanceStore: Send + Sync + 'static {
     async fn delete_price_override(&self, provider: &str, model: &str) -> Result<(), StoreError>;
     async fn get_setting(&self, name: &str) -> Result<Option<serde_json::Value>, StoreError>;
     async fn put_setting(&self, name: &str, value: &serde_json::Value) -> Result<(), StoreError>;
+    /// Fails with `Conflict` for a duplicate id or name.
+    async fn insert_guardrail(&self, g: &Guardrail) -> Result<(), StoreError>;
+    /// Fails with `NotFound` for an unknown id, `Conflict` for a name another guardrail has.
+    async fn update_guardrail(&self, g: &Guardrail) -> Result<(), StoreError>;
+    async fn delete_guardrail(&self, id: &str) -> Result<(), StoreError>;
     /// Replaces every persisted counter with `rows` in one transaction.
     async fn save_counters(&self, rows: &[CounterRow]) -> Result<(), StoreError>;
     /// The persisted counters that have not expired at `now_ms`.
@@ -163,6 +170,12 @@ macro_rules! impl_governance_store {
                     .await?
                 {
                     data.price_overrides.push(from_doc("price override", row.try_get::<&str, _>(0)?)?);
+                }
+                for row in sqlx::query(&Self::q("SELECT doc FROM guardrails ORDER BY created_at, id"))
+                    .fetch_all(&self.pool)
+                    .await?
+                {
+                    data.guardrails.push(from_doc("guardrail", row.try_get::<&str, _>(0)?)?);
                 }
                 Ok(data)
             }
@@ -323,6 +336,48 @@ macro_rules! impl_governance_store {
                 .bind(value.to_string())
                 .execute(&self.pool)
                 .await?;
+                Ok(())
+            }
+
+            async fn insert_guardrail(&self, g: &switchyard_guardrails::Guardrail) -> Result<(), $crate::StoreError> {
+                let t = $crate::governance::now_secs();
+                sqlx::query(&Self::q(
+                    "INSERT INTO guardrails (id, name, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                ))
+                .bind(&g.id)
+                .bind(&g.name)
+                .bind($crate::governance::to_doc(g))
+                .bind(t)
+                .bind(t)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| $crate::governance::integrity(e, &format!("guardrail '{}'", g.name)))?;
+                Ok(())
+            }
+
+            async fn update_guardrail(&self, g: &switchyard_guardrails::Guardrail) -> Result<(), $crate::StoreError> {
+                let r = sqlx::query(&Self::q("UPDATE guardrails SET name = ?, doc = ?, updated_at = ? WHERE id = ?"))
+                    .bind(&g.name)
+                    .bind($crate::governance::to_doc(g))
+                    .bind($crate::governance::now_secs())
+                    .bind(&g.id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| $crate::governance::integrity(e, &format!("guardrail '{}'", g.name)))?;
+                if r.rows_affected() == 0 {
+                    return Err($crate::StoreError::NotFound(format!("guardrail '{}' not found", g.id)));
+                }
+                Ok(())
+            }
+
+            async fn delete_guardrail(&self, id: &str) -> Result<(), $crate::StoreError> {
+                let r = sqlx::query(&Self::q("DELETE FROM guardrails WHERE id = ?"))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                if r.rows_affected() == 0 {
+                    return Err($crate::StoreError::NotFound(format!("guardrail '{id}' not found")));
+                }
                 Ok(())
             }
 

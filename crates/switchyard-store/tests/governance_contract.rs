@@ -63,6 +63,43 @@ async fn contract(store: Arc<dyn GovernanceStore>) {
     keys_and_groups(store.as_ref()).await;
     price_overrides(store.as_ref()).await;
     settings_and_counters(store.as_ref()).await;
+    guardrails(store.as_ref()).await;
+}
+
+/// Guardrails: unique id and name, updates, deletes.
+async fn guardrails(store: &dyn GovernanceStore) {
+    let input =
+        |v: serde_json::Value| serde_json::from_value::<switchyard_guardrails::GuardrailInput>(v).unwrap();
+    let mut g = input(json!({"id": "g1", "name": "pii", "type": "pii", "entities": ["email"]}))
+        .create(|| unreachable!())
+        .unwrap();
+    store.insert_guardrail(&g).await.unwrap();
+    let other = input(json!({"id": "g2", "name": "pii", "type": "secrets"}))
+        .create(|| unreachable!())
+        .unwrap();
+    assert!(matches!(
+        store.insert_guardrail(&other).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.insert_guardrail(&g).await,
+        Err(StoreError::Conflict(_))
+    ));
+    g.name = "pii-renamed".into();
+    store.update_guardrail(&g).await.unwrap();
+    assert_eq!(store.load_governance().await.unwrap().guardrails, vec![g.clone()]);
+    let mut missing = g.clone();
+    missing.id = "nope".into();
+    assert!(matches!(
+        store.update_guardrail(&missing).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.delete_guardrail("g1").await.unwrap();
+    assert!(matches!(
+        store.delete_guardrail("g1").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.load_governance().await.unwrap().guardrails.is_empty());
 }
 
 /// Virtual keys, teams and customers: the hierarchy, uniqueness, references, updates and deletes.

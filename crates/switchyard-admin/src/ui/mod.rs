@@ -56,6 +56,7 @@ static ASSETS: &[Asset] = &[
     asset!("keys.js", "text/javascript; charset=utf-8"),
     asset!("cache.js", "text/javascript; charset=utf-8"),
     asset!("mcp.js", "text/javascript; charset=utf-8"),
+    asset!("guardrails.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 

@@ -22,6 +22,7 @@ pub fn full_record() -> LogRecord {
         provider: Some("openai".into()),
         model: Some("gpt-4o".into()),
         served_model: Some("gpt-4o-2024-08-06".into()),
+        guardrails: Some(r#"[{"guardrail":"pii","decision":"redact"}]"#.into()),
         key_id: Some("key-1".into()),
         key_name: Some("primary".into()),
         virtual_key_id: Some("vk-1".into()),

@@ -40,6 +40,15 @@ pub trait UpstreamRequest: Send {
     fn relays_bytes(&self) -> bool {
         false
     }
+    /// Where request guardrails find the body's text (`pipeline::guard`); `None`: not guarded.
+    fn guard_shape(&self) -> Option<switchyard_guardrails::BodyShape> {
+        None
+    }
+    /// The body as it would be sent (for guardrails), and its replacement after a redaction.
+    fn guard_body(&self) -> Vec<u8> {
+        Vec::new()
+    }
+    fn set_guarded_body(&mut self, _body: bytes::Bytes) {}
 }
 
 /// A target that answered: the committed response start and how it was reached.

@@ -56,6 +56,8 @@ pub struct Details {
     pub governance_ids: Option<(String, Option<String>, Option<String>)>,
     /// Answered from the response cache: cost 0, nothing charged.
     pub cache_hit: bool,
+    /// Guardrails that matched, with their decisions (`pipeline::guard`); never the matched text.
+    pub guardrails: Vec<(String, &'static str)>,
 }
 
 struct Observation {
@@ -160,6 +162,7 @@ impl Finisher {
         let obs = &self.handle.0;
         let total_ms = obs.started.elapsed().as_secs_f64() * 1000.0;
         let mut d = std::mem::take(&mut *obs.details.lock().unwrap_or_else(|p| p.into_inner()));
+        scrub_content(&self.state, &mut d);
         let (mut error_type, mut error_message) = match &self.error {
             Some(e) => (Some(e.error_type.clone()), Some(e.message.clone())),
             None => (None, None),
@@ -252,9 +255,34 @@ impl Finisher {
                 request_body: d.request_body,
                 response_body: d.response_body,
                 cache_hit: d.cache_hit,
+                guardrails: guardrails_column(&d.guardrails),
             });
         }
     }
+}
+
+/// Logged content never holds what a guardrail matched (a `log` guardrail lets it pass upstream).
+fn scrub_content(state: &AppState, d: &mut Details) {
+    if d.guardrails.is_empty() {
+        return;
+    }
+    let set = state.governance.snapshot().guardrails.clone();
+    for body in [&mut d.request_body, &mut d.response_body].into_iter().flatten() {
+        if let Some(clean) = set.scrub(body) {
+            *body = clean;
+        }
+    }
+}
+
+/// The log column: `[{"guardrail": name, "decision": ...}]`, each guardrail once.
+fn guardrails_column(found: &[(String, &'static str)]) -> Option<String> {
+    let mut rows: Vec<serde_json::Value> = Vec::new();
+    for (name, decision) in found {
+        if !rows.iter().any(|r| r["guardrail"] == name.as_str()) {
+            rows.push(serde_json::json!({"guardrail": name, "decision": decision}));
+        }
+    }
+    (!rows.is_empty()).then(|| serde_json::Value::Array(rows).to_string())
 }
 
 /// The response body, finishing the observation when it ends or is dropped.

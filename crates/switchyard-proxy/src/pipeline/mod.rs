@@ -28,6 +28,8 @@ pub(crate) mod cache;
 mod cache_embed;
 pub mod dispatch;
 pub mod finish;
+pub mod guard;
+pub mod guard_stream;
 pub mod plan;
 pub mod relay;
 pub mod respond;

@@ -108,6 +108,9 @@ pub struct SseRelay {
     unframed: usize,
     mode: RelayMode,
     ready: VecDeque<Bytes>,
+    /// The response guard (`guard_stream`), and the frames it let through.
+    guard: Option<super::guard_stream::StreamGuard>,
+    guarded: VecDeque<Bytes>,
     finished: bool,
     provider: String,
     idle_timeout: Duration,
@@ -144,6 +147,8 @@ impl SseRelay {
             unframed: 0,
             mode,
             ready,
+            guard: None,
+            guarded: VecDeque::new(),
             finished: false,
             provider,
             idle_timeout: start.idle_timeout,
@@ -156,6 +161,33 @@ impl SseRelay {
     pub fn observed(mut self, observer: StreamObserver) -> Self {
         self.observer = Some(observer);
         self
+    }
+
+    /// Runs every client frame through the response guardrails.
+    pub fn guarded(mut self, guard: Option<super::guard_stream::StreamGuard>) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// The next frame for the client: through the guard when there is one (a block ends the stream
+    /// with its error event).
+    fn next_ready(&mut self) -> Option<Bytes> {
+        let Some(guard) = &mut self.guard else {
+            return self.ready.pop_front();
+        };
+        while self.guarded.is_empty() {
+            let ev = self.ready.pop_front()?;
+            match guard.filter(ev) {
+                Ok(frames) => self.guarded.extend(frames),
+                Err(blocked) => {
+                    self.ready.clear();
+                    self.guarded.push_back(blocked);
+                    self.finished = true;
+                    self._permit = None;
+                }
+            }
+        }
+        self.guarded.pop_front()
     }
 
     /// Frames (or translates) a chunk; `Err` with the message when one event passed the cap.
@@ -243,7 +275,7 @@ impl Stream for SseRelay {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         loop {
-            if let Some(ev) = this.ready.pop_front() {
+            if let Some(ev) = this.next_ready() {
                 if let Some(o) = &mut this.observer {
                     o.observe(&ev);
                 }

@@ -204,7 +204,12 @@ pub(crate) fn relay_body(
     if matches!(mode, RelayMode::PassThrough { .. }) {
         tap = tap.watching_model();
     }
-    Body::from_stream(SseRelay::new(start, provider, mode, Some(permit)).observed(tap))
+    let guard = super::guard_stream::StreamGuard::new(adm, &provider);
+    Body::from_stream(
+        SseRelay::new(start, provider, mode, Some(permit))
+            .observed(tap)
+            .guarded(guard),
+    )
 }
 
 /// Bifrost's `extra_fields` of a served JSON answer (OpenAI-shaped answers carry them).

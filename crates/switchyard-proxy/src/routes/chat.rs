@@ -30,7 +30,7 @@ use crate::pipeline::respond::{
     answer_headers, append_extra_fields, dispatch_failed, extra_fields, observe_answer,
     observe_served_target, relay_body, response, set_event_stream_headers, ChargedTo,
 };
-use crate::pipeline::{Admitted, CallSpec, Incoming};
+use crate::pipeline::{guard, Admitted, CallSpec, Incoming};
 use crate::request::{ask_for_usage, bad_field, output_cap, take_fallbacks, wants_usage};
 use switchyard_runtime::error::{ApiError, GatewayError};
 use switchyard_runtime::upstream::UpstreamCall;
@@ -151,6 +151,8 @@ async fn serve(
     let client = adm.spec().shape;
     let stream = adm.spec().stream;
     let plan = adm.plan().await?;
+    let redacted = guard::chat_request(adm, &plan, fast.as_ref(), raw).await?;
+    let (raw, fast) = guard::rebind(redacted.as_ref(), raw, fast);
     // Every OpenAI stream is metered: usage is asked for, and its chunk kept from a client that did
     // not ask for it.
     let meter_stream = stream && client == Protocol::OpenAi && !include_usage;
@@ -213,7 +215,7 @@ async fn serve(
         }
         ServedBody::Json(bytes) => {
             drop(served.permit);
-            let mut bytes = if upstream_protocol == client {
+            let bytes = if upstream_protocol == client {
                 bytes
             } else {
                 // The model the upstream named, before translation renames it.
@@ -226,6 +228,7 @@ async fn serve(
                 translate_answer(adm, &served.provider, upstream_protocol, &bytes, &response_ctx())
                     .map_err(|e| *e)?
             };
+            let mut bytes = guard::answer(adm, &served.provider, guard::shapes(client).1, bytes).await?;
             observe_answer(adm, usage_format(client), &bytes, log_content);
             if client == Protocol::OpenAi {
                 let extra = extra_fields(

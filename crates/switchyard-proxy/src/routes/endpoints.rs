@@ -27,7 +27,7 @@ use crate::pipeline::respond::{
     answer_headers, append_extra_fields, dispatch_failed, extra_fields, observe_answer,
     observe_served_target, relay_body, response, set_event_stream_headers, ChargedTo,
 };
-use crate::pipeline::{Admitted, CallSpec, Incoming};
+use crate::pipeline::{guard, Admitted, CallSpec, Incoming};
 use crate::request::{ask_for_usage, bad_field, output_cap, take_fallbacks, wants_usage};
 use switchyard_runtime::error::{ApiError, GatewayError};
 use switchyard_runtime::upstream::UpstreamCall;
@@ -40,6 +40,8 @@ struct JsonPassThrough<'a> {
     body: JsonObject<'a>,
     client_headers: &'a HeaderMap,
     stream: bool,
+    /// The body after a request guardrail rewrote it.
+    guarded: Option<Bytes>,
 }
 
 impl UpstreamRequest for JsonPassThrough<'_> {
@@ -52,8 +54,36 @@ impl UpstreamRequest for JsonPassThrough<'_> {
         wire == WireApi::OpenAi || (wire == WireApi::Azure && self.path == "/embeddings")
     }
 
+    fn guard_shape(&self) -> Option<switchyard_guardrails::BodyShape> {
+        (self.request_type == RequestType::Embedding).then_some(switchyard_guardrails::BodyShape::Embeddings)
+    }
+
+    fn guard_body(&self) -> Vec<u8> {
+        self.body.to_vec()
+    }
+
+    fn set_guarded_body(&mut self, body: Bytes) {
+        self.guarded = Some(body);
+    }
+
     fn build(&mut self, target: &Target<'_>, key: &RuntimeKey) -> Result<http::Request<Body>, GatewayError> {
+        if let Some(guarded) = &self.guarded {
+            let mut obj = JsonObject::parse(guarded)?;
+            obj.set_str("model", target.model);
+            return self.call(target, key, obj.to_vec());
+        }
         self.body.set_str("model", target.model);
+        self.call(target, key, self.body.to_vec())
+    }
+}
+
+impl JsonPassThrough<'_> {
+    fn call(
+        &self,
+        target: &Target<'_>,
+        key: &RuntimeKey,
+        body: Vec<u8>,
+    ) -> Result<http::Request<Body>, GatewayError> {
         UpstreamCall {
             provider: target.provider,
             key: Some(key),
@@ -63,7 +93,7 @@ impl UpstreamRequest for JsonPassThrough<'_> {
             client_headers: self.client_headers,
             protocol_headers: Vec::new(),
         }
-        .build(Body::from(self.body.to_vec()))
+        .build(Body::from(body))
     }
 }
 
@@ -238,6 +268,7 @@ pub async fn json_endpoint(inc: Incoming, endpoint: &'static JsonEndpoint) -> Re
         body: obj,
         client_headers: admitted.headers(),
         stream,
+        guarded: None,
     };
     let relay = StreamRelay {
         strip_usage_chunk: meter_stream,
@@ -273,6 +304,15 @@ pub(crate) async fn serve(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let plan = adm.plan().await?;
+    if let Some(shape) = upstream
+        .guard_shape()
+        .filter(|_| guard::guardrails(adm).is_some())
+    {
+        let body = upstream.guard_body();
+        if let Some(body) = guard::request(adm, &plan, shape, move || body).await? {
+            upstream.set_guarded_body(body);
+        }
+    }
     let served = adm
         .dispatch(&plan, upstream)
         .await

@@ -17,6 +17,7 @@ use switchyard_core::governance::admission::{settlement, usd_to_nanos};
 use switchyard_core::governance::{Estimate, Group, Level, LevelLimits, LimitCheck, VirtualKey};
 use switchyard_core::pricing::{PriceTable, Prices};
 use switchyard_core::routing::RuntimeProvider;
+use switchyard_guardrails::{Guardrail, GuardrailSet};
 use switchyard_store::{GovernanceData, GovernanceStore, PriceOverride, StoreError};
 
 use crate::error::GatewayError;
@@ -41,6 +42,10 @@ pub struct GovSnapshot {
     pub customers: Vec<Group>,
     pub price_overrides: Vec<PriceOverride>,
     prices: HashMap<(String, String), Prices>,
+    /// Every guardrail as stored (the management API's view).
+    pub guardrail_list: Vec<Guardrail>,
+    /// The enabled ones, compiled (the pipeline's guard phase).
+    pub guardrails: Arc<GuardrailSet>,
     pub enforce_auth_on_inference: bool,
 }
 
@@ -70,6 +75,8 @@ impl GovSnapshot {
             customers: data.customers,
             price_overrides: data.price_overrides,
             prices,
+            guardrails: Arc::new(GuardrailSet::build(data.guardrails.clone())),
+            guardrail_list: data.guardrails,
             enforce_auth_on_inference: enforce,
         }
     }

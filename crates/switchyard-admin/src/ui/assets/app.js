@@ -8,6 +8,7 @@ import * as logs from './logs.js';
 import * as keys from './keys.js';
 import * as cache from './cache.js';
 import * as mcp from './mcp.js';
+import * as guardrails from './guardrails.js';
 
 const pages = {
   providers: { title: 'Model Providers', render: providers.render },
@@ -17,6 +18,7 @@ const pages = {
   keys: { title: 'Virtual Keys', render: keys.render },
   cache: { title: 'Cache', render: cache.render },
   mcp: { title: 'MCP', render: mcp.render },
+  guardrails: { title: 'Guardrails', render: guardrails.render },
 };
 
 let cleanup = null;
