@@ -522,3 +522,29 @@ async fn the_plugin_comes_from_config_json_and_survives_a_restart() {
     assert_eq!(stats["default_cache_key"], "k", "{stats}");
     gw.stop().await;
 }
+
+/// A cached answer never lets a request past a request-stage guardrail added after it was stored:
+/// while one applies to the caller, the cache does not answer.
+#[tokio::test]
+async fn a_cached_answer_never_skips_a_request_guardrail() {
+    let (gw, mock, _dir) = setup().await;
+    enable(&gw, json!({"dimension": 1, "ttl": "5m"})).await;
+    let body = || json!({"model": MODEL, "messages": [{"role": "user", "content": "mail max@example.de"}]});
+    assert_eq!(send(&gw, &[KEY], body()).await.status, 200);
+    assert!(is_hit(&send(&gw, &[KEY], body()).await));
+    let (s, b) = gw
+        .post(
+            "/api/guardrails",
+            json!({"name": "no-mail", "type": "pii", "entities": ["email"], "action": "block"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let blocked = send(&gw, &[KEY], body()).await;
+    assert_eq!(blocked.status, 400, "{}", blocked.body);
+    assert_eq!(
+        blocked.body["error"]["code"], "guardrail_blocked",
+        "{}",
+        blocked.body
+    );
+    assert_eq!(mock.call_count("chat"), 1, "nothing more went upstream");
+}

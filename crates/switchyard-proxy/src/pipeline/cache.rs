@@ -55,6 +55,9 @@ where
     let Some(config) = family.and(adm.state().cache.active()) else {
         return serve().await;
     };
+    if super::guard::request_stage_may_apply(adm) {
+        return serve().await;
+    }
     let Some(mut lookup) = Lookup::start(adm, family.expect("checked above"), config).map_err(|e| *e)? else {
         return serve().await;
     };

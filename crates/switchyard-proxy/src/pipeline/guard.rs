@@ -50,6 +50,22 @@ pub(crate) fn virtual_key_id(adm: &Admitted) -> Option<String> {
     id
 }
 
+/// Whether a request-stage guardrail may apply to the caller (on any provider). The cache does not
+/// answer such calls: a stored answer must never let a request past a guardrail added since.
+pub(crate) fn request_stage_may_apply(adm: &Admitted) -> bool {
+    let Some(set) = guardrails(adm) else {
+        return false;
+    };
+    let vk = virtual_key_id(adm);
+    set.guardrails.iter().any(|g| {
+        g.stage.covers(Stage::Request)
+            && (g.scope.virtual_key_ids.is_empty()
+                || vk
+                    .as_deref()
+                    .is_some_and(|id| g.scope.virtual_key_ids.iter().any(|v| v == id)))
+    })
+}
+
 /// Whether a scope covers this call: its virtual key, and any of `providers` (the plan's targets on
 /// the request stage, the provider that answered on the response stage).
 pub(crate) fn in_scope<'a>(vk: Option<&'a str>, providers: &'a [&'a str]) -> impl Fn(&Scope) -> bool + 'a {
