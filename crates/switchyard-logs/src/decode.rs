@@ -70,6 +70,7 @@ where
         response_body: get(row, 30)?,
         served_model: get(row, 31)?,
         cache_hit: get(row, 32)?,
+        usage_estimated: get(row, 33)?,
         id,
     })
 }

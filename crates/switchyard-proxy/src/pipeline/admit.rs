@@ -368,6 +368,7 @@ impl Incoming {
             d.request_type = Some(spec.request_type.family());
             d.model_requested = spec.model.clone();
             d.stream = spec.stream;
+            d.request_bytes = self.body.len();
         });
         let timeout_override = timeout_override(self.headers()).map_err(fail)?;
         let admission = match &self.caller {

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use switchyard_core::pricing::Prices;
 use switchyard_core::request_type::RequestType;
-use switchyard_translate::usage::{usage_from_json, UsageFormat};
+use switchyard_translate::usage::{text_bytes, usage_from_json, UsageFormat};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::dispatch::{DispatchFailure, Served};
@@ -133,6 +133,9 @@ pub(crate) fn observe_answer(adm: &Admitted, format: UsageFormat, answer: &[u8],
             d.served_model = answer_model(answer);
         }
         d.usage = usage_from_json(format, answer);
+        if d.usage.is_none() {
+            d.answer_text_bytes = text_bytes(answer);
+        }
         if log_content {
             d.response_body = Some(capped(answer, max_bytes));
         }
