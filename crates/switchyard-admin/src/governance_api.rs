@@ -99,6 +99,12 @@ async fn usage_view(state: &AppState, vk: &VirtualKey) -> (Vec<Value>, Option<Va
                 }
             }
             LimitKind::Concurrency => in_flight = v,
+            LimitKind::Reserved => {
+                // Follows its budget: what calls in flight hold of `current_usage`.
+                if let Some(last) = budgets.last_mut() {
+                    last["reserved_by_calls_in_flight"] = json!(nanos_to_usd(v));
+                }
+            }
         }
     }
     (budgets, rate, in_flight)
@@ -123,6 +129,7 @@ async fn vk_view(state: &AppState, vk: &VirtualKey) -> Value {
         "is_active": vk.is_active,
         "expires_at": vk.expires_at(),
         "created_at": format_rfc3339(vk.created_at_ms),
+        "currency": state.governance.currency().code(),
     })
 }
 
@@ -178,6 +185,7 @@ pub async fn list_virtual_keys(State(state): State<Arc<AppState>>, Query(q): Que
         "total_count": matching.len(),
         "limit": limit,
         "offset": offset,
+        "currency": state.governance.currency().code(),
     })))
 }
 
@@ -350,7 +358,10 @@ async fn list_groups(state: &AppState, team: bool) -> Answer {
     let list = if team { &snap.teams } else { &snap.customers };
     let views: Vec<Value> = list.iter().map(group_view).collect();
     let key = if team { "teams" } else { "customers" };
-    Ok(Json(json!({key: views, "count": views.len()})))
+    let currency = state.governance.currency().code();
+    Ok(Json(
+        json!({key: views, "count": views.len(), "currency": currency}),
+    ))
 }
 
 async fn create_group(state: &AppState, team: bool, body: Body) -> Answer {
@@ -426,7 +437,10 @@ pub async fn delete_customer(State(s): State<Arc<AppState>>, Path(id): Path<Stri
 
 pub async fn list_price_overrides(State(state): State<Arc<AppState>>) -> Answer {
     let snap = state.governance.snapshot();
-    Ok(Json(json!({"pricing_overrides": snap.price_overrides})))
+    Ok(Json(json!({
+        "pricing_overrides": snap.price_overrides,
+        "currency": state.governance.currency().code(),
+    })))
 }
 
 /// `POST /api/governance/pricing-overrides`: creates or replaces the price of one provider's model.
@@ -506,6 +520,7 @@ pub async fn get_config(State(state): State<Arc<AppState>>) -> Answer {
         "is_db_connected": state.config.ping().await.is_ok(),
         "is_logs_connected": state.logs.is_some(),
         "counters": state.governance.counters.kind(),
+        "currency": state.governance.currency().code(),
     })))
 }
 
@@ -607,6 +622,7 @@ pub async fn spend(State(state): State<Arc<AppState>>, Query(q): Query<SpendQuer
         "to": format_rfc3339(to),
         "total_cost_usd": total,
         "unknown_cost_requests": unknown,
+        "currency": state.governance.currency().code(),
         "rows": rows,
     })))
 }

@@ -4,23 +4,13 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
 use common::{assert_error_shape, chat, TestGateway};
 use serde_json::{json, Value};
 use switchyard_gateway::{Gateway, ServerConfig, StartError};
 use switchyard_mock::{MockOptions, MockUpstream};
 
-fn server_config(app_dir: &Path) -> ServerConfig {
-    ServerConfig {
-        host: "127.0.0.1".into(),
-        port: 0,
-        app_dir: app_dir.to_owned(),
-        shutdown_grace: Duration::from_secs(5),
-        max_request_body_bytes: 1024 * 1024,
-        ..ServerConfig::default()
-    }
-}
+use common::test_config as server_config;
 
 async fn mock() -> MockUpstream {
     switchyard_mock::start(MockOptions::default()).await.unwrap()

@@ -425,7 +425,11 @@ impl Incoming {
         let checks = limit_checks(&levels, now, est);
         match governance.counters.admit(&checks, now).await {
             Ok(Ok(())) => {}
-            Ok(Err(rejection)) => return Err(GatewayError::Limited(rejection)),
+            Ok(Err(rejection)) => {
+                return Err(GatewayError::Limited(
+                    rejection.in_currency(governance.currency().clone()),
+                ))
+            }
             Err(e) => {
                 tracing::error!(error = %e, "governance counters unavailable; refusing the request");
                 return Err(counters_unavailable());
