@@ -443,54 +443,25 @@ pub async fn list_price_overrides(State(state): State<Arc<AppState>>) -> Answer 
     })))
 }
 
+/// Creates or replaces a (validated) price, then reloads the snapshot.
+pub(crate) async fn put_price(gov: &Governance, p: &PriceOverride) -> Result<(), GatewayError> {
+    let _w = gov.lock_writes().await;
+    gov.store().put_price_override(p).await?;
+    gov.reload().await
+}
+
+pub(crate) async fn remove_price(gov: &Governance, provider: &str, model: &str) -> Result<(), GatewayError> {
+    let _w = gov.lock_writes().await;
+    gov.store().delete_price_override(provider, model).await?;
+    gov.reload().await
+}
+
 /// `POST /api/governance/pricing-overrides`: creates or replaces the price of one provider's model.
 pub async fn put_price_override(State(state): State<Arc<AppState>>, body: Body) -> Answer {
     let bytes = read_limited(body, MAX_BODY).await?;
     let p: PriceOverride = parse_json(&bytes)?;
-    for (field, v) in [
-        (
-            "input_cost_per_million_tokens",
-            Some(p.input_cost_per_million_tokens),
-        ),
-        (
-            "output_cost_per_million_tokens",
-            Some(p.output_cost_per_million_tokens),
-        ),
-        (
-            "cache_read_cost_per_million_tokens",
-            p.cache_read_cost_per_million_tokens,
-        ),
-        (
-            "cache_write_cost_per_million_tokens",
-            p.cache_write_cost_per_million_tokens,
-        ),
-    ] {
-        if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
-            return Err(GatewayError::BadRequest {
-                message: format!("{field} must be a USD amount of 0 or more"),
-                param: Some(field.into()),
-            }
-            .into());
-        }
-    }
-    if p.provider.is_empty() || p.model.is_empty() {
-        return Err(GatewayError::BadRequest {
-            message: "provider and model are required".into(),
-            param: Some(
-                if p.provider.is_empty() {
-                    "provider"
-                } else {
-                    "model"
-                }
-                .into(),
-            ),
-        }
-        .into());
-    }
-    let gov = &state.governance;
-    let _w = gov.lock_writes().await;
-    gov.store().put_price_override(&p).await?;
-    gov.reload().await?;
+    p.validate().map_err(GatewayError::Validation)?;
+    put_price(&state.governance, &p).await?;
     Ok(Json(
         json!({"message": "price override saved", "pricing_override": p}),
     ))
@@ -505,10 +476,7 @@ pub struct PriceKey {
 
 /// `DELETE /api/governance/pricing-overrides?provider=..&model=..`
 pub async fn delete_price_override(State(state): State<Arc<AppState>>, Query(k): Query<PriceKey>) -> Answer {
-    let gov = &state.governance;
-    let _w = gov.lock_writes().await;
-    gov.store().delete_price_override(&k.provider, &k.model).await?;
-    gov.reload().await?;
+    remove_price(&state.governance, &k.provider, &k.model).await?;
     Ok(Json(json!({"message": "price override deleted"})))
 }
 

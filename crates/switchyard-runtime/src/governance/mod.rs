@@ -51,17 +51,7 @@ impl GovSnapshot {
         let prices = data
             .price_overrides
             .iter()
-            .map(|p| {
-                (
-                    (p.provider.clone(), p.model.clone()),
-                    Prices {
-                        input: p.input_cost_per_million_tokens / 1e6,
-                        output: p.output_cost_per_million_tokens / 1e6,
-                        cache_read: p.cache_read_cost_per_million_tokens.map(|c| c / 1e6),
-                        cache_write: p.cache_write_cost_per_million_tokens.map(|c| c / 1e6),
-                    },
-                )
-            })
+            .map(|p| ((p.provider.clone(), p.model.clone()), p.prices()))
             .collect();
         GovSnapshot {
             keys,
