@@ -5,8 +5,6 @@
 //! (`switchyard_logs` `BATCH_WAIT`). Each gets `SLACK` on top for the one write in progress on a
 //! busy machine.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,49 +21,19 @@ const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 const LOG_BATCH_WAIT: Duration = Duration::from_millis(200);
 const SLACK: Duration = Duration::from_millis(300);
 
-struct Gateway {
-    child: Child,
-    base: String,
-}
+mod common;
 
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Proc;
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
-async fn spawn(app_dir: &std::path::Path) -> Gateway {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--log-level", "warn"])
-        .arg("--app-dir")
-        .arg(app_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the switchyard binary starts");
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !http()
-        .get(format!("{base}/health"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "the gateway did not become healthy");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Gateway { child, base }
+/// The gateway on `app_dir`, its log in `logs`.
+fn spawn(app_dir: &std::path::Path, logs: &std::path::Path, name: &str) -> (Proc, String) {
+    let p = common::start(app_dir, &logs.join(name), &[], &[]);
+    let base = p.url("");
+    (p, base)
 }
 
 async fn post(base: &str, path: &str, body: Value) {
@@ -150,13 +118,13 @@ async fn kill_9_under_load_loses_at_most_the_stated_intervals() {
     })
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut gw = spawn(dir.path()).await;
-    configure(&gw.base, &mock.base_url()).await;
+    let (dir, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut gw, base) = spawn(dir.path(), logs.path(), "first.log");
+    configure(&base, &mock.base_url()).await;
 
     let answered = Arc::new(Mutex::new(Vec::new()));
     let workers: Vec<_> = (0..4)
-        .map(|_| tokio::spawn(worker(gw.base.clone(), answered.clone())))
+        .map(|_| tokio::spawn(worker(base.clone(), answered.clone())))
         .collect();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let killed_at = Instant::now();
@@ -177,13 +145,13 @@ async fn kill_9_under_load_loses_at_most_the_stated_intervals() {
         answered.len()
     );
 
-    let gw = spawn(dir.path()).await;
-    let view = get(&gw.base, "/api/governance/virtual-keys/vk-load").await;
+    let (_gw, base) = spawn(dir.path(), logs.path(), "second.log");
+    let view = get(&base, "/api/governance/virtual-keys/vk-load").await;
     let usage = view["virtual_key"]["budgets"][0]["current_usage"]
         .as_f64()
         .unwrap();
-    let logs = get(&gw.base, "/api/logs?limit=1&virtual_key_ids=vk-load").await;
-    let rows = logs["total"].as_u64().unwrap() as usize;
+    let page = get(&base, "/api/logs?limit=1&virtual_key_ids=vk-load").await;
+    let rows = page["total"].as_u64().unwrap() as usize;
     let counted = (usage / COST_PER_CALL + 1e-6).floor() as usize;
     eprintln!(
         "answered {}, answered >{:?} before the kill {must_count}, counted after restart {counted}; \

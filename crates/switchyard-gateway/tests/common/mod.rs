@@ -35,18 +35,6 @@ pub struct TestGateway {
     pub http: reqwest::Client,
 }
 
-/// The tests' server settings: loopback, an ephemeral port, a short grace period, a 1 MB body cap.
-pub fn test_config(app_dir: &Path) -> ServerConfig {
-    ServerConfig {
-        host: "127.0.0.1".into(),
-        port: 0,
-        app_dir: app_dir.to_owned(),
-        shutdown_grace: Duration::from_secs(5),
-        max_request_body_bytes: 1024 * 1024,
-        ..ServerConfig::default()
-    }
-}
-
 impl TestGateway {
     pub async fn start(app_dir: &Path) -> TestGateway {
         Self::start_with(test_config(app_dir)).await
