@@ -264,11 +264,15 @@ impl Finisher {
 }
 
 /// The usage a call is charged: what the upstream reported, or, when a served text call reported none,
-/// the estimate from its request bytes and the text relayed (flagged, never 0).
+/// the estimate from its request bytes and the text relayed (flagged, never 0). A cache hit is never
+/// estimated: nothing was consumed upstream.
 fn settled_usage(d: &Details) -> (Option<TokenUsage>, bool) {
     match d.usage {
         Some(u) => (Some(u), false),
-        None if d.key_id.is_some() && d.request_type.is_some_and(RequestType::estimated_from_text) => {
+        None if !d.cache_hit
+            && d.key_id.is_some()
+            && d.request_type.is_some_and(RequestType::estimated_from_text) =>
+        {
             (Some(estimated_usage(d.request_bytes, d.answer_text_bytes)), true)
         }
         None => (None, false),
