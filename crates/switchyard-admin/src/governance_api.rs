@@ -99,6 +99,12 @@ async fn usage_view(state: &AppState, vk: &VirtualKey) -> (Vec<Value>, Option<Va
                 }
             }
             LimitKind::Concurrency => in_flight = v,
+            LimitKind::Reserved => {
+                // Follows its budget: what calls in flight hold of `current_usage`.
+                if let Some(last) = budgets.last_mut() {
+                    last["reserved_by_calls_in_flight"] = json!(nanos_to_usd(v));
+                }
+            }
         }
     }
     (budgets, rate, in_flight)
@@ -123,6 +129,7 @@ async fn vk_view(state: &AppState, vk: &VirtualKey) -> Value {
         "is_active": vk.is_active,
         "expires_at": vk.expires_at(),
         "created_at": format_rfc3339(vk.created_at_ms),
+        "currency": state.governance.currency().code(),
     })
 }
 
@@ -178,6 +185,7 @@ pub async fn list_virtual_keys(State(state): State<Arc<AppState>>, Query(q): Que
         "total_count": matching.len(),
         "limit": limit,
         "offset": offset,
+        "currency": state.governance.currency().code(),
     })))
 }
 
@@ -350,7 +358,10 @@ async fn list_groups(state: &AppState, team: bool) -> Answer {
     let list = if team { &snap.teams } else { &snap.customers };
     let views: Vec<Value> = list.iter().map(group_view).collect();
     let key = if team { "teams" } else { "customers" };
-    Ok(Json(json!({key: views, "count": views.len()})))
+    let currency = state.governance.currency().code();
+    Ok(Json(
+        json!({key: views, "count": views.len(), "currency": currency}),
+    ))
 }
 
 async fn create_group(state: &AppState, team: bool, body: Body) -> Answer {
@@ -426,57 +437,31 @@ pub async fn delete_customer(State(s): State<Arc<AppState>>, Path(id): Path<Stri
 
 pub async fn list_price_overrides(State(state): State<Arc<AppState>>) -> Answer {
     let snap = state.governance.snapshot();
-    Ok(Json(json!({"pricing_overrides": snap.price_overrides})))
+    Ok(Json(json!({
+        "pricing_overrides": snap.price_overrides,
+        "currency": state.governance.currency().code(),
+    })))
+}
+
+/// Creates or replaces a (validated) price, then reloads the snapshot.
+pub(crate) async fn put_price(gov: &Governance, p: &PriceOverride) -> Result<(), GatewayError> {
+    let _w = gov.lock_writes().await;
+    gov.store().put_price_override(p).await?;
+    gov.reload().await
+}
+
+pub(crate) async fn remove_price(gov: &Governance, provider: &str, model: &str) -> Result<(), GatewayError> {
+    let _w = gov.lock_writes().await;
+    gov.store().delete_price_override(provider, model).await?;
+    gov.reload().await
 }
 
 /// `POST /api/governance/pricing-overrides`: creates or replaces the price of one provider's model.
 pub async fn put_price_override(State(state): State<Arc<AppState>>, body: Body) -> Answer {
     let bytes = read_limited(body, MAX_BODY).await?;
     let p: PriceOverride = parse_json(&bytes)?;
-    for (field, v) in [
-        (
-            "input_cost_per_million_tokens",
-            Some(p.input_cost_per_million_tokens),
-        ),
-        (
-            "output_cost_per_million_tokens",
-            Some(p.output_cost_per_million_tokens),
-        ),
-        (
-            "cache_read_cost_per_million_tokens",
-            p.cache_read_cost_per_million_tokens,
-        ),
-        (
-            "cache_write_cost_per_million_tokens",
-            p.cache_write_cost_per_million_tokens,
-        ),
-    ] {
-        if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
-            return Err(GatewayError::BadRequest {
-                message: format!("{field} must be a USD amount of 0 or more"),
-                param: Some(field.into()),
-            }
-            .into());
-        }
-    }
-    if p.provider.is_empty() || p.model.is_empty() {
-        return Err(GatewayError::BadRequest {
-            message: "provider and model are required".into(),
-            param: Some(
-                if p.provider.is_empty() {
-                    "provider"
-                } else {
-                    "model"
-                }
-                .into(),
-            ),
-        }
-        .into());
-    }
-    let gov = &state.governance;
-    let _w = gov.lock_writes().await;
-    gov.store().put_price_override(&p).await?;
-    gov.reload().await?;
+    p.validate().map_err(GatewayError::Validation)?;
+    put_price(&state.governance, &p).await?;
     Ok(Json(
         json!({"message": "price override saved", "pricing_override": p}),
     ))
@@ -491,10 +476,7 @@ pub struct PriceKey {
 
 /// `DELETE /api/governance/pricing-overrides?provider=..&model=..`
 pub async fn delete_price_override(State(state): State<Arc<AppState>>, Query(k): Query<PriceKey>) -> Answer {
-    let gov = &state.governance;
-    let _w = gov.lock_writes().await;
-    gov.store().delete_price_override(&k.provider, &k.model).await?;
-    gov.reload().await?;
+    remove_price(&state.governance, &k.provider, &k.model).await?;
     Ok(Json(json!({"message": "price override deleted"})))
 }
 
@@ -506,6 +488,7 @@ pub async fn get_config(State(state): State<Arc<AppState>>) -> Answer {
         "is_db_connected": state.config.ping().await.is_ok(),
         "is_logs_connected": state.logs.is_some(),
         "counters": state.governance.counters.kind(),
+        "currency": state.governance.currency().code(),
     })))
 }
 
@@ -607,6 +590,7 @@ pub async fn spend(State(state): State<Arc<AppState>>, Query(q): Query<SpendQuer
         "to": format_rfc3339(to),
         "total_cost_usd": total,
         "unknown_cost_requests": unknown,
+        "currency": state.governance.currency().code(),
         "rows": rows,
     })))
 }

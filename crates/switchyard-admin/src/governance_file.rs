@@ -17,8 +17,8 @@ use switchyard_core::governance::{Group, VirtualKey};
 use switchyard_store::StoreError;
 
 use crate::governance_api::{
-    insert_group, insert_virtual_key, remove_group, remove_virtual_key, set_enforce_auth, update_group_with,
-    update_virtual_key_with,
+    insert_group, insert_virtual_key, put_price, remove_group, remove_price, remove_virtual_key,
+    set_enforce_auth, update_group_with, update_virtual_key_with,
 };
 use switchyard_runtime::error::GatewayError;
 use switchyard_runtime::governance::{now_ms, Governance, CLIENT_CONFIG};
@@ -55,6 +55,7 @@ pub async fn apply(gov: &Governance, file: &ConfigFile) -> Result<usize, Gateway
             virtual_keys: &keys,
             teams: &snap.teams,
             customers: &snap.customers,
+            pricing_overrides: &snap.price_overrides,
         },
     );
     let now = now_ms();
@@ -77,6 +78,8 @@ pub async fn apply(gov: &Governance, file: &ConfigFile) -> Result<usize, Gateway
                 .await
                 .map(drop),
             GovernanceStep::DeleteVirtualKey(id) => remove_virtual_key(gov, id).await,
+            GovernanceStep::PutPrice(p) => put_price(gov, p).await,
+            GovernanceStep::DeletePrice(provider, model) => remove_price(gov, provider, model).await,
         };
         match result {
             Ok(()) => {

@@ -12,7 +12,59 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-/// USD per token.
+/// The operator's currency (ISO 4217 code, `--currency`): every amount the gateway counts, shows or
+/// refuses with (price overrides, budgets, spend, costs) is in it, without conversion. The embedded
+/// vendor table is in USD, so it prices calls only when the currency is USD.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Currency(String);
+
+impl Default for Currency {
+    fn default() -> Self {
+        Currency("USD".into())
+    }
+}
+
+impl Currency {
+    /// Three ASCII letters, any case (`eur` is `EUR`).
+    pub fn parse(code: &str) -> Result<Currency, String> {
+        let code = code.trim();
+        if code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
+            Ok(Currency(code.to_ascii_uppercase()))
+        } else {
+            Err(format!(
+                "currency must be a three-letter ISO 4217 code such as USD or EUR, not '{code}'"
+            ))
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the embedded (USD) vendor price table applies.
+    pub fn is_usd(&self) -> bool {
+        self.0 == "USD"
+    }
+
+    /// `$`, `€`, `£`, `¥`, or the code itself.
+    pub fn symbol(&self) -> &str {
+        match self.0.as_str() {
+            "USD" => "$",
+            "EUR" => "€",
+            "GBP" => "£",
+            "JPY" => "¥",
+            other => other,
+        }
+    }
+}
+
+impl std::fmt::Display for Currency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Amount per token, in the operator's [`Currency`] (the embedded table: USD).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
 pub struct Prices {
     pub input: f64,
@@ -78,6 +130,20 @@ impl PriceTable {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod currency_tests {
+    use super::Currency;
+
+    #[test]
+    fn currency_codes_are_three_letters() {
+        assert_eq!(Currency::parse(" eur").unwrap().code(), "EUR");
+        assert_eq!(Currency::parse("EUR").unwrap().symbol(), "€");
+        assert!(Currency::default().is_usd());
+        assert!(Currency::parse("EURO").is_err());
+        assert!(Currency::parse("€").is_err());
     }
 }
 

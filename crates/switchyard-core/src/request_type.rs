@@ -69,6 +69,20 @@ impl RequestType {
         !matches!(self, RequestType::ListModels | RequestType::CountTokens)
     }
 
+    /// Whether an answer without reported usage is charged an estimate from its text (chat,
+    /// completions, responses, embeddings, rerank). Audio and pass-through bodies are not text whose
+    /// bytes say anything about tokens, so they are not estimated.
+    pub fn estimated_from_text(self) -> bool {
+        matches!(
+            self.family(),
+            RequestType::ChatCompletion
+                | RequestType::TextCompletion
+                | RequestType::Responses
+                | RequestType::Embedding
+                | RequestType::Rerank
+        )
+    }
+
     /// The streamed variant when `stream` is set, itself otherwise.
     pub fn streamed_if(self, stream: bool) -> RequestType {
         if stream {

@@ -72,7 +72,8 @@ impl Gateway {
             ),
             None => Arc::new(MemoryCounters::default()),
         };
-        let governance = Arc::new(Governance::open(opened.governance, counters).await?);
+        let governance =
+            Arc::new(Governance::open(opened.governance, counters, config.currency.clone()).await?);
         if let Some(file) = &opened.file {
             switchyard_admin::governance_file::apply(&governance, file)
                 .await

@@ -41,6 +41,9 @@ pub struct ServerConfig {
     /// How often in-memory governance counters are written to the config store (only when they changed):
     /// what a crash (`kill -9`) can lose of usage at most.
     pub counters_flush_every: Duration,
+    /// The operator's currency: every amount is in it, without conversion; the embedded vendor price
+    /// table (USD) applies only under USD.
+    pub currency: switchyard_core::pricing::Currency,
 }
 
 /// The request log.
@@ -127,6 +130,7 @@ impl Default for ServerConfig {
             redis_url: None,
             redis_key_prefix: "switchyard:gov:".into(),
             counters_flush_every: Duration::from_secs(1),
+            currency: switchyard_core::pricing::Currency::default(),
         }
     }
 }

@@ -4,23 +4,13 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
 use common::{assert_error_shape, chat, TestGateway};
 use serde_json::{json, Value};
 use switchyard_gateway::{Gateway, ServerConfig, StartError};
 use switchyard_mock::{MockOptions, MockUpstream};
 
-fn server_config(app_dir: &Path) -> ServerConfig {
-    ServerConfig {
-        host: "127.0.0.1".into(),
-        port: 0,
-        app_dir: app_dir.to_owned(),
-        shutdown_grace: Duration::from_secs(5),
-        max_request_body_bytes: 1024 * 1024,
-        ..ServerConfig::default()
-    }
-}
+use common::test_config as server_config;
 
 async fn mock() -> MockUpstream {
     switchyard_mock::start(MockOptions::default()).await.unwrap()
@@ -356,22 +346,19 @@ fn governed(dedicated: &MockUpstream, shared: &MockUpstream, mode: &str) -> Valu
             "id": "vk-web", "name": "web app", "value": "env.SWITCHYARD_TEST_FILE_VK",
             "team_id": "acme-web", "rate_limit_id": "rl-web",
             "provider_configs": [{"provider": "mittwald-shared", "allowed_models": ["*"]}]
-        }]
+        }],
+        // The key has a budget, and a budget never passes a call it cannot price: the file prices
+        // the shared model its key calls.
+        "pricing_overrides": [{"provider": "mittwald-shared", "model": "gpt-oss-120b",
+                               "input_cost_per_million_tokens": 100.0, "output_cost_per_million_tokens": 200.0}]
     });
     file
 }
 
-/// The file's key has a budget, and a budget never passes a call it cannot price: the operator sets
-/// the shared model's price (through the API; `config.json` price overrides are not applied).
-async fn price_the_shared_model(gw: &TestGateway) {
-    let (s, b) = gw
-        .post(
-            "/api/governance/pricing-overrides",
-            json!({"provider": "mittwald-shared", "model": "gpt-oss-120b",
-                   "input_cost_per_million_tokens": 0.1, "output_cost_per_million_tokens": 0.2}),
-        )
-        .await;
-    assert!(s == 200 || s == 409, "{b}");
+/// What the file's key has spent of its budget, from its virtual-key view.
+async fn spent(gw: &TestGateway) -> f64 {
+    let (_, vk) = gw.get("/api/governance/virtual-keys/vk-web").await;
+    vk["virtual_key"]["budgets"][0]["current_usage"].as_f64().unwrap()
 }
 
 /// Status of a chat call made with `vk` (or none).
@@ -407,8 +394,19 @@ async fn file_governance_admits_its_key_enforces_auth_and_seeds_in_split_mode() 
     write(dir.path(), &governed(&dedicated, &shared, "split"));
 
     let gw = TestGateway::start_with(server_config(dir.path())).await;
-    price_the_shared_model(&gw).await;
     assert_eq!(chat_with_key(&gw, Some(FILE_VK)).await, 200);
+    // Charged at the file's price: "Hello there" is 2 prompt tokens, the echo's answer 3.
+    let expected = 2.0 * 100.0 / 1e6 + 3.0 * 200.0 / 1e6;
+    assert!(
+        (spent(&gw).await - expected).abs() < 1e-12,
+        "{}",
+        spent(&gw).await
+    );
+    let (_, prices) = gw.get("/api/governance/pricing-overrides").await;
+    assert_eq!(
+        prices["pricing_overrides"][0]["model"], "gpt-oss-120b",
+        "{prices}"
+    );
     assert_eq!(chat_with_key(&gw, None).await, 401, "the file enforces auth");
     assert_eq!(
         chat_with_key(&gw, Some("sk-bf-not-a-known-key-000000000")).await,
@@ -455,7 +453,6 @@ async fn file_governance_admits_its_key_enforces_auth_and_seeds_in_split_mode() 
 
     // "split": what the store has is left alone; nothing the file lacks is deleted.
     let gw = TestGateway::start_with(server_config(dir.path())).await;
-    price_the_shared_model(&gw).await;
     assert_eq!(vk_ids(&gw).await, ["vk-api", "vk-web"]);
     let (_, vk) = gw.get("/api/governance/virtual-keys/vk-web").await;
     assert_eq!(vk["virtual_key"]["name"], "renamed");
@@ -478,7 +475,6 @@ async fn source_of_truth_config_json_makes_governance_equal_to_the_file() {
     write(dir.path(), &file);
 
     let gw = TestGateway::start_with(server_config(dir.path())).await;
-    price_the_shared_model(&gw).await;
     let (s, _) = gw
         .post(
             "/api/governance/virtual-keys",
@@ -507,7 +503,6 @@ async fn source_of_truth_config_json_makes_governance_equal_to_the_file() {
     file["governance"]["virtual_keys"][0]["value"] = json!(NEW_VALUE);
     write(dir.path(), &file);
     let gw = TestGateway::start_with(server_config(dir.path())).await;
-    price_the_shared_model(&gw).await;
     assert_eq!(vk_ids(&gw).await, ["vk-web"], "keys not in the file are deleted");
     let (_, teams) = gw.get("/api/governance/teams").await;
     assert_eq!(teams["count"], 1, "{teams}");
@@ -530,7 +525,6 @@ async fn a_file_only_config_applies_its_governance_too() {
     write(dir.path(), &file);
 
     let gw = TestGateway::start_with(server_config(dir.path())).await;
-    price_the_shared_model(&gw).await;
     assert_eq!(chat_with_key(&gw, Some(FILE_VK)).await, 200);
     assert_eq!(chat_with_key(&gw, None).await, 401);
     gw.stop().await;
@@ -553,6 +547,21 @@ async fn a_bad_governance_field_stops_the_start_with_the_field_named() {
     assert!(
         err.to_string()
             .contains("config.json: error at governance.virtual_keys[0].budgets[0].reset_duration"),
+        "{err}"
+    );
+
+    write(
+        dir.path(),
+        &json!({"governance": {"pricing_overrides": [{"provider": "p", "model": "m",
+            "input_cost_per_million_tokens": -1, "output_cost_per_million_tokens": 1}]}}),
+    );
+    let err = Gateway::bind(&server_config(dir.path()))
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("error at governance.pricing_overrides[0].input_cost_per_million_tokens"),
         "{err}"
     );
 

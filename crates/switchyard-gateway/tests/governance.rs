@@ -215,7 +215,8 @@ async fn budget_exhausted_is_402_at_every_level() {
     assert_eq!(err["code"], "budget_exceeded");
     assert!(
         err["message"].as_str().unwrap().starts_with(
-            "budget exhausted: virtual key 'small' has spent $0.016000 of its $0.012000 per 1h budget"
+            "budget exhausted: virtual key 'small' (1h): spent 0.016000 USD, 0.000000 USD reserved by \
+             calls in flight, limit 0.012000 USD"
         ),
         "{err}"
     );

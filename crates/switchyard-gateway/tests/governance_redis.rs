@@ -91,3 +91,32 @@ async fn redis_admission_has_no_check_then_set_race() {
     assert_eq!(admitted, 7);
     assert_eq!(c.read(&["inflight".into()]).await.unwrap(), vec![7]);
 }
+
+/// A budget refusal reads the budget's reservation companion in the same script: what calls in
+/// flight hold is reported apart from what settled calls spent, in Redis as in memory.
+#[tokio::test]
+async fn redis_budget_refusals_tell_reserved_from_spent() {
+    use switchyard_core::governance::admission::reserved_counter;
+    let c = counters("reserved").await;
+    let with_reservation = |add: i64| {
+        [
+            check("usd", LimitKind::Budget, 100, add),
+            LimitCheck {
+                counter: reserved_counter("usd"),
+                kind: LimitKind::Reserved,
+                max: i64::MAX,
+                ..check("usd", LimitKind::Budget, 100, add)
+            },
+        ]
+    };
+    // One call settled at 30 (reserved 120, then corrected), one in flight holding 120.
+    let first = with_reservation(120);
+    assert!(c.admit(&first, 0).await.unwrap().is_ok());
+    c.apply(&[("usd".into(), 30 - 120), (reserved_counter("usd"), -120)])
+        .await
+        .unwrap();
+    assert!(c.admit(&with_reservation(120), 0).await.unwrap().is_ok());
+    let r = c.admit(&with_reservation(120), 0).await.unwrap().unwrap_err();
+    assert_eq!(r.kind, LimitKind::Budget);
+    assert_eq!((r.current, r.reserved, r.spent()), (150, 120, 30));
+}

@@ -1,6 +1,7 @@
 //! Spend that holds: every stream is metered whether or not the client asked for usage (and the
 //! client still sees only what it asked for), a body cannot name a field twice to pick a cheaper
-//! reading, and a stream cut after its headers is an error in the request log.
+//! reading, a stream cut after its headers is an error in the request log, and an upstream that
+//! reports no usage is charged an estimate (flagged in the row), never 0.
 
 mod common;
 
@@ -12,6 +13,8 @@ use switchyard_mock::{start, MockOptions, MockUpstream};
 
 const PROVIDER: &str = "mittwald";
 const PER_M: f64 = 1000.0;
+/// The mock's model that never reports usage, in a JSON answer or a stream.
+const NO_USAGE: &str = "nousage-echo";
 
 async fn setup() -> (TestGateway, MockUpstream, tempfile::TempDir) {
     let mock = start(MockOptions::default()).await.unwrap();
@@ -24,7 +27,7 @@ async fn setup() -> (TestGateway, MockUpstream, tempfile::TempDir) {
         json!({"network_config": {"max_retries": 0}}),
     )
     .await;
-    for model in ["m", "cut"] {
+    for model in ["m", "cut", NO_USAGE] {
         let (s, b) = gw
             .post(
                 "/api/governance/pricing-overrides",
@@ -244,4 +247,85 @@ async fn the_log_row_names_the_model_that_answered() {
     let id = rows[0]["id"].as_str().unwrap();
     let (_, one) = gw.get(&format!("/api/logs/{id}")).await;
     assert_eq!(one["served_model"], "successor-of-llama", "{one}");
+}
+
+/// The answer text a client got: a JSON answer's message, or a stream's content deltas.
+fn answer_text(body: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        return v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+    }
+    events(body)
+        .into_iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_upstream_without_usage_is_charged_an_estimate_never_zero() {
+    let (gw, mock, _dir) = setup().await;
+    let budget = json!([{"max_limit": 100.0, "reset_duration": "1d"}]);
+    let (vk_id, key) = common::create_vk(&gw, json!({"name": "estimated", "budgets": budget})).await;
+    let mut charged = 0.0;
+    for stream in [false, true] {
+        let mut body = chat(&format!("{PROVIDER}/{NO_USAGE}"));
+        body["stream"] = json!(stream);
+        let raw = serde_json::to_vec(&body).unwrap();
+        let r = gw
+            .http
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(raw.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let text = answer_text(&r.text().await.unwrap());
+        assert!(!text.is_empty());
+        assert_eq!(mock.requests().len(), if stream { 2 } else { 1 });
+
+        // The rule: request bytes / 4 in, answer text bytes / 4 out, rounded up.
+        let (input, output) = (raw.len().div_ceil(4) as i64, text.len().div_ceil(4) as i64);
+        let row = &rows(
+            &gw,
+            &format!("virtual_key_ids={vk_id}"),
+            if stream { 2 } else { 1 },
+        )
+        .await[0];
+        assert_eq!(row["stream"], stream, "{row}");
+        assert_eq!(row["usage_estimated"], true, "{row}");
+        assert_eq!(
+            (row["input_tokens"].as_i64(), row["output_tokens"].as_i64()),
+            (Some(input), Some(output)),
+            "{row}"
+        );
+        let cost = row["cost_usd"].as_f64().unwrap();
+        assert!(
+            (cost - (input + output) as f64 * PER_M / 1e6).abs() < 1e-9,
+            "{row}"
+        );
+        charged += cost;
+    }
+    let (_, view) = gw.get(&format!("/api/governance/virtual-keys/{vk_id}")).await;
+    let used = view["virtual_key"]["budgets"][0]["current_usage"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (used - charged).abs() < 1e-9,
+        "the budget is charged the estimates: {view}"
+    );
+
+    // A reporting upstream's row is not flagged.
+    assert_eq!(
+        gw.post("/v1/chat/completions", chat(&format!("{PROVIDER}/m")))
+            .await
+            .0,
+        200
+    );
+    let row = &rows(&gw, "", 3).await[0];
+    assert_eq!(row["usage_estimated"], false, "{row}");
 }

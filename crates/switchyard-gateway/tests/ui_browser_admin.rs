@@ -1,6 +1,6 @@
 //! The web UI's admin pages in real headless Chromium (see `ui_browser.rs` for the set-up and the
 //! skip switch): logging in through the login page with CSRF-protected changes and logging out, and
-//! creating and pausing a virtual key; the MCP page.
+//! creating and pausing a virtual key; the MCP page; the Guardrails page; an EUR deployment showing euros.
 
 mod common;
 
@@ -265,4 +265,37 @@ async fn guardrails_page(b: &Browser, gw: &TestGateway) -> anyhow::Result<()> {
     );
     shot(b, "guardrails", WIDTH, HEIGHT).await?;
     Ok(())
+}
+
+/// An EUR deployment (`--currency EUR`): the Virtual Keys page shows budgets in euros and asks for a
+/// new key's budget in EUR.
+#[tokio::test]
+async fn an_eur_deployment_shows_euros() {
+    if browser::skipped() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start_with(ServerConfig {
+        currency: switchyard_core::pricing::Currency::parse("EUR").unwrap(),
+        ..common::test_config(dir.path())
+    })
+    .await;
+    common::create_vk(
+        &gw,
+        json!({"name": "eur-app", "budgets": [{"max_limit": 5.0, "reset_duration": "1d"}]}),
+    )
+    .await;
+    let b = start_browser().await;
+    let result = async {
+        b.goto(&gw.url("/#/keys")).await?;
+        let row = b.wait_contains("#vk-table", "eur-app").await?;
+        anyhow::ensure!(row.contains("€0 of €5.00 / 1d"), "budget in euros: {row}");
+        anyhow::ensure!(!row.contains('$'), "no dollars: {row}");
+        b.click("#vk-new").await?;
+        b.wait_contains("#vk-dialog", "Budget (EUR)").await?;
+        Ok(())
+    }
+    .await;
+    let console = finish(b, result, "eur-failure").await;
+    assert!(console.is_empty(), "browser console errors: {console:#?}");
 }

@@ -71,6 +71,7 @@ where
         served_model: get(row, 31)?,
         cache_hit: get(row, 32)?,
         guardrails: get(row, 33)?,
+        usage_estimated: get(row, 34)?,
         id,
     })
 }

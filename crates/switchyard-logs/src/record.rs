@@ -58,6 +58,10 @@ pub struct LogRecord {
     /// `false` when no price was known for the model: such calls are counted apart in the stats
     /// instead of being summed as free.
     pub cost_known: bool,
+    /// `true` when the upstream reported no usage and the token counts (and cost) are the gateway's
+    /// estimate: request bytes / 4 for the input, the answer's text bytes / 4 for the output.
+    #[serde(default)]
+    pub usage_estimated: bool,
     pub user_agent: Option<String>,
     /// The request body, only when content logging is on; the caller caps its size.
     pub request_body: Option<String>,
@@ -112,6 +116,7 @@ impl LogRecord {
             cached_tokens: None,
             cost_usd: None,
             cost_known: false,
+            usage_estimated: false,
             user_agent: None,
             request_body: None,
             response_body: None,

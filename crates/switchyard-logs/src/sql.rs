@@ -140,7 +140,7 @@ pub(crate) const RECORD_COLUMNS: &str = "id, timestamp_ms, route, request_type, 
      model, key_id, key_name, virtual_key_id, team_id, customer_id, status, error_type, error_message, \
      stream, attempts, fallback_index, trail, latency_ms, upstream_latency_ms, overhead_ms, ttft_ms, \
      input_tokens, output_tokens, cached_tokens, cost_usd, cost_known, user_agent, request_body, \
-     response_body, served_model, cache_hit, guardrails";
+     response_body, served_model, cache_hit, guardrails, usage_estimated";
 
 /// A latency that is not a finite, non-negative number is stored as 0 rather than failing the whole
 /// batch over one caller's bad clock reading.
@@ -205,6 +205,7 @@ pub(crate) fn insert_logs(dialect: Dialect, rows: &[LogRecord]) -> Sql {
             Param::OptText(r.served_model.clone()),
             Param::Bool(r.cache_hit),
             Param::OptText(r.guardrails.clone()),
+            Param::Bool(r.usage_estimated),
             Param::I64(latency_bucket(latency) as i64),
             Param::I64(r.total_tokens()),
         ];

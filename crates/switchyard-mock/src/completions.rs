@@ -37,7 +37,9 @@ pub(crate) async fn chat(shared: &Arc<Shared>, body: &Bytes) -> Reply {
         Err(reply) => return reply,
     };
 
-    let include_usage = req.stream_options.and_then(|o| o.include_usage) == Some(true);
+    // `nousage*` models never report usage, whatever the client asks (some self-hosted servers).
+    let include_usage =
+        req.stream_options.and_then(|o| o.include_usage) == Some(true) && !model.starts_with("nousage");
     // `*reason*` models always think, like gpt-oss and Qwen3 on vLLM with a reasoning parser.
     let thinking = model.contains("reason")
         || req
@@ -290,7 +292,7 @@ fn chat_completion(
             logprobs: (),
             finish_reason,
         }],
-        usage,
+        usage: (!model.starts_with("nousage")).then_some(usage),
         system_fingerprint: (),
     })
 }

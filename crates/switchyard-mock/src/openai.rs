@@ -208,7 +208,9 @@ pub(crate) struct ChatCompletion<'a> {
     pub(crate) created: u64,
     pub(crate) model: &'a str,
     pub(crate) choices: [ChatChoice<'a>; 1],
-    pub(crate) usage: Usage,
+    /// `None` (left out) for `nousage*` models: an upstream that reports no usage at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) usage: Option<Usage>,
     pub(crate) system_fingerprint: (),
 }
 

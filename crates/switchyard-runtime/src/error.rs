@@ -216,7 +216,9 @@ impl GatewayError {
                 LimitKind::Budget => ("budget_exceeded", None, Some("budget_exceeded")),
                 LimitKind::Requests => ("rate_limit_error", None, Some("rate_limit_exceeded")),
                 LimitKind::Tokens => ("rate_limit_error", None, Some("token_limit_exceeded")),
-                LimitKind::Concurrency => ("rate_limit_error", None, Some("concurrency_limit_exceeded")),
+                LimitKind::Concurrency | LimitKind::Reserved => {
+                    ("rate_limit_error", None, Some("concurrency_limit_exceeded"))
+                }
             },
             _ => (default_type_for_status(status), None, None),
         };
@@ -270,8 +272,42 @@ struct ErrorResponseBody<'a> {
     is_bifrost_error: bool,
     status_code: u16,
     error: ErrorDetail,
+    /// A budget refusal's amounts, apart: spent by settled calls, reserved by calls in flight, limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    budget: Option<BudgetRefusal>,
     #[serde(skip_serializing_if = "is_empty_context")]
     extra_fields: &'a ErrorContext,
+}
+
+#[derive(Serialize)]
+struct BudgetRefusal {
+    level: switchyard_core::governance::Level,
+    name: String,
+    reset_duration: Option<String>,
+    spent: f64,
+    reserved: f64,
+    limit: f64,
+    currency: String,
+    resets_in_seconds: u64,
+}
+
+impl BudgetRefusal {
+    fn of(error: &GatewayError) -> Option<BudgetRefusal> {
+        use switchyard_core::governance::admission::nanos_to_usd;
+        let GatewayError::Limited(r) = error else {
+            return None;
+        };
+        (r.kind == LimitKind::Budget).then(|| BudgetRefusal {
+            level: r.level,
+            name: r.level_name.clone(),
+            reset_duration: r.duration.map(|d| d.to_string()),
+            spent: nanos_to_usd(r.spent()),
+            reserved: nanos_to_usd(r.reserved),
+            limit: nanos_to_usd(r.max),
+            currency: r.currency.code().to_owned(),
+            resets_in_seconds: r.retry_after_secs,
+        })
+    }
 }
 
 fn is_empty_context(c: &&ErrorContext) -> bool {
@@ -305,6 +341,7 @@ impl IntoResponse for ApiError {
                 is_bifrost_error: !matches!(self.error, GatewayError::Upstream { .. }),
                 status_code: status.as_u16(),
                 error: detail,
+                budget: BudgetRefusal::of(&self.error),
                 extra_fields: &self.context,
             };
             let json = serde_json::to_vec(&body).expect("error bodies always serialise");
@@ -373,19 +410,22 @@ fn rejection_headers(r: &switchyard_core::governance::Rejection) -> Vec<(&'stati
             ));
             h.push(("x-ratelimit-reset-tokens", reset));
         }
-        LimitKind::Concurrency => {
+        LimitKind::Concurrency | LimitKind::Reserved => {
             h.push(("x-ratelimit-limit-concurrency", r.max.to_string()));
             h.push(("x-ratelimit-remaining-concurrency", "0".into()));
         }
         LimitKind::Budget => {
-            h.push((
-                "x-ratelimit-limit-budget-usd",
-                format!(
-                    "{:.6}",
-                    switchyard_core::governance::admission::nanos_to_usd(r.max)
-                ),
-            ));
-            h.push(("x-ratelimit-remaining-budget-usd", "0".into()));
+            let limit = format!(
+                "{:.6}",
+                switchyard_core::governance::admission::nanos_to_usd(r.max)
+            );
+            if r.currency.is_usd() {
+                h.push(("x-ratelimit-limit-budget-usd", limit.clone()));
+                h.push(("x-ratelimit-remaining-budget-usd", "0".into()));
+            }
+            h.push(("x-ratelimit-limit-budget", limit));
+            h.push(("x-ratelimit-remaining-budget", "0".into()));
+            h.push(("x-ratelimit-budget-currency", r.currency.code().to_owned()));
             h.push(("x-ratelimit-reset-budget", reset));
         }
     }

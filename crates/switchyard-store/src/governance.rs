@@ -4,7 +4,7 @@
 //! ([`PostgresGovernanceStore`]); both pass one contract suite (`tests/governance_contract.rs`).
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use switchyard_core::governance::{Group, VirtualKey};
 use switchyard_guardrails::Guardrail;
 
@@ -25,20 +25,7 @@ impl GroupKind {
     }
 }
 
-/// An operator's price for a provider's model, in USD per million tokens: for models the embedded table
-/// does not know (mittwald's) or prices that differ from the list.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PriceOverride {
-    pub provider: String,
-    pub model: String,
-    pub input_cost_per_million_tokens: f64,
-    pub output_cost_per_million_tokens: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_read_cost_per_million_tokens: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_write_cost_per_million_tokens: Option<f64>,
-}
+pub use switchyard_core::governance::PriceOverride;
 
 /// A persisted usage counter.
 #[derive(Clone, Debug, PartialEq, Eq)]

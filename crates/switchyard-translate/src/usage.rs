@@ -148,6 +148,56 @@ pub fn answer_facts(format: UsageFormat, body: &[u8]) -> AnswerFacts {
     }
 }
 
+/// Keys whose string values are text the model wrote (or its tool-call arguments), in any protocol:
+/// OpenAI's `content` / `reasoning_content` / `arguments` / `refusal`, Anthropic's `text` /
+/// `thinking` / `partial_json`, Gemini's `text`, the Responses API's string `delta`.
+const TEXT_KEYS: [&str; 9] = [
+    "content",
+    "text",
+    "arguments",
+    "partial_json",
+    "thinking",
+    "reasoning_content",
+    "reasoning",
+    "refusal",
+    "delta",
+];
+
+fn text_in(value: &serde_json::Value, key: Option<&str>) -> usize {
+    match value {
+        serde_json::Value::String(s) => key.filter(|k| TEXT_KEYS.contains(k)).map_or(0, |_| s.len()),
+        serde_json::Value::Array(items) => items.iter().map(|v| text_in(v, key)).sum(),
+        serde_json::Value::Object(map) => map.iter().map(|(k, v)| text_in(v, Some(k))).sum(),
+        _ => 0,
+    }
+}
+
+/// Bytes of model-written text in a JSON answer or one stream event's payload: the basis of the
+/// output estimate when an upstream reports no usage. Responses API events other than `*.delta`
+/// repeat text already sent (`*.done`, `response.completed`), so they count 0.
+pub fn text_bytes(json: &[u8]) -> usize {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(json) else {
+        return 0;
+    };
+    let repeats = value
+        .get("type")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|t| t.starts_with("response.") && !t.ends_with(".delta"));
+    if repeats {
+        return 0;
+    }
+    text_in(&value, None)
+}
+
+/// [`text_bytes`] of every `data:` line of one SSE event.
+pub fn event_text_bytes(event: &[u8]) -> usize {
+    event
+        .split(|&b| b == b'\n')
+        .filter_map(|line| line.strip_prefix(b"data:"))
+        .map(|data| text_bytes(data.trim_ascii()))
+        .sum()
+}
+
 /// Follows a stream's events and keeps the usage they report (OpenAI's usage chunk, Anthropic's
 /// `message_start`/`message_delta`, Gemini's `usageMetadata`, the Responses API's
 /// `response.completed`). Events without usage cost one substring search.
@@ -349,6 +399,39 @@ mod tests {
                 cache_write: 0
             })
         );
+    }
+
+    #[test]
+    fn text_is_counted_in_every_protocol_once() {
+        assert_eq!(
+            text_bytes(br#"{"choices":[{"message":{"role":"assistant","content":"hello"}}]}"#),
+            5
+        );
+        assert_eq!(
+            event_text_bytes(b"data: {\"choices\":[{\"delta\":{\"content\":\"ab\",\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n"),
+            4
+        );
+        assert_eq!(
+            text_bytes(br#"{"content":[{"type":"text","text":"hey"}],"model":"claude"}"#),
+            3
+        );
+        assert_eq!(
+            text_bytes(br#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"xyz"}}"#),
+            3
+        );
+        assert_eq!(
+            text_bytes(br#"{"candidates":[{"content":{"parts":[{"text":"four"}]}}]}"#),
+            4
+        );
+        assert_eq!(
+            text_bytes(br#"{"type":"response.output_text.delta","delta":"abc"}"#),
+            3
+        );
+        assert_eq!(
+            text_bytes(br#"{"type":"response.output_text.done","text":"abc"}"#),
+            0
+        );
+        assert_eq!(event_text_bytes(b"data: [DONE]\n\n"), 0);
     }
 
     #[test]

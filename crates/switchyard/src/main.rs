@@ -95,6 +95,10 @@ struct Cli {
     /// Prefix of this deployment's Redis keys.
     #[arg(long, env = "SWITCHYARD_REDIS_KEY_PREFIX", default_value = "switchyard:gov:")]
     redis_key_prefix: String,
+    /// The currency of every amount: price overrides, budgets, spend views, refusals, the UI (ISO 4217
+    /// code; no conversion). The embedded vendor price table (USD) applies only under USD.
+    #[arg(long, env = "SWITCHYARD_CURRENCY", default_value = "USD", value_parser = switchyard_core::pricing::Currency::parse)]
+    currency: switchyard_core::pricing::Currency,
     #[command(flatten)]
     security: security_args::SecurityArgs,
     #[command(subcommand)]
@@ -208,6 +212,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         security,
         redis_url: cli.redis_url.clone(),
         redis_key_prefix: cli.redis_key_prefix.clone(),
+        currency: cli.currency.clone(),
         ..ServerConfig::default()
     };
     let gateway = Gateway::bind(&config).await?;

@@ -30,7 +30,9 @@ async fn team_view(state: &AppState, g: &Group) -> Value {
 
 async fn team_view_with(state: &AppState, g: &Group, spend: &HashMap<String, f64>) -> Value {
     let meta: Value = load_meta(state, &team_meta(&g.id)).await;
-    team_record(g, spend.get(&g.id).copied().unwrap_or(0.0), &meta)
+    let mut out = team_record(g, spend.get(&g.id).copied().unwrap_or(0.0), &meta);
+    out["currency"] = state.governance.currency().code().into();
+    out
 }
 
 fn valid_id(field: &str, id: &str) -> Result<(), ValidationError> {
@@ -158,7 +160,9 @@ async fn customer_view(state: &AppState, g: &Group) -> Value {
         .get(&g.id)
         .copied()
         .unwrap_or(0.0);
-    customer_record(g, spend)
+    let mut out = customer_record(g, spend);
+    out["currency"] = state.governance.currency().code().into();
+    out
 }
 
 /// `POST /customer/new {user_id, alias?, max_budget, budget_duration, tpm_limit, rpm_limit}`.
@@ -220,7 +224,11 @@ pub async fn customer_list(State(state): State<Arc<AppState>>, _m: Master) -> An
     let out: Vec<Value> = snap
         .customers
         .iter()
-        .map(|g| customer_record(g, spend.get(&g.id).copied().unwrap_or(0.0)))
+        .map(|g| {
+            let mut out = customer_record(g, spend.get(&g.id).copied().unwrap_or(0.0));
+            out["currency"] = state.governance.currency().code().into();
+            out
+        })
         .collect();
     Ok(Json(Value::Array(out)))
 }

@@ -79,7 +79,9 @@ async fn record(state: &AppState, vk: &VirtualKey) -> Value {
         .get(&vk.id)
         .copied()
         .unwrap_or(0.0);
-    key_record(vk, &meta_of(state, &vk.id).await, spend)
+    let mut out = key_record(vk, &meta_of(state, &vk.id).await, spend);
+    out["currency"] = state.governance.currency().code().into();
+    out
 }
 
 /// `POST /key/generate`: a new key; the only answer that shows its value.

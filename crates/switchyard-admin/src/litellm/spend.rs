@@ -111,6 +111,7 @@ pub async fn logs(State(state): State<Arc<AppState>>, _m: Master, Query(q): Quer
         .iter()
         .map(|k| (k.id.as_str(), k.value_hash.as_str()))
         .collect();
+    let currency = state.governance.currency().code();
     let rows: Vec<Value> = page
         .logs
         .iter()
@@ -122,6 +123,7 @@ pub async fn logs(State(state): State<Arc<AppState>>, _m: Master, Query(q): Quer
                 "api_key": r.virtual_key_id.as_deref().and_then(|id| token_of.get(id)),
                 "spend": r.cost_usd.unwrap_or(0.0),
                 "cost_known": r.cost_known,
+                "currency": currency,
                 "model": r.model.as_deref().unwrap_or(&r.model_requested),
                 "model_group": r.model_requested,
                 "custom_llm_provider": r.provider,
@@ -185,6 +187,7 @@ pub async fn report(State(state): State<Arc<AppState>>, _m: Master, Query(q): Qu
                 "total_output_tokens": r.output_tokens,
                 "requests": r.requests,
                 "unknown_cost_requests": r.unknown_cost_requests,
+                "currency": state.governance.currency().code(),
             });
             match group {
                 SpendGroup::VirtualKey => {

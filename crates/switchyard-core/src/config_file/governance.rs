@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::{field, prefixed, substitute_env, ConfigFileError, SourceOfTruth};
 use crate::governance::{
-    hash_vk_value, vk_hint, Budget, Group, GroupInput, RateLimit, VirtualKey, VirtualKeyInput,
+    hash_vk_value, vk_hint, Budget, Group, GroupInput, PriceOverride, RateLimit, VirtualKey, VirtualKeyInput,
 };
 
 /// A file entity and whether the file set its creation time (otherwise the store's time is kept,
@@ -30,6 +30,9 @@ pub struct FileGovernance {
     pub customers: Vec<FileEntity<Group>>,
     pub teams: Vec<FileEntity<Group>>,
     pub virtual_keys: Vec<FileEntity<VirtualKey>>,
+    /// `pricing_overrides` (the management API's shape); `None` when the file has no such list, so
+    /// the stored prices are left alone whatever the source of truth.
+    pub pricing_overrides: Option<Vec<PriceOverride>>,
 }
 
 /// Fields Bifrost writes into its own exports that carry no configuration.
@@ -226,13 +229,7 @@ pub fn parse_governance(
             ));
         }
     }
-    for k in [
-        "routing_rules",
-        "pricing_overrides",
-        "model_configs",
-        "projects",
-        "auth_config",
-    ] {
+    for k in ["routing_rules", "model_configs", "projects", "auth_config"] {
         if gov.contains_key(k) {
             warnings.push(format!("governance.{k}: accepted but not applied"));
         }
@@ -241,7 +238,31 @@ pub fn parse_governance(
         customers: parse_groups(gov, "customers", false)?,
         teams: parse_groups(gov, "teams", true)?,
         virtual_keys: parse_virtual_keys(gov, env)?,
+        pricing_overrides: parse_prices(gov)?,
     })
+}
+
+/// `governance.pricing_overrides`: each entry read and validated as the API reads one; a provider's
+/// model listed twice is an error (which price would hold?).
+fn parse_prices(gov: &Map<String, Value>) -> Result<Option<Vec<PriceOverride>>, ConfigFileError> {
+    if !gov.contains_key("pricing_overrides") {
+        return Ok(None);
+    }
+    let mut out: Vec<PriceOverride> = Vec::new();
+    for (j, v) in list(gov, "pricing_overrides").iter().enumerate() {
+        let path = format!("governance.pricing_overrides[{j}]");
+        let p: PriceOverride = deserialize_at(v.clone(), &path)?;
+        p.validate()
+            .map_err(|e| field(format!("{path}.{}", e.field), e.message))?;
+        if out.iter().any(|o| o.provider == p.provider && o.model == p.model) {
+            return Err(field(
+                format!("{path}.model"),
+                format!("{}/{} is priced twice", p.provider, p.model),
+            ));
+        }
+        out.push(p);
+    }
+    Ok(Some(out))
 }
 
 /// One change to a governance store.
@@ -256,6 +277,9 @@ pub enum GovernanceStep {
     CreateVirtualKey(VirtualKey),
     UpdateVirtualKey(VirtualKey),
     DeleteVirtualKey(String),
+    PutPrice(PriceOverride),
+    /// (provider, model)
+    DeletePrice(String, String),
 }
 
 impl std::fmt::Display for GovernanceStep {
@@ -270,6 +294,8 @@ impl std::fmt::Display for GovernanceStep {
             GovernanceStep::CreateVirtualKey(k) => write!(f, "create virtual key {}", k.id),
             GovernanceStep::UpdateVirtualKey(k) => write!(f, "update virtual key {}", k.id),
             GovernanceStep::DeleteVirtualKey(id) => write!(f, "delete virtual key {id}"),
+            GovernanceStep::PutPrice(p) => write!(f, "price {}/{}", p.provider, p.model),
+            GovernanceStep::DeletePrice(p, m) => write!(f, "delete price {p}/{m}"),
         }
     }
 }
@@ -279,6 +305,7 @@ pub struct StoredGovernance<'a> {
     pub virtual_keys: &'a [VirtualKey],
     pub teams: &'a [Group],
     pub customers: &'a [Group],
+    pub pricing_overrides: &'a [PriceOverride],
 }
 
 /// Creation time and id decide nothing about whether an entity changed.
@@ -368,5 +395,40 @@ pub fn plan_governance(
         }
     }
     // A key whose value changed goes first: its old row holds the id the new one needs.
-    recreated.into_iter().chain(upserts).chain(deletes).collect()
+    let prices = plan_prices(file, authoritative, stored);
+    recreated
+        .into_iter()
+        .chain(upserts)
+        .chain(deletes)
+        .chain(prices)
+        .collect()
+}
+
+/// The price steps: `Split` sets the prices the store lacks; `File` also replaces those that differ and
+/// deletes those the file does not list. A file without `pricing_overrides` changes no price.
+fn plan_prices(
+    file: &FileGovernance,
+    authoritative: bool,
+    stored: &StoredGovernance<'_>,
+) -> Vec<GovernanceStep> {
+    let Some(declared) = &file.pricing_overrides else {
+        return Vec::new();
+    };
+    let same_key = |a: &PriceOverride, b: &PriceOverride| a.provider == b.provider && a.model == b.model;
+    let mut out = Vec::new();
+    for p in declared {
+        match stored.pricing_overrides.iter().find(|s| same_key(s, p)) {
+            None => out.push(GovernanceStep::PutPrice(p.clone())),
+            Some(s) if authoritative && s != p => out.push(GovernanceStep::PutPrice(p.clone())),
+            Some(_) => {}
+        }
+    }
+    if authoritative {
+        for s in stored.pricing_overrides {
+            if !declared.iter().any(|p| same_key(s, p)) {
+                out.push(GovernanceStep::DeletePrice(s.provider.clone(), s.model.clone()));
+            }
+        }
+    }
+    out
 }

@@ -601,6 +601,7 @@ fn governance_plan_seeds_in_split_and_makes_equal_in_config_json() {
         virtual_keys: &[],
         teams: &[],
         customers: &[],
+        pricing_overrides: &[],
     };
     let steps = plan_governance(g, SourceOfTruth::Split, &empty);
     let names: Vec<String> = steps.iter().map(ToString::to_string).collect();
@@ -631,6 +632,7 @@ fn governance_plan_seeds_in_split_and_makes_equal_in_config_json() {
         virtual_keys: &keys,
         teams: &teams,
         customers: &customers,
+        pricing_overrides: &[],
     };
     assert!(plan_governance(g, SourceOfTruth::Split, &stored).is_empty());
 

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::model::{Budget, RateLimit};
 use super::window::ResetDuration;
+use crate::pricing::Currency;
 
 /// Budget amounts are counted in nano-USD so counters are integers (atomic `INCRBY` in Redis, no
 /// float drift from many small charges).
@@ -32,6 +33,10 @@ pub enum LimitKind {
     Requests,
     Tokens,
     Concurrency,
+    /// The part of a budget counter held by calls in flight (their estimates): a companion that
+    /// follows each budget check, never refuses, and is given back at settlement, so a refusal can
+    /// tell spent from reserved.
+    Reserved,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -104,6 +109,7 @@ impl LimitCheck {
         match self.kind {
             LimitKind::Requests | LimitKind::Concurrency => current.saturating_add(self.add) <= self.max,
             LimitKind::Budget | LimitKind::Tokens => current < self.max,
+            LimitKind::Reserved => true,
         }
     }
 
@@ -116,6 +122,11 @@ impl LimitCheck {
         }
         (self.window_end_ms - now_ms).max(1000) + 60 * 1000
     }
+}
+
+/// The companion counter of a budget counter: what calls in flight have reserved of it.
+pub fn reserved_counter(budget_counter: &str) -> String {
+    format!("{budget_counter}:reserved")
 }
 
 /// Every counter the request must fit, across all levels, in a fixed order (levels as given; per
@@ -165,14 +176,22 @@ pub fn limit_checks(levels: &[LevelLimits<'_>], now_ms: i64, estimate: Estimate)
             }
         }
         for b in l.budgets {
-            out.push(check(
+            let budget = check(
                 LimitKind::Budget,
                 "usd",
                 usd_to_nanos(b.max_limit),
                 estimate.cost_nanos,
                 b.reset_duration,
                 b.calendar_aligned,
-            ));
+            );
+            let reserved = LimitCheck {
+                counter: reserved_counter(&budget.counter),
+                kind: LimitKind::Reserved,
+                max: i64::MAX,
+                ..budget.clone()
+            };
+            out.push(budget);
+            out.push(reserved);
         }
     }
     out
@@ -192,7 +211,7 @@ pub fn settlement(checks: &[LimitCheck], cost_nanos: i64, tokens: i64) -> Vec<(S
             let delta = match c.kind {
                 LimitKind::Budget => cost_nanos - c.add,
                 LimitKind::Tokens => tokens - c.add,
-                LimitKind::Concurrency => -c.add,
+                LimitKind::Concurrency | LimitKind::Reserved => -c.add,
                 LimitKind::Requests => 0,
             };
             (delta != 0).then(|| (c.counter.clone(), delta))
@@ -207,7 +226,12 @@ pub struct Rejection {
     pub level: Level,
     pub level_name: String,
     pub max: i64,
+    /// The counter's value: for a budget, spent plus what calls in flight reserved.
     pub current: i64,
+    /// For a budget: what calls in flight reserved of `current` (their estimates); 0 otherwise.
+    pub reserved: i64,
+    /// The operator's currency, for a budget's message.
+    pub currency: Currency,
     pub duration: Option<ResetDuration>,
     /// Seconds until the window resets (at least 1).
     pub retry_after_secs: u64,
@@ -215,7 +239,8 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    pub fn new(check: &LimitCheck, current: i64, now_ms: i64) -> Rejection {
+    /// `reserved`: the value of the check's companion `Reserved` counter, for a budget.
+    pub fn new(check: &LimitCheck, current: i64, reserved: i64, now_ms: i64) -> Rejection {
         let retry_after_secs = match check.kind {
             LimitKind::Concurrency => 1,
             _ => ((check.window_end_ms - now_ms).max(0) as u64)
@@ -228,10 +253,27 @@ impl Rejection {
             level_name: check.level_name.clone(),
             max: check.max,
             current,
+            reserved: if check.kind == LimitKind::Budget {
+                reserved.clamp(0, current.max(0))
+            } else {
+                0
+            },
+            currency: Currency::default(),
             duration: check.duration,
             retry_after_secs,
             reset_at_ms: check.window_end_ms,
         }
+    }
+
+    /// The amount settled calls have spent of a budget (its counter less what is in flight).
+    pub fn spent(&self) -> i64 {
+        (self.current - self.reserved).max(0)
+    }
+
+    /// The same rejection, its amounts named in `currency`.
+    pub fn in_currency(mut self, currency: Currency) -> Rejection {
+        self.currency = currency;
+        self
     }
 
     pub fn message(&self) -> String {
@@ -239,10 +281,14 @@ impl Rejection {
         let per = self.duration.map(|d| format!(" per {d}")).unwrap_or_default();
         match self.kind {
             LimitKind::Budget => format!(
-                "budget exhausted: {who} has spent ${:.6} of its ${:.6}{per} budget; it resets in {} s",
-                nanos_to_usd(self.current),
+                "budget exhausted: {who}{}: spent {:.6} {cur}, {:.6} {cur} reserved by calls in flight, \
+                 limit {:.6} {cur}; it resets in {} s",
+                self.duration.map(|d| format!(" ({d})")).unwrap_or_default(),
+                nanos_to_usd(self.spent()),
+                nanos_to_usd(self.reserved),
                 nanos_to_usd(self.max),
-                self.retry_after_secs
+                self.retry_after_secs,
+                cur = self.currency,
             ),
             LimitKind::Requests => format!(
                 "rate limit exceeded: {who} allows {} requests{per}; retry in {} s",
@@ -256,6 +302,7 @@ impl Rejection {
                 "concurrency limit reached: {who} allows {} requests in flight at once",
                 self.max
             ),
+            LimitKind::Reserved => format!("{who}: reservations never refuse"),
         }
     }
 }
@@ -316,13 +363,18 @@ mod tests {
                 "vk:v:req:1m:60000",
                 "vk:v:tok:1m:60000",
                 "vk:v:usd:1h:0",
-                "team:t:usd:1h:0"
+                "vk:v:usd:1h:0:reserved",
+                "team:t:usd:1h:0",
+                "team:t:usd:1h:0:reserved"
             ]
         );
-        assert_eq!(first_violation(&checks, &[1, 9, 999, 999_999_999, 0]), None);
-        assert_eq!(first_violation(&checks, &[2, 0, 0, 0, 0]), Some(0));
-        assert_eq!(first_violation(&checks, &[0, 10, 0, 0, 0]), Some(1));
-        assert_eq!(first_violation(&checks, &[0, 0, 0, 0, 5_000_000_000]), Some(4));
+        assert_eq!(first_violation(&checks, &[1, 9, 999, 999_999_999, 0, 0, 0]), None);
+        assert_eq!(first_violation(&checks, &[2, 0, 0, 0, 0, 0, 0]), Some(0));
+        assert_eq!(first_violation(&checks, &[0, 10, 0, 0, 0, 0, 0]), Some(1));
+        assert_eq!(
+            first_violation(&checks, &[0, 0, 0, 0, i64::MAX, 5_000_000_000, 0]),
+            Some(5)
+        );
         let settle = settlement(&checks, 300, 50);
         assert_eq!(
             settle,
@@ -330,10 +382,22 @@ mod tests {
                 ("vk:v:inflight".to_string(), -1),
                 ("vk:v:tok:1m:60000".to_string(), 10),
                 ("vk:v:usd:1h:0".to_string(), -200),
-                ("team:t:usd:1h:0".to_string(), -200)
+                ("vk:v:usd:1h:0:reserved".to_string(), -500),
+                ("team:t:usd:1h:0".to_string(), -200),
+                ("team:t:usd:1h:0:reserved".to_string(), -500)
             ]
         );
-        let r = Rejection::new(&checks[1], 10, 90_000);
+        let budget = Rejection::new(&checks[3], 1_200_000_000, 400_000_000, 90_000)
+            .in_currency(Currency::parse("EUR").unwrap());
+        assert_eq!(budget.spent(), 800_000_000);
+        assert!(
+            budget
+                .message()
+                .contains("spent 0.800000 EUR, 0.400000 EUR reserved by calls in flight, limit 1.000000 EUR"),
+            "{}",
+            budget.message()
+        );
+        let r = Rejection::new(&checks[1], 10, 0, 90_000);
         assert_eq!(r.retry_after_secs, 30);
         assert_eq!(
             r.message(),

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::admission::{usd_to_nanos, Estimate};
-use crate::pricing::Prices;
+use crate::pricing::{Prices, TokenUsage};
 
 /// Output tokens assumed when the request sets no cap: generous, so the estimate errs high.
 pub const DEFAULT_OUTPUT_TOKENS: u64 = 4096;
@@ -37,6 +37,18 @@ pub fn output_cap(body: &[u8]) -> Option<u64> {
         .or(caps.generation_config.and_then(|g| g.max_output_tokens))
 }
 
+/// The usage charged when an upstream answered without reporting any: the request body's bytes / 4
+/// for the input (the same rule as the reservation) and the bytes of the text the answer relayed / 4
+/// for the output, each rounded up. A request always has a body, so the estimate is never 0.
+pub fn estimated_usage(request_bytes: usize, answer_text_bytes: usize) -> TokenUsage {
+    TokenUsage {
+        input: (request_bytes as u64).div_ceil(BYTES_PER_TOKEN).max(1),
+        output: (answer_text_bytes as u64).div_ceil(BYTES_PER_TOKEN),
+        cache_read: 0,
+        cache_write: 0,
+    }
+}
+
 /// The estimate for a body of `body_len` bytes asking for at most `output_cap` tokens. Without a price
 /// the cost part is 0 (the real cost will be unknown too, and flagged as such).
 pub fn estimate(body_len: usize, output_cap: Option<u64>, price: Option<&Prices>) -> Estimate {
@@ -67,6 +79,13 @@ mod tests {
         );
         assert_eq!(output_cap(br#"{"model":"m"}"#), None);
         assert_eq!(output_cap(b"not json"), None);
+    }
+
+    #[test]
+    fn usage_without_a_report_is_estimated_from_bytes_and_never_zero() {
+        let u = estimated_usage(401, 9);
+        assert_eq!((u.input, u.output), (101, 3));
+        assert_eq!(estimated_usage(0, 0).input, 1);
     }
 
     #[test]

@@ -5,12 +5,14 @@
 pub mod admission;
 pub mod estimate;
 pub mod model;
+pub mod price;
 pub mod window;
 
 pub use admission::{Estimate, Level, LevelLimits, LimitCheck, LimitKind, Rejection};
 pub use model::{
     Budget, Denial, Group, GroupInput, ProviderRule, RateLimit, VirtualKey, VirtualKeyInput, VK_PREFIX,
 };
+pub use price::PriceOverride;
 pub use window::ResetDuration;
 
 use sha2::{Digest, Sha256};

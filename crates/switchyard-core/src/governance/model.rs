@@ -205,7 +205,7 @@ pub fn validate_budgets(prefix: &str, budgets: &[Budget]) -> Result<(), Validati
         if !b.max_limit.is_finite() || b.max_limit < 0.0 {
             return Err(ValidationError::new(
                 format!("{prefix}budgets[{i}].max_limit"),
-                "must be a USD amount of 0 or more",
+                "must be an amount of 0 or more (in the operator's currency)",
             ));
         }
         if budgets[..i].iter().any(|o| o.reset_duration == b.reset_duration) {

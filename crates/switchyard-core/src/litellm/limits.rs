@@ -59,7 +59,7 @@ pub fn apply_limits(
             if !max.is_finite() || max < 0.0 {
                 return Err(ValidationError::new(
                     "max_budget",
-                    "must be a USD amount of 0 or more",
+                    "must be an amount of 0 or more (in the operator's currency)",
                 ));
             }
             let reset_duration = window

@@ -22,13 +22,19 @@ pub async fn setup() -> (TestGateway, MockUpstream, tempfile::TempDir) {
 }
 
 pub async fn setup_in(dir: tempfile::TempDir) -> (TestGateway, MockUpstream, tempfile::TempDir) {
+    let gw = start_gateway(&dir).await;
+    let mock = serve_priced_provider(&gw).await;
+    (gw, mock, dir)
+}
+
+/// A mock behind `PROVIDER` (no retries), its model `m` priced at the operator rates.
+pub async fn serve_priced_provider(gw: &TestGateway) -> MockUpstream {
     let mock = start(MockOptions {
         api_key: Some(UPSTREAM_KEY.into()),
         ..Default::default()
     })
     .await
     .unwrap();
-    let gw = start_gateway(&dir).await;
     gw.add_openai_compatible(PROVIDER, &mock.base_url(), UPSTREAM_KEY)
         .await;
     gw.put(
@@ -36,8 +42,8 @@ pub async fn setup_in(dir: tempfile::TempDir) -> (TestGateway, MockUpstream, tem
         json!({"network_config": {"max_retries": 0}}),
     )
     .await;
-    price_at_the_operator_rates(&gw, "m").await;
-    (gw, mock, dir)
+    price_at_the_operator_rates(gw, "m").await;
+    mock
 }
 
 /// A pricing override for `PROVIDER`'s `model` at `INPUT_PER_M` and `OUTPUT_PER_M`.
@@ -54,13 +60,15 @@ pub async fn price_at_the_operator_rates(gw: &TestGateway, model: &str) {
 
 pub async fn start_gateway(dir: &tempfile::TempDir) -> TestGateway {
     TestGateway::start_with(ServerConfig {
-        host: "127.0.0.1".into(),
-        port: 0,
-        app_dir: dir.path().to_owned(),
-        shutdown_grace: Duration::from_secs(5),
-        ..ServerConfig::default()
+        max_request_body_bytes: ServerConfig::default().max_request_body_bytes,
+        ..super::test_config(dir.path())
     })
     .await
+}
+
+/// A chat call for `model` carrying the virtual key `vk`.
+pub async fn chat_model(gw: &TestGateway, vk: &str, model: &str) -> Answer {
+    call_with(gw, ("x-bf-vk", vk), "/v1/chat/completions", chat_body(model)).await
 }
 
 pub fn chat_body(model: &str) -> Value {
@@ -92,13 +100,7 @@ pub async fn call_with(gw: &TestGateway, header: (&str, &str), path: &str, body:
 }
 
 pub async fn chat(gw: &TestGateway, vk: &str) -> Answer {
-    call_with(
-        gw,
-        ("x-bf-vk", vk),
-        "/v1/chat/completions",
-        chat_body(&format!("{PROVIDER}/m")),
-    )
-    .await
+    chat_model(gw, vk, &format!("{PROVIDER}/m")).await
 }
 
 pub fn header<'a>(a: &'a Answer, name: &str) -> &'a str {

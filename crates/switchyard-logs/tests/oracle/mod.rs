@@ -44,6 +44,7 @@ pub fn full_record() -> LogRecord {
         cached_tokens: Some(7),
         cost_usd: Some(0.000_123_456_789),
         cost_known: true,
+        usage_estimated: true,
         user_agent: Some("openai-python/1.0".into()),
         request_body: Some(
             r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi 'there' %_\\"}]}"#.into(),

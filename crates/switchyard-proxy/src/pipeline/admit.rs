@@ -368,6 +368,7 @@ impl Incoming {
             d.request_type = Some(spec.request_type.family());
             d.model_requested = spec.model.clone();
             d.stream = spec.stream;
+            d.request_bytes = self.body.len();
         });
         let timeout_override = timeout_override(self.headers()).map_err(fail)?;
         let admission = match &self.caller {
@@ -424,7 +425,11 @@ impl Incoming {
         let checks = limit_checks(&levels, now, est);
         match governance.counters.admit(&checks, now).await {
             Ok(Ok(())) => {}
-            Ok(Err(rejection)) => return Err(GatewayError::Limited(rejection)),
+            Ok(Err(rejection)) => {
+                return Err(GatewayError::Limited(
+                    rejection.in_currency(governance.currency().clone()),
+                ))
+            }
             Err(e) => {
                 tracing::error!(error = %e, "governance counters unavailable; refusing the request");
                 return Err(counters_unavailable());

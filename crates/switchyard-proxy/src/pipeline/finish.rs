@@ -17,6 +17,7 @@ use axum::extract::MatchedPath;
 use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use switchyard_core::governance::estimate::estimated_usage;
 use switchyard_core::pricing::{Prices, TokenUsage};
 use switchyard_core::request_type::RequestType;
 use switchyard_core::text::{self, clip, clip_owned};
@@ -44,6 +45,10 @@ pub struct Details {
     pub upstream_ms: Option<f64>,
     pub ttft_ms: Option<f64>,
     pub usage: Option<TokenUsage>,
+    /// Size of the request body, for the input estimate when the upstream reports no usage.
+    pub request_bytes: usize,
+    /// Bytes of model-written text in the answer relayed so far, for the output estimate.
+    pub answer_text_bytes: usize,
     /// `None`: the model has no known price (the cost is reported as unknown, never as $0).
     pub price: Option<Prices>,
     pub request_body: Option<String>,
@@ -182,7 +187,7 @@ impl Finisher {
             error_type.get_or_insert_with(|| "client_disconnected".into());
             error_message.get_or_insert_with(|| "the client went away before the answer was complete".into());
         }
-        let usage = d.usage;
+        let (usage, usage_estimated) = settled_usage(&d);
         let cost = match (usage, d.price) {
             _ if d.cache_hit => Some(0.0),
             (Some(u), Some(p)) => Some(p.cost(&u)),
@@ -251,6 +256,7 @@ impl Finisher {
                 cached_tokens: usage.map(|u| (u.cache_read + u.cache_write) as i64),
                 cost_usd: cost,
                 cost_known: cost.is_some(),
+                usage_estimated,
                 user_agent: obs.user_agent.clone(),
                 request_body: d.request_body,
                 response_body: d.response_body,
@@ -283,6 +289,22 @@ fn guardrails_column(found: &[(String, &'static str)]) -> Option<String> {
         }
     }
     (!rows.is_empty()).then(|| serde_json::Value::Array(rows).to_string())
+}
+
+/// The usage a call is charged: what the upstream reported, or, when a served text call reported none,
+/// the estimate from its request bytes and the text relayed (flagged, never 0). A cache hit is never
+/// estimated: nothing was consumed upstream.
+fn settled_usage(d: &Details) -> (Option<TokenUsage>, bool) {
+    match d.usage {
+        Some(u) => (Some(u), false),
+        None if !d.cache_hit
+            && d.key_id.is_some()
+            && d.request_type.is_some_and(RequestType::estimated_from_text) =>
+        {
+            (Some(estimated_usage(d.request_bytes, d.answer_text_bytes)), true)
+        }
+        None => (None, false),
+    }
 }
 
 /// The response body, finishing the observation when it ends or is dropped.

@@ -221,7 +221,8 @@ async fn reserve_provider_config(
                 return Ok(());
             }
             Ok(Err(r)) => {
-                last_refusal = Some(GatewayError::Limited(r));
+                let currency = admitted.state().governance.currency().clone();
+                last_refusal = Some(GatewayError::Limited(r.in_currency(currency)));
                 allowed.retain(|t| t.provider.config.name.as_str() != provider);
             }
             Err(e) => {

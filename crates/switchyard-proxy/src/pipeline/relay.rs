@@ -20,7 +20,7 @@ use futures_util::Stream;
 use http_body::Body as _;
 use hyper::body::Incoming;
 use switchyard_core::sse::{error_event, SseFramer};
-use switchyard_translate::usage::{UsageFormat, UsageTap};
+use switchyard_translate::usage::{event_text_bytes, UsageFormat, UsageTap};
 use switchyard_translate::{Protocol, StreamTranslator};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
@@ -85,6 +85,13 @@ impl StreamObserver {
         let usage = self.tap.usage();
         if usage != before {
             self.handle.update(|d| d.usage = usage);
+        }
+        if usage.is_none() {
+            // Until the upstream reports usage, count the text relayed: the estimate if it never does.
+            let text = event_text_bytes(frame);
+            if text > 0 {
+                self.handle.update(|d| d.answer_text_bytes += text);
+            }
         }
         if let Some((cap, buf)) = &mut self.content {
             if buf.len() < *cap {

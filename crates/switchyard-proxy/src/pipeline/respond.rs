@@ -14,7 +14,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use switchyard_core::pricing::Prices;
 use switchyard_core::request_type::RequestType;
-use switchyard_translate::usage::{answer_facts, UsageFormat};
+use switchyard_translate::usage::{answer_facts, text_bytes, UsageFormat};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::dispatch::{DispatchFailure, Served};
@@ -133,6 +133,9 @@ pub(crate) fn observe_answer(adm: &Admitted, format: UsageFormat, answer: &[u8],
             d.served_model = facts.model;
         }
         d.usage = facts.usage;
+        if d.usage.is_none() {
+            d.answer_text_bytes = text_bytes(answer);
+        }
         if log_content {
             d.response_body = Some(capped(answer, max_bytes));
         }

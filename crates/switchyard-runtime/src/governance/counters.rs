@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use switchyard_core::governance::admission::reserved_counter;
 use switchyard_core::governance::{LimitCheck, LimitKind, Rejection};
 use switchyard_store::CounterRow;
 
@@ -66,7 +67,8 @@ impl Counters for MemoryCounters {
         for c in checks {
             let cur = live(map.get(&c.counter), now_ms);
             if !c.admits(cur) {
-                return Ok(Err(Rejection::new(c, cur, now_ms)));
+                let reserved = live(map.get(&reserved_counter(&c.counter)), now_ms);
+                return Ok(Err(Rejection::new(c, cur, reserved, now_ms)));
             }
         }
         for c in checks {
@@ -113,8 +115,9 @@ impl Counters for MemoryCounters {
         map.retain(|_, (_, expires)| *expires > now_ms);
         Some(
             map.iter()
-                // In-flight slots belong to this process's lifetime; they are never persisted.
-                .filter(|(name, _)| !name.ends_with(":inflight"))
+                // In-flight slots and reservations belong to this process's lifetime; they are never
+                // persisted (a budget counter keeps the estimates of calls cut by a crash: it errs high).
+                .filter(|(name, _)| !name.ends_with(":inflight") && !name.ends_with(":reserved"))
                 .map(|(name, &(value, expires_at_ms))| CounterRow {
                     name: name.clone(),
                     value,
@@ -145,8 +148,9 @@ pub struct RedisCounters {
 }
 
 /// KEYS: the counters. ARGV: now, then per key: strict (1: `cur + add <= max`, 0: `cur < max`), max,
-/// add, ttl in ms. Returns `{0, 0}` when admitted, else `{index (1-based), current}` of the first
-/// limit that does not admit; nothing is written unless every limit admits.
+/// add, ttl in ms. Returns `{0, 0, 0}` when admitted, else `{index (1-based), current, next}` of the
+/// first limit that does not admit, `next` being the value of the key after it (a budget's
+/// reservation companion); nothing is written unless every limit admits.
 const ADMIT_LUA: &str = r"
 local n = #KEYS
 for i = 1, n do
@@ -156,14 +160,18 @@ for i = 1, n do
   local add = tonumber(ARGV[b + 3])
   local ok
   if ARGV[b + 1] == '1' then ok = (cur + add <= max) else ok = (cur < max) end
-  if not ok then return {i, cur} end
+  if not ok then
+    local nxt = 0
+    if i < n then nxt = tonumber(redis.call('GET', KEYS[i + 1]) or '0') end
+    return {i, cur, nxt}
+  end
 end
 for i = 1, n do
   local b = 1 + (i - 1) * 4
   redis.call('INCRBY', KEYS[i], ARGV[b + 3])
   redis.call('PEXPIRE', KEYS[i], ARGV[b + 4])
 end
-return {0, 0}
+return {0, 0, 0}
 ";
 
 /// KEYS: counters; ARGV: deltas. Only counters that still exist change (no TTL-less resurrection).
@@ -214,12 +222,16 @@ impl Counters for RedisCounters {
                 .arg(c.ttl_ms(now_ms));
         }
         let mut conn = self.conn.clone();
-        let (index, current): (i64, i64) = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
+        let (index, current, next): (i64, i64, i64) = inv.invoke_async(&mut conn).await.map_err(redis_err)?;
         if index == 0 {
             return Ok(Ok(()));
         }
         let check = &checks[(index - 1) as usize];
-        Ok(Err(Rejection::new(check, current, now_ms)))
+        let companion = checks
+            .get(index as usize)
+            .filter(|c| c.kind == LimitKind::Reserved && c.counter == reserved_counter(&check.counter));
+        let reserved = companion.map_or(0, |_| next);
+        Ok(Err(Rejection::new(check, current, reserved, now_ms)))
     }
 
     async fn apply(&self, deltas: &[(String, i64)]) -> Result<(), CounterError> {

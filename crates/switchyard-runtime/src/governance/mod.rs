@@ -15,7 +15,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use switchyard_core::governance::admission::{settlement, usd_to_nanos};
 use switchyard_core::governance::{Estimate, Group, Level, LevelLimits, LimitCheck, VirtualKey};
-use switchyard_core::pricing::{PriceTable, Prices};
+use switchyard_core::pricing::{Currency, PriceTable, Prices};
 use switchyard_core::routing::RuntimeProvider;
 use switchyard_guardrails::{Guardrail, GuardrailSet};
 use switchyard_store::{GovernanceData, GovernanceStore, PriceOverride, StoreError};
@@ -56,17 +56,7 @@ impl GovSnapshot {
         let prices = data
             .price_overrides
             .iter()
-            .map(|p| {
-                (
-                    (p.provider.clone(), p.model.clone()),
-                    Prices {
-                        input: p.input_cost_per_million_tokens / 1e6,
-                        output: p.output_cost_per_million_tokens / 1e6,
-                        cache_read: p.cache_read_cost_per_million_tokens.map(|c| c / 1e6),
-                        cache_write: p.cache_write_cost_per_million_tokens.map(|c| c / 1e6),
-                    },
-                )
-            })
+            .map(|p| ((p.provider.clone(), p.model.clone()), p.prices()))
             .collect();
         GovSnapshot {
             keys,
@@ -104,6 +94,8 @@ pub struct Governance {
     pub counters: Arc<dyn Counters>,
     snapshot: ArcSwap<GovSnapshot>,
     write_lock: tokio::sync::Mutex<()>,
+    /// Every amount (overrides, budgets, spend, costs) is in it; the vendor table only under USD.
+    currency: Currency,
 }
 
 fn enforce_flag(setting: Option<&serde_json::Value>) -> bool {
@@ -118,6 +110,7 @@ impl Governance {
     pub async fn open(
         store: Arc<dyn GovernanceStore>,
         counters: Arc<dyn Counters>,
+        currency: Currency,
     ) -> Result<Governance, StoreError> {
         let data = store.load_governance().await?;
         let enforce = enforce_flag(store.get_setting(CLIENT_CONFIG).await?.as_ref());
@@ -127,7 +120,13 @@ impl Governance {
             counters,
             snapshot: ArcSwap::from_pointee(GovSnapshot::build(data, enforce)),
             write_lock: tokio::sync::Mutex::new(()),
+            currency,
         })
+    }
+
+    /// The operator's currency.
+    pub fn currency(&self) -> &Currency {
+        &self.currency
     }
 
     pub fn snapshot(&self) -> Arc<GovSnapshot> {
@@ -152,13 +151,14 @@ impl Governance {
     }
 
     /// The price of `model` at provider `p`: the operator's override first, then the embedded list
-    /// price (built-in providers at their own endpoint only). `None` = unknown, reported as such.
+    /// price (built-in providers at their own endpoint only, and only when the currency is USD, the
+    /// table's). `None` = unknown, reported as such.
     pub fn price(&self, p: &RuntimeProvider, model: &str) -> Option<Prices> {
         let snap = self.snapshot.load();
         snap.prices
             .get(&(p.config.name.to_string(), model.to_owned()))
             .copied()
-            .or_else(|| list_price(p, model))
+            .or_else(|| self.currency.is_usd().then(|| list_price(p, model)).flatten())
     }
 
     /// Reloads from the store whenever the config store reports another replica's change (its change

@@ -1,6 +1,6 @@
 // Entry point: the hash router. Each page module exports `render(main, ctx)`, which may return a
 // cleanup function (stop polling) that runs when the page is left.
-import { h, clear, toast, session } from './lib.js';
+import { h, clear, toast, session, api, setCurrency } from './lib.js';
 import * as providers from './providers.js';
 import * as routing from './routing.js';
 import * as dashboard from './dashboard.js';
@@ -84,8 +84,13 @@ window.addEventListener('error', (e) => toast(`Unexpected error: ${e.message}`, 
 window.addEventListener('unhandledrejection', (e) => toast(`Unexpected error: ${e.reason && e.reason.message ? e.reason.message : e.reason}`, 'error'));
 
 lastName = parseHash().name;
-// The first page is on screen: a mark for load-time measurements (tests read it).
-route().then(() => performance.mark('switchyard:ready'));
+// The first page is on screen: a mark for load-time measurements (tests read it). Amounts need the
+// operator's currency first (`/api/config`); a failed read keeps USD.
+api('/api/config')
+  .then((c) => setCurrency(c.currency))
+  .catch(() => {})
+  .then(() => route())
+  .then(() => performance.mark('switchyard:ready'));
 
 // With admin auth on, the top bar offers a log-out button.
 session().then((s) => {

@@ -151,7 +151,7 @@ export async function render(main, ctx) {
         card(
           'chart-cost',
           `Cost by ${split} (known prices)`,
-          stackedBars({ ...common, series: series('cost'), yFmt: (v) => (v === 0 ? '$0' : fmtUsd(v)), label: `Cost per bucket by ${split}` }),
+          stackedBars({ ...common, series: series('cost'), yFmt: (v) => fmtUsd(v), label: `Cost per bucket by ${split}` }),
           stats.unknown_cost_requests ? h('p', { class: 'muted small', text: `${fmtInt(stats.unknown_cost_requests)} request(s) with unknown price are not included.` }) : null,
         ),
         card(

@@ -1,7 +1,7 @@
 // Virtual Keys: the keys apps use instead of provider keys, with their budgets, rate limits and current
 // usage (GET /api/governance/virtual-keys), create (the value is shown once), pause, delete, and the
 // switch that makes a key mandatory on inference (PUT /api/config).
-import { h, clear, api, enc, toast, formDialog, confirmDialog, field, pageHeader, emptyState, fmtUsd, fmtInt } from './lib.js';
+import { h, clear, api, enc, toast, formDialog, confirmDialog, field, pageHeader, emptyState, fmtUsd, fmtInt, currencyCode } from './lib.js';
 
 const DURATIONS = ['1m', '5m', '1h', '1d', '1w', '1M', '1Q', '1Y'];
 
@@ -41,7 +41,7 @@ async function createKey(teams) {
       return [
         field('Name', h('input', { name: 'name', type: 'text', required: true, autocomplete: 'off' })),
         field('Team', team),
-        field('Budget (USD)', h('input', { name: 'budget', type: 'number', min: '0', step: 'any', placeholder: 'no budget' })),
+        field(`Budget (${currencyCode()})`, h('input', { name: 'budget', type: 'number', min: '0', step: 'any', placeholder: 'no budget' })),
         field('Budget resets every', durationSelect('budget_reset', '1M')),
         field('Requests per window', h('input', { name: 'requests', type: 'number', min: '1', step: '1', placeholder: 'no limit' })),
         field('Request window', durationSelect('requests_reset', '1m')),

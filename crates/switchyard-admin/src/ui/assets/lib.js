@@ -120,11 +120,25 @@ export function fmtCompact(n) {
   return String(+n.toFixed(2));
 }
 
+// The operator's currency (`--currency`): every amount the gateway reports is in it.
+const SYMBOLS = { USD: '$', EUR: '€', GBP: '£', JPY: '¥' };
+let currency = { code: 'USD', symbol: '$' };
+
+export function setCurrency(code) {
+  if (typeof code === 'string' && /^[A-Z]{3}$/.test(code)) currency = { code, symbol: SYMBOLS[code] || `${code} ` };
+}
+
+export function currencyCode() {
+  return currency.code;
+}
+
+// An amount in the operator's currency (the name is historical: amounts are not converted).
 export function fmtUsd(v) {
   if (v === null || v === undefined) return '–';
-  if (v === 0) return '$0';
-  if (v < 0.01) return `$${v.toPrecision(2)}`;
-  return `$${v.toFixed(2)}`;
+  const s = currency.symbol;
+  if (v === 0) return `${s}0`;
+  if (v < 0.01) return `${s}${v.toPrecision(2)}`;
+  return `${s}${v.toFixed(2)}`;
 }
 
 export function fmtPct(x, digits = 0) {

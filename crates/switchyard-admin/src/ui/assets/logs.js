@@ -186,7 +186,7 @@ function cost(r) {
 function logRow(r) {
   const href = `#/logs/${enc(r.id)}`;
   const served = r.provider ? `${r.provider}/${r.model || '?'}` : '–';
-  const tokens = r.input_tokens !== null || r.output_tokens !== null ? `${fmtInt(r.input_tokens ?? 0)} / ${fmtInt(r.output_tokens ?? 0)}` : '–';
+  const tokens = r.input_tokens !== null || r.output_tokens !== null ? `${fmtInt(r.input_tokens ?? 0)} / ${fmtInt(r.output_tokens ?? 0)}${r.usage_estimated ? ' (est.)' : ''}` : '–';
   const tr = h(
     'tr',
     { class: 'clickable', dataset: { logId: r.id } },
@@ -286,6 +286,7 @@ async function renderDetail(main, id) {
           ['Input tokens', fmtInt(r.input_tokens)],
           ['Output tokens', fmtInt(r.output_tokens)],
           ['Cached tokens', fmtInt(r.cached_tokens)],
+          ['Token counts', r.usage_estimated ? h('span', { class: 'badge warn', id: 'detail-usage-estimated', title: 'request bytes / 4 for the input, the answer text bytes / 4 for the output', text: 'estimated: the upstream reported no usage' }) : 'reported by the upstream'],
           ['Cost', r.cost_known ? fmtUsd(r.cost_usd) : h('span', { class: 'muted', id: 'detail-cost', text: 'unknown price (not counted in cost totals)' })],
         ]),
       ),
