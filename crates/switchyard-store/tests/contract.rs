@@ -411,6 +411,7 @@ async fn postgres_keeps_its_migration_ledger_in_its_own_schema() {
             "governance_settings",
             "governance_teams",
             "governance_virtual_keys",
+            "guardrails",
             "provider_keys",
             "providers"
         ]
