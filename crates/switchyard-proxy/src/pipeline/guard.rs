@@ -15,6 +15,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use switchyard_core::json_fields::JsonObject;
+use switchyard_core::request_type::RequestType;
 use switchyard_guardrails::webhook::{self, InputType, WebhookRequest, WebhookVerdict};
 use switchyard_guardrails::{
     text_slots, Action, BodyShape, Findings, Guardrail, GuardrailSet, OnError, Scope, Stage,
@@ -23,7 +24,9 @@ use switchyard_runtime::error::{ApiError, GatewayError};
 use switchyard_runtime::state::AppState;
 use switchyard_translate::Protocol;
 
+use super::dispatch::Served;
 use super::{Admitted, GovernedPlan};
+use crate::answer::ServedBody;
 
 /// The largest webhook answer read.
 const MAX_WEBHOOK_ANSWER: usize = 4 << 20;
@@ -35,6 +38,44 @@ pub fn shapes(client: Protocol) -> (BodyShape, BodyShape) {
         Protocol::Gemini => (BodyShape::GeminiContents, BodyShape::GeminiAnswer),
         Protocol::OpenAi | Protocol::Bedrock => (BodyShape::OpenAiChat, BodyShape::OpenAiChatAnswer),
     }
+}
+
+/// The request body shape of a pass-through JSON endpoint, if guardrails read it.
+pub fn request_shape(request_type: RequestType) -> Option<BodyShape> {
+    match request_type {
+        RequestType::Embedding => Some(BodyShape::Embeddings),
+        RequestType::TextCompletion | RequestType::TextCompletionStream => Some(BodyShape::Completions),
+        RequestType::Responses | RequestType::ResponsesStream => Some(BodyShape::ResponsesRequest),
+        _ => None,
+    }
+}
+
+/// The answer shape of a pass-through JSON endpoint, if guardrails read it (streams: `guard_stream`).
+pub fn answer_shape(request_type: RequestType) -> Option<BodyShape> {
+    match request_type {
+        RequestType::TextCompletion | RequestType::TextCompletionStream => Some(BodyShape::CompletionsAnswer),
+        RequestType::Responses | RequestType::ResponsesStream => Some(BodyShape::ResponsesAnswer),
+        _ => None,
+    }
+}
+
+/// The response stage on a served answer of `shape` when it is JSON (a stream is guarded in the
+/// relay): the answer redacted, or the block.
+pub async fn served(
+    adm: &Admitted,
+    mut served: Served,
+    shape: Option<BodyShape>,
+) -> Result<Served, ApiError> {
+    let (Some(shape), ServedBody::Json(bytes)) = (shape, &served.body) else {
+        return Ok(served);
+    };
+    let guarded = answer(adm, &served.provider, shape, bytes.clone()).await?;
+    if guarded != *bytes {
+        served.parts.headers.remove(http::header::CONTENT_ENCODING);
+        served.parts.headers.remove(http::header::CONTENT_LENGTH);
+        served.body = ServedBody::Json(guarded);
+    }
+    Ok(served)
 }
 
 /// The guardrails in force, or `None` when none is configured (the common case costs one load).
