@@ -240,3 +240,78 @@ async fn legacy_completions_are_guarded_on_request_and_answer() {
     assert_no_iban(&sse);
     assert!(!sse.contains("[DONE]"), "{sse}");
 }
+
+/// A webhook that answers `NONE` and counts its calls.
+async fn counting_webhook() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = axum::Router::new().route(
+        "/guard",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let counter = counter.clone();
+            async move {
+                assert_eq!(body["input_type"], "response");
+                counter.fetch_add(1, Ordering::SeqCst);
+                axum::Json(json!({"action": "NONE"}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/guard"), calls)
+}
+
+/// A response-stage webhook checks whole answers; a stream it cannot check follows its `on_error`:
+/// `block` (the default) refuses the streamed request before anything goes upstream, `allow` lets
+/// the stream on without calling it. JSON answers are checked either way.
+#[tokio::test]
+async fn response_webhooks_on_streams_follow_on_error() {
+    use std::sync::atomic::Ordering;
+    let s = setup().await;
+    let gw = &s.gw;
+    let (url, calls) = counting_webhook().await;
+    let id = guardrail(
+        gw,
+        json!({"name": "dlp", "type": "webhook", "url": url, "stage": "response", "timeout_ms": 2000}),
+    )
+    .await;
+    let chat = |stream: bool| {
+        json!({"model": "mittwald-shared/echo", "stream": stream,
+               "messages": [{"role": "user", "content": "Hallo"}]})
+    };
+    let (status, b) = gw.post("/v1/chat/completions", chat(false)).await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the JSON answer was checked");
+
+    let before = s.mock.requests().len();
+    for (path, body) in [
+        ("/v1/chat/completions", chat(true)),
+        (
+            "/v1/responses",
+            json!({"model": "mittwald-shared/echo", "input": "Hallo", "stream": true}),
+        ),
+        (
+            "/genai/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            json!({"contents": [{"role": "user", "parts": [{"text": "Hallo"}]}]}),
+        ),
+    ] {
+        let (status, text) = post_text(gw, path, &body).await;
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(
+            text.contains("'dlp'") && text.contains("without stream"),
+            "{path}: {text}"
+        );
+    }
+    let (_, b) = gw.post("/v1/chat/completions", chat(true)).await;
+    assert_eq!(assert_error_shape(&b, 400)["code"], "guardrail_blocked");
+    assert_eq!(s.mock.requests().len(), before, "nothing went upstream");
+
+    gw.put(&format!("/api/guardrails/{id}"), json!({"on_error": "allow"}))
+        .await;
+    let (status, sse) = post_text(gw, "/v1/chat/completions", &chat(true)).await;
+    assert_eq!(status, 200, "{sse}");
+    assert!(sse.contains("Hallo") && sse.contains("[DONE]"), "{sse}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "not called on the stream");
+}

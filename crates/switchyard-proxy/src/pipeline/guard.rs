@@ -136,6 +136,11 @@ pub async fn request(
         .iter()
         .map(|t| t.provider.config.name.as_str())
         .collect();
+    if adm.spec().stream {
+        if let Some(refused) = stream_webhooks(adm, &set, in_scope(vk.as_deref(), &providers)) {
+            return Err(adm.fail(refused));
+        }
+    }
     let applicable = set.applicable(Stage::Request, in_scope(vk.as_deref(), &providers));
     if applicable.is_empty() {
         return Ok(None);
@@ -145,6 +150,34 @@ pub async fn request(
     };
     let changed = check(adm, &set, &applicable, shape, &mut doc, InputType::Request).await?;
     Ok(changed.then(|| Bytes::from(serde_json::to_vec(&doc).expect("a JSON value serialises"))))
+}
+
+/// A webhook checks whole answers, never a stream as it is sent: on a streamed request a webhook of
+/// the response stage (in scope for a provider of the plan) is a check that cannot be made, so its
+/// `on_error` decides before anything goes upstream: `block` refuses the request (400
+/// `guardrail_blocked`, the message says to send it without `stream`), `allow` lets the stream go
+/// on unchecked by it (recorded as `allow_on_error`). `Some`: the refusal.
+fn stream_webhooks(
+    adm: &Admitted,
+    set: &GuardrailSet,
+    in_scope: impl Fn(&Scope) -> bool,
+) -> Option<GatewayError> {
+    for w in set.applicable(Stage::Response, in_scope).webhooks {
+        let g = &set.guardrails[w];
+        if g.on_error == OnError::Allow {
+            note(adm.state(), adm, &g.name, "allow_on_error");
+            continue;
+        }
+        note(adm.state(), adm, &g.name, "block_on_error");
+        return Some(GatewayError::GuardrailBlocked {
+            message: format!(
+                "guardrail '{}' is a webhook that checks whole answers and blocks when it cannot check; \
+                 a streamed answer cannot be checked by it: send the request without stream",
+                g.name
+            ),
+        });
+    }
+    None
 }
 
 /// The request stage of chat on every surface: the client's body (`fast`: its top-level fields, with
