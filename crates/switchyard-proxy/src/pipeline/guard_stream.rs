@@ -36,6 +36,8 @@ pub struct StreamGuard {
     scans: Vec<(u64, StreamScan)>,
     /// Guardrail indexes already recorded.
     recorded: Vec<usize>,
+    /// The Responses API's last `sequence_number` (its error event takes the next).
+    sequence: u64,
     state: Arc<AppState>,
     obs: ObsHandle,
 }
@@ -66,6 +68,7 @@ impl StreamGuard {
             format,
             scans: Vec::new(),
             recorded: Vec::new(),
+            sequence: 0,
             state: adm.state().clone(),
             obs: adm.obs().clone(),
         })
@@ -241,6 +244,9 @@ impl StreamGuard {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
+        if let Some(n) = v.get("sequence_number").and_then(Value::as_u64) {
+            self.sequence = n;
+        }
         let index = v.get("output_index").and_then(Value::as_u64).unwrap_or(0) << 16
             | v.get("content_index").and_then(Value::as_u64).unwrap_or(0);
         match kind.as_str() {
@@ -322,7 +328,7 @@ impl StreamGuard {
             Format::Responses => sse(
                 Some("error"),
                 &json!({"type": "error", "code": "guardrail_blocked", "message": message,
-                    "param": null}),
+                    "param": null, "sequence_number": self.sequence + 1}),
             ),
             _ => sse(
                 None,
