@@ -1,6 +1,7 @@
 """Guardrails as the official openai-python SDK sees them: a block is an ordinary BadRequestError with
 the guardrail's message and code (LiteLLM's block body puts an object where the SDK expects a message);
-a streamed block is an APIError raised mid-iteration, after the text before the match."""
+a streamed block is an APIError raised mid-iteration, after the text before the match; a Responses API
+stream is redacted or ends with its own `error` event, all read by the strict types."""
 import json
 import urllib.request
 
@@ -65,3 +66,40 @@ def test_a_streamed_block_raises_mid_stream(guarded):
                 seen += chunk.choices[0].delta.content or ""
     assert "sdk-iban" in str(e.value.message)
     assert seen == "echo: Konto " and "DE89" not in seen
+
+
+def _update(base, gid, fields):
+    req = urllib.request.Request(base + f"/api/guardrails/{gid}", data=json.dumps(fields).encode(),
+                                 method="PUT", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=5).read()
+
+
+def test_a_redacted_responses_stream_parses_strictly(guarded):
+    """The Responses API stream with its deltas redacted (and the held text sent as one more delta)
+    is read by the SDK's strict types; the final response carries the same redacted text."""
+    base, client, gid = guarded
+    _update(base, gid, {"stage": "response", "action": "redact"})
+    seen = ""
+    final = None
+    with client.responses.stream(model="mittwald-shared/echo", input=f"Konto {IBAN} bitte") as stream:
+        for event in stream:
+            if event.type == "response.output_text.delta":
+                seen += event.delta
+        final = stream.get_final_response()
+    assert seen == "echo: Konto [IBAN_REDACTED] bitte"
+    assert final.output_text == seen
+
+
+def test_a_blocked_responses_stream_ends_with_its_error_event(guarded):
+    base, client, gid = guarded
+    _update(base, gid, {"stage": "response", "action": "block"})
+    seen, errors = "", []
+    for event in client.responses.create(model="mittwald-shared/echo", stream=True,
+                                          input=f"Konto {IBAN} bitte"):
+        if event.type == "response.output_text.delta":
+            seen += event.delta
+        elif event.type == "error":
+            errors.append(event)
+    assert seen == "echo: Konto "
+    assert [e.code for e in errors] == ["guardrail_blocked"]
+    assert "sdk-iban" in errors[0].message

@@ -9,65 +9,15 @@ use std::time::{Duration, Instant};
 
 use axum::routing::post;
 use axum::{Json, Router};
+use common::guard::{guardrail, setup, upstream_saw, Setup, IBAN};
 use common::{assert_error_shape, create_vk, TestGateway};
 use serde_json::{json, Value};
-use switchyard_mock::{start, MockOptions, MockUpstream};
-
-const KEY: &str = "sk-guard-test-0001";
-const IBAN: &str = "DE89 3704 0044 0532 0130 00";
-
-struct Setup {
-    gw: TestGateway,
-    mock: MockUpstream,
-    _dir: tempfile::TempDir,
-}
-
-async fn setup() -> Setup {
-    let mock = start(MockOptions {
-        api_key: Some(KEY.into()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let gw = TestGateway::start(dir.path()).await;
-    for (provider, extra) in [
-        ("anthropic", json!(null)),
-        ("mittwald-shared", json!({"base_provider_type": "openai"})),
-    ] {
-        let mut body =
-            json!({"provider": provider, "network_config": {"base_url": mock.base_url(), "max_retries": 0}});
-        if !extra.is_null() {
-            body["custom_provider_config"] = extra;
-        }
-        assert_eq!(gw.post("/api/providers", body).await.0, 200);
-        gw.post(
-            &format!("/api/providers/{provider}/keys"),
-            json!({"name": "k", "value": KEY, "models": ["*"]}),
-        )
-        .await;
-    }
-    Setup { gw, mock, _dir: dir }
-}
+use switchyard_mock::{start, MockOptions};
 
 fn say(text: &str) -> Value {
     json!({"model": "mittwald-shared/echo", "messages": [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": [{"type": "text", "text": text}]}]})
-}
-
-async fn guardrail(gw: &TestGateway, body: Value) -> String {
-    let (s, b) = gw.post("/api/guardrails", body).await;
-    assert_eq!(s, 200, "{b}");
-    b["guardrail"]["id"].as_str().unwrap().to_owned()
-}
-
-/// The text of the last chat request the mock received.
-fn upstream_saw(mock: &MockUpstream) -> String {
-    mock.requests()
-        .last()
-        .map(|r| r.json().to_string())
-        .unwrap_or_default()
 }
 
 /// Waits for `n` log rows (the writer batches in the background).

@@ -1,5 +1,7 @@
 //! Where the text of a body is, per wire format: every message role and text content part, the
-//! Anthropic system prompt, embeddings `input`, Gemini parts; in answers, the message text. Slots are
+//! Anthropic system prompt, embeddings `input`, Gemini parts, the Responses API's `instructions` and
+//! `input`, legacy completions' `prompt`; in answers, the message text (Responses `output` text,
+//! completions `choices[].text`). Slots are
 //! returned in document order, so a webhook's `texts` map back one to one.
 
 use serde_json::Value;
@@ -14,6 +16,15 @@ pub enum BodyShape {
     OpenAiChatAnswer,
     AnthropicAnswer,
     GeminiAnswer,
+    /// `POST /v1/responses`: `instructions`, then `input` (a string, or items with `content` and
+    /// `function_call_output` items' `output`).
+    ResponsesRequest,
+    /// A Responses API answer: the text parts of `output` items.
+    ResponsesAnswer,
+    /// Legacy `POST /v1/completions`: `prompt` (a string or strings).
+    Completions,
+    /// A legacy completions answer: `choices[].text`.
+    CompletionsAnswer,
 }
 
 /// The strings guardrails look at, as mutable slots.
@@ -41,14 +52,34 @@ pub fn text_slots(shape: BodyShape, body: &mut Value) -> Vec<&mut String> {
             }
             out.extend(later);
         }
-        BodyShape::Embeddings => match body.get_mut("input") {
-            Some(Value::String(s)) => out.push(s),
-            Some(Value::Array(items)) => out.extend(items.iter_mut().filter_map(|v| match v {
-                Value::String(s) => Some(s),
-                _ => None,
-            })),
-            _ => {}
-        },
+        BodyShape::Embeddings => strings_slots(body.get_mut("input"), &mut out),
+        BodyShape::Completions => strings_slots(body.get_mut("prompt"), &mut out),
+        BodyShape::ResponsesRequest => {
+            let Value::Object(o) = body else { return out };
+            let mut input = None;
+            for (k, v) in o.iter_mut() {
+                match (k.as_str(), v) {
+                    ("instructions", Value::String(s)) => out.insert(0, s),
+                    ("input", v) => input = Some(v),
+                    _ => {}
+                }
+            }
+            match input {
+                Some(Value::String(s)) => out.push(s),
+                Some(Value::Array(items)) => items.iter_mut().for_each(|i| item_slots(i, &mut out)),
+                _ => {}
+            }
+        }
+        BodyShape::ResponsesAnswer => {
+            array_mut(body.get_mut("output")).for_each(|i| item_slots(i, &mut out));
+        }
+        BodyShape::CompletionsAnswer => {
+            for c in array_mut(body.get_mut("choices")) {
+                if let Some(Value::String(s)) = c.get_mut("text") {
+                    out.push(s);
+                }
+            }
+        }
         BodyShape::OpenAiChatAnswer => {
             for c in array_mut(body.get_mut("choices")) {
                 if let Some(m) = c.get_mut("message") {
@@ -98,6 +129,34 @@ fn content_slots<'a>(content: Option<&'a mut Value>, out: &mut Vec<&'a mut Strin
     }
 }
 
+/// A string or an array of strings (embeddings `input`, completions `prompt`; token arrays skipped).
+fn strings_slots<'a>(v: Option<&'a mut Value>, out: &mut Vec<&'a mut String>) {
+    match v {
+        Some(Value::String(s)) => out.push(s),
+        Some(Value::Array(items)) => out.extend(items.iter_mut().filter_map(|v| match v {
+            Value::String(s) => Some(s),
+            _ => None,
+        })),
+        _ => {}
+    }
+}
+
+/// One Responses API item: a message's `content`, or a tool output's `output` text.
+fn item_slots<'a>(item: &'a mut Value, out: &mut Vec<&'a mut String>) {
+    let Value::Object(o) = item else { return };
+    for (k, v) in o.iter_mut() {
+        match k.as_str() {
+            "content" => content_slots(Some(v), out),
+            "output" => {
+                if let Value::String(s) = v {
+                    out.push(s);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 fn parts_slots<'a>(content: &'a mut Value, out: &mut Vec<&'a mut String>) {
     for p in array_mut(content.get_mut("parts")) {
         if let Some(Value::String(s)) = p.get_mut("text") {
@@ -131,5 +190,16 @@ mod tests {
         assert_eq!(got, ["sys", "result", "hi"]);
         let mut emb = serde_json::json!({"input": ["a", "b"]});
         assert_eq!(text_slots(BodyShape::Embeddings, &mut emb).len(), 2);
+        let mut responses = serde_json::json!({"input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "hi"}, {"type": "input_image", "image_url": "u"}]},
+            {"type": "function_call_output", "call_id": "c", "output": "tool says"},
+            {"role": "assistant", "content": "said"}], "instructions": "sys", "model": "m"});
+        let got: Vec<String> = text_slots(BodyShape::ResponsesRequest, &mut responses)
+            .into_iter()
+            .map(|s| s.clone())
+            .collect();
+        assert_eq!(got, ["sys", "hi", "tool says", "said"]);
+        let mut prompt = serde_json::json!({"prompt": ["a", [1, 2], "b"]});
+        assert_eq!(text_slots(BodyShape::Completions, &mut prompt).len(), 2);
     }
 }

@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod endpoints;
 pub mod governance;
+pub mod guard;
 pub mod webdriver;
 
 use std::net::SocketAddr;

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use switchyard_core::json_fields::JsonObject;
+use switchyard_core::request_type::RequestType;
 use switchyard_guardrails::webhook::{self, InputType, WebhookRequest, WebhookVerdict};
 use switchyard_guardrails::{
     text_slots, Action, BodyShape, Findings, Guardrail, GuardrailSet, OnError, Scope, Stage,
@@ -23,7 +24,9 @@ use switchyard_runtime::error::{ApiError, GatewayError};
 use switchyard_runtime::state::AppState;
 use switchyard_translate::Protocol;
 
+use super::dispatch::Served;
 use super::{Admitted, GovernedPlan};
+use crate::answer::ServedBody;
 
 /// The largest webhook answer read.
 const MAX_WEBHOOK_ANSWER: usize = 4 << 20;
@@ -35,6 +38,44 @@ pub fn shapes(client: Protocol) -> (BodyShape, BodyShape) {
         Protocol::Gemini => (BodyShape::GeminiContents, BodyShape::GeminiAnswer),
         Protocol::OpenAi | Protocol::Bedrock => (BodyShape::OpenAiChat, BodyShape::OpenAiChatAnswer),
     }
+}
+
+/// The request body shape of a pass-through JSON endpoint, if guardrails read it.
+pub fn request_shape(request_type: RequestType) -> Option<BodyShape> {
+    match request_type {
+        RequestType::Embedding => Some(BodyShape::Embeddings),
+        RequestType::TextCompletion | RequestType::TextCompletionStream => Some(BodyShape::Completions),
+        RequestType::Responses | RequestType::ResponsesStream => Some(BodyShape::ResponsesRequest),
+        _ => None,
+    }
+}
+
+/// The answer shape of a pass-through JSON endpoint, if guardrails read it (streams: `guard_stream`).
+pub fn answer_shape(request_type: RequestType) -> Option<BodyShape> {
+    match request_type {
+        RequestType::TextCompletion | RequestType::TextCompletionStream => Some(BodyShape::CompletionsAnswer),
+        RequestType::Responses | RequestType::ResponsesStream => Some(BodyShape::ResponsesAnswer),
+        _ => None,
+    }
+}
+
+/// The response stage on a served answer of `shape` when it is JSON (a stream is guarded in the
+/// relay): the answer redacted, or the block.
+pub async fn served(
+    adm: &Admitted,
+    mut served: Served,
+    shape: Option<BodyShape>,
+) -> Result<Served, ApiError> {
+    let (Some(shape), ServedBody::Json(bytes)) = (shape, &served.body) else {
+        return Ok(served);
+    };
+    let guarded = answer(adm, &served.provider, shape, bytes.clone()).await?;
+    if guarded != *bytes {
+        served.parts.headers.remove(http::header::CONTENT_ENCODING);
+        served.parts.headers.remove(http::header::CONTENT_LENGTH);
+        served.body = ServedBody::Json(guarded);
+    }
+    Ok(served)
 }
 
 /// The guardrails in force, or `None` when none is configured (the common case costs one load).
@@ -95,6 +136,11 @@ pub async fn request(
         .iter()
         .map(|t| t.provider.config.name.as_str())
         .collect();
+    if adm.spec().stream {
+        if let Some(refused) = stream_webhooks(adm, &set, in_scope(vk.as_deref(), &providers)) {
+            return Err(adm.fail(refused));
+        }
+    }
     let applicable = set.applicable(Stage::Request, in_scope(vk.as_deref(), &providers));
     if applicable.is_empty() {
         return Ok(None);
@@ -104,6 +150,34 @@ pub async fn request(
     };
     let changed = check(adm, &set, &applicable, shape, &mut doc, InputType::Request).await?;
     Ok(changed.then(|| Bytes::from(serde_json::to_vec(&doc).expect("a JSON value serialises"))))
+}
+
+/// A webhook checks whole answers, never a stream as it is sent: on a streamed request a webhook of
+/// the response stage (in scope for a provider of the plan) is a check that cannot be made, so its
+/// `on_error` decides before anything goes upstream: `block` refuses the request (400
+/// `guardrail_blocked`, the message says to send it without `stream`), `allow` lets the stream go
+/// on unchecked by it (recorded as `allow_on_error`). `Some`: the refusal.
+fn stream_webhooks(
+    adm: &Admitted,
+    set: &GuardrailSet,
+    in_scope: impl Fn(&Scope) -> bool,
+) -> Option<GatewayError> {
+    for w in set.applicable(Stage::Response, in_scope).webhooks {
+        let g = &set.guardrails[w];
+        if g.on_error == OnError::Allow {
+            note(adm.state(), adm, &g.name, "allow_on_error");
+            continue;
+        }
+        note(adm.state(), adm, &g.name, "block_on_error");
+        return Some(GatewayError::GuardrailBlocked {
+            message: format!(
+                "guardrail '{}' is a webhook that checks whole answers and blocks when it cannot check; \
+                 a streamed answer cannot be checked by it: send the request without stream",
+                g.name
+            ),
+        });
+    }
+    None
 }
 
 /// The request stage of chat on every surface: the client's body (`fast`: its top-level fields, with

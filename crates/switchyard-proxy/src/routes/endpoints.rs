@@ -55,7 +55,7 @@ impl UpstreamRequest for JsonPassThrough<'_> {
     }
 
     fn guard_shape(&self) -> Option<switchyard_guardrails::BodyShape> {
-        (self.request_type == RequestType::Embedding).then_some(switchyard_guardrails::BodyShape::Embeddings)
+        guard::request_shape(self.request_type)
     }
 
     fn guard_body(&self) -> Vec<u8> {
@@ -317,6 +317,7 @@ pub(crate) async fn serve(
         .dispatch(&plan, upstream)
         .await
         .map_err(|f| dispatch_failed(adm, f, ChargedTo::Reported))?;
+    let served = guard::served(adm, served, guard::answer_shape(adm.spec().request_type)).await?;
     Ok(respond_passed_through(
         adm,
         served,

@@ -39,8 +39,9 @@ use crate::pipeline::respond::{
     answer_headers, append_extra_fields, dispatch_failed, extra_fields, observe_answer,
     observe_served_target, relay_body, response, set_event_stream_headers, ChargedTo,
 };
-use crate::pipeline::{Admitted, CallSpec, Incoming};
+use crate::pipeline::{guard, Admitted, CallSpec, GovernedPlan, Incoming};
 use crate::request::{bad_field, output_cap};
+use switchyard_guardrails::BodyShape;
 use switchyard_runtime::error::{ApiError, GatewayError};
 use switchyard_runtime::upstream::UpstreamCall;
 
@@ -103,34 +104,37 @@ pub async fn responses(inc: Incoming) -> Result<Response, ApiError> {
         ..CallSpec::new(RequestType::Responses, Protocol::OpenAi)
     };
     let adm = inc.admit(spec).await?;
+    let plan = adm.plan().await?;
+    let redacted = guard::request(&adm, &plan, BodyShape::ResponsesRequest, || bytes.to_vec()).await?;
+    let (bytes, native) = guard::rebind(redacted.as_ref(), &bytes, Some(parsed.obj));
     // The chat completions form, for the providers that need it (an error only if one does).
     let opts = RequestOptions::new("");
     let chat_body =
-        switchyard_translate::translate_responses_request(Protocol::OpenAi, &bytes, &opts).map(Bytes::from);
+        switchyard_translate::translate_responses_request(Protocol::OpenAi, bytes, &opts).map(Bytes::from);
     let chat = match &chat_body {
         Ok(b) => ChatUpstream::openai_body(b, adm.headers(), stream)
             .ok_or_else(|| TranslateError::InvalidJson("the translated body is not a JSON object".into())),
         Err(e) => Err(e.clone()),
     };
     let mut upstream = ResponsesUpstream {
-        native: parsed.obj,
+        native: native.expect("a parsed body stays parsed"),
         chat,
         client_headers: adm.headers(),
         stream,
         native_tried: HashSet::new(),
         last_native: false,
     };
-    serve(&adm, &bytes, &mut upstream).await
+    serve(&adm, &plan, bytes, &mut upstream).await
 }
 
 async fn serve(
     adm: &Admitted,
+    plan: &GovernedPlan<'_>,
     raw: &Bytes,
     upstream: &mut ResponsesUpstream<'_>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let plan = adm.plan().await?;
-    let served = match adm.dispatch(&plan, upstream).await {
+    let served = match adm.dispatch(plan, upstream).await {
         Ok(s) => s,
         Err(f) => {
             let learned = is_route_not_found(&f.error)
@@ -142,7 +146,7 @@ async fn serve(
                 Some(p) if learned => {
                     learn_no_responses(p);
                     // Once more, now translated for that provider; the trail keeps both walks.
-                    let mut served = adm.dispatch(&plan, upstream).await.map_err(|mut again| {
+                    let mut served = adm.dispatch(plan, upstream).await.map_err(|mut again| {
                         again.trail.splice(0..0, f.trail.clone());
                         dispatch_failed(adm, again, ChargedTo::Reported)
                     })?;
@@ -154,6 +158,7 @@ async fn serve(
         }
     };
     if upstream.last_native {
+        let served = guard::served(adm, served, Some(BodyShape::ResponsesAnswer)).await?;
         return Ok(respond_passed_through(
             adm,
             served,
@@ -163,11 +168,17 @@ async fn serve(
             started,
         ));
     }
-    Ok(translated_answer(adm, served, raw, started))
+    translated_answer(adm, served, raw, started).await
 }
 
-/// A chat answer (in the provider's protocol) as Responses JSON or Responses SSE events.
-fn translated_answer(adm: &Admitted, served: Served, raw: &Bytes, started: Instant) -> Response {
+/// A chat answer (in the provider's protocol) as Responses JSON or Responses SSE events, through the
+/// response guardrails.
+async fn translated_answer(
+    adm: &Admitted,
+    served: Served,
+    raw: &Bytes,
+    started: Instant,
+) -> Result<Response, ApiError> {
     let upstream_protocol = protocol_of(served.wire).expect("dispatch only serves supported wires");
     let log_content = observe_served_target(adm, &served, raw);
     let mut out_headers = answer_headers(&served, |name| !is_representation_header(name));
@@ -211,7 +222,7 @@ fn translated_answer(adm: &Admitted, served: Served, raw: &Bytes, started: Insta
                         reason: format!("its answer could not be translated: {e}"),
                     });
                     err.context.provider = Some(served.provider.clone());
-                    return err.into_response();
+                    return Ok(err.into_response());
                 }
             };
             out_headers.insert(
@@ -219,6 +230,7 @@ fn translated_answer(adm: &Admitted, served: Served, raw: &Bytes, started: Insta
                 HeaderValue::from_static("application/json"),
             );
             let bytes = Bytes::from(translated);
+            let bytes = guard::answer(adm, &served.provider, BodyShape::ResponsesAnswer, bytes).await?;
             observe_answer(adm, UsageFormat::Responses, &bytes, log_content);
             let extra = extra_fields(
                 RequestType::Responses,
@@ -232,7 +244,7 @@ fn translated_answer(adm: &Admitted, served: Served, raw: &Bytes, started: Insta
             Body::from(append_extra_fields(bytes, &extra))
         }
     };
-    response(status, out_headers, body)
+    Ok(response(status, out_headers, body))
 }
 
 /// Each attempt: the client's body to a provider that serves the Responses API, the chat form
