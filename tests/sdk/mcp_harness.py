@@ -66,13 +66,19 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def start_gateway(config: dict) -> tuple[subprocess.Popen, str, str]:
-    app_dir = tempfile.mkdtemp(prefix="switchyard-mcp-")
+def start_gateway(
+    config: dict, app_dir: str | None = None, env: dict | None = None, log=None, level: str = "warn"
+) -> tuple[subprocess.Popen, str, str]:
+    """The gateway on a free port; `env` adds variables, `log` (an open file) takes its output."""
+    app_dir = app_dir or tempfile.mkdtemp(prefix="switchyard-mcp-")
     path = pathlib.Path(app_dir) / "config.json"
     path.write_text(json.dumps(config))
     port = free_port()
     gw = subprocess.Popen(
-        [str(BIN_DIR / "switchyard"), "--port", str(port), "--app-dir", app_dir, "--log-level", "warn"],
+        [str(BIN_DIR / "switchyard"), "--port", str(port), "--app-dir", app_dir, "--log-level", level],
+        env={**os.environ, **(env or {})},
+        stdout=log,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 20

@@ -4,13 +4,14 @@ upstream of the gateway in test_mcp*.py.
     mcp_upstream.py NAME TRANSPORT [PORT] CALLS_FILE
 
 TRANSPORT is streamable-http, sse or stdio. Every tool call appends "NAME TOOL" to CALLS_FILE, so a
-test can tell which upstream saw which call (and that a refused call reached none).
+test can tell which upstream saw which call (and that a refused call reached none); a `slow` call the
+client cancels (`notifications/cancelled`) appends "NAME slow cancelled".
 """
 import asyncio
 import os
 import sys
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel
 
 NAME, TRANSPORT = sys.argv[1], sys.argv[2]
@@ -45,8 +46,20 @@ def echo(text: str) -> str:
 @server.tool(description="Answers after a while.")
 async def slow(seconds: float) -> str:
     _seen("slow")
-    await asyncio.sleep(seconds)
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        _seen("slow cancelled")
+        raise
     return "finally"
+
+
+@server.tool(description="The Authorization header this call came with (HTTP transports).")
+def whoami(ctx: Context) -> str:
+    _seen("whoami")
+    request = ctx.request_context.request
+    headers = getattr(request, "headers", None) or {}
+    return headers.get("authorization", "")
 
 
 @server.tool(description="Kills this server's process.")

@@ -118,7 +118,7 @@ def test_config_json_registers_every_transport(env):
         c = listed[name]
         assert c["state"] == "connected"
         assert c["config"]["connection_type"] == transport
-        assert {t["name"] for t in c["tools"]} == {"add", "echo", "slow", "crash", "fail", "pid"}
+        assert {t["name"] for t in c["tools"]} == {"add", "echo", "slow", "crash", "fail", "pid", "whoami"}
 
 
 async def _direct_tools(port: int) -> dict:
@@ -249,6 +249,24 @@ def test_a_hung_tool_times_out_while_another_call_answers(env):
 
     asyncio.run(run())
     mcp_logs(env["base"], "server=calc&limit=20", lambda p: any(r["tool"] == "slow" and r["status"] == "timeout" for r in p["logs"]))
+
+
+def test_a_timed_out_call_is_cancelled_upstream_on_every_transport(env):
+    """When tool_execution_timeout fires, the gateway sends `notifications/cancelled` with the call's
+    request id: the hung tool (an SDK server) is interrupted instead of running on."""
+    servers = ("calc", "legacy", "local")
+
+    async def run():
+        async with session(env["base"] + "/mcp", wide()) as s:
+            hung = [s.call_tool(f"{name}-slow", {"seconds": 60}) for name in servers]
+            for r in await asyncio.gather(*hung):
+                assert r.is_error and "tool_execution_timeout" in r.content[0].text, r
+
+    asyncio.run(run())
+    deadline = time.time() + 5
+    while not all(f"{name} slow cancelled" in seen(env["calls"]) for name in servers):
+        assert time.time() < deadline, f"not every upstream saw the cancellation: {seen(env['calls'])}"
+        time.sleep(0.05)
 
 
 def test_a_crashed_stdio_server_is_started_again(env):

@@ -20,6 +20,7 @@ use switchyard_runtime::body::{parse_json, read_limited};
 use switchyard_runtime::error::{ApiError, GatewayError};
 use switchyard_runtime::governance::Governance;
 use switchyard_runtime::state::AppState;
+use switchyard_store::{open_secret, seal_secret, SealingKey};
 
 /// The governance-store setting that holds the registered clients.
 pub const MCP_CLIENTS: &str = "mcp_clients";
@@ -28,25 +29,56 @@ const MAX_BODY: usize = 1024 * 1024;
 type Answer = Result<Json<Value>, ApiError>;
 type H = Extension<Arc<Hub>>;
 
-/// The stored clients (none when the setting is absent).
-pub async fn load(gov: &Governance) -> Result<Vec<McpClientConfig>, GatewayError> {
+/// The stored clients (none when the setting is absent), header values opened.
+pub async fn load(gov: &Governance, key: Option<&SealingKey>) -> Result<Vec<McpClientConfig>, GatewayError> {
     let Some(v) = gov.store().get_setting(MCP_CLIENTS).await? else {
         return Ok(Vec::new());
     };
-    serde_json::from_value(v)
-        .map_err(|e| GatewayError::Unavailable(format!("stored MCP clients are unreadable: {e}")))
+    let mut clients: Vec<McpClientConfig> = serde_json::from_value(v)
+        .map_err(|e| GatewayError::Unavailable(format!("stored MCP clients are unreadable: {e}")))?;
+    for c in &mut clients {
+        for (name, value) in &mut c.headers {
+            *value = open_secret(key, value, &header_aad(&c.client_id, name)).map_err(|e| {
+                GatewayError::Unavailable(format!("header '{name}' of MCP client '{}': {e}", c.name))
+            })?;
+        }
+    }
+    Ok(clients)
 }
 
-async fn save(gov: &Governance, clients: &[McpClientConfig]) -> Result<(), GatewayError> {
-    gov.store().put_setting(MCP_CLIENTS, &json!(clients)).await?;
+/// Writes the clients; with an encryption key, header values (upstream credentials) are sealed like
+/// provider keys, each bound to its client and header name.
+async fn save(
+    gov: &Governance,
+    key: Option<&SealingKey>,
+    clients: &[McpClientConfig],
+) -> Result<(), GatewayError> {
+    let mut stored = clients.to_vec();
+    for c in &mut stored {
+        for (name, value) in &mut c.headers {
+            *value = seal_secret(key, value, &header_aad(&c.client_id, name));
+        }
+    }
+    gov.store().put_setting(MCP_CLIENTS, &json!(stored)).await?;
     Ok(())
+}
+
+fn header_aad(client_id: &str, header: &str) -> String {
+    format!("mcp_client:{client_id}#headers.{header}")
 }
 
 /// Start-up: the stored clients, with `config.json`'s `mcp.client_configs` applied by name (a file
 /// entry creates the client or replaces the stored one of that name), saved, and connected.
-pub async fn start(gov: &Governance, hub: &Hub, file: Option<&McpFileConfig>) -> Result<usize, GatewayError> {
+/// With an encryption key the clients are always written back, so header values stored in clear before
+/// the key was set are sealed now.
+pub async fn start(
+    gov: &Governance,
+    key: Option<&SealingKey>,
+    hub: &Hub,
+    file: Option<&McpFileConfig>,
+) -> Result<usize, GatewayError> {
     let _w = gov.lock_writes().await;
-    let mut clients = load(gov).await?;
+    let mut clients = load(gov, key).await?;
     let mut applied = 0;
     if let Some(file) = file {
         let mut settings: HubSettings = hub.settings();
@@ -81,7 +113,9 @@ pub async fn start(gov: &Governance, hub: &Hub, file: Option<&McpFileConfig>) ->
             tracing::info!(client = %config.name, "MCP client from config.json");
             applied += 1;
         }
-        save(gov, &clients).await?;
+    }
+    if file.is_some() || key.is_some() {
+        save(gov, key, &clients).await?;
     }
     hub.sync(&clients);
     Ok(applied)
@@ -113,7 +147,7 @@ pub async fn create(State(state): State<Arc<AppState>>, Extension(hub): H, body:
     let input: McpClientInput = parse_json(&bytes)?;
     let gov = &state.governance;
     let _w = gov.lock_writes().await;
-    let mut clients = load(gov).await?;
+    let mut clients = load(gov, state.sealing.as_ref()).await?;
     let id = input
         .client_id
         .clone()
@@ -131,7 +165,7 @@ pub async fn create(State(state): State<Arc<AppState>>, Extension(hub): H, body:
         return Err(GatewayError::Conflict(format!("an MCP client with this {what} already exists")).into());
     }
     clients.push(config.clone());
-    save(gov, &clients).await?;
+    save(gov, state.sealing.as_ref(), &clients).await?;
     hub.upsert(config.clone());
     Ok(Json(json!({
         "status": "success",
@@ -150,7 +184,7 @@ pub async fn update(
     let input: McpClientInput = parse_json(&bytes)?;
     let gov = &state.governance;
     let _w = gov.lock_writes().await;
-    let mut clients = load(gov).await?;
+    let mut clients = load(gov, state.sealing.as_ref()).await?;
     let pos = clients
         .iter()
         .position(|c| c.client_id == id)
@@ -160,7 +194,7 @@ pub async fn update(
         return Err(GatewayError::Conflict("an MCP client with this name already exists".into()).into());
     }
     clients[pos] = config.clone();
-    save(gov, &clients).await?;
+    save(gov, state.sealing.as_ref(), &clients).await?;
     hub.upsert(config);
     Ok(Json(
         json!({"status": "success", "message": "MCP client updated", "client": view(&hub, &id)}),
@@ -170,13 +204,13 @@ pub async fn update(
 pub async fn delete(State(state): State<Arc<AppState>>, Extension(hub): H, Path(id): Path<String>) -> Answer {
     let gov = &state.governance;
     let _w = gov.lock_writes().await;
-    let mut clients = load(gov).await?;
+    let mut clients = load(gov, state.sealing.as_ref()).await?;
     let before = clients.len();
     clients.retain(|c| c.client_id != id);
     if clients.len() == before {
         return Err(not_found(&id).into());
     }
-    save(gov, &clients).await?;
+    save(gov, state.sealing.as_ref(), &clients).await?;
     hub.remove(&id);
     Ok(Json(
         json!({"status": "success", "message": "MCP client removed"}),

@@ -114,6 +114,7 @@ impl Gateway {
             model_lists: Default::default(),
             loopback_bind: switchyard_core::admin_auth::is_loopback_bind(&config.host),
             cache,
+            sealing: switchyard_runtime::security::sealing_key(&config.security)?,
         });
         switchyard_proxy::discovery::spawn_refresher(state.clone());
         let hub = open_mcp(&state, opened.file.as_ref()).await?;
@@ -169,12 +170,18 @@ async fn open_mcp(
         env: Arc::new(|name| std::env::var(name).ok()),
     };
     let hub = Arc::new(Hub::new(env, HubSettings::default(), state.log_store.clone()));
-    mcp_api::start(&state.governance, &hub, file.and_then(|f| f.mcp.as_ref()))
-        .await
-        .map_err(|e| StartError::ConfigFile(format!("applying its mcp section: {e}")))?;
+    mcp_api::start(
+        &state.governance,
+        state.sealing.as_ref(),
+        &hub,
+        file.and_then(|f| f.mcp.as_ref()),
+    )
+    .await
+    .map_err(|e| StartError::ConfigFile(format!("applying its mcp section: {e}")))?;
     if state.config.follows_changes() {
         follow_mcp_clients(
             state.governance.clone(),
+            state.sealing.clone(),
             hub.clone(),
             state.config.reload_notices(),
         );
@@ -184,13 +191,18 @@ async fn open_mcp(
 
 /// With a shared store, another replica's client changes reach this one at the config resync: the
 /// hub is made equal to the stored clients (unchanged ones keep their connections).
-fn follow_mcp_clients(gov: Arc<Governance>, hub: Arc<Hub>, mut notices: tokio::sync::watch::Receiver<u64>) {
+fn follow_mcp_clients(
+    gov: Arc<Governance>,
+    key: Option<switchyard_store::SealingKey>,
+    hub: Arc<Hub>,
+    mut notices: tokio::sync::watch::Receiver<u64>,
+) {
     let weak = Arc::downgrade(&hub);
     drop(hub);
     tokio::spawn(async move {
         while notices.changed().await.is_ok() {
             let Some(hub) = weak.upgrade() else { return };
-            match mcp_api::load(&gov).await {
+            match mcp_api::load(&gov, key.as_ref()).await {
                 Ok(clients) => hub.sync(&clients),
                 Err(e) => tracing::warn!(error = %e, "reloading the MCP clients failed"),
             }

@@ -1,5 +1,5 @@
 //! The registered MCP servers and every tool call through them. A call takes the server's live link
-//! and runs under `tool_execution_timeout`; nothing is shared between calls but the link, whose
+//! and runs under `tool_execution_timeout` (a call that runs out is cancelled on the server); nothing is shared between calls but the link, whose
 //! requests run side by side, so a hung call holds only its own caller. Every call leaves a
 //! [`CallRecord`] (the newest [`MAX_RECORDS`] are kept for `/api/mcp-logs`), a metric sample and a
 //! trace span.
@@ -215,19 +215,19 @@ impl Hub {
             }
             Some(link) => {
                 let params = json!({"name": tool, "arguments": arguments});
-                match tokio::time::timeout(after, link.request("tools/call", params)).await {
-                    Err(_) => Err(CallError::Timeout {
+                match link.request_within("tools/call", params, after).await {
+                    None => Err(CallError::Timeout {
                         server: server.clone(),
                         tool: tool.to_owned(),
                         after,
                     }),
-                    Ok(Ok(v)) => Ok(v),
-                    Ok(Err(LinkError::Rpc { code, message })) => Err(CallError::Rpc {
+                    Some(Ok(v)) => Ok(v),
+                    Some(Err(LinkError::Rpc { code, message })) => Err(CallError::Rpc {
                         server: server.clone(),
                         code,
                         message,
                     }),
-                    Ok(Err(LinkError::Transport(reason))) => {
+                    Some(Err(LinkError::Transport(reason))) => {
                         upstream.link_failed();
                         Err(CallError::Unavailable {
                             server: server.clone(),

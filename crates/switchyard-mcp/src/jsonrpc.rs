@@ -32,6 +32,10 @@ pub fn notification(method: &str) -> Value {
     json!({"jsonrpc": "2.0", "method": method})
 }
 
+pub fn notification_with(method: &str, params: Value) -> Value {
+    json!({"jsonrpc": "2.0", "method": method, "params": params})
+}
+
 /// The `result` of an answer, or its error.
 pub fn outcome(answer: Value) -> Result<Value, LinkError> {
     if let Some(e) = answer.get("error") {

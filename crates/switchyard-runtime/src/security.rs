@@ -190,18 +190,24 @@ pub fn check_app_dir_writable(dir: &std::path::Path) -> Result<(), StartError> {
         })
 }
 
+/// The key that seals secrets at rest (provider keys, MCP header values), when one is configured.
+pub fn sealing_key(security: &SecurityConfig) -> Result<Option<SealingKey>, StartError> {
+    security
+        .encryption_key
+        .as_ref()
+        .map(|secret| {
+            SealingKey::derive(secret.expose())
+                .map_err(|e| StartError::Security(format!("SWITCHYARD_ENCRYPTION_KEY: {e}")))
+        })
+        .transpose()
+}
+
 /// Wraps the config store in the encryption decorator, migrating clear rows when a key is set.
 pub async fn seal_store(
     inner: Arc<dyn ConfigStore>,
     security: &SecurityConfig,
 ) -> Result<Arc<dyn ConfigStore>, StartError> {
-    let key = match &security.encryption_key {
-        Some(secret) => Some(
-            SealingKey::derive(secret.expose())
-                .map_err(|e| StartError::Security(format!("SWITCHYARD_ENCRYPTION_KEY: {e}")))?,
-        ),
-        None => None,
-    };
+    let key = sealing_key(security)?;
     let (store, report) = SealedConfigStore::open(inner, key).await?;
     if report.migrated > 0 {
         tracing::info!(

@@ -53,6 +53,9 @@ pub struct AppState {
     pub loopback_bind: bool,
     /// The response cache (`semantic_cache` plugin) and its store.
     pub cache: Arc<crate::cache::ResponseCache>,
+    /// Seals secrets kept in the governance store (MCP client header values); `None` without
+    /// `SWITCHYARD_ENCRYPTION_KEY`.
+    pub sealing: Option<switchyard_store::SealingKey>,
 }
 
 /// Owns the config snapshot. Reads are lock-free (`snapshot()`); writes are serialised, go to the store

@@ -22,7 +22,9 @@ pub use governance::{
 };
 pub use memory::MemoryConfigStore;
 pub use postgres::{validate_schema_name, PostgresConfigStore, CHANGE_CHANNEL, DEFAULT_SCHEMA};
-pub use sealed::{is_sealed, SealError, SealReport, SealedConfigStore, SealingKey, SEALED_PREFIX};
+pub use sealed::{
+    is_sealed, open_secret, seal_secret, SealError, SealReport, SealedConfigStore, SealingKey, SEALED_PREFIX,
+};
 pub use sqlite::SqliteConfigStore;
 
 /// Everything the store holds, as loaded at start-up and after every change.

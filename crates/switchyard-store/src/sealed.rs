@@ -53,6 +53,8 @@ pub enum SealError {
     UnknownFormat,
     #[error("value does not decrypt with this encryption key (wrong key, or the row was altered)")]
     WrongKey,
+    #[error("value is encrypted but no encryption key is set (SWITCHYARD_ENCRYPTION_KEY)")]
+    NoKey,
 }
 
 impl SealingKey {
@@ -120,6 +122,23 @@ pub fn is_sealed(value: &str) -> bool {
 /// Whether a clear value is a secret that belongs sealed (not an `env.VAR` reference, not empty).
 fn needs_sealing(value: &str) -> bool {
     !value.is_empty() && matches!(secret::source(value), SecretSource::Literal(_)) && !is_sealed(value)
+}
+
+/// Seals a clear secret held outside the config store (e.g. an MCP client's header values) when a key
+/// is set; `env.VAR` references, empty and already sealed values stay as they are.
+pub fn seal_secret(key: Option<&SealingKey>, value: &str, aad: &str) -> String {
+    match key {
+        Some(sk) if needs_sealing(value) => sk.seal(value, aad),
+        _ => value.to_owned(),
+    }
+}
+
+/// The clear value of what [`seal_secret`] stored: sealed values are opened, clear ones pass through.
+pub fn open_secret(key: Option<&SealingKey>, value: &str, aad: &str) -> Result<String, SealError> {
+    if !is_sealed(value) {
+        return Ok(value.to_owned());
+    }
+    key.ok_or(SealError::NoKey)?.open(value, aad)
 }
 
 /// What [`SealedConfigStore::open`] did to the rows it found.
@@ -343,6 +362,28 @@ mod tests {
 
     async fn sqlite(dir: &std::path::Path) -> Arc<SqliteConfigStore> {
         Arc::new(SqliteConfigStore::open(&dir.join("config.db")).await.unwrap())
+    }
+
+    #[test]
+    fn secrets_outside_the_store_are_sealed_only_with_a_key_and_open_only_with_it() {
+        let sk = SealingKey::derive(SECRET).unwrap();
+        let sealed = seal_secret(Some(&sk), VALUE, "mcp_client:a#headers.Authorization");
+        assert!(is_sealed(&sealed) && !sealed.contains(VALUE));
+        assert_eq!(
+            open_secret(Some(&sk), &sealed, "mcp_client:a#headers.Authorization").unwrap(),
+            VALUE
+        );
+        assert_eq!(
+            open_secret(Some(&sk), &sealed, "mcp_client:b#headers.Authorization"),
+            Err(SealError::WrongKey)
+        );
+        assert_eq!(open_secret(None, &sealed, "x"), Err(SealError::NoKey));
+        assert_eq!(seal_secret(None, VALUE, "x"), VALUE);
+        assert_eq!(
+            seal_secret(Some(&sk), "env.UPSTREAM_TOKEN", "x"),
+            "env.UPSTREAM_TOKEN"
+        );
+        assert_eq!(open_secret(Some(&sk), VALUE, "x").unwrap(), VALUE);
     }
 
     #[test]

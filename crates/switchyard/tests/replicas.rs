@@ -387,3 +387,67 @@ async fn the_cache_plugin_set_through_one_replica_applies_in_the_other() {
     .await;
     assert!(took.is_some(), "B drops the plugin within a second");
 }
+
+/// An MCP client registered through one replica is listed, with its config, and callable through the
+/// other within a second (the clients are a shared governance setting, header values sealed); one
+/// removed through the first is gone from the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_client_registered_through_one_replica_is_listed_and_callable_through_the_other() {
+    let schema = SchemaGuard::new("syrep", "mcpclients");
+    let a = Replica::start(schema.name(), &[]);
+    let b = Replica::start(schema.name(), &[]);
+    let clients = |r: &Replica| {
+        let http = r.http.clone();
+        let url = format!("{}/api/mcp/clients", r.base);
+        async move {
+            let page = http.get(url).send().await.unwrap().json::<Value>().await.unwrap();
+            page["clients"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    assert!(clients(&b).await.is_empty());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../switchyard-gateway/tests/fixtures/mcp_stdio.py"
+    );
+    let tiny = json!({"name": "tiny", "connection_type": "stdio",
+                      "stdio_config": {"command": "python3", "args": [script]}});
+    let remote = json!({"name": "remote", "connection_type": "http",
+                        "connection_string": "http://127.0.0.1:9/mcp",
+                        "headers": {"Authorization": "Bearer replica-upstream-token"}});
+    for body in [tiny, remote] {
+        let (s, answer) = a.post("/api/mcp/client", body).await;
+        assert_eq!(s, 200, "{answer}");
+    }
+    let took = time_until(Duration::from_secs(1), || async { clients(&b).await.len() == 2 }).await;
+    assert!(
+        took.is_some(),
+        "B lists both clients within a second: {:?}",
+        clients(&b).await
+    );
+    let listed = clients(&b).await;
+    let remote = listed.iter().find(|c| c["config"]["name"] == "remote").unwrap();
+    assert_eq!(remote["config"]["connection_string"], "http://127.0.0.1:9/mcp");
+    assert_eq!(remote["config"]["headers"]["Authorization"], "<redacted>");
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "tiny-echo", "arguments": {"text": "via b"}}});
+    let answered = time_until(Duration::from_secs(20), || async {
+        let (s, answer) = b.post("/mcp", call.clone()).await;
+        s == 200 && answer["result"]["content"][0]["text"] == "echo: via b"
+    })
+    .await;
+    assert!(
+        answered.is_some(),
+        "B calls tiny's tool: {:?}",
+        b.post("/mcp", call.clone()).await
+    );
+    let id = listed.iter().find(|c| c["config"]["name"] == "tiny").unwrap()["config"]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, _, _) = a
+        .send(reqwest::Method::DELETE, &format!("/api/mcp/client/{id}"), None)
+        .await;
+    assert_eq!(s, 200);
+    let took = time_until(Duration::from_secs(1), || async { clients(&b).await.len() == 1 }).await;
+    assert!(took.is_some(), "B drops the removed client within a second");
+}

@@ -10,6 +10,7 @@ mod stdio;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use switchyard_core::mcp::{ConnectionType, McpClientConfig};
@@ -17,6 +18,9 @@ use switchyard_runtime::upstream::UpstreamClient;
 use tokio::sync::Notify;
 
 use crate::jsonrpc::{self, LinkError, PROTOCOL_VERSION};
+
+/// How long sending a cancellation may take before it is given up.
+const CANCEL_SEND_LIMIT: Duration = Duration::from_secs(5);
 
 /// Reads a variable of the gateway's environment.
 pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -133,6 +137,36 @@ impl Link {
     /// One request and its answer's `result`.
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, LinkError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.exchange(id, method, params).await
+    }
+
+    /// One request bounded by `after` (`None`: it ran out). A request that ran out is cancelled on the
+    /// server with MCP's `notifications/cancelled` naming its id, sent in the background (a hung
+    /// server must not hold up the caller's answer), so the server can stop the work.
+    pub async fn request_within(
+        self: &Arc<Self>,
+        method: &str,
+        params: Value,
+        after: Duration,
+    ) -> Option<Result<Value, LinkError>> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(r) = tokio::time::timeout(after, self.exchange(id, method, params)).await {
+            return Some(r);
+        }
+        let link = Arc::clone(self);
+        tokio::spawn(async move {
+            let params = json!({"requestId": id, "reason": "tool_execution_timeout"});
+            let msg = jsonrpc::notification_with("notifications/cancelled", params);
+            match tokio::time::timeout(CANCEL_SEND_LIMIT, link.send_notification(msg)).await {
+                Ok(Ok(())) => tracing::debug!(request_id = id, "MCP request cancelled upstream"),
+                Ok(Err(e)) => tracing::debug!(request_id = id, error = %e, "sending the cancellation failed"),
+                Err(_) => tracing::debug!(request_id = id, "sending the cancellation timed out"),
+            }
+        });
+        None
+    }
+
+    async fn exchange(&self, id: u64, method: &str, params: Value) -> Result<Value, LinkError> {
         let msg = jsonrpc::request(id, method, params);
         let r = match &self.transport {
             Transport::Http(h) => h.request(id, msg).await,
@@ -146,7 +180,10 @@ impl Link {
     }
 
     pub async fn notify(&self, method: &str) -> Result<(), LinkError> {
-        let msg = jsonrpc::notification(method);
+        self.send_notification(jsonrpc::notification(method)).await
+    }
+
+    async fn send_notification(&self, msg: Value) -> Result<(), LinkError> {
         match &self.transport {
             Transport::Http(h) => h.notify(msg).await,
             Transport::Sse(s) => s.notify(msg).await,
