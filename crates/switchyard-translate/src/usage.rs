@@ -163,30 +163,118 @@ const TEXT_KEYS: [&str; 9] = [
     "delta",
 ];
 
-fn text_in(value: &serde_json::Value, key: Option<&str>) -> usize {
-    match value {
-        serde_json::Value::String(s) => key.filter(|k| TEXT_KEYS.contains(k)).map_or(0, |_| s.len()),
-        serde_json::Value::Array(items) => items.iter().map(|v| text_in(v, key)).sum(),
-        serde_json::Value::Object(map) => map.iter().map(|(k, v)| text_in(v, Some(k))).sum(),
-        _ => 0,
-    }
-}
-
 /// Bytes of model-written text in a JSON answer or one stream event's payload: the basis of the
 /// output estimate when an upstream reports no usage. Responses API events other than `*.delta`
 /// repeat text already sent (`*.done`, `response.completed`), so they count 0.
+///
+/// Runs on every relayed stream event until usage arrives, so it scans the bytes once without
+/// building a value: string values held by a [`TEXT_KEYS`] key (directly or in an array under one)
+/// count their decoded UTF-8 length. Text that is not well-formed JSON counts 0.
 pub fn text_bytes(json: &[u8]) -> usize {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(json) else {
-        return 0;
-    };
-    let repeats = value
-        .get("type")
-        .and_then(serde_json::Value::as_str)
-        .is_some_and(|t| t.starts_with("response.") && !t.ends_with(".delta"));
-    if repeats {
-        return 0;
+    text_scan(json).unwrap_or(0)
+}
+
+/// One open container: an object (`expect_key`: the next string is a key) or an array (`text`: it is
+/// held by a text key).
+enum Open {
+    Object { expect_key: bool },
+    Array { text: bool },
+}
+
+fn text_scan(json: &[u8]) -> Option<usize> {
+    let is_text_key = |k: Option<&[u8]>| k.is_some_and(|k| TEXT_KEYS.iter().any(|t| t.as_bytes() == k));
+    let mut stack: Vec<Open> = Vec::new();
+    let mut key: Option<&[u8]> = None;
+    let mut total = 0;
+    let mut top_type: Option<&[u8]> = None;
+    let mut i = 0;
+    while i < json.len() {
+        match json[i] {
+            b'{' => {
+                stack.push(Open::Object { expect_key: true });
+                key = None;
+            }
+            b'[' => {
+                let text = match stack.last() {
+                    Some(Open::Array { text }) => *text,
+                    _ => is_text_key(key),
+                };
+                stack.push(Open::Array { text });
+            }
+            b'}' | b']' => {
+                stack.pop()?;
+            }
+            b',' => {
+                if let Some(Open::Object { expect_key }) = stack.last_mut() {
+                    *expect_key = true;
+                    key = None;
+                }
+            }
+            b':' => {
+                if let Some(Open::Object { expect_key }) = stack.last_mut() {
+                    *expect_key = false;
+                }
+            }
+            b'"' => {
+                let (raw, decoded, next) = json_string(json, i + 1)?;
+                i = next;
+                match stack.last() {
+                    Some(Open::Object { expect_key: true }) => key = Some(raw),
+                    Some(Open::Object { expect_key: false }) => {
+                        if is_text_key(key) {
+                            total += decoded;
+                        }
+                        if stack.len() == 1 && key == Some(b"type".as_slice()) {
+                            top_type = Some(raw);
+                        }
+                    }
+                    Some(Open::Array { text: true }) => total += decoded,
+                    _ => {}
+                }
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
     }
-    text_in(&value, None)
+    if !stack.is_empty() {
+        return None;
+    }
+    let repeats = top_type.is_some_and(|t| t.starts_with(b"response.") && !t.ends_with(b".delta"));
+    Some(if repeats { 0 } else { total })
+}
+
+/// The JSON string whose content starts at `at`: (its raw bytes, its decoded UTF-8 length, the index
+/// after its closing quote); `None` when it never closes.
+fn json_string(json: &[u8], at: usize) -> Option<(&[u8], usize, usize)> {
+    let mut i = at;
+    let mut decoded = 0;
+    loop {
+        match *json.get(i)? {
+            b'"' => return Some((&json[at..i], decoded, i + 1)),
+            b'\\' => {
+                if *json.get(i + 1)? == b'u' {
+                    let hex = std::str::from_utf8(json.get(i + 2..i + 6)?).ok()?;
+                    let cp = u32::from_str_radix(hex, 16).ok()?;
+                    // A surrogate half counts 2, so a pair counts the 4 bytes of its character.
+                    decoded += match cp {
+                        0..=0x7f => 1,
+                        0x80..=0x7ff => 2,
+                        0xd800..=0xdfff => 2,
+                        _ => 3,
+                    };
+                    i += 6;
+                } else {
+                    decoded += 1;
+                    i += 2;
+                }
+            }
+            _ => {
+                decoded += 1;
+                i += 1;
+            }
+        }
+    }
 }
 
 /// [`text_bytes`] of every `data:` line of one SSE event.
@@ -312,6 +400,53 @@ mod tests {
     }
 
     use super::*;
+
+    /// The scan counts what decoding the JSON and summing the text keys' strings would.
+    fn text_by_value(json: &[u8]) -> usize {
+        fn text_in(value: &serde_json::Value, key: Option<&str>) -> usize {
+            match value {
+                serde_json::Value::String(s) => key.filter(|k| TEXT_KEYS.contains(k)).map_or(0, |_| s.len()),
+                serde_json::Value::Array(items) => items.iter().map(|v| text_in(v, key)).sum(),
+                serde_json::Value::Object(map) => map.iter().map(|(k, v)| text_in(v, Some(k))).sum(),
+                _ => 0,
+            }
+        }
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(json) else {
+            return 0;
+        };
+        let repeats = value
+            .get("type")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|t| t.starts_with("response.") && !t.ends_with(".delta"));
+        if repeats {
+            0
+        } else {
+            text_in(&value, None)
+        }
+    }
+
+    #[test]
+    fn text_scan_agrees_with_decoding() {
+        let samples: [&[u8]; 9] = [
+            br#"{"choices":[{"delta":{"content":"line\none \"q\" \u00e4\u20ac\ud83d\ude00 ok"}}]}"#,
+            "{\"content\":\"grüße 👋\",\"model\":\"m\"}".as_bytes(),
+            br#"{"content":["a","bc",{"text":"def","type":"text"}],"n":[1,2,{"x":"y"}]}"#,
+            br#"{"type":"response.output_text.delta","delta":"abc","item":{"type":"x"}}"#,
+            br#"{"type":"response.completed","response":{"output":[{"content":[{"text":"abc"}]}]}}"#,
+            br#"{"message":{"tool_calls":[{"function":{"name":"f","arguments":"{\"a\":1}"}}]},"text":null}"#,
+            br#" { "text" : "spaced" , "other" : "no" } "#,
+            br#"{"content":"unterminated}"#,
+            br#"{"a":{"b":[[["text"]]]},"text":[["nested"]]}"#,
+        ];
+        for json in samples {
+            assert_eq!(
+                text_bytes(json),
+                text_by_value(json),
+                "{}",
+                String::from_utf8_lossy(json)
+            );
+        }
+    }
 
     #[test]
     fn answer_facts_read_usage_and_model_in_one_pass() {
