@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::guard::{guardrail, setup, upstream_saw, IBAN};
+use common::guard::{assert_no_iban, guardrail, setup, upstream_saw, IBAN};
 use common::{assert_error_shape, TestGateway};
 use serde_json::{json, Value};
 
@@ -20,16 +20,6 @@ fn events(sse: &str) -> Vec<Value> {
         .filter_map(|l| l.strip_prefix("data: "))
         .filter_map(|d| serde_json::from_str(d).ok())
         .collect()
-}
-
-/// No piece of the IBAN longer than two characters is anywhere in `text`.
-fn assert_no_iban(text: &str) {
-    for part in IBAN.split(' ').filter(|p| p.len() > 2) {
-        assert!(
-            !text.contains(part),
-            "{part} of the IBAN reached the client: {text}"
-        );
-    }
 }
 
 /// Redacts, then blocks, the IBAN in a streamed Gemini answer: from a Gemini provider (relayed)

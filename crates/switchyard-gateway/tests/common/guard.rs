@@ -61,3 +61,17 @@ pub fn upstream_saw(mock: &MockUpstream) -> String {
         .map(|r| r.json().to_string())
         .unwrap_or_default()
 }
+
+/// No piece of the IBAN longer than two characters is anywhere in `text`, as it is written there: a
+/// group next to its separating space (random ids and timestamps in the events may hold the same four
+/// digits by chance, never with a space).
+pub fn assert_no_iban(text: &str) {
+    for part in IBAN.split(' ').filter(|p| p.len() > 2) {
+        for written in [format!(" {part}"), format!("{part} ")] {
+            assert!(
+                !text.contains(&written),
+                "{written:?} of the IBAN reached the client: {text}"
+            );
+        }
+    }
+}
