@@ -23,4 +23,4 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
-SWITCHYARD_BIN_DIR="$PWD/target/debug" .venv/bin/python -m pytest tests/sdk -q
+SWITCHYARD_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/debug" .venv/bin/python -m pytest tests/sdk -q
