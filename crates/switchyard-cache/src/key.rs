@@ -109,12 +109,7 @@ fn digest(parts: &KeyParts<'_>, kind: &str, fields: &Value) -> String {
     h.update(canonical(&head).as_bytes());
     h.update(b"\n");
     h.update(canonical(fields).as_bytes());
-    let out = h.finalize();
-    let mut hex = String::with_capacity(64);
-    for b in out {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    hex
+    hex::encode(h.finalize())
 }
 
 /// The text of a prompt: every string under it that is content (not a role or a type tag), one

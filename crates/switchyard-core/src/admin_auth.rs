@@ -81,7 +81,7 @@ pub fn is_loopback_host_header(host: &str) -> bool {
         }
     } else {
         match h.rsplit_once(':') {
-            Some((name, port)) if is_port_suffix(&format!(":{port}")) => name,
+            Some((name, port)) if is_port(port) => name,
             Some(_) => return false,
             None => h,
         }
@@ -94,8 +94,11 @@ pub fn is_loopback_host_header(host: &str) -> bool {
 }
 
 fn is_port_suffix(s: &str) -> bool {
-    s.strip_prefix(':')
-        .is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+    s.strip_prefix(':').is_some_and(is_port)
+}
+
+fn is_port(p: &str) -> bool {
+    !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Whether an `Origin` header (`scheme://host[:port]`, or `null`) names the same host and port as the

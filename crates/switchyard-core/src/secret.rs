@@ -95,11 +95,14 @@ pub fn echoes_secret(value: &[u8], secret: &str) -> bool {
         .with_decode_allow_trailing_bits(true);
     let std = base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, config);
     let url = base64::engine::GeneralPurpose::new(&base64::alphabet::URL_SAFE, config);
+    // Base64 of n bytes takes at least 4n/3 characters and hex 2n: a shorter token cannot decode
+    // to the secret.
+    let base64_min = (needle.len() * 4).div_ceil(3);
     value
         .split(|b| b.is_ascii_whitespace() || matches!(b, b',' | b';' | b':' | b'"' | b'\''))
-        .filter(|t| t.len() >= needle.len())
+        .filter(|t| t.len() >= base64_min)
         .any(|token| {
-            let hex = (token.len() % 2 == 0)
+            let hex = (token.len() % 2 == 0 && token.len() >= 2 * needle.len())
                 .then(|| {
                     token
                         .chunks(2)

@@ -131,7 +131,7 @@ impl SseFramer {
 
     fn inspect(&mut self, event: &[u8]) {
         self.events += 1;
-        for line in event.split(|&b| b == b'\n') {
+        for line in lines(event) {
             // Anthropic streams end with `event: message_stop` and report failures as `event: error`.
             if let Some(name) = line.strip_prefix(b"event:") {
                 // The Responses API names its events and ends with `response.completed` (or
@@ -149,7 +149,7 @@ impl SseFramer {
             let payload = payload.trim_ascii();
             if payload == b"[DONE]" {
                 self.saw_done = true;
-            } else if memchr::memmem::find(payload, b"\"type\":\"transcript.text.done\"").is_some() {
+            } else if TRANSCRIPT_DONE.find(payload).is_some() {
                 // Streamed transcriptions end with this data-only event and no `[DONE]`.
                 self.saw_done = true;
             } else if payload.starts_with(b"{\"error\"") {
@@ -157,6 +157,35 @@ impl SseFramer {
             }
         }
     }
+}
+
+/// The end of a streamed transcription (built once: building a searcher costs more than a search).
+static TRANSCRIPT_DONE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"type\":\"transcript.text.done\""));
+
+/// The lines of an event (split at `\n`, found a machine word at a time).
+pub fn lines(event: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'\n', event);
+    std::iter::from_fn(move || {
+        if start > event.len() {
+            return None;
+        }
+        let end = ends.next().unwrap_or(event.len());
+        let line = &event[start..end];
+        start = end + 1;
+        Some(line)
+    })
+}
+
+/// The payloads of an event's `data:` lines, trimmed.
+pub fn data_payloads(event: &[u8]) -> impl Iterator<Item = &[u8]> {
+    lines(event).filter_map(|line| line.strip_prefix(b"data:").map(<[u8]>::trim_ascii))
+}
+
+/// The payload of an event's first `data:` line, trimmed.
+pub fn data_payload(event: &[u8]) -> Option<&[u8]> {
+    data_payloads(event).next()
 }
 
 /// Index just past the blank line that ends the event starting at or after `from`.

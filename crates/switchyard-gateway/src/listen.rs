@@ -28,6 +28,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
+use switchyard_admin as admin;
+use switchyard_admin::auth::AdminAuth;
 use switchyard_runtime::body::BodyTimeout;
 use switchyard_runtime::error::GatewayError;
 
@@ -65,7 +67,11 @@ pub struct HeadLimits {
 
 /// The size of a request head as sent: request line, and every header as `name: value\r\n`.
 pub fn head_size(req: &Request) -> usize {
-    let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
+    let uri = req.uri();
+    let target = uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(1, |p| p.as_str().len());
+    let line = req.method().as_str().len() + target + 12;
     req.headers()
         .iter()
         .map(|(n, v)| n.as_str().len() + v.len() + 4)
@@ -73,26 +79,53 @@ pub fn head_size(req: &Request) -> usize {
         + line
 }
 
-/// The layer that answers an oversized request head, or one with too many headers, with `431` in
-/// the API's error shape.
-pub async fn limit_headers(State(limit): State<HeadLimits>, req: Request, next: Next) -> Response {
-    if head_size(&req) > limit.bytes {
+/// What [`guard_request`] applies to every request.
+#[derive(Clone)]
+pub struct RequestGuard {
+    pub head: HeadLimits,
+    /// The body deadline, from the request's arrival.
+    pub body_limit: Duration,
+    pub auth: Arc<AdminAuth>,
+}
+
+/// The one layer around every request (one layer, not three: each costs a boxed future and a
+/// service clone per request): a head over the limits (bytes or header count) is answered `431` in
+/// the API's error shape; any other request gets the body deadline, then passes the admin gate.
+pub async fn guard_request(State(guard): State<RequestGuard>, req: Request, next: Next) -> Response {
+    let RequestGuard {
+        head,
+        body_limit,
+        auth,
+    } = guard;
+    if head_size(&req) > head.bytes {
         return GatewayError::HeadersTooLarge {
-            limit_bytes: limit.bytes,
+            limit_bytes: head.bytes,
         }
         .into_response();
     }
-    if req.headers().len() > limit.count {
-        return GatewayError::TooManyHeaders { limit: limit.count }.into_response();
+    if req.headers().len() > head.count {
+        return GatewayError::TooManyHeaders { limit: head.count }.into_response();
     }
-    next.run(req).await
+    let arrived = tokio::time::Instant::now();
+    let req = req.map(|inner| {
+        Body::new(DeadlineBody {
+            inner,
+            deadline: None,
+            arrived,
+            limit: body_limit,
+        })
+    });
+    admin::auth::admin_gate(State(auth), req, next).await
 }
 
 /// A request body that fails once `limit` has passed since the request arrived: a client that sends
 /// its body slowly (the body-phase slowloris) cannot hold a connection and a handler for ever.
 struct DeadlineBody {
     inner: Body,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// Armed the first time the body is not ready (a body that comes with its head never needs a
+    /// timer).
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    arrived: tokio::time::Instant,
     limit: Duration,
 }
 
@@ -107,7 +140,11 @@ impl http_body::Body for DeadlineBody {
         if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
             return Poll::Ready(frame);
         }
-        if self.deadline.as_mut().poll(cx).is_ready() {
+        let at = self.arrived + self.limit;
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if deadline.as_mut().poll(cx).is_ready() {
             let limit = self.limit;
             return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout(limit)))));
         }
@@ -121,18 +158,6 @@ impl http_body::Body for DeadlineBody {
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
     }
-}
-
-/// The layer that puts the body deadline on every request.
-pub async fn body_deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    let req = req.map(|inner| {
-        Body::new(DeadlineBody {
-            inner,
-            deadline: Box::pin(tokio::time::sleep(limit)),
-            limit,
-        })
-    });
-    next.run(req).await
 }
 
 /// A connection's service that notes when its first request head has arrived, and tells every

@@ -237,23 +237,20 @@ async fn open_logs(
     Ok((Some(writer), Some(log_store)))
 }
 
-/// The security layers around the whole router: the request head limit first, then the admin gate,
-/// then the login routes.
+/// The security layer around the whole router (head limits, body deadline, admin gate) and the
+/// login routes.
 fn secured(router: Router, auth: Arc<AdminAuth>, security: &SecurityConfig) -> Router {
+    let guard = listen::RequestGuard {
+        head: listen::HeadLimits {
+            bytes: security.max_header_bytes,
+            count: security.max_header_count,
+        },
+        body_limit: security.body_read_timeout,
+        auth: auth.clone(),
+    };
     router
-        .merge(auth::router(auth.clone()))
-        .layer(axum::middleware::from_fn_with_state(auth, auth::admin_gate))
-        .layer(axum::middleware::from_fn_with_state(
-            security.body_read_timeout,
-            listen::body_deadline,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            listen::HeadLimits {
-                bytes: security.max_header_bytes,
-                count: security.max_header_count,
-            },
-            listen::limit_headers,
-        ))
+        .merge(auth::router(auth))
+        .layer(axum::middleware::from_fn_with_state(guard, listen::guard_request))
 }
 
 pub fn router(state: Arc<AppState>, hub: Arc<Hub>) -> Router {

@@ -24,6 +24,7 @@ mod postgres;
 mod record;
 mod sql;
 mod sqlite;
+mod sqlite_rows;
 mod time;
 mod writer;
 
@@ -51,6 +52,12 @@ pub enum LogStoreError {
     Corrupt(String),
     #[error("log store error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the SQLite store's writer connection (`sqlite_rows`).
+    #[error("log store error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The thread that writes the SQLite store's rows stopped (panicked or was cancelled).
+    #[error("log writer failed: {0}")]
+    Writer(String),
     #[error("log store migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }
@@ -179,6 +186,11 @@ pub trait LogStore: Send + Sync {
     /// Writes the records in one transaction. A record whose id is already stored is skipped, so a
     /// retried batch is not counted twice.
     async fn insert_batch(&self, records: &[LogRecord]) -> Result<(), LogStoreError>;
+    /// [`insert_batch`](Self::insert_batch) for the [`LogWriter`], which hands its batch over whole, so
+    /// a store may move the work to a thread of its own without copying the records.
+    async fn insert_shared(&self, records: std::sync::Arc<[LogRecord]>) -> Result<(), LogStoreError> {
+        self.insert_batch(&records).await
+    }
     async fn query(&self, query: &LogQuery) -> Result<LogPage, LogStoreError>;
     async fn get(&self, id: &str) -> Result<Option<LogRecord>, LogStoreError>;
     async fn stats(&self, filter: &LogFilter) -> Result<LogStats, LogStoreError>;

@@ -6,12 +6,25 @@
 //! case-insensitive match for content search, both handled by [`Dialect`]. Values are always bound,
 //! never spliced into the text.
 
-use std::collections::BTreeMap;
-
-use crate::bucket::{latency_bucket, Agg, LATENCY_BUCKETS};
+use crate::bucket::LATENCY_BUCKETS;
 use crate::filter::{GroupBy, LogFilter, LogQuery, Order, SortBy, StatusClass};
-use crate::record::{is_success_status, LogRecord};
 use crate::SpendGroup;
+
+/// The record's columns, in the order [`crate::decode`] reads them and [`record_values`] binds them.
+macro_rules! record_columns {
+    () => {
+        "id, timestamp_ms, route, request_type, model_requested, provider, \
+     model, key_id, key_name, virtual_key_id, team_id, customer_id, status, error_type, error_message, \
+     stream, attempts, fallback_index, trail, latency_ms, upstream_latency_ms, overhead_ms, ttft_ms, \
+     input_tokens, output_tokens, cached_tokens, cost_usd, cost_known, user_agent, request_body, \
+     response_body, served_model, cache_hit, guardrails, usage_estimated"
+    };
+}
+mod write;
+use write::{bucket_columns, rollup_insert_head};
+pub(crate) use write::{
+    insert_log_row_sqlite, insert_logs, record_values, rollup_deltas, rollup_upserts, ValueRef,
+};
 
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 pub(crate) const DAY_MS: i64 = 86_400_000;
@@ -135,204 +148,7 @@ where
     q
 }
 
-/// The record's columns, in the order [`crate::decode`] reads them.
-pub(crate) const RECORD_COLUMNS: &str = "id, timestamp_ms, route, request_type, model_requested, provider, \
-     model, key_id, key_name, virtual_key_id, team_id, customer_id, status, error_type, error_message, \
-     stream, attempts, fallback_index, trail, latency_ms, upstream_latency_ms, overhead_ms, ttft_ms, \
-     input_tokens, output_tokens, cached_tokens, cost_usd, cost_known, user_agent, request_body, \
-     response_body, served_model, cache_hit, guardrails, usage_estimated";
-
-/// A latency that is not a finite, non-negative number is stored as 0 rather than failing the whole
-/// batch over one caller's bad clock reading.
-pub(crate) fn clean_latency(ms: f64) -> f64 {
-    if ms.is_finite() && ms >= 0.0 {
-        ms
-    } else {
-        0.0
-    }
-}
-
-/// Optional measurements that are not finite are stored as unknown (SQLite would turn NaN into NULL
-/// anyway; PostgreSQL would keep it and poison every sum).
-fn clean_opt(x: Option<f64>) -> Option<f64> {
-    x.filter(|v| v.is_finite())
-}
-
-/// One multi-row insert. Rows whose id is already stored are skipped, and the ids actually inserted
-/// come back, so a batch retried after an ambiguous commit neither fails nor double-counts.
-pub(crate) fn insert_logs(dialect: Dialect, rows: &[LogRecord]) -> Sql {
-    let mut sql = Sql::new(dialect);
-    sql.push("INSERT INTO logs (")
-        .push(RECORD_COLUMNS)
-        .push(", latency_bucket, total_tokens) VALUES ");
-    for (i, r) in rows.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        let latency = clean_latency(r.latency_ms);
-        let values = [
-            Param::Text(r.id.clone()),
-            Param::I64(r.timestamp_ms),
-            Param::Text(r.route.clone()),
-            Param::Text(r.request_type.clone()),
-            Param::Text(r.model_requested.clone()),
-            Param::OptText(r.provider.clone()),
-            Param::OptText(r.model.clone()),
-            Param::OptText(r.key_id.clone()),
-            Param::OptText(r.key_name.clone()),
-            Param::OptText(r.virtual_key_id.clone()),
-            Param::OptText(r.team_id.clone()),
-            Param::OptText(r.customer_id.clone()),
-            Param::I64(i64::from(r.status)),
-            Param::OptText(r.error_type.clone()),
-            Param::OptText(r.error_message.clone()),
-            Param::Bool(r.stream),
-            Param::I64(i64::from(r.attempts)),
-            Param::OptI64(r.fallback_index.map(i64::from)),
-            Param::OptText(r.trail.clone()),
-            Param::F64(latency),
-            Param::OptF64(clean_opt(r.upstream_latency_ms)),
-            Param::OptF64(clean_opt(r.overhead_ms)),
-            Param::OptF64(clean_opt(r.ttft_ms)),
-            Param::OptI64(r.input_tokens),
-            Param::OptI64(r.output_tokens),
-            Param::OptI64(r.cached_tokens),
-            Param::OptF64(clean_opt(r.cost_usd)),
-            Param::Bool(r.cost_known),
-            Param::OptText(r.user_agent.clone()),
-            Param::OptText(r.request_body.clone()),
-            Param::OptText(r.response_body.clone()),
-            Param::OptText(r.served_model.clone()),
-            Param::Bool(r.cache_hit),
-            Param::OptText(r.guardrails.clone()),
-            Param::Bool(r.usage_estimated),
-            Param::I64(latency_bucket(latency) as i64),
-            Param::I64(r.total_tokens()),
-        ];
-        sql.push("(");
-        for (j, v) in values.into_iter().enumerate() {
-            if j > 0 {
-                sql.push(", ");
-            }
-            sql.bind(v);
-        }
-        sql.push(")");
-    }
-    sql.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-    sql
-}
-
-/// The identity of one rollup row. Ordered, so that upserts always touch rows in the same order and
-/// concurrent writers (several gateways on one PostgreSQL) cannot deadlock on each other.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct RollupKey {
-    grain_ms: i64,
-    bucket_start_ms: i64,
-    provider: String,
-    model: String,
-    status: i64,
-    cost_known: bool,
-}
-
-/// Folds records into the rollup rows they add to, at every grain.
-pub(crate) fn rollup_deltas<'a>(records: impl Iterator<Item = &'a LogRecord>) -> BTreeMap<RollupKey, Agg> {
-    let mut out: BTreeMap<RollupKey, Agg> = BTreeMap::new();
-    for r in records {
-        let latency = clean_latency(r.latency_ms);
-        for grain in GRAINS {
-            let key = RollupKey {
-                grain_ms: grain,
-                bucket_start_ms: r.timestamp_ms.div_euclid(grain) * grain,
-                provider: r.provider.clone().unwrap_or_default(),
-                model: r.model.clone().unwrap_or_default(),
-                status: i64::from(r.status),
-                cost_known: r.cost_known,
-            };
-            let agg = out.entry(key).or_default();
-            agg.requests += 1;
-            agg.errors += i64::from(!is_success_status(r.status));
-            agg.latency_sum_ms += latency;
-            agg.input_tokens += r.input_tokens.unwrap_or(0);
-            agg.output_tokens += r.output_tokens.unwrap_or(0);
-            agg.cost_usd += clean_opt(r.cost_usd).unwrap_or(0.0);
-            agg.unknown_cost += i64::from(!r.cost_known);
-            agg.buckets[latency_bucket(latency)] += 1;
-        }
-    }
-    out
-}
-
-fn bucket_columns() -> impl Iterator<Item = String> {
-    (0..LATENCY_BUCKETS).map(|i| format!("lb{i:02}"))
-}
-
-const ROLLUP_KEY_COLUMNS: &str = "grain_ms, bucket_start_ms, provider, model, status, cost_known";
-const ROLLUP_SUM_COLUMNS: [&str; 5] = [
-    "requests",
-    "latency_sum_ms",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-];
-
-fn rollup_insert_head(sql: &mut Sql) {
-    sql.push("INSERT INTO log_rollup (").push(ROLLUP_KEY_COLUMNS);
-    for c in ROLLUP_SUM_COLUMNS
-        .iter()
-        .map(|c| c.to_string())
-        .chain(bucket_columns())
-    {
-        sql.push(", ").push(&c);
-    }
-    sql.push(")");
-}
-
-/// Upserts that add the deltas to the rollup (creating rows as needed).
-pub(crate) fn rollup_upserts(dialect: Dialect, deltas: &BTreeMap<RollupKey, Agg>) -> Vec<Sql> {
-    let entries: Vec<(&RollupKey, &Agg)> = deltas.iter().collect();
-    let mut update = String::new();
-    for c in ROLLUP_SUM_COLUMNS
-        .iter()
-        .map(|c| c.to_string())
-        .chain(bucket_columns())
-    {
-        if !update.is_empty() {
-            update.push_str(", ");
-        }
-        update.push_str(&format!("{c} = log_rollup.{c} + excluded.{c}"));
-    }
-    shaped_chunks(&entries)
-        .into_iter()
-        .map(|chunk| {
-            let mut sql = Sql::new(dialect);
-            rollup_insert_head(&mut sql);
-            sql.push(" VALUES ");
-            for (i, (k, a)) in chunk.iter().enumerate() {
-                sql.push(if i > 0 { ", (" } else { "(" });
-                sql.bind(Param::I64(k.grain_ms)).push(", ");
-                sql.bind(Param::I64(k.bucket_start_ms)).push(", ");
-                sql.bind(Param::Text(k.provider.clone())).push(", ");
-                sql.bind(Param::Text(k.model.clone())).push(", ");
-                sql.bind(Param::I64(k.status)).push(", ");
-                sql.bind(Param::Bool(k.cost_known)).push(", ");
-                sql.bind(Param::I64(a.requests)).push(", ");
-                sql.bind(Param::F64(a.latency_sum_ms)).push(", ");
-                sql.bind(Param::I64(a.input_tokens)).push(", ");
-                sql.bind(Param::I64(a.output_tokens)).push(", ");
-                sql.bind(Param::F64(a.cost_usd));
-                for b in a.buckets {
-                    sql.push(", ").bind(Param::I64(b));
-                }
-                sql.push(")");
-            }
-            sql.push(" ON CONFLICT (")
-                .push(ROLLUP_KEY_COLUMNS)
-                .push(") DO UPDATE SET ")
-                .push(&update);
-            sql
-        })
-        .collect()
-}
+pub(crate) const RECORD_COLUMNS: &str = record_columns!();
 
 /// Deletes up to `chunk` of the oldest rows before `cutoff_ms`; run repeatedly, each in its own short
 /// transaction, so pruning a large backlog never holds the write lock for long.

@@ -1,8 +1,8 @@
 //! The embedded default: `logs.db` in the app dir.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,6 +12,7 @@ use sqlx::{Row, Sqlite, SqlitePool};
 use crate::bucket::Agg;
 use crate::engine::{self, Backend};
 use crate::sql::{self, Dialect, Sql};
+use crate::sqlite_rows::RowWriter;
 use crate::{
     decode, GroupBy, HistogramBucket, LogFilter, LogPage, LogQuery, LogRecord, LogStats, LogStore,
     LogStoreError, SpendGroup, SpendRow,
@@ -25,6 +26,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 pub struct SqliteLogStore {
     pool: SqlitePool,
+    /// Inserts the rows (reads, migrations and pruning use `pool`).
+    rows: Arc<RowWriter>,
 }
 
 impl SqliteLogStore {
@@ -50,12 +53,14 @@ impl SqliteLogStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        let store = SqliteLogStore { pool };
+        let rows = Arc::new(RowWriter::open(path)?);
+        let store = SqliteLogStore { pool, rows };
         store.optimize().await?;
         Ok(store)
     }
 
     pub async fn close(&self) {
+        self.rows.close();
         self.pool.close().await;
     }
 
@@ -106,24 +111,17 @@ crate::mcp_calls::mcp_call_methods!(SqliteLogStore, Dialect::Sqlite);
 #[async_trait]
 impl LogStore for SqliteLogStore {
     async fn insert_batch(&self, records: &[LogRecord]) -> Result<(), LogStoreError> {
+        self.insert_shared(records.into()).await
+    }
+
+    async fn insert_shared(&self, records: Arc<[LogRecord]>) -> Result<(), LogStoreError> {
         if records.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
-        let mut inserted: HashSet<String> = HashSet::with_capacity(records.len());
-        for chunk in sql::shaped_chunks(records) {
-            let stmt = sql::insert_logs(Dialect::Sqlite, chunk);
-            for row in query(&stmt).fetch_all(&mut *tx).await? {
-                inserted.insert(row.try_get(0)?);
-            }
-        }
-        // Each inserted id counts once, even if the batch held it twice.
-        let deltas = sql::rollup_deltas(records.iter().filter(|r| inserted.remove(&r.id)));
-        for stmt in sql::rollup_upserts(Dialect::Sqlite, &deltas) {
-            query(&stmt).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let rows = self.rows.clone();
+        tokio::task::spawn_blocking(move || rows.write(&records))
+            .await
+            .map_err(|e| LogStoreError::Writer(e.to_string()))?
     }
 
     async fn query(&self, q: &LogQuery) -> Result<LogPage, LogStoreError> {

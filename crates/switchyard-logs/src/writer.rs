@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 
 use crate::{LogRecord, LogStore};
 
@@ -149,6 +148,7 @@ async fn run(
 ) {
     let mut buf: Vec<LogRecord> = Vec::with_capacity(BATCH_MAX);
     let mut closing = false;
+    let mut linger = true;
     loop {
         // Wait for the first record of a batch. Once closing, the channel refuses new records and
         // `recv_many` returns what is buffered, then 0.
@@ -171,32 +171,28 @@ async fn run(
             }
         }
         counters.in_flight.store(buf.len(), Ordering::Relaxed);
-        // Top the batch up for a moment, so a trickle of requests becomes one insert, not many.
-        let deadline = Instant::now() + BATCH_WAIT;
-        while buf.len() < BATCH_MAX {
-            let room = BATCH_MAX - buf.len();
-            if closing {
-                if rx.recv_many(&mut buf, room).await == 0 {
-                    break;
-                }
-            } else {
-                tokio::select! {
-                    n = rx.recv_many(&mut buf, room) => {
-                        if n == 0 {
-                            break;
-                        }
-                    }
-                    _ = tokio::time::sleep_until(deadline) => break,
-                    _ = close.changed() => {
-                        rx.close();
-                        closing = true;
-                    }
+        // Let the batch fill for a moment, so a trickle of requests becomes one insert: one timer
+        // per batch, and no wake-up of this task per record. After a full batch more records are
+        // waiting, so the next one starts at once.
+        if !closing && linger {
+            tokio::select! {
+                _ = tokio::time::sleep(BATCH_WAIT) => {}
+                _ = close.changed() => {
+                    rx.close();
+                    closing = true;
                 }
             }
-            counters.in_flight.store(buf.len(), Ordering::Relaxed);
         }
-        write_batch(store.as_ref(), &buf, &counters).await;
-        buf.clear();
+        while buf.len() < BATCH_MAX {
+            match rx.try_recv() {
+                Ok(record) => buf.push(record),
+                Err(_) => break,
+            }
+        }
+        linger = buf.len() < BATCH_MAX;
+        counters.in_flight.store(buf.len(), Ordering::Relaxed);
+        let batch: Arc<[LogRecord]> = buf.drain(..).collect();
+        write_batch(store.as_ref(), batch, &counters).await;
         counters.in_flight.store(0, Ordering::Relaxed);
     }
     done.send_replace(true);
@@ -204,10 +200,10 @@ async fn run(
 
 /// Writes one batch, retrying with backoff; a batch the database keeps refusing is dropped and counted
 /// rather than blocking every later batch behind it.
-async fn write_batch(store: &dyn LogStore, batch: &[LogRecord], counters: &Counters) {
+async fn write_batch(store: &dyn LogStore, batch: Arc<[LogRecord]>, counters: &Counters) {
     let mut attempt = 0;
     loop {
-        match store.insert_batch(batch).await {
+        match store.insert_shared(batch.clone()).await {
             Ok(()) => {
                 counters.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 return;

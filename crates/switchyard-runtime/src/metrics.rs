@@ -4,9 +4,10 @@
 //! first 200 distinct served models get their own label value, the rest share `other`), because a `*`
 //! key lets callers invent model names and an unbounded label set would grow without end.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -104,6 +105,49 @@ pub struct Metrics {
     cache_lookups: Family<CacheLabels, Counter>,
     dropped_seen: AtomicU64,
     models: Mutex<HashSet<String>>,
+    /// Resolved series by the hash of their labels (`series_of`).
+    series: RwLock<HashMap<u64, Vec<Arc<Series>>>>,
+    series_hasher: RandomState,
+}
+
+/// How many series `record` keeps resolved.
+const MAX_CACHED_SERIES: usize = 4_096;
+
+/// What one (route, provider, model, status) records into. The series that not every request
+/// touches are created on first use, so `/metrics` shows them only once they count something.
+struct Series {
+    route: String,
+    provider_raw: String,
+    model_raw: String,
+    status: u16,
+    /// Label values: the provider, and the model as capped by `model_label`.
+    provider: String,
+    model: String,
+    requests: Counter,
+    duration: Histogram,
+    upstream: OnceLock<Histogram>,
+    ttft: OnceLock<Histogram>,
+    retries: OnceLock<Counter>,
+    fallbacks: OnceLock<Counter>,
+    /// Input, output, cached.
+    tokens: [OnceLock<Counter>; 3],
+    cost: OnceLock<Counter<f64, AtomicU64>>,
+    unknown_cost: OnceLock<Counter>,
+}
+
+impl Series {
+    fn provider_labels(&self) -> ProviderLabels {
+        ProviderLabels {
+            provider: self.provider.clone(),
+        }
+    }
+
+    fn model_labels(&self) -> ModelLabels {
+        ModelLabels {
+            provider: self.provider.clone(),
+            model: self.model.clone(),
+        }
+    }
 }
 
 /// Everything one finished request contributes.
@@ -228,6 +272,8 @@ impl Metrics {
             cache_lookups,
             dropped_seen: AtomicU64::new(0),
             models: Mutex::new(HashSet::new()),
+            series: RwLock::new(HashMap::new()),
+            series_hasher: RandomState::new(),
         }
     }
 
@@ -267,58 +313,125 @@ impl Metrics {
     }
 
     pub fn record(&self, s: &RequestSample<'_>) {
-        let model = self.model_label(s.model);
-        let provider = s.provider.to_owned();
-        self.requests
-            .get_or_create(&RequestLabels {
-                route: s.route.to_owned(),
-                provider: provider.clone(),
-                model: model.clone(),
-                status: s.status,
-            })
-            .inc();
-        let p = ProviderLabels {
-            provider: provider.clone(),
-        };
-        self.duration.get_or_create(&p).observe(s.total_secs);
+        let series = self.series_of(s);
+        series.requests.inc();
+        series.duration.observe(s.total_secs);
         if let Some(u) = s.upstream_secs {
-            self.upstream.get_or_create(&p).observe(u);
+            series
+                .upstream
+                .get_or_init(|| self.upstream.get_or_create(&series.provider_labels()).clone())
+                .observe(u);
             self.overhead.observe((s.total_secs - u).max(0.0));
         }
         if let Some(t) = s.ttft_secs {
-            self.ttft.get_or_create(&p).observe(t);
+            series
+                .ttft
+                .get_or_init(|| self.ttft.get_or_create(&series.provider_labels()).clone())
+                .observe(t);
         }
         if s.retries > 0 {
-            self.retries.get_or_create(&p).inc_by(s.retries);
+            series
+                .retries
+                .get_or_init(|| self.retries.get_or_create(&series.provider_labels()).clone())
+                .inc_by(s.retries);
         }
         if s.fell_back {
-            self.fallbacks.get_or_create(&p).inc();
+            series
+                .fallbacks
+                .get_or_init(|| self.fallbacks.get_or_create(&series.provider_labels()).clone())
+                .inc();
         }
-        for (kind, n) in [
-            ("input", s.input_tokens),
-            ("output", s.output_tokens),
-            ("cached", s.cached_tokens),
-        ] {
+        let kinds = ["input", "output", "cached"];
+        for (i, n) in [s.input_tokens, s.output_tokens, s.cached_tokens]
+            .into_iter()
+            .enumerate()
+        {
             if n > 0 {
-                let labels = TokenLabels {
-                    provider: provider.clone(),
-                    model: model.clone(),
-                    kind,
-                };
-                self.tokens.get_or_create(&labels).inc_by(n);
+                series.tokens[i]
+                    .get_or_init(|| {
+                        let labels = TokenLabels {
+                            provider: series.provider.clone(),
+                            model: series.model.clone(),
+                            kind: kinds[i],
+                        };
+                        self.tokens.get_or_create(&labels).clone()
+                    })
+                    .inc_by(n);
             }
         }
-        if s.status < 400 && !provider.is_empty() {
-            let labels = ModelLabels { provider, model };
+        if s.status < 400 && !s.provider.is_empty() {
             match s.cost_usd {
                 Some(c) => {
-                    self.cost.get_or_create(&labels).inc_by(c);
+                    series
+                        .cost
+                        .get_or_init(|| self.cost.get_or_create(&series.model_labels()).clone())
+                        .inc_by(c);
                 }
                 None => {
-                    self.unknown_cost.get_or_create(&labels).inc();
+                    series
+                        .unknown_cost
+                        .get_or_init(|| self.unknown_cost.get_or_create(&series.model_labels()).clone())
+                        .inc();
                 }
             }
         }
+    }
+
+    /// The handles of the sample's series: looked up by one hash of its labels (no label strings
+    /// built), resolved through the families on its first request.
+    fn series_of(&self, s: &RequestSample<'_>) -> Arc<Series> {
+        let hash = self
+            .series_hasher
+            .hash_one((s.route, s.provider, s.model, s.status));
+        let matches = |x: &Series| {
+            x.route == s.route
+                && x.provider_raw == s.provider
+                && x.model_raw == s.model
+                && x.status == s.status
+        };
+        {
+            let cache = self.series.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(found) = cache.get(&hash).and_then(|v| v.iter().find(|x| matches(x))) {
+                return found.clone();
+            }
+        }
+        let model = self.model_label(s.model);
+        let labels = RequestLabels {
+            route: s.route.to_owned(),
+            provider: s.provider.to_owned(),
+            model: model.clone(),
+            status: s.status,
+        };
+        let p = ProviderLabels {
+            provider: s.provider.to_owned(),
+        };
+        let series = Arc::new(Series {
+            route: s.route.to_owned(),
+            provider_raw: s.provider.to_owned(),
+            model_raw: s.model.to_owned(),
+            status: s.status,
+            provider: s.provider.to_owned(),
+            model,
+            requests: self.requests.get_or_create(&labels).clone(),
+            duration: self.duration.get_or_create(&p).clone(),
+            upstream: OnceLock::new(),
+            ttft: OnceLock::new(),
+            retries: OnceLock::new(),
+            fallbacks: OnceLock::new(),
+            tokens: Default::default(),
+            cost: OnceLock::new(),
+            unknown_cost: OnceLock::new(),
+        });
+        let mut cache = self.series.write().unwrap_or_else(|p| p.into_inner());
+        // Callers can invent model names: past the bound a series is resolved per request instead.
+        if cache.len() < MAX_CACHED_SERIES {
+            let chain = cache.entry(hash).or_default();
+            if let Some(found) = chain.iter().find(|x| matches(x)) {
+                return found.clone();
+            }
+            chain.push(series.clone());
+        }
+        series
     }
 
     /// Renders the exposition text; `keys` gives each key's current up/down state, `dropped_logs` the

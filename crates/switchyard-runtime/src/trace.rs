@@ -63,23 +63,9 @@ pub fn parse_traceparent(value: &str) -> Option<([u8; 16], [u8; 8])> {
     let (_version, trace, parent) = (parts.next()?, parts.next()?, parts.next()?);
     let mut t = [0u8; 16];
     let mut p = [0u8; 8];
-    hex_into(trace, &mut t)?;
-    hex_into(parent, &mut p)?;
+    hex::decode_to_slice(trace, &mut t).ok()?;
+    hex::decode_to_slice(parent, &mut p).ok()?;
     (t != [0; 16] && p != [0; 8]).then_some((t, p))
-}
-
-fn hex_into(s: &str, out: &mut [u8]) -> Option<()> {
-    if s.len() != out.len() * 2 {
-        return None;
-    }
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn nanos(t: SystemTime) -> String {
@@ -104,8 +90,8 @@ pub fn export_body(service_name: &str, spans: &[SpanData]) -> Value {
         .iter()
         .map(|s| {
             let mut span = json!({
-                "traceId": hex(&s.trace_id),
-                "spanId": hex(&s.span_id),
+                "traceId": hex::encode(s.trace_id),
+                "spanId": hex::encode(s.span_id),
                 "name": s.name,
                 "kind": s.kind,
                 "startTimeUnixNano": nanos(s.start),
@@ -117,7 +103,7 @@ pub fn export_body(service_name: &str, spans: &[SpanData]) -> Value {
                 },
             });
             if let Some(p) = s.parent_span_id {
-                span["parentSpanId"] = Value::String(hex(&p));
+                span["parentSpanId"] = Value::String(hex::encode(p));
             }
             span
         })
@@ -187,8 +173,8 @@ mod tests {
     #[test]
     fn traceparent() {
         let (t, p) = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
-        assert_eq!(hex(&t), "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(hex(&p), "00f067aa0ba902b7");
+        assert_eq!(hex::encode(t), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(hex::encode(p), "00f067aa0ba902b7");
         assert!(parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01").is_none());
         assert!(parse_traceparent("garbage").is_none());
     }

@@ -64,10 +64,23 @@ pub struct AttemptRecord {
 impl AttemptRecord {
     /// `provider/model:key=outcome`, for the `x-switchyard-trail` header.
     pub fn compact(&self) -> String {
-        match &self.key {
-            Some(k) => format!("{}/{}:{}={}", self.provider, self.model, k, self.outcome),
-            None => format!("{}/{}={}", self.provider, self.model, self.outcome),
+        let mut out = String::new();
+        self.write_compact(&mut out);
+        out
+    }
+
+    /// Appends [`compact`](Self::compact)'s text to `out`.
+    pub fn write_compact(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        out.push_str(&self.provider);
+        out.push('/');
+        out.push_str(&self.model);
+        if let Some(k) = &self.key {
+            out.push(':');
+            out.push_str(k);
         }
+        // Writing to a String cannot fail.
+        let _ = write!(out, "={}", self.outcome);
     }
 }
 

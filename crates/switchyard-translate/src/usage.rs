@@ -250,7 +250,11 @@ fn json_string(json: &[u8], at: usize) -> Option<(&[u8], usize, usize)> {
     let mut i = at;
     let mut decoded = 0;
     loop {
-        match *json.get(i)? {
+        // Plain bytes up to the next quote or escape count one each.
+        let run = memchr::memchr2(b'"', b'\\', json.get(i..)?)?;
+        decoded += run;
+        i += run;
+        match json[i] {
             b'"' => return Some((&json[at..i], decoded, i + 1)),
             b'\\' => {
                 if *json.get(i + 1)? == b'u' {
@@ -269,21 +273,14 @@ fn json_string(json: &[u8], at: usize) -> Option<(&[u8], usize, usize)> {
                     i += 2;
                 }
             }
-            _ => {
-                decoded += 1;
-                i += 1;
-            }
+            _ => unreachable!("memchr2 stops only at a quote or a backslash"),
         }
     }
 }
 
 /// [`text_bytes`] of every `data:` line of one SSE event.
 pub fn event_text_bytes(event: &[u8]) -> usize {
-    event
-        .split(|&b| b == b'\n')
-        .filter_map(|line| line.strip_prefix(b"data:"))
-        .map(|data| text_bytes(data.trim_ascii()))
-        .sum()
+    switchyard_core::sse::data_payloads(event).map(text_bytes).sum()
 }
 
 /// Follows a stream's events and keeps the usage they report (OpenAI's usage chunk, Anthropic's
@@ -310,10 +307,8 @@ impl UsageTap {
         if !names_object(event, needle) {
             return;
         }
-        for line in event.split(|&b| b == b'\n') {
-            if let Some(data) = line.strip_prefix(b"data:") {
-                self.data(data.trim_ascii());
-            }
+        for data in switchyard_core::sse::data_payloads(event) {
+            self.data(data);
         }
     }
 
@@ -365,7 +360,22 @@ impl UsageTap {
 /// object, without parsing it: streams that carry `"usage": null` on every chunk (OpenAI with
 /// `include_usage`) are parsed only at the chunk that has the numbers.
 pub fn names_object(event: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find_iter(event, needle).any(|at| {
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    // Building a searcher costs more than searching a short event: the two needles the relay asks
+    // for every event are built once.
+    static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+    static USAGE_METADATA: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"usageMetadata"));
+    let other;
+    let finder: &Finder<'_> = match needle {
+        b"\"usage\"" => &USAGE,
+        b"usageMetadata" => &USAGE_METADATA,
+        _ => {
+            other = Finder::new(needle);
+            &other
+        }
+    };
+    finder.find_iter(event).any(|at| {
         let rest = &event[at + needle.len()..];
         let rest = rest.trim_ascii_start();
         // Gemini's needle is the bare name inside its quotes.

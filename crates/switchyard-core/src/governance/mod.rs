@@ -20,12 +20,7 @@ use sha2::{Digest, Sha256};
 /// How a virtual key value is stored and looked up: SHA-256, hex. Values carry 128+ bits of
 /// randomness, so a fast hash is enough (no password stretching needed).
 pub fn hash_vk_value(value: &str) -> String {
-    let digest = Sha256::digest(value.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    hex::encode(Sha256::digest(value.as_bytes()))
 }
 
 /// What lists show of a value: the prefix and four characters.

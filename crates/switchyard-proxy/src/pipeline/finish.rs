@@ -21,6 +21,7 @@ use switchyard_core::governance::estimate::estimated_usage;
 use switchyard_core::pricing::{Prices, TokenUsage};
 use switchyard_core::request_type::RequestType;
 use switchyard_core::text::{self, clip, clip_owned};
+use switchyard_translate::usage::event_text_bytes;
 
 use switchyard_runtime::error::ErrorSummary;
 use switchyard_runtime::metrics::RequestSample;
@@ -49,10 +50,15 @@ pub struct Details {
     pub request_bytes: usize,
     /// Bytes of model-written text in the answer relayed so far, for the output estimate.
     pub answer_text_bytes: usize,
+    /// Stream events relayed since usage was last seen, their text not counted yet
+    /// (`count_unmetered_text`): only a stream that never reports usage needs it.
+    pub unmetered_events: Vec<Bytes>,
     /// `None`: the model has no known price (the cost is reported as unknown, never as $0).
     pub price: Option<Prices>,
     pub request_body: Option<String>,
     pub response_body: Option<String>,
+    /// A relayed stream's logged bytes and their cap: `response_body` when the request finishes.
+    pub streamed_content: Option<(usize, Vec<u8>)>,
     /// Set by the relay when a stream ended with an error event.
     pub stream_error: Option<String>,
     /// Governance: the virtual key's admission, settled when the request finishes.
@@ -63,6 +69,14 @@ pub struct Details {
     pub cache_hit: bool,
     /// Guardrails that matched, with their decisions (`pipeline::guard`); never the matched text.
     pub guardrails: Vec<(String, &'static str)>,
+}
+
+impl Details {
+    /// Adds the text of the events kept for the estimate to `answer_text_bytes`.
+    pub fn count_unmetered_text(&mut self) {
+        let events = std::mem::take(&mut self.unmetered_events);
+        self.answer_text_bytes += events.iter().map(|e| event_text_bytes(e)).sum::<usize>();
+    }
 }
 
 struct Observation {
@@ -167,7 +181,7 @@ impl Finisher {
         let obs = &self.handle.0;
         let total_ms = obs.started.elapsed().as_secs_f64() * 1000.0;
         let mut d = std::mem::take(&mut *obs.details.lock().unwrap_or_else(|p| p.into_inner()));
-        scrub_content(&self.state, &mut d);
+        settle_streamed(&self.state, &mut d);
         let (mut error_type, mut error_message) = match &self.error {
             Some(e) => (Some(e.error_type.clone()), Some(e.message.clone())),
             None => (None, None),
@@ -265,6 +279,18 @@ impl Finisher {
             });
         }
     }
+}
+
+/// What a relayed stream left for the end: the text of events relayed without usage (the estimate's
+/// basis), and the logged content as text, with what guardrails matched scrubbed out.
+fn settle_streamed(state: &AppState, d: &mut Details) {
+    if d.usage.is_none() {
+        d.count_unmetered_text();
+    }
+    if let Some((cap, bytes)) = d.streamed_content.take() {
+        d.response_body = Some(capped(&bytes, cap));
+    }
+    scrub_content(state, d);
 }
 
 /// Logged content never holds what a guardrail matched (a `log` guardrail lets it pass upstream).

@@ -371,8 +371,5 @@ fn sse(event: Option<&str>, v: &Value) -> Bytes {
 
 /// The `data:` payload of one SSE event.
 fn data_of(frame: &[u8]) -> Option<&[u8]> {
-    frame
-        .split(|&b| b == b'\n')
-        .find_map(|line| line.strip_prefix(b"data:"))
-        .map(<[u8]>::trim_ascii)
+    switchyard_core::sse::data_payload(frame)
 }

@@ -20,13 +20,16 @@ use futures_util::Stream;
 use http_body::Body as _;
 use hyper::body::Incoming;
 use switchyard_core::sse::{error_event, SseFramer};
-use switchyard_translate::usage::{event_text_bytes, UsageFormat, UsageTap};
+use switchyard_translate::usage::{UsageFormat, UsageTap};
 use switchyard_translate::{Protocol, StreamTranslator};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 
 use super::finish::ObsHandle;
 use crate::answer::StreamStart;
+
+/// How many bytes of events without usage a stream keeps for the estimate before it counts their text.
+const UNMETERED_MAX_BYTES: usize = 32 * 1024;
 
 /// What the relay does with upstream events.
 pub enum RelayMode {
@@ -47,7 +50,10 @@ pub enum RelayMode {
 pub struct StreamObserver {
     handle: ObsHandle,
     tap: UsageTap,
-    content: Option<(usize, Vec<u8>)>,
+    /// Content logging: the cap and the bytes logged so far.
+    content: Option<(usize, usize)>,
+    /// Bytes of the events kept for the estimate since usage was last seen.
+    unmetered_bytes: usize,
     /// Still looking for the model the upstream names (pass-through streams only: a translated
     /// stream's frames are the gateway's own).
     watch_model: bool,
@@ -58,7 +64,8 @@ impl StreamObserver {
         StreamObserver {
             handle,
             tap: UsageTap::new(format),
-            content: content_cap.map(|cap| (cap, Vec::new())),
+            content: content_cap.map(|cap| (cap, 0)),
+            unmetered_bytes: 0,
             watch_model: false,
         }
     }
@@ -69,12 +76,9 @@ impl StreamObserver {
         self
     }
 
-    fn observe(&mut self, frame: &[u8]) {
+    fn observe(&mut self, frame: &Bytes) {
         if self.watch_model {
-            let payload = frame
-                .split(|&b| b == b'\n')
-                .find_map(|line| line.strip_prefix(b"data:"))
-                .map(<[u8]>::trim_ascii);
+            let payload = switchyard_core::sse::data_payload(frame);
             if let Some(model) = payload.and_then(crate::answer::answer_model) {
                 self.watch_model = false;
                 self.handle.update(|d| d.served_model = Some(model));
@@ -84,20 +88,41 @@ impl StreamObserver {
         self.tap.observe(frame);
         let usage = self.tap.usage();
         if usage != before {
-            self.handle.update(|d| d.usage = usage);
+            self.unmetered_bytes = 0;
+            self.handle.update(|d| {
+                d.usage = usage;
+                d.unmetered_events = Vec::new();
+            });
         }
         if usage.is_none() {
-            // Until the upstream reports usage, count the text relayed: the estimate if it never does.
-            let text = event_text_bytes(frame);
-            if text > 0 {
-                self.handle.update(|d| d.answer_text_bytes += text);
+            // Until the upstream reports usage, the events are kept (shared, not copied): if it never
+            // does, the finish phase estimates from their text. Most streams do report it, and then
+            // their text is never scanned. Past a bound, the events kept so far are counted now.
+            self.unmetered_bytes += frame.len();
+            let count_now = self.unmetered_bytes > UNMETERED_MAX_BYTES;
+            if count_now {
+                self.unmetered_bytes = 0;
             }
+            self.handle.update(|d| {
+                d.unmetered_events.push(frame.clone());
+                if count_now {
+                    d.count_unmetered_text();
+                }
+            });
         }
-        if let Some((cap, buf)) = &mut self.content {
-            if buf.len() < *cap {
-                buf.extend_from_slice(&frame[..frame.len().min(*cap - buf.len())]);
-                let text = super::finish::capped(buf, *cap);
-                self.handle.update(|d| d.response_body = Some(text));
+        if let Some((cap, logged)) = &mut self.content {
+            if *logged < *cap {
+                let part = &frame[..frame.len().min(*cap - *logged)];
+                *logged += part.len();
+                let cap = *cap;
+                // Appended as it goes (the record is right if the client leaves mid-stream), turned
+                // into text once, when the request finishes.
+                self.handle.update(|d| {
+                    d.streamed_content
+                        .get_or_insert_with(|| (cap, Vec::new()))
+                        .1
+                        .extend_from_slice(part)
+                });
             }
         }
     }
@@ -121,7 +146,12 @@ pub struct SseRelay {
     finished: bool,
     provider: String,
     idle_timeout: Duration,
+    /// Fires `idle_timeout` after the last data at the earliest. Data does not move it (a timer
+    /// reset per event costs more than the event); when it fires early it is moved then.
     idle: Pin<Box<Sleep>>,
+    /// The waker `idle` was last polled with.
+    idle_waker: Option<std::task::Waker>,
+    last_data: Instant,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -160,6 +190,8 @@ impl SseRelay {
             provider,
             idle_timeout: start.idle_timeout,
             idle: Box::pin(tokio::time::sleep(start.idle_timeout)),
+            idle_waker: None,
+            last_data: Instant::now(),
             _permit: permit,
         }
     }
@@ -223,6 +255,24 @@ impl SseRelay {
             return Err(format!("provider '{}' {reason}", self.provider));
         }
         Ok(())
+    }
+
+    /// Whether the upstream has sent nothing for `idle_timeout`; otherwise the timer is armed for
+    /// the moment it would have.
+    fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        // The timer holds this task's waker and has not fired: polling it again would change nothing.
+        if !self.idle.is_elapsed() && self.idle_waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return false;
+        }
+        while self.idle.as_mut().poll(cx).is_ready() {
+            let deadline = self.last_data + self.idle_timeout;
+            if Instant::now() >= deadline {
+                return true;
+            }
+            self.idle.as_mut().reset(deadline);
+        }
+        self.idle_waker = Some(cx.waker().clone());
+        false
     }
 
     /// Ends the stream: cleanly (`problem` = None, upstream closed) or with a failure.
@@ -303,7 +353,7 @@ impl Stream for SseRelay {
             }
             match Pin::new(&mut this.upstream).poll_frame(cx) {
                 Poll::Pending => {
-                    if this.idle.as_mut().poll(cx).is_ready() {
+                    if this.idle_expired(cx) {
                         let msg = format!(
                             "provider '{}' sent nothing for {} s (stream_idle_timeout_in_seconds)",
                             this.provider,
@@ -315,7 +365,7 @@ impl Stream for SseRelay {
                     return Poll::Pending;
                 }
                 Poll::Ready(Some(Ok(frame))) => {
-                    this.idle.as_mut().reset(Instant::now() + this.idle_timeout);
+                    this.last_data = Instant::now();
                     if let Ok(data) = frame.into_data() {
                         if let Err(msg) = this.push_data(data) {
                             this.end_with(Some(msg));

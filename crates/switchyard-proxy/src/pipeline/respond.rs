@@ -285,31 +285,32 @@ pub fn append_extra_fields(body: Bytes, extra: &impl serde::Serialize) -> Bytes 
 /// Which provider and key served, after how many attempts, and the trail: visible to every caller,
 /// streams included (they carry no `extra_fields`).
 pub(crate) fn routing_headers(h: &mut HeaderMap, served: &Served) {
-    let mut set = |name: &'static str, value: String| {
-        if let Ok(v) = HeaderValue::from_str(&value) {
+    static NAMES: [HeaderName; 6] = [
+        HeaderName::from_static("x-switchyard-provider"),
+        HeaderName::from_static("x-switchyard-model"),
+        HeaderName::from_static("x-switchyard-key"),
+        HeaderName::from_static("x-switchyard-attempts"),
+        HeaderName::from_static("x-switchyard-fallback-index"),
+        HeaderName::from_static("x-switchyard-trail"),
+    ];
+    let [provider, model, key, attempts, fallback, trail] = &NAMES;
+    let mut text = String::with_capacity(64);
+    for (i, a) in served.trail.iter().enumerate() {
+        if i > 0 {
+            text.push_str(", ");
+        }
+        a.write_compact(&mut text);
+    }
+    let tried = served.trail.iter().filter(|a| a.key.is_some()).count();
+    let mut set = |name: &HeaderName, value: Result<HeaderValue, _>| {
+        if let Ok(v) = value {
             h.insert(name, v);
         }
     };
-    set("x-switchyard-provider", served.provider.clone());
-    set("x-switchyard-model", served.model.clone());
-    set("x-switchyard-key", served.key_name.clone());
-    set(
-        "x-switchyard-attempts",
-        served
-            .trail
-            .iter()
-            .filter(|a| a.key.is_some())
-            .count()
-            .to_string(),
-    );
-    set("x-switchyard-fallback-index", served.fallback_index.to_string());
-    set(
-        "x-switchyard-trail",
-        served
-            .trail
-            .iter()
-            .map(AttemptRecord::compact)
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
+    set(provider, HeaderValue::from_str(&served.provider));
+    set(model, HeaderValue::from_str(&served.model));
+    set(key, HeaderValue::from_str(&served.key_name));
+    set(attempts, Ok(HeaderValue::from(tried)));
+    set(fallback, Ok(HeaderValue::from(served.fallback_index)));
+    set(trail, HeaderValue::from_str(&text));
 }
