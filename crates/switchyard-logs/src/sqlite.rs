@@ -12,7 +12,7 @@ use sqlx::{Row, Sqlite, SqlitePool};
 use crate::bucket::Agg;
 use crate::engine::{self, Backend};
 use crate::sql::{self, Dialect, Sql};
-use crate::sqlite_rows::RowWriter;
+use crate::sqlite_rows::{RowThread, RowWriter};
 use crate::{
     decode, GroupBy, HistogramBucket, LogFilter, LogPage, LogQuery, LogRecord, LogStats, LogStore,
     LogStoreError, SpendGroup, SpendRow,
@@ -27,7 +27,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteLogStore {
     pool: SqlitePool,
     /// Inserts the rows (reads, migrations and pruning use `pool`).
-    rows: Arc<RowWriter>,
+    rows: RowThread,
 }
 
 impl SqliteLogStore {
@@ -53,7 +53,7 @@ impl SqliteLogStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        let rows = Arc::new(RowWriter::open(path)?);
+        let rows = RowThread::start(RowWriter::open(path)?)?;
         let store = SqliteLogStore { pool, rows };
         store.optimize().await?;
         Ok(store)
@@ -118,10 +118,7 @@ impl LogStore for SqliteLogStore {
         if records.is_empty() {
             return Ok(());
         }
-        let rows = self.rows.clone();
-        tokio::task::spawn_blocking(move || rows.write(&records))
-            .await
-            .map_err(|e| LogStoreError::Writer(e.to_string()))?
+        self.rows.write(records).await
     }
 
     async fn query(&self, q: &LogQuery) -> Result<LogPage, LogStoreError> {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 
 use crate::{LogRecord, LogStore};
 
@@ -56,6 +56,8 @@ impl Counters {
 
 struct Inner {
     tx: mpsc::Sender<LogRecord>,
+    /// Told when a whole batch is waiting, so the writer stops lingering.
+    batch_ready: Arc<Notify>,
     counters: Arc<Counters>,
     close: watch::Sender<bool>,
     done: watch::Receiver<bool>,
@@ -76,10 +78,21 @@ impl LogWriter {
         let (close, close_rx) = watch::channel(false);
         let (done_tx, done) = watch::channel(false);
         let counters = Arc::new(Counters::default());
-        tokio::spawn(run(store, rx, counters.clone(), close_rx, done_tx));
+        let batch_ready = Arc::new(Notify::new());
+        tokio::spawn(run(
+            store,
+            rx,
+            Wake {
+                counters: counters.clone(),
+                batch_ready: batch_ready.clone(),
+            },
+            close_rx,
+            done_tx,
+        ));
         LogWriter {
             inner: Arc::new(Inner {
                 tx,
+                batch_ready,
                 counters,
                 close,
                 done,
@@ -101,8 +114,13 @@ impl LogWriter {
     /// Queues a record for writing. Never blocks or waits: when the queue is full, or the writer has
     /// shut down, the record is dropped and counted.
     pub fn log(&self, record: LogRecord) {
-        match self.inner.tx.try_send(record) {
-            Ok(()) => {}
+        let tx = &self.inner.tx;
+        match tx.try_send(record) {
+            Ok(()) => {
+                if tx.max_capacity() - tx.capacity() >= BATCH_MAX {
+                    self.inner.batch_ready.notify_one();
+                }
+            }
             Err(mpsc::error::TrySendError::Full(_)) => self.inner.counters.drop_records(1, "queue full"),
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.inner.counters.drop_records(1, "writer shut down")
@@ -139,13 +157,23 @@ impl LogWriter {
     }
 }
 
+/// What the writer task shares with the loggers.
+struct Wake {
+    counters: Arc<Counters>,
+    batch_ready: Arc<Notify>,
+}
+
 async fn run(
     store: Arc<dyn LogStore>,
     mut rx: mpsc::Receiver<LogRecord>,
-    counters: Arc<Counters>,
+    wake: Wake,
     mut close: watch::Receiver<bool>,
     done: watch::Sender<bool>,
 ) {
+    let Wake {
+        counters,
+        batch_ready,
+    } = wake;
     let mut buf: Vec<LogRecord> = Vec::with_capacity(BATCH_MAX);
     let mut closing = false;
     let mut linger = true;
@@ -172,11 +200,12 @@ async fn run(
         }
         counters.in_flight.store(buf.len(), Ordering::Relaxed);
         // Let the batch fill for a moment, so a trickle of requests becomes one insert: one timer
-        // per batch, and no wake-up of this task per record. After a full batch more records are
-        // waiting, so the next one starts at once.
+        // per batch, and no wake-up of this task per record (a logger wakes it once a whole batch
+        // waits). After a full batch more records are waiting, so the next one starts at once.
         if !closing && linger {
             tokio::select! {
                 _ = tokio::time::sleep(BATCH_WAIT) => {}
+                _ = batch_ready.notified() => {}
                 _ = close.changed() => {
                     rx.close();
                     closing = true;

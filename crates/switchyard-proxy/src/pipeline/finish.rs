@@ -50,9 +50,9 @@ pub struct Details {
     pub request_bytes: usize,
     /// Bytes of model-written text in the answer relayed so far, for the output estimate.
     pub answer_text_bytes: usize,
-    /// Stream events relayed since usage was last seen, their text not counted yet
-    /// (`count_unmetered_text`): only a stream that never reports usage needs it.
-    pub unmetered_events: Vec<Bytes>,
+    /// Stream events relayed since usage was last seen (their bytes, one after the other), their
+    /// text not counted yet (`count_unmetered_text`): only a stream that never reports usage needs it.
+    pub unmetered_events: Vec<u8>,
     /// `None`: the model has no known price (the cost is reported as unknown, never as $0).
     pub price: Option<Prices>,
     pub request_body: Option<String>,
@@ -75,7 +75,8 @@ impl Details {
     /// Adds the text of the events kept for the estimate to `answer_text_bytes`.
     pub fn count_unmetered_text(&mut self) {
         let events = std::mem::take(&mut self.unmetered_events);
-        self.answer_text_bytes += events.iter().map(|e| event_text_bytes(e)).sum::<usize>();
+        // Whole events, so each `data:` payload is scanned as the JSON text it is.
+        self.answer_text_bytes += event_text_bytes(&events);
     }
 }
 

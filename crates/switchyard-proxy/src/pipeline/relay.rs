@@ -20,7 +20,7 @@ use futures_util::Stream;
 use http_body::Body as _;
 use hyper::body::Incoming;
 use switchyard_core::sse::{error_event, SseFramer};
-use switchyard_translate::usage::{UsageFormat, UsageTap};
+use switchyard_translate::usage::{event_text_bytes, UsageFormat, UsageTap};
 use switchyard_translate::{Protocol, StreamTranslator};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
@@ -28,8 +28,17 @@ use tokio::time::{Instant, Sleep};
 use super::finish::ObsHandle;
 use crate::answer::StreamStart;
 
-/// How many bytes of events without usage a stream keeps for the estimate before it counts their text.
-const UNMETERED_MAX_BYTES: usize = 32 * 1024;
+/// How many bytes of events without usage a stream keeps for the estimate before it counts their text
+/// as they pass: 512 concurrent streams keep at most 4 MB.
+const UNMETERED_MAX_BYTES: usize = 8 * 1024;
+
+/// Events relayed before usage arrived: kept in the observation until the stream ends, or (past
+/// [`UNMETERED_MAX_BYTES`]) counted one by one.
+#[derive(Clone, Copy)]
+enum Unmetered {
+    Kept,
+    Counted,
+}
 
 /// What the relay does with upstream events.
 pub enum RelayMode {
@@ -52,8 +61,8 @@ pub struct StreamObserver {
     tap: UsageTap,
     /// Content logging: the cap and the bytes logged so far.
     content: Option<(usize, usize)>,
-    /// Bytes of the events kept for the estimate since usage was last seen.
-    unmetered_bytes: usize,
+    /// How events without usage are accounted for the estimate.
+    unmetered: Unmetered,
     /// Still looking for the model the upstream names (pass-through streams only: a translated
     /// stream's frames are the gateway's own).
     watch_model: bool,
@@ -65,7 +74,7 @@ impl StreamObserver {
             handle,
             tap: UsageTap::new(format),
             content: content_cap.map(|cap| (cap, 0)),
-            unmetered_bytes: 0,
+            unmetered: Unmetered::Kept,
             watch_model: false,
         }
     }
@@ -76,7 +85,7 @@ impl StreamObserver {
         self
     }
 
-    fn observe(&mut self, frame: &Bytes) {
+    fn observe(&mut self, frame: &[u8]) {
         if self.watch_model {
             let payload = switchyard_core::sse::data_payload(frame);
             if let Some(model) = payload.and_then(crate::answer::answer_model) {
@@ -88,27 +97,14 @@ impl StreamObserver {
         self.tap.observe(frame);
         let usage = self.tap.usage();
         if usage != before {
-            self.unmetered_bytes = 0;
+            self.unmetered = Unmetered::Kept;
             self.handle.update(|d| {
                 d.usage = usage;
                 d.unmetered_events = Vec::new();
             });
         }
         if usage.is_none() {
-            // Until the upstream reports usage, the events are kept (shared, not copied): if it never
-            // does, the finish phase estimates from their text. Most streams do report it, and then
-            // their text is never scanned. Past a bound, the events kept so far are counted now.
-            self.unmetered_bytes += frame.len();
-            let count_now = self.unmetered_bytes > UNMETERED_MAX_BYTES;
-            if count_now {
-                self.unmetered_bytes = 0;
-            }
-            self.handle.update(|d| {
-                d.unmetered_events.push(frame.clone());
-                if count_now {
-                    d.count_unmetered_text();
-                }
-            });
+            self.keep_for_estimate(frame);
         }
         if let Some((cap, logged)) = &mut self.content {
             if *logged < *cap {
@@ -124,6 +120,30 @@ impl StreamObserver {
                         .extend_from_slice(part)
                 });
             }
+        }
+    }
+
+    /// Until the upstream reports usage, the text relayed is the estimate's basis if it never does.
+    /// A short stream's events are kept (copied, at most [`UNMETERED_MAX_BYTES`]) and scanned only if
+    /// usage never comes, which for most streams it does; past that bound, events are counted as
+    /// they pass.
+    fn keep_for_estimate(&mut self, frame: &[u8]) {
+        match self.unmetered {
+            Unmetered::Counted => {
+                let text = event_text_bytes(frame);
+                if text > 0 {
+                    self.handle.update(|d| d.answer_text_bytes += text);
+                }
+            }
+            Unmetered::Kept => self.handle.update(|d| {
+                if d.unmetered_events.len() + frame.len() <= UNMETERED_MAX_BYTES {
+                    d.unmetered_events.extend_from_slice(frame);
+                } else {
+                    d.count_unmetered_text();
+                    d.answer_text_bytes += event_text_bytes(frame);
+                    self.unmetered = Unmetered::Counted;
+                }
+            }),
         }
     }
 
