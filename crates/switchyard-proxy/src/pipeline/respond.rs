@@ -266,7 +266,10 @@ pub fn append_extra_fields(body: Bytes, extra: &impl serde::Serialize) -> Bytes 
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return body;
     }
-    if memchr::memmem::find(&body, b"\"extra_fields\"").is_some() {
+    // Built once: building a searcher costs more than searching an answer.
+    static EXTRA_FIELDS: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"extra_fields\""));
+    if EXTRA_FIELDS.find(&body).is_some() {
         return body;
     }
     let before = body[..close].iter().rposition(|b| !b.is_ascii_whitespace());
