@@ -378,6 +378,17 @@ pub fn translate_response(
     body: &[u8],
     ctx: &ResponseContext,
 ) -> Result<Vec<u8>, TranslateError> {
+    translate_response_named(from, to, body, ctx).map(|(out, _)| out)
+}
+
+/// [`translate_response`], and the model the upstream's answer names (never empty), read in the same
+/// pass over the answer.
+pub fn translate_response_named(
+    from: Protocol,
+    to: Protocol,
+    body: &[u8],
+    ctx: &ResponseContext,
+) -> Result<(Vec<u8>, Option<String>), TranslateError> {
     let resp = parse_response(from, body)?;
     let out = match to {
         Protocol::OpenAi => openai::render_response(&resp, ctx),
@@ -385,7 +396,7 @@ pub fn translate_response(
         Protocol::Gemini => gemini::render_response(&resp, ctx)?,
         Protocol::Bedrock => bedrock::render_response(&resp, ctx)?,
     };
-    Ok(json::to_bytes(&out))
+    Ok((json::to_bytes(&out), resp.model.filter(|m| !m.is_empty())))
 }
 
 fn parse_response(from: Protocol, body: &[u8]) -> Result<ChatResponse, TranslateError> {

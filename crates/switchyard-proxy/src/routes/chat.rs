@@ -218,9 +218,6 @@ async fn serve(
             let bytes = if upstream_protocol == client {
                 bytes
             } else {
-                // The model the upstream named, before translation renames it.
-                let named = answer_model(&bytes);
-                adm.observe(|d| d.served_model = named);
                 out_headers.insert(
                     http::header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
@@ -250,6 +247,7 @@ async fn serve(
 
 /// A whole upstream answer in the client's protocol; an answer that cannot be translated is the
 /// provider's failure (502).
+/// The model the upstream named is recorded as served, read before translation renames it.
 fn translate_answer(
     adm: &Admitted,
     provider: &str,
@@ -257,9 +255,14 @@ fn translate_answer(
     answer: &[u8],
     ctx: &ResponseContext,
 ) -> Result<Bytes, Box<ApiError>> {
-    switchyard_translate::translate_response(upstream, adm.spec().shape, answer, ctx)
-        .map(Bytes::from)
+    switchyard_translate::translate_response_named(upstream, adm.spec().shape, answer, ctx)
+        .map(|(out, named)| {
+            adm.observe(|d| d.served_model = named);
+            Bytes::from(out)
+        })
         .map_err(|e| {
+            let named = answer_model(answer);
+            adm.observe(|d| d.served_model = named);
             let mut err = adm.fail(GatewayError::UpstreamUnreachable {
                 provider: provider.to_owned(),
                 reason: format!("its answer could not be translated: {e}"),
