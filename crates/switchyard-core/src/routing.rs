@@ -78,13 +78,25 @@ impl RuntimeKey {
         }
     }
 
+    /// The target of the alias `model`: the alias spelled exactly so, else (with
+    /// `case_insensitive_model_ids`) one that differs only in case.
+    fn alias_target(&self, model: &str) -> Option<&str> {
+        let c = &self.config;
+        c.aliases
+            .get(model)
+            .or_else(|| {
+                let folded = c.aliases.iter().find(|(a, _)| self.same(a, model));
+                folded.map(|(_, t)| t)
+            })
+            .map(String::as_str)
+    }
+
     /// The id this key's upstream knows `model` by, when the key names it: an alias's target, or the
     /// spelling the key lists (an alias target or a `models` entry; they differ from `model` only in
     /// case, and only with `case_insensitive_model_ids`).
     pub fn upstream_id(&self, model: &str) -> Option<&str> {
         let c = &self.config;
-        let alias = |a: &(&String, &String)| self.same(a.0, model);
-        if let Some((_, target)) = c.aliases.iter().find(|a| alias(a)) {
+        if let Some(target) = self.alias_target(model) {
             return Some(target);
         }
         c.aliases
@@ -399,13 +411,7 @@ impl RuntimeProvider {
     /// usable key that aliases it, else the spelling a usable key lists, else `model` itself.
     pub fn upstream_id<'a>(&'a self, model: &'a str) -> &'a str {
         let usable = || self.keys.iter().filter(|k| k.usable());
-        let aliased = usable().find_map(|k| {
-            k.config
-                .aliases
-                .iter()
-                .find(|(a, _)| k.same(a, model))
-                .map(|(_, t)| t.as_str())
-        });
+        let aliased = usable().find_map(|k| k.alias_target(model));
         aliased
             .or_else(|| usable().find_map(|k| k.upstream_id(model)))
             .unwrap_or(model)

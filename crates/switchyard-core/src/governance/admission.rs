@@ -126,7 +126,20 @@ impl LimitCheck {
 
 /// The companion counter of a budget counter: what calls in flight have reserved of it.
 pub fn reserved_counter(budget_counter: &str) -> String {
-    format!("{budget_counter}:reserved")
+    [budget_counter, ":reserved"].concat()
+}
+
+/// `base:tag:duration:window start`, the name of a windowed counter (built without `format!`: every
+/// governed request names several).
+fn window_counter(base: &str, tag: &str, dur: ResetDuration, start_ms: i64) -> String {
+    use std::fmt::Write as _;
+    let mut name = String::with_capacity(base.len() + tag.len() + 24);
+    name.push_str(base);
+    name.push(':');
+    name.push_str(tag);
+    // Writing to a String cannot fail.
+    let _ = write!(name, ":{dur}:{start_ms}");
+    name
 }
 
 /// Every counter the request must fit, across all levels, in a fixed order (levels as given; per
@@ -134,11 +147,11 @@ pub fn reserved_counter(budget_counter: &str) -> String {
 pub fn limit_checks(levels: &[LevelLimits<'_>], now_ms: i64, estimate: Estimate) -> Vec<LimitCheck> {
     let mut out = Vec::new();
     for l in levels {
-        let base = format!("{}:{}", l.level.code(), l.id);
+        let base = [l.level.code(), ":", l.id].concat();
         let check = |kind: LimitKind, tag: &str, max: i64, add: i64, dur: ResetDuration, aligned: bool| {
             let w = dur.window(now_ms, l.anchor_ms, aligned);
             LimitCheck {
-                counter: format!("{base}:{tag}:{dur}:{}", w.start_ms),
+                counter: window_counter(&base, tag, dur, w.start_ms),
                 kind,
                 level: l.level,
                 level_name: l.name.to_owned(),
@@ -150,7 +163,7 @@ pub fn limit_checks(levels: &[LevelLimits<'_>], now_ms: i64, estimate: Estimate)
         };
         if let Some(m) = l.max_concurrent {
             out.push(LimitCheck {
-                counter: format!("{base}:inflight"),
+                counter: [base.as_str(), ":inflight"].concat(),
                 kind: LimitKind::Concurrency,
                 level: l.level,
                 level_name: l.name.to_owned(),

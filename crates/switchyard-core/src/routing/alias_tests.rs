@@ -156,3 +156,23 @@ proptest! {
         }
     }
 }
+
+/// With `case_insensitive_model_ids`, an alias spelled exactly as asked wins over one that differs
+/// only in case (found by the property above: `B` → F and `b` → E, asked for `b`).
+#[test]
+fn an_exact_alias_wins_over_a_case_folded_one() {
+    let p = provider(
+        r#"{"provider":"p","custom_provider_config":{"base_provider_type":"openai"},"network_config":{"base_url":"http://127.0.0.1:1"},"case_insensitive_model_ids":true}"#,
+    );
+    let k = key(
+        &p,
+        r#"{"name":"k","value":"v","models":["Ab"],"aliases":{"B":"F","b":"E"}}"#,
+    )
+    .unwrap();
+    let cfg = RuntimeConfig::build(vec![(p, vec![k])], |_| None);
+    let mut rng = fastrand::Rng::with_seed(3);
+    for (asked, sent) in [("b", "E"), ("B", "F")] {
+        let targets = cfg.resolve(asked, None, &mut rng).unwrap();
+        assert_eq!(targets[0].model, sent, "asked for {asked}");
+    }
+}

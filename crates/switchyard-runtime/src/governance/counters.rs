@@ -72,8 +72,15 @@ impl Counters for MemoryCounters {
             }
         }
         for c in checks {
-            let cur = live(map.get(&c.counter), now_ms);
-            map.insert(c.counter.clone(), (cur + c.add, now_ms + c.ttl_ms(now_ms)));
+            let expires = now_ms + c.ttl_ms(now_ms);
+            // A counter that exists is updated in place: its name is neither hashed again for an
+            // insert nor copied.
+            match map.get_mut(&c.counter) {
+                Some(entry) => *entry = (live(Some(entry), now_ms) + c.add, expires),
+                None => {
+                    map.insert(c.counter.clone(), (c.add, expires));
+                }
+            }
         }
         self.dirty.store(true, Ordering::Relaxed);
         Ok(Ok(()))
