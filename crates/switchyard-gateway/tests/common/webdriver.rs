@@ -29,6 +29,54 @@ fn find_binary(names: &[&str]) -> Option<String> {
     None
 }
 
+/// Starts chromedriver on a free port and waits until it answers. The port is free when picked but
+/// may be taken before the driver binds it (tests run side by side), and a loaded machine may be slow
+/// to start it: a driver that exits or stays silent is replaced on a new port, three times at most.
+async fn start_driver(driver_bin: &str) -> Result<(Child, u16)> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let mut last = String::new();
+    for _ in 0..3 {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            l.local_addr()?.port()
+        };
+        let mut driver = Command::new(driver_bin)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {driver_bin}"))?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = http
+                .get(format!("http://127.0.0.1:{port}/status"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return Ok((driver, port));
+            }
+            if let Ok(Some(status)) = driver.try_wait() {
+                last = format!("chromedriver exited ({status}) on port {port}");
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                last = format!("chromedriver did not come up on port {port}");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    bail!("{last} (three attempts)")
+}
+
 pub fn available() -> Result<(String, String)> {
     let driver = find_binary(&["chromedriver"])
         .ok_or_else(|| anyhow!("chromedriver not found; run: bash scripts/ui-test-deps.sh"))?;
@@ -40,18 +88,7 @@ pub fn available() -> Result<(String, String)> {
 impl Browser {
     pub async fn start(width: u32, height: u32) -> Result<Browser> {
         let (driver_bin, chromium) = available()?;
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-            l.local_addr()?.port()
-        };
-        let driver = Command::new(&driver_bin)
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {driver_bin}"))?;
+        let (driver, port) = start_driver(&driver_bin).await?;
         let profile = tempfile::tempdir()?;
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -65,23 +102,6 @@ impl Browser {
             driver,
             _profile: profile,
         };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let ready = b
-                .http
-                .get(format!("{}/status", b.base))
-                .send()
-                .await
-                .ok()
-                .and_then(|r| r.status().is_success().then_some(()));
-            if ready.is_some() {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("chromedriver did not come up on port {port}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         let args = vec![
             "--headless".to_owned(),
             "--no-sandbox".to_owned(),
