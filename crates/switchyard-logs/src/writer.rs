@@ -82,10 +82,8 @@ impl LogWriter {
         tokio::spawn(run(
             store,
             rx,
-            Wake {
-                counters: counters.clone(),
-                batch_ready: batch_ready.clone(),
-            },
+            counters.clone(),
+            batch_ready.clone(),
             close_rx,
             done_tx,
         ));
@@ -157,23 +155,14 @@ impl LogWriter {
     }
 }
 
-/// What the writer task shares with the loggers.
-struct Wake {
-    counters: Arc<Counters>,
-    batch_ready: Arc<Notify>,
-}
-
 async fn run(
     store: Arc<dyn LogStore>,
     mut rx: mpsc::Receiver<LogRecord>,
-    wake: Wake,
+    counters: Arc<Counters>,
+    batch_ready: Arc<Notify>,
     mut close: watch::Receiver<bool>,
     done: watch::Sender<bool>,
 ) {
-    let Wake {
-        counters,
-        batch_ready,
-    } = wake;
     let mut buf: Vec<LogRecord> = Vec::with_capacity(BATCH_MAX);
     let mut closing = false;
     let mut linger = true;

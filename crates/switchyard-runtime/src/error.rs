@@ -375,8 +375,7 @@ impl IntoResponse for ApiError {
             headers.insert("x-should-retry", HeaderValue::from_static("false"));
         }
         if !self.context.attempts.is_empty() {
-            let trail: Vec<String> = self.context.attempts.iter().map(AttemptRecord::compact).collect();
-            if let Ok(v) = HeaderValue::from_str(&trail.join(", ")) {
+            if let Ok(v) = HeaderValue::from_str(&crate::trail::trail_header(&self.context.attempts)) {
                 headers.insert("x-switchyard-trail", v);
             }
         }

@@ -117,7 +117,7 @@ const MAX_CACHED_SERIES: usize = 4_096;
 /// touches are created on first use, so `/metrics` shows them only once they count something.
 struct Series {
     route: String,
-    provider_raw: String,
+    /// The model as the sample named it (`model` is its label value).
     model_raw: String,
     status: u16,
     /// Label values: the provider, and the model as capped by `model_label`.
@@ -384,10 +384,7 @@ impl Metrics {
             .series_hasher
             .hash_one((s.route, s.provider, s.model, s.status));
         let matches = |x: &Series| {
-            x.route == s.route
-                && x.provider_raw == s.provider
-                && x.model_raw == s.model
-                && x.status == s.status
+            x.route == s.route && x.provider == s.provider && x.model_raw == s.model && x.status == s.status
         };
         {
             let cache = self.series.read().unwrap_or_else(|p| p.into_inner());
@@ -407,7 +404,6 @@ impl Metrics {
         };
         let series = Arc::new(Series {
             route: s.route.to_owned(),
-            provider_raw: s.provider.to_owned(),
             model_raw: s.model.to_owned(),
             status: s.status,
             provider: s.provider.to_owned(),

@@ -62,15 +62,8 @@ pub struct AttemptRecord {
 }
 
 impl AttemptRecord {
-    /// `provider/model:key=outcome`, for the `x-switchyard-trail` header.
-    pub fn compact(&self) -> String {
-        let mut out = String::new();
-        self.write_compact(&mut out);
-        out
-    }
-
-    /// Appends [`compact`](Self::compact)'s text to `out`.
-    pub fn write_compact(&self, out: &mut String) {
+    /// Appends `provider/model:key=outcome` to `out`.
+    fn write_compact(&self, out: &mut String) {
         use std::fmt::Write as _;
         out.push_str(&self.provider);
         out.push('/');
@@ -82,6 +75,18 @@ impl AttemptRecord {
         // Writing to a String cannot fail.
         let _ = write!(out, "={}", self.outcome);
     }
+}
+
+/// The `x-switchyard-trail` header: each attempt as `provider/model:key=outcome`, comma-separated.
+pub fn trail_header(trail: &[AttemptRecord]) -> String {
+    let mut out = String::with_capacity(64);
+    for (i, a) in trail.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        a.write_compact(&mut out);
+    }
+    out
 }
 
 /// Time spent upstream over a whole trail.
@@ -103,9 +108,12 @@ mod tests {
             latency_ms: 3,
             started_at: None,
         };
-        assert_eq!(rec(Some("k"), AttemptOutcome::Status(503)).compact(), "p/m:k=503");
         assert_eq!(
-            rec(None, AttemptOutcome::Skipped("queue full")).compact(),
+            trail_header(&[rec(Some("k"), AttemptOutcome::Status(503))]),
+            "p/m:k=503"
+        );
+        assert_eq!(
+            trail_header(&[rec(None, AttemptOutcome::Skipped("queue full"))]),
             "p/m=skipped: queue full"
         );
         let json = serde_json::to_value(rec(Some("k"), AttemptOutcome::ConnectionError)).unwrap();

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use super::{shaped_chunks, Dialect, Param, Sql, GRAINS};
 use crate::bucket::{latency_bucket, Agg, LATENCY_BUCKETS};
 use crate::record::{is_success_status, LogRecord};
+
 /// A latency that is not a finite, non-negative number is stored as 0 rather than failing the whole
 /// batch over one caller's bad clock reading.
 pub(crate) fn clean_latency(ms: f64) -> f64 {

@@ -447,7 +447,7 @@ fn served(
     if walk.trail.len() > 1 {
         tracing::info!(
             provider = %pname, attempts = walk.trail.len(), fallback_index = index,
-            trail = %walk.trail.iter().map(AttemptRecord::compact).collect::<Vec<_>>().join(","),
+            trail = %switchyard_runtime::trail::trail_header(&walk.trail),
             "served after retries or fallback"
         );
     }

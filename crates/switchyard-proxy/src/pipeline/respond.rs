@@ -23,7 +23,7 @@ use super::relay::{RelayMode, SseRelay, StreamObserver};
 use super::Admitted;
 use crate::answer::StreamStart;
 use switchyard_runtime::error::ApiError;
-use switchyard_runtime::trail::{upstream_ms, AttemptRecord};
+use switchyard_runtime::trail::{trail_header, upstream_ms, AttemptRecord};
 use switchyard_runtime::upstream::is_hop_by_hop;
 
 /// Who a failed call is charged to in its log row.
@@ -297,13 +297,7 @@ pub(crate) fn routing_headers(h: &mut HeaderMap, served: &Served) {
         HeaderName::from_static("x-switchyard-trail"),
     ];
     let [provider, model, key, attempts, fallback, trail] = &NAMES;
-    let mut text = String::with_capacity(64);
-    for (i, a) in served.trail.iter().enumerate() {
-        if i > 0 {
-            text.push_str(", ");
-        }
-        a.write_compact(&mut text);
-    }
+    let text = trail_header(&served.trail);
     let tried = served.trail.iter().filter(|a| a.key.is_some()).count();
     let mut set = |name: &HeaderName, value: Result<HeaderValue, _>| {
         if let Ok(v) = value {
