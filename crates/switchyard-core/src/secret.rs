@@ -74,6 +74,16 @@ pub fn scrub_secret(message: &str, secret: &str) -> String {
     out
 }
 
+/// Base64 decoders that take padded and unpadded tokens alike (built at compile time: building one
+/// computes its decode table).
+const LENIENT: base64::engine::GeneralPurposeConfig = base64::engine::GeneralPurposeConfig::new()
+    .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+    .with_decode_allow_trailing_bits(true);
+const LENIENT_STANDARD: base64::engine::GeneralPurpose =
+    base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
+const LENIENT_URL_SAFE: base64::engine::GeneralPurpose =
+    base64::engine::GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
+
 /// Whether a header value carries `secret`: as is or in another case, percent-encoded, or inside a
 /// base64 (standard or URL-safe, padded or not) or hex token, e.g. `Basic base64(user:key)`.
 pub fn echoes_secret(value: &[u8], secret: &str) -> bool {
@@ -90,11 +100,7 @@ pub fn echoes_secret(value: &[u8], secret: &str) -> bool {
     if contains(value) || (value.contains(&b'%') && contains(&percent_decode(value))) {
         return true;
     }
-    let config = base64::engine::GeneralPurposeConfig::new()
-        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(true);
-    let std = base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, config);
-    let url = base64::engine::GeneralPurpose::new(&base64::alphabet::URL_SAFE, config);
+    let (std, url) = (&LENIENT_STANDARD, &LENIENT_URL_SAFE);
     // Base64 of n bytes takes at least 4n/3 characters and hex 2n: a shorter token cannot decode
     // to the secret.
     let base64_min = (needle.len() * 4).div_ceil(3);

@@ -298,18 +298,21 @@ impl UsageTap {
         UsageTap { format, usage: None }
     }
 
-    /// Reads one whole SSE event (its `data:` lines).
-    pub fn observe(&mut self, event: &[u8]) {
+    /// Reads one whole SSE event (its `data:` lines). Returns whether the event names a `"usage"`
+    /// object, so a caller that also looks for OpenAI's usage-only chunk need not search the event
+    /// again; `None` for Gemini, whose usage has another name.
+    pub fn observe(&mut self, event: &[u8]) -> Option<bool> {
         let needle: &[u8] = match self.format {
             UsageFormat::Gemini => b"usageMetadata",
             _ => b"\"usage\"",
         };
-        if !names_object(event, needle) {
-            return;
+        let named = names_object(event, needle);
+        if named {
+            for data in switchyard_core::sse::data_payloads(event) {
+                self.data(data);
+            }
         }
-        for data in switchyard_core::sse::data_payloads(event) {
-            self.data(data);
-        }
+        (self.format != UsageFormat::Gemini).then_some(named)
     }
 
     fn data(&mut self, data: &[u8]) {

@@ -85,7 +85,8 @@ impl StreamObserver {
         self
     }
 
-    fn observe(&mut self, frame: &[u8]) {
+    /// Records what `frame` tells; whether it names a `"usage"` object, when the tap knows.
+    fn observe(&mut self, frame: &[u8]) -> Option<bool> {
         if self.watch_model {
             let payload = switchyard_core::sse::data_payload(frame);
             if let Some(model) = payload.and_then(crate::answer::answer_model) {
@@ -94,7 +95,7 @@ impl StreamObserver {
             }
         }
         let before = self.tap.usage();
-        self.tap.observe(frame);
+        let names_usage = self.tap.observe(frame);
         let usage = self.tap.usage();
         if usage != before {
             self.unmetered = Unmetered::Kept;
@@ -121,6 +122,7 @@ impl StreamObserver {
                 });
             }
         }
+        names_usage
     }
 
     /// Until the upstream reports usage, the text relayed is the estimate's basis if it never does.
@@ -353,17 +355,18 @@ impl Stream for SseRelay {
         let this = &mut *self;
         loop {
             if let Some(ev) = this.next_ready() {
-                if let Some(o) = &mut this.observer {
-                    o.observe(&ev);
-                }
-                if matches!(
+                // The observer's usage tap has searched the event for a usage object already.
+                let named = this.observer.as_mut().and_then(|o| o.observe(&ev));
+                let names_usage =
+                    || named.unwrap_or_else(|| switchyard_translate::usage::names_object(&ev, b"\"usage\""));
+                let strip = matches!(
                     this.mode,
                     RelayMode::PassThrough {
                         strip_usage_chunk: true,
                         ..
                     }
-                ) && is_usage_chunk(&ev)
-                {
+                );
+                if strip && names_usage() && is_usage_chunk(&ev) {
                     continue;
                 }
                 return Poll::Ready(Some(Ok(ev)));
@@ -406,10 +409,8 @@ impl Stream for SseRelay {
 }
 
 /// An OpenAI usage-only chunk: `data: {..., "choices": [], "usage": {...}}`.
+/// The caller has seen that it names a `"usage"` object.
 fn is_usage_chunk(event: &[u8]) -> bool {
-    if !switchyard_translate::usage::names_object(event, b"\"usage\"") {
-        return false;
-    }
     let Some(start) = memchr::memmem::find(event, b"data:") else {
         return false;
     };
