@@ -10,9 +10,9 @@
 #   rss        VmRSS idle; VmHWM under wrk at c=32 (JSON, SSE) and c=256 (JSON); VmRSS added by
 #              2,000 idle keep-alive connections. Memory depends little on CPU contention.
 #
-# Env: PROFILE_BIN_DIR [target/release] (switchyard, switchyard-mock, floor-proxy), PROFILE_REQUESTS
-# [2000] per shape, PROFILE_PORT_BASE [18900], PROFILE_KEEP [unset: a directory for the callgrind
-# dumps]. Prints one Markdown table per measure to stdout.
+# Env: PROFILE_BIN_DIR [target/release] (switchyard, switchyard-mock, floor-proxy, switchyard-loadgen;
+# not built here), PROFILE_REQUESTS [2000] per shape, PROFILE_PORT_BASE [18900], PROFILE_KEEP [unset:
+# a directory for the callgrind dumps]. Prints one Markdown table per measure to stdout.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -20,6 +20,10 @@ cd "$ROOT"
 source "$ROOT/bench/lib.sh"
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 export no_proxy='*' NO_PROXY='*'
+# 2,000 idle connections need more open files than the common default soft limit (1,024).
+NOFILE_HARD="$(ulimit -Hn)"
+[[ "$NOFILE_HARD" == unlimited ]] && NOFILE_HARD=1048576
+ulimit -n "$NOFILE_HARD" 2>/dev/null || true
 
 BIN="${PROFILE_BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}"
 N="${PROFILE_REQUESTS:-2000}"
@@ -145,7 +149,7 @@ rss_of() { # PID PORT LABEL
     j256=$(peak_under "$pid" "$port" json 256 5)
     local body='{"model":"mock/echo","messages":[{"role":"user","content":"hi"}],"max_tokens":4}'
     [[ $port == "$FLOOR_PORT" ]] && body='{"model":"echo","messages":[{"role":"user","content":"hi"}],"max_tokens":4}'
-    held=$(python3 "$ROOT/bench/loadgen.py" idle --port "$port" --conns 2000 --pid "$pid" --body "$body" |
+    held=$("$BIN/switchyard-loadgen" idle --port "$port" --conns 2000 --pid "$pid" --body "$body" |
         python3 -c 'import json,sys; d=json.load(sys.stdin); print("%+.1f (%d open, %d errors)" % (d["added_kb"]/1024, d["conns"], d["errors"]))')
     local after
     after=$(mb "$(status_kb "$pid" VmRSS)")

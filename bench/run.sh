@@ -3,9 +3,10 @@
 #
 #   bash bench/run.sh
 #
-# Builds switchyard, switchyard-mock and floor-proxy in release, installs wrk if it is missing,
-# starts the mock, the floor proxy and the gateway on fixed loopback ports, and hands over to
-# bench/harness.py, which smoke-tests, warms up and measures every target in interleaved rounds.
+# Builds switchyard, switchyard-mock, floor-proxy and switchyard-loadgen in release, installs wrk if
+# it is missing, starts the mock, the floor proxy and the gateway on fixed loopback ports, and hands
+# over to bench/harness.py, which smoke-tests, warms up and measures every target in interleaved rounds
+# (wrk for the request rates; switchyard-loadgen, via bench/scale.py, for the streams and idle connections).
 # The Markdown table goes to stdout and, with all raw output, to bench/results/<timestamp>/.
 # Everything started here is stopped on exit (trap EXIT). All traffic stays on 127.0.0.1.
 #
@@ -23,14 +24,20 @@
 #   BENCH_SOAK_SECONDS [600]     c=32 JSON soak with RSS samples (0 = skip)
 #   BENCH_QUICK [0]              1: one round of 5 s, 1 s warm-up, a 60 s soak (the whole table in
 #                                about 6 minutes plus the build)
-#   BENCH_PIN [1]                1: mock+wrk on CPU 0, proxies on CPU 1 (taskset); 0: no pinning
+#   BENCH_PIN [1]                1: mock, wrk and switchyard-loadgen on CPU 0, proxies on CPU 1
+#                                (taskset); 0: no pinning
 #   BENCH_PORT_BASE [18700]      mock = base, floor-proxy = base+1, switchyard = base+2
 #   BENCH_SKIP_BUILD [0]         1: use the binaries already in target/release
 #   BENCH_SKIP_SWITCHYARD [0]    1: measure only direct and floor-proxy
 #   BENCH_QUIET_WAIT_SECONDS [120]  before each run, wait up to this long while other processes
 #                                use more than BENCH_QUIET_THRESHOLD [0.05] of the CPUs (shared machines)
 #   BENCH_RETRIES [2]            re-measure a run disturbed by other processes up to this many times
-#   BENCH_MOCK_BIN, BENCH_FLOOR_BIN, BENCH_SWITCHYARD_BIN   use other binaries than target/release/*
+#   BENCH_MOCK_BIN, BENCH_FLOOR_BIN, BENCH_SWITCHYARD_BIN, BENCH_LOADGEN_BIN
+#                                use other binaries than target/release/*
+#
+# The soft limit on open files is raised to the hard one (ulimit -n) for everything started here:
+# 2,000 idle connections need more than the common default of 1,024, in the load generator and in
+# the proxies.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -64,6 +71,7 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 MOCK_BIN="${BENCH_MOCK_BIN:-$BIN/switchyard-mock}"
 FLOOR_BIN="${BENCH_FLOOR_BIN:-$BIN/floor-proxy}"
 GW_BIN="${BENCH_SWITCHYARD_BIN:-$BIN/switchyard}"
+export BENCH_LOADGEN_BIN="${BENCH_LOADGEN_BIN:-$BIN/switchyard-loadgen}"
 HOST=127.0.0.1
 
 # Loopback only: no proxy variable may reroute curl or Python.
@@ -110,6 +118,9 @@ trap 'exit 143' TERM
 [[ "$MOCK_LATENCY_MS" =~ ^[0-9]+$ ]] || die "BENCH_MOCK_LATENCY_MS must be a non-negative integer"
 command -v python3 >/dev/null || die "python3 is required"
 command -v curl >/dev/null || die "curl is required"
+NOFILE_HARD="$(ulimit -Hn)"
+[[ "$NOFILE_HARD" == unlimited ]] && NOFILE_HARD=1048576
+ulimit -n "$NOFILE_HARD" 2>/dev/null || true
 
 NCPU="$(nproc)"
 if [[ "$PIN" == "1" && "$NCPU" -lt 2 ]]; then
@@ -117,11 +128,11 @@ if [[ "$PIN" == "1" && "$NCPU" -lt 2 ]]; then
     PIN=0
 fi
 if [[ "$PIN" == "1" ]]; then
-    PIN_LOAD=(taskset -c 0)   # mock and wrk
+    PIN_LOAD=(taskset -c 0)   # mock, wrk and switchyard-loadgen (scale.py pins the latter two)
     PIN_PROXY=(taskset -c 1)  # floor-proxy and switchyard
     WRK_CPU=0
     PROXY_CPU=1
-    PINNING="mock + wrk on CPU 0, floor-proxy / switchyard on CPU 1 (taskset)"
+    PINNING="mock + wrk + switchyard-loadgen on CPU 0, floor-proxy / switchyard on CPU 1 (taskset)"
 else
     PIN_LOAD=()
     PIN_PROXY=()
@@ -135,17 +146,21 @@ GW_SKIP=""
 if [[ "$SKIP_BUILD" != "1" ]]; then
     log "building release binaries (log: $OUT/build.log)"
     if [[ "$SKIP_SWITCHYARD" == "1" ]]; then
-        cargo build --release -p switchyard-mock -p floor-proxy >"$OUT/build.log" 2>&1 \
+        cargo build --release -p switchyard-mock -p floor-proxy -p switchyard-loadgen >"$OUT/build.log" 2>&1 \
             || die "build failed, see $OUT/build.log"
-    elif ! cargo build --release -p switchyard -p switchyard-mock -p floor-proxy >"$OUT/build.log" 2>&1; then
+    elif ! cargo build --release -p switchyard -p switchyard-mock -p floor-proxy -p switchyard-loadgen \
+        >"$OUT/build.log" 2>&1; then
         log "the combined build failed; retrying without switchyard (see $OUT/build.log)"
-        cargo build --release -p switchyard-mock -p floor-proxy >>"$OUT/build.log" 2>&1 \
-            || die "build of switchyard-mock / floor-proxy failed, see $OUT/build.log"
+        cargo build --release -p switchyard-mock -p floor-proxy -p switchyard-loadgen >>"$OUT/build.log" 2>&1 \
+            || die "build of switchyard-mock / floor-proxy / switchyard-loadgen failed, see $OUT/build.log"
         GW_SKIP="switchyard did not build"
     fi
 fi
 [[ -x "$MOCK_BIN" ]] || die "missing $MOCK_BIN"
 [[ -x "$FLOOR_BIN" ]] || die "missing $FLOOR_BIN"
+if [[ "$STREAMS" != "0" || "$IDLE_CONNS" != "0" ]]; then
+    [[ -x "$BENCH_LOADGEN_BIN" ]] || die "missing $BENCH_LOADGEN_BIN (BENCH_STREAMS=0 BENCH_IDLE_CONNS=0 skip it)"
+fi
 if [[ "$SKIP_SWITCHYARD" == "1" ]]; then
     GW_SKIP="skipped by BENCH_SKIP_SWITCHYARD=1"
 elif [[ -z "$GW_SKIP" && ! -x "$GW_BIN" ]]; then
@@ -257,7 +272,7 @@ fi
 CPU_MODEL="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 MEM_GB="$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo)"
 GIT_REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no -- crates Cargo.toml Cargo.lock bench/floor-proxy 2>/dev/null)" ]]; then
+if [[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no -- crates Cargo.toml Cargo.lock bench/floor-proxy bench/loadgen 2>/dev/null)" ]]; then
     GIT_REV="$GIT_REV + uncommitted changes"
 fi
 [[ "$SKIP_BUILD" == "1" ]] && GIT_REV="$GIT_REV (BENCH_SKIP_BUILD=1: binaries may be older)"

@@ -1,4 +1,5 @@
-"""Scale and memory scenarios of bench/harness.py that wrk cannot drive (stdlib only, loopback only).
+"""Scale and memory scenarios of bench/harness.py that wrk cannot drive (loopback only); the load
+comes from the Rust load generator bench/loadgen (`switchyard-loadgen`, path in BENCH_LOADGEN_BIN).
 
 - streams: CONNS concurrent SSE streams at once, the upstream sending a chunk every 20 ms (mock model
   `drip-20`, 100 chunks); all must complete, none may stall; time to first token (TTFT) per target.
@@ -9,12 +10,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-LOADGEN = str(Path(__file__).with_name("loadgen.py"))
+# bench/run.sh builds it and sets BENCH_LOADGEN_BIN; the default is where cargo puts it.
+_ROOT = Path(__file__).resolve().parent.parent
+LOADGEN = os.environ.get("BENCH_LOADGEN_BIN") or str(
+    Path(os.environ.get("CARGO_TARGET_DIR") or _ROOT / "target") / "release" / "switchyard-loadgen")
 
 
 def verdict(ok: bool) -> str:
@@ -45,25 +50,34 @@ def _body(model: str, stream: bool, max_tokens: int = 16) -> str:
     }, separators=(",", ":"))
 
 
-def _loadgen(args: list[str], timeout: float) -> dict:
-    res = subprocess.run([sys.executable, LOADGEN, *args], capture_output=True, text=True, timeout=timeout, check=False)
+def _loadgen(args: list[str], timeout: float, cpu: str = "") -> dict:
+    """Runs the load generator (on CPU `cpu`, taskset syntax, like wrk; "" = unpinned). It gives up
+    by itself after --timeout-s (100 s by default), before `timeout` here."""
+    cmd = (["taskset", "-c", cpu] if cpu else []) + [LOADGEN, *args]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {"error": str(e)[-300:]}
     if res.returncode != 0:
         return {"error": res.stderr.strip()[-300:]}
+    if res.stderr.strip():
+        print(f"  {res.stderr.strip()[-300:]}", file=sys.stderr, flush=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def streams(target, conns: int) -> dict:
+def streams(target, conns: int, cpu: str = "") -> dict:
     """`target` has .name, .port, .pid, .model (e.g. "echo" or "mock/echo")."""
     _reset_peak(target.pid)
     model = target.model.replace("echo", "drip-20")
-    r = _loadgen(["streams", "--port", str(target.port), "--conns", str(conns), "--body", _body(model, True)], 120)
+    r = _loadgen(["streams", "--port", str(target.port), "--conns", str(conns), "--body", _body(model, True)], 120,
+                 cpu)
     r["peak_rss_kb"] = _status_kb(target.pid, "VmHWM")
     return r
 
 
-def idle(target, conns: int) -> dict:
+def idle(target, conns: int, cpu: str = "") -> dict:
     r = _loadgen(["idle", "--port", str(target.port), "--conns", str(conns), "--pid", str(target.pid),
-                  "--body", _body(target.model, False, 4)], 120)
+                  "--body", _body(target.model, False, 4)], 120, cpu)
     return r
 
 
@@ -130,12 +144,13 @@ def section(bench, live: list, labels: dict[str, str]) -> str:
     args = bench.args
     results: dict[str, dict[str, dict]] = {}
     proxies = [t for t in live if t.name != "direct"]
+    cpu = args.wrk_cpu  # the load generator runs where wrk does (with the mock), when pinned
     if args.streams > 0:
         print(f"scale: {args.streams} concurrent SSE streams", file=sys.stderr, flush=True)
-        results["streams"] = {t.name: streams(t, args.streams) for t in live}
+        results["streams"] = {t.name: streams(t, args.streams, cpu) for t in live}
     if args.idle_conns > 0:
         print(f"scale: {args.idle_conns} idle keep-alive connections", file=sys.stderr, flush=True)
-        results["idle"] = {t.name: idle(t, args.idle_conns) for t in proxies}
+        results["idle"] = {t.name: idle(t, args.idle_conns, cpu) for t in proxies}
     if args.soak_seconds > 0:
         print(f"scale: {args.soak_seconds} s soak at c=32", file=sys.stderr, flush=True)
         results["soak"] = {
