@@ -19,7 +19,6 @@ use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -129,7 +128,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build(connector);
 
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let listener = TcpListener::bind(addr).await?;
+    // The same accept queue as switchyard and the mock (tokio's `bind` asks for 128).
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(4096)?;
     println!("floor-proxy listening on http://{addr}");
 
     loop {

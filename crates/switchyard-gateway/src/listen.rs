@@ -184,6 +184,39 @@ where
     }
 }
 
+/// Pending connections the kernel queues for `accept` (capped by `net.core.somaxconn`). Tokio's
+/// `TcpListener::bind` asks for 128: a burst of a few hundred clients connecting at once overflows
+/// that, and each connection attempt dropped is retried by its client a whole second later.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` (`host:port`, the host resolved) with a [`LISTEN_BACKLOG`]-deep accept queue: the
+/// first resolved address that binds.
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for resolved in tokio::net::lookup_host(addr).await? {
+        let socket = if resolved.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        };
+        let bound = socket.and_then(|s| {
+            s.set_reuseaddr(true)?;
+            s.bind(resolved)?;
+            s.listen(LISTEN_BACKLOG)
+        });
+        match bound {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            "the address resolved to nothing",
+        )
+    }))
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then drains for up to the grace period.
 pub async fn serve(
     listener: TcpListener,

@@ -119,7 +119,7 @@ impl Gateway {
         switchyard_proxy::discovery::spawn_refresher(state.clone());
         let hub = open_mcp(&state, opened.file.as_ref()).await?;
         let addr = format!("{}:{}", config.host, config.port);
-        let listener = TcpListener::bind(&addr)
+        let listener = listen::bind(&addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         let auth = Arc::new(AdminAuth::new(admin_mode, &config.security));

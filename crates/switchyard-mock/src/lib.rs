@@ -54,7 +54,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -161,7 +160,11 @@ pub struct MockUpstream {
 
 /// Binds `127.0.0.1:<port>` and starts serving on the current Tokio runtime.
 pub async fn start(opts: MockOptions) -> std::io::Result<MockUpstream> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, opts.port)).await?;
+    // A deep accept queue (tokio's `bind` asks for 128): the benchmark opens 512 streams at once.
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind((Ipv4Addr::LOCALHOST, opts.port).into())?;
+    let listener = socket.listen(4096)?;
     let addr = listener.local_addr()?;
     let mut shared = Shared::new(opts.latency, opts.api_key.as_deref(), opts.record);
     if let Some(models) = &opts.models {
