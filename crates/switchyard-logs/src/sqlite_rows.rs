@@ -14,7 +14,7 @@
 
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -39,9 +39,12 @@ impl RowThread {
             .name("log-rows".into())
             .spawn(move || {
                 let mut writer = writer;
+                let mut pace = Pace::default();
                 for (records, done) in queue {
+                    let polite = pace.starting(Instant::now());
                     // The waiting writer may be gone (shut down); the rows are written all the same.
-                    let _ = done.send(writer.write(&records));
+                    let _ = done.send(writer.write(&records, polite));
+                    pace.finished(Instant::now());
                 }
             })
             .map_err(|e| LogStoreError::Writer(format!("cannot start the log writer thread: {e}")))?;
@@ -71,6 +74,39 @@ impl RowThread {
     }
 }
 
+/// Whether the writer keeps up with ease: it was idle since its last batch at least as long as that
+/// batch took. Then it can offer its CPU to other threads while it writes (see
+/// [`YIELD_EVERY_ROWS`]); when batches come back to back it takes its full share, or the queue in
+/// front of it would fill and records would be dropped.
+struct Pace {
+    last_start: Instant,
+    last_end: Instant,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        let now = Instant::now();
+        Pace {
+            last_start: now,
+            last_end: now,
+        }
+    }
+}
+
+impl Pace {
+    /// A batch starts at `now`: whether it may yield.
+    fn starting(&mut self, now: Instant) -> bool {
+        let busy = self.last_end.saturating_duration_since(self.last_start);
+        let idle = now.saturating_duration_since(self.last_end);
+        self.last_start = now;
+        idle >= busy
+    }
+
+    fn finished(&mut self, now: Instant) {
+        self.last_end = now;
+    }
+}
+
 pub(crate) struct RowWriter {
     conn: Connection,
     insert: String,
@@ -96,7 +132,7 @@ impl RowWriter {
 
     /// Inserts the rows not stored yet and adds them to the rollup, all in one transaction. Blocks
     /// for the length of the write (it runs on [`RowThread`]).
-    fn write(&mut self, records: &[LogRecord]) -> Result<(), LogStoreError> {
+    fn write(&mut self, records: &[LogRecord], polite: bool) -> Result<(), LogStoreError> {
         let conn = &mut self.conn;
         // IMMEDIATE takes the write lock up front, so a concurrent prune makes this wait (busy
         // timeout) instead of failing on a read-to-write upgrade.
@@ -105,7 +141,7 @@ impl RowWriter {
         {
             let mut insert = tx.prepare_cached(&self.insert)?;
             for (i, r) in records.iter().enumerate() {
-                if i % YIELD_EVERY_ROWS == YIELD_EVERY_ROWS - 1 {
+                if polite && i % YIELD_EVERY_ROWS == YIELD_EVERY_ROWS - 1 {
                     // A batch is milliseconds of CPU: on a machine with few cores it would hold
                     // one from the request path for a whole scheduler slice (p99 +2 ms at c=1).
                     std::thread::yield_now();
@@ -142,4 +178,33 @@ fn bound<'a>(v: &ValueRef<'a>) -> ToSqlOutput<'a> {
         ValueRef::OptI64(None) | ValueRef::OptF64(None) | ValueRef::OptText(None) => SqlValue::Null,
     };
     ToSqlOutput::Borrowed(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pace;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_writer_yields_only_while_it_keeps_up_with_ease() {
+        let ms = Duration::from_millis;
+        let t0 = Instant::now();
+        let mut pace = Pace {
+            last_start: t0,
+            last_end: t0,
+        };
+        // A trickle: 6 ms of writing, then 94 ms idle before the next batch.
+        assert!(pace.starting(t0));
+        pace.finished(t0 + ms(6));
+        assert!(pace.starting(t0 + ms(100)));
+        pace.finished(t0 + ms(106));
+        // Saturation: the next batch was waiting when this one ended.
+        let t1 = t0 + ms(106);
+        assert!(!pace.starting(t1 + ms(1)));
+        pace.finished(t1 + ms(7));
+        assert!(!pace.starting(t1 + ms(8)));
+        pace.finished(t1 + ms(14));
+        // Idle as long as it was busy: yielding again.
+        assert!(pace.starting(t1 + ms(20)));
+    }
 }
