@@ -9,6 +9,10 @@
 #              same input -> same count, whatever else the machine is doing.
 #   rss        VmRSS idle; VmHWM under wrk at c=32 (JSON, SSE) and c=256 (JSON); VmRSS added by
 #              2,000 idle keep-alive connections. Memory depends little on CPU contention.
+#   heap       what each of 2,000 idle keep-alive connections holds, by allocation site (valgrind's
+#              DHAT, heap bytes live at the peak): needs a build on the C allocator, which DHAT can
+#              see (PROFILE_HEAP_BIN, default: built here with `--profile profiling --features
+#              switchyard/system-allocator`). Not in the default set.
 #
 # Env: PROFILE_BIN_DIR [target/release] (switchyard, switchyard-mock, floor-proxy, switchyard-loadgen;
 # not built here), PROFILE_REQUESTS [2000] per shape, PROFILE_PORT_BASE [18900], PROFILE_KEEP [unset:
@@ -170,6 +174,28 @@ rss() {
     rss_of "$GW_PID" "$GW_PORT" switchyard
     echo
     stop "$GW_PID"
+}
+
+heap() {
+    local bin="${PROFILE_HEAP_BIN:-}"
+    if [[ -z "$bin" ]]; then
+        log "heap: building the gateway on the C allocator (profile 'profiling')"
+        cargo build --profile profiling -q -p switchyard --features switchyard/system-allocator
+        bin="${CARGO_TARGET_DIR:-$ROOT/target}/profiling/switchyard"
+    fi
+    log "heap: gateway under DHAT, 2,000 idle keep-alive connections"
+    rm -rf "$WORK/app"
+    valgrind --tool=dhat --dhat-out-file="$WORK/dhat.json" "$bin" --host 127.0.0.1 --port "$GW_PORT" \
+        --app-dir "$WORK/app" --log-level warn >>"$WORK/gw.log" 2>&1 &
+    GW_PID=$!
+    PIDS+=("$GW_PID")
+    wait_health "http://127.0.0.1:$GW_PORT/health" 120
+    configure_gateway "$GW_PORT" "$MOCK_PORT" "$VK"
+    local body='{"model":"mock/echo","messages":[{"role":"user","content":"hi"}],"max_tokens":4}'
+    "$BIN/switchyard-loadgen" idle --port "$GW_PORT" --conns 2000 --pid "$GW_PID" --body "$body" \
+        --timeout-s 300 >/dev/null
+    stop "$GW_PID"
+    python3 "$ROOT/bench/dhat_sites.py" "$WORK/dhat.json" 2000
 }
 
 for m in $MEASURES; do "$m"; done

@@ -12,6 +12,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use switchyard_gateway::{ConfigStoreSetting, Gateway, LogsConfig, ServerConfig};
 
+// `--features system-allocator` leaves the process on the C allocator, where heap profilers (valgrind's
+// DHAT, `bench/profile.sh heap`) see every allocation.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
