@@ -1,5 +1,5 @@
-//! Admin authentication for the management API, the metrics and the UI: an axum layer
-//! ([`admin_gate`]) in front of the whole router, and the login endpoints and page.
+//! Admin authentication for the management API, the metrics and the UI: the check
+//! ([`admin_check`]) that the server's one request layer runs in front of the whole router, and the login endpoints and page.
 //!
 //! Credentials: bearer admin tokens (`Authorization: Bearer ...`, for scripts and Prometheus) and a
 //! username/password (Argon2id) that a browser exchanges for a session cookie at `/login`. The cookie
@@ -23,7 +23,6 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -301,54 +300,58 @@ fn cross_site_refusal() -> Response {
     .into_response()
 }
 
-/// The layer: lets non-admin paths through untouched; on admin paths, applies the mode's rule.
-pub async fn admin_gate(State(auth): State<Arc<AdminAuth>>, mut req: Request, next: Next) -> Response {
+/// The admin gate, run in front of every route: non-admin paths pass untouched; on admin paths the
+/// mode's rule applies, and a request it lets through carries its [`AdminPrincipal`]. `Err` is the
+/// answer to send instead. Deciding needs no I/O, so the layer calling it adds no future of its own.
+pub fn admin_check(auth: &AdminAuth, req: &mut Request) -> Result<(), Box<Response>> {
     if !is_admin_path(req.uri().path()) {
-        return next.run(req).await;
+        return Ok(());
     }
     let changes_state = is_state_changing(req.method().as_str());
     match auth.mode {
         AdminMode::OpenOnLoopback | AdminMode::OpenInsecure => {
             if auth.mode == AdminMode::OpenOnLoopback && browser::is_foreign_host(req.headers(), req.uri()) {
                 // A page on another site that rebinds its DNS name to 127.0.0.1 sends its own name.
-                return GatewayError::Forbidden {
-                    message: "the open admin API only answers requests addressed to localhost; \
+                return Err(Box::new(
+                    GatewayError::Forbidden {
+                        message: "the open admin API only answers requests addressed to localhost; \
                               configure admin credentials to serve it under another name"
-                        .into(),
-                    code: "foreign_host",
-                }
-                .into_response();
+                            .into(),
+                        code: "foreign_host",
+                    }
+                    .into_response(),
+                ));
             }
-            if changes_state && is_cross_site(&req) {
-                return cross_site_refusal();
+            if changes_state && is_cross_site(req) {
+                return Err(Box::new(cross_site_refusal()));
             }
             req.extensions_mut().insert(AdminPrincipal::Open);
-            return next.run(req).await;
+            return Ok(());
         }
         AdminMode::Required => {}
     }
     if let Some(authz) = req.headers().get(header::AUTHORIZATION) {
         let source = source_of(req.extensions());
         if let Err(wait) = auth.throttle.check(source, Instant::now()) {
-            return throttled(wait);
+            return Err(Box::new(throttled(wait)));
         }
         let token = authz.to_str().ok().and_then(parse_bearer);
         return match token {
             Some(t) if auth.token_is_valid(t) => {
                 req.extensions_mut().insert(AdminPrincipal::Token);
-                next.run(req).await
+                Ok(())
             }
             _ => {
                 auth.throttle.failed(source, Instant::now());
-                unauthorized("the admin token is not valid")
+                Err(Box::new(unauthorized("the admin token is not valid")))
             }
         };
     }
     if let Some(cookie) = session_cookie_of(req.headers()).map(str::to_owned) {
         if let Some(username) = auth.verify_session(&cookie) {
             if changes_state {
-                if is_cross_site(&req) {
-                    return cross_site_refusal();
+                if is_cross_site(req) {
+                    return Err(Box::new(cross_site_refusal()));
                 }
                 let given = req
                     .headers()
@@ -357,23 +360,25 @@ pub async fn admin_gate(State(auth): State<Arc<AdminAuth>>, mut req: Request, ne
                     .unwrap_or_default();
                 let expected = auth.csrf_token(&cookie);
                 if !bool::from(given.as_slice().ct_eq(expected.as_bytes())) {
-                    return GatewayError::Forbidden {
+                    return Err(Box::new(GatewayError::Forbidden {
                         message: format!(
                             "missing or wrong CSRF token: send the {CSRF_HEADER} header from GET /api/auth/session"
                         ),
                         code: "csrf_token_invalid",
                     }
-                    .into_response();
+                    .into_response()));
                 }
             }
             req.extensions_mut().insert(AdminPrincipal::Session { username });
-            return next.run(req).await;
+            return Ok(());
         }
     }
     if req.uri().path() == "/" && req.method() == Method::GET {
-        return redirect("/login");
+        return Err(Box::new(redirect("/login")));
     }
-    unauthorized("admin credentials required: send 'Authorization: Bearer <admin token>' or log in at /login")
+    Err(Box::new(unauthorized(
+        "admin credentials required: send 'Authorization: Bearer <admin token>' or log in at /login",
+    )))
 }
 
 fn unauthorized(message: &str) -> Response {

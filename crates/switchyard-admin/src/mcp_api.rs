@@ -1,7 +1,7 @@
 //! The MCP gateway's management API in Bifrost's dialect: `GET /api/mcp/clients`,
 //! `POST /api/mcp/client`, `PUT`/`DELETE /api/mcp/client/{id}`, `POST /api/mcp/client/{id}/reconnect`,
 //! and the tool-call records at `GET /api/mcp-logs`. Registering a stdio client runs a program on the
-//! gateway's host, which is why all of this is admin-only (`admin_gate`, like every `/api/*` path).
+//! gateway's host, which is why all of this is admin-only (`admin_check`, like every `/api/*` path).
 //!
 //! The clients are kept in the governance store as one setting (`mcp_clients`), written under the
 //! governance write lock, and handed to the hub, which (re)connects what changed.

@@ -18,15 +18,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use futures_util::future::Either;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use switchyard_admin as admin;
 use switchyard_admin::auth::AdminAuth;
@@ -79,7 +78,7 @@ pub fn head_size(req: &Request) -> usize {
         + line
 }
 
-/// What [`guard_request`] applies to every request.
+/// What [`GuardLayer`] applies to every request.
 #[derive(Clone)]
 pub struct RequestGuard {
     pub head: HeadLimits,
@@ -88,34 +87,84 @@ pub struct RequestGuard {
     pub auth: Arc<AdminAuth>,
 }
 
-/// The one layer around every request (one layer, not three: each costs a boxed future and a
-/// service clone per request): a head over the limits (bytes or header count) is answered `431` in
-/// the API's error shape; any other request gets the body deadline, then passes the admin gate.
-pub async fn guard_request(State(guard): State<RequestGuard>, req: Request, next: Next) -> Response {
-    let RequestGuard {
-        head,
-        body_limit,
-        auth,
-    } = guard;
-    if head_size(&req) > head.bytes {
-        return GatewayError::HeadersTooLarge {
-            limit_bytes: head.bytes,
+impl RequestGuard {
+    /// What the one layer does to every request: a head over the limits (bytes or header count) is
+    /// answered `431` in the API's error shape; any other request gets the body deadline, then passes
+    /// the admin gate. `Err` is the answer to send instead of calling the route.
+    fn admit(&self, req: Request) -> Result<Request, Box<Response>> {
+        if head_size(&req) > self.head.bytes {
+            return Err(Box::new(
+                GatewayError::HeadersTooLarge {
+                    limit_bytes: self.head.bytes,
+                }
+                .into_response(),
+            ));
         }
-        .into_response();
+        if req.headers().len() > self.head.count {
+            return Err(Box::new(
+                GatewayError::TooManyHeaders {
+                    limit: self.head.count,
+                }
+                .into_response(),
+            ));
+        }
+        let arrived = tokio::time::Instant::now();
+        let limit = self.body_limit;
+        let mut req = req.map(|inner| {
+            Body::new(DeadlineBody {
+                inner,
+                deadline: None,
+                arrived,
+                limit,
+            })
+        });
+        admin::auth::admin_check(&self.auth, &mut req)?;
+        Ok(req)
     }
-    if req.headers().len() > head.count {
-        return GatewayError::TooManyHeaders { limit: head.count }.into_response();
-    }
-    let arrived = tokio::time::Instant::now();
-    let req = req.map(|inner| {
-        Body::new(DeadlineBody {
+}
+
+/// The one layer around every route (one layer, not three, and a hand-written one: axum's
+/// `from_fn` clones the route's service and boxes a future for every request). Its decisions need
+/// no I/O, so a request it lets through goes straight to the route's own future.
+#[derive(Clone)]
+pub struct GuardLayer(pub RequestGuard);
+
+impl<S> tower_layer::Layer<S> for GuardLayer {
+    type Service = Guarded<S>;
+
+    fn layer(&self, inner: S) -> Guarded<S> {
+        Guarded {
             inner,
-            deadline: None,
-            arrived,
-            limit: body_limit,
-        })
-    });
-    admin::auth::admin_gate(State(auth), req, next).await
+            guard: self.0.clone(),
+        }
+    }
+}
+
+/// A route behind [`GuardLayer`].
+#[derive(Clone)]
+pub struct Guarded<S> {
+    inner: S,
+    guard: RequestGuard,
+}
+
+impl<S> tower_service::Service<Request> for Guarded<S>
+where
+    S: tower_service::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<std::future::Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        match self.guard.admit(req) {
+            Ok(req) => Either::Right(self.inner.call(req)),
+            Err(answer) => Either::Left(std::future::ready(Ok(*answer))),
+        }
+    }
 }
 
 /// A request body that fails once `limit` has passed since the request arrived: a client that sends
@@ -217,6 +266,27 @@ pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
     }))
 }
 
+/// hyper's connection builders, configured once: HTTP/1.1, and HTTP/2 for clients that open with its
+/// preface (h2c, prior knowledge).
+struct Protocols {
+    h1: hyper::server::conn::http1::Builder,
+    h2: hyper::server::conn::http2::Builder<TokioExecutor>,
+}
+
+impl Protocols {
+    fn new(limits: &ConnectionLimits) -> Protocols {
+        let mut h1 = hyper::server::conn::http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_headers(limits.hard_header_count())
+            .max_buf_size(limits.hard_cap());
+        let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.hard_cap()).unwrap_or(u32::MAX));
+        Protocols { h1, h2 }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then drains for up to the grace period.
 pub async fn serve(
     listener: TcpListener,
@@ -224,17 +294,7 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_headers(limits.hard_header_count())
-        .max_buf_size(limits.hard_cap());
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.hard_cap()).unwrap_or(u32::MAX));
+    let protocols = Arc::new(Protocols::new(&limits));
     let graceful = GracefulShutdown::new();
     // Connection tasks are kept so that the ones still running at the deadline can be ended.
     let mut connections = tokio::task::JoinSet::new();
@@ -259,33 +319,24 @@ pub async fn serve(
             seen: seen.clone(),
             peer,
         };
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
         while connections.try_join_next().is_some() {}
-        let first_head = limits.header_read_timeout;
+        // Protocol detection and the first request head (HTTP/1 or h2c) have a deadline: a client
+        // that stays silent, or sends only the h2 preface, is closed when it passes.
+        let deadline = tokio::time::Instant::now() + limits.header_read_timeout;
+        let (protocols, watcher) = (protocols.clone(), graceful.watcher());
         connections.spawn(async move {
-            let mut conn = std::pin::pin!(conn);
-            // Protocol detection and the first request head (HTTP/1 or h2c) have a deadline: a
-            // client that stays silent, or sends only the h2 preface, is closed when it passes.
-            let ended = tokio::select! {
-                r = conn.as_mut() => Some(r),
-                () = tokio::time::sleep(first_head) => None,
+            let Ok(Ok(io)) = tokio::time::timeout_at(deadline, Sniffed::read(tcp)).await else {
+                tracing::debug!("no request within the head deadline; connection closed");
+                return;
             };
-            let result = match ended {
-                Some(r) => r,
-                None if !seen.load(Ordering::Acquire) => {
-                    tracing::debug!(
-                        secs = first_head.as_secs(),
-                        "no request head within the deadline; connection closed"
-                    );
-                    return;
-                }
-                None => conn.await,
-            };
-            if let Err(e) = result {
-                tracing::trace!(error = %e, "connection ended with an error");
+            if io.is_h2() {
+                let conn = protocols.h2.serve_connection(TokioIo::new(io), service);
+                // HTTP/2's connection state is large: boxed, so that HTTP/1 connections (nearly all)
+                // do not carry its size in their task.
+                run_connection(Box::pin(watcher.watch(conn)), &seen, deadline).await;
+            } else {
+                let conn = protocols.h1.serve_connection(TokioIo::new(io), service);
+                run_connection(watcher.watch(conn), &seen, deadline).await;
             }
         });
     }
@@ -304,4 +355,107 @@ pub async fn serve(
     }
     connections.abort_all();
     while connections.join_next().await.is_some() {}
+}
+
+/// Runs a connection; at `deadline` one whose first request head has not arrived is closed.
+async fn run_connection<C, E>(conn: C, seen: &AtomicBool, deadline: tokio::time::Instant)
+where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = tokio::time::sleep_until(deadline) => {
+            if !seen.load(Ordering::Acquire) {
+                tracing::debug!("no request head within the deadline; connection closed");
+                return;
+            }
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::trace!(error = %e, "connection ended with an error");
+    }
+}
+
+/// HTTP/2's connection preface: a client that opens with it speaks h2c (prior knowledge).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// A connection whose first bytes were read to tell its protocol; they are read again first.
+struct Sniffed {
+    head: [u8; H2_PREFACE.len()],
+    /// `head[at..len]` has not been read again yet.
+    at: usize,
+    len: usize,
+    tcp: TcpStream,
+}
+
+impl Sniffed {
+    /// Reads until the bytes received depart from the HTTP/2 preface or complete it. Fails when the
+    /// client closes first.
+    async fn read(mut tcp: TcpStream) -> std::io::Result<Sniffed> {
+        use tokio::io::AsyncReadExt;
+        let mut head = [0u8; H2_PREFACE.len()];
+        let mut len = 0;
+        while len < head.len() && head[..len] == H2_PREFACE[..len] {
+            match tcp.read(&mut head[len..]).await? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => len += n,
+            }
+        }
+        Ok(Sniffed {
+            head,
+            at: 0,
+            len,
+            tcp,
+        })
+    }
+
+    fn is_h2(&self) -> bool {
+        self.head[..self.len] == H2_PREFACE[..]
+    }
+}
+
+impl tokio::io::AsyncRead for Sniffed {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.at < this.len {
+            let n = (this.len - this.at).min(buf.remaining());
+            buf.put_slice(&this.head[this.at..this.at + n]);
+            this.at += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.tcp).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Sniffed {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
 }

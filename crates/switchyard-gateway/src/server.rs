@@ -248,9 +248,7 @@ fn secured(router: Router, auth: Arc<AdminAuth>, security: &SecurityConfig) -> R
         body_limit: security.body_read_timeout,
         auth: auth.clone(),
     };
-    router
-        .merge(auth::router(auth))
-        .layer(axum::middleware::from_fn_with_state(guard, listen::guard_request))
+    router.merge(auth::router(auth)).layer(listen::GuardLayer(guard))
 }
 
 pub fn router(state: Arc<AppState>, hub: Arc<Hub>) -> Router {

@@ -370,3 +370,40 @@ async fn graceful_shutdown_drains_streams_and_cuts_them_at_the_deadline() {
         "the stream was cut, not completed: {text}"
     );
 }
+
+#[tokio::test]
+async fn h2c_clients_and_http1_clients_that_send_a_byte_at_a_time_are_both_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start_with(config(dir.path(), SecurityConfig::default())).await;
+
+    // HTTP/2 with prior knowledge (no TLS, no upgrade): the connection opens with h2's preface.
+    let h2 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let r = h2
+        .get(gw.url("/health").parse().unwrap())
+        .await
+        .expect("an h2c request is answered");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.version(), http::Version::HTTP_2);
+
+    // HTTP/1.1 whose first bytes trickle in: `P` could still start h2's preface (`PRI * HTTP/2.0`),
+    // so the server reads on until the bytes tell.
+    let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
+    for part in [
+        &b"P"[..],
+        b"A",
+        b"TCH /health HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n",
+    ] {
+        tcp.write_all(part).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    gw.stop().await;
+}

@@ -56,7 +56,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Gat
     })
 }
 
-/// The error a request body's deadline (the server's `listen::guard_request`) ends with; `body::read_limited` turns it into a `408`.
+/// The error a request body's deadline (the server's `listen::GuardLayer`) ends with; `body::read_limited` turns it into a `408`.
 #[derive(Debug, thiserror::Error)]
 #[error("the request body was not received within {} s", .0.as_secs())]
 pub struct BodyTimeout(pub Duration);
