@@ -17,7 +17,7 @@ use crate::secret::{self, Secret, SecretSource};
 pub struct RuntimeConfig {
     /// Sorted by name.
     pub providers: Vec<RuntimeProvider>,
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, foldhash::fast::RandomState>,
 }
 
 #[derive(Debug)]

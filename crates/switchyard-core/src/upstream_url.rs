@@ -12,11 +12,13 @@ pub fn openai_endpoint(base_url: &str, path: &str) -> String {
         && last_segment.starts_with('v')
         && last_segment[1..].starts_with(|c: char| c.is_ascii_digit());
     let scheme_only = base.matches('/').count() <= 2; // "https://host"
-    if versioned && !scheme_only {
-        format!("{base}{path}")
-    } else {
-        format!("{base}/v1{path}")
-    }
+                                                      // Built on every request: pushed into one allocation rather than through `format!`.
+    let version = if versioned && !scheme_only { "" } else { "/v1" };
+    let mut url = String::with_capacity(base.len() + version.len() + path.len());
+    url.push_str(base);
+    url.push_str(version);
+    url.push_str(path);
+    url
 }
 
 /// The Gemini `generateContent` / `streamGenerateContent` URL for `model`. A base URL that already

@@ -329,3 +329,32 @@ async fn an_upstream_without_usage_is_charged_an_estimate_never_zero() {
     let row = &rows(&gw, "", 3).await[0];
     assert_eq!(row["usage_estimated"], false, "{row}");
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_is_charged_for_the_text_it_got() {
+    let (gw, mock, _dir) = setup().await;
+    // 100 ticks 20 ms apart; the usage chunk would come after the last one.
+    let mut body = chat(&format!("{PROVIDER}/drip-20"));
+    body["stream"] = json!(true);
+    let mut r = gw
+        .http
+        .post(gw.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut got = String::new();
+    while got.matches("tick").count() < 5 {
+        let chunk = r.chunk().await.unwrap().expect("the stream ended early");
+        got.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(r);
+    assert_eq!(mock.requests().len(), 1);
+    let row = &rows(&gw, "", 1).await[0];
+    assert_eq!(row["usage_estimated"], true, "{row}");
+    // Each tick is `tickN ` (6 bytes); the gateway relayed at least the five the client read, and the
+    // client left long before the hundredth.
+    let output = row["output_tokens"].as_i64().unwrap();
+    assert!((5 * 6 / 4..100 * 6 / 4).contains(&output), "{row}");
+}

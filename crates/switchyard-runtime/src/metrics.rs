@@ -5,7 +5,7 @@
 //! key lets callers invent model names and an unbounded label set would grow without end.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -106,8 +106,8 @@ pub struct Metrics {
     dropped_seen: AtomicU64,
     models: Mutex<HashSet<String>>,
     /// Resolved series by the hash of their labels (`series_of`).
-    series: RwLock<HashMap<u64, Vec<Arc<Series>>>>,
-    series_hasher: RandomState,
+    series: RwLock<HashMap<u64, Vec<Arc<Series>>, foldhash::fast::RandomState>>,
+    series_hasher: foldhash::fast::RandomState,
 }
 
 /// How many series `record` keeps resolved.
@@ -272,8 +272,8 @@ impl Metrics {
             cache_lookups,
             dropped_seen: AtomicU64::new(0),
             models: Mutex::new(HashSet::new()),
-            series: RwLock::new(HashMap::new()),
-            series_hasher: RandomState::new(),
+            series: RwLock::new(HashMap::default()),
+            series_hasher: foldhash::fast::RandomState::default(),
         }
     }
 

@@ -99,6 +99,88 @@ pub(crate) fn count(v: Option<&Value>) -> u64 {
     v.and_then(Value::as_u64).unwrap_or(0)
 }
 
+/// A value read leniently straight from JSON text (usage is reported, never validated): integers and
+/// objects as the type reads them, every other kind of value as `Default::default()`.
+pub(crate) trait Lenient: Default + Sized {
+    fn from_u64(_: u64) -> Self {
+        Self::default()
+    }
+
+    /// An object, its entries still to be read (or skipped) from `map`.
+    fn from_map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Self::default())
+    }
+}
+
+/// Reads any JSON value into a [`Lenient`] type.
+pub(crate) fn lenient<'de, T: Lenient, D: serde::Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+    d.deserialize_any(LenientVisitor(std::marker::PhantomData))
+}
+
+struct LenientVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Lenient> serde::de::Visitor<'de> for LenientVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<T, E> {
+        Ok(T::from_u64(n))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<T, E> {
+        Ok(u64::try_from(n).map_or_else(|_| T::default(), T::from_u64))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_unit<E>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(T::default())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::from_map(map)
+    }
+}
+
+/// A token count read straight from JSON text, as [`count`] reads it from a value: a non-negative
+/// integer, and 0 for anything else (a float, a string, `null`, an object...).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Count(pub u64);
+
+impl Lenient for Count {
+    fn from_u64(n: u64) -> Count {
+        Count(n)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Count, D::Error> {
+        lenient(d)
+    }
+}
+
 /// A string list given as one string or an array of strings (OpenAI's `stop`).
 pub(crate) fn string_or_list(v: Option<&Value>, param: &str) -> Result<Vec<String>, TranslateError> {
     match v {

@@ -5,6 +5,7 @@
 //! it or relays it as is.
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use switchyard_core::pricing::TokenUsage;
 
 use crate::canonical::Usage;
@@ -29,6 +30,13 @@ pub enum UsageFormat {
 #[derive(Deserialize)]
 struct WithUsage {
     usage: Option<Obj>,
+}
+
+/// A body's `usage`, its text left unparsed (for the format's own reader).
+#[derive(Deserialize)]
+struct WithRawUsage<'a> {
+    #[serde(borrow)]
+    usage: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -83,7 +91,10 @@ fn usage_object(body: &[u8]) -> Option<Obj> {
 /// Usage of a whole (non-streamed) answer; `None` when it reports none.
 pub fn usage_from_json(format: UsageFormat, body: &[u8]) -> Option<TokenUsage> {
     let usage = match format {
-        UsageFormat::OpenAi => openai::parse_usage(&usage_object(body)?),
+        UsageFormat::OpenAi => {
+            let raw = serde_json::from_slice::<WithRawUsage>(body).ok()?.usage?;
+            openai::parse_usage_json(raw.get().as_bytes())?
+        }
         UsageFormat::Anthropic => anthropic_usage(&usage_object(body)?),
         UsageFormat::Responses => responses_usage(&usage_object(body)?),
         UsageFormat::Gemini => gemini::parse_usage(
@@ -112,8 +123,9 @@ struct ModelOnly {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WholeAnswer {
-    usage: Option<Obj>,
+struct WholeAnswer<'a> {
+    #[serde(borrow)]
+    usage: Option<&'a RawValue>,
     usage_metadata: Option<Obj>,
     model: Option<String>,
     model_version: Option<String>,
@@ -130,10 +142,11 @@ pub fn answer_facts(format: UsageFormat, body: &[u8]) -> AnswerFacts {
             model: None,
         };
     };
+    let object = |raw: &RawValue| serde_json::from_str::<Obj>(raw.get()).ok();
     let usage = match format {
-        UsageFormat::OpenAi => a.usage.as_ref().map(openai::parse_usage),
-        UsageFormat::Anthropic => a.usage.as_ref().map(anthropic_usage),
-        UsageFormat::Responses => a.usage.as_ref().map(responses_usage),
+        UsageFormat::OpenAi => a.usage.and_then(|u| openai::parse_usage_json(u.get().as_bytes())),
+        UsageFormat::Anthropic => a.usage.and_then(object).map(|u| anthropic_usage(&u)),
+        UsageFormat::Responses => a.usage.and_then(object).map(|u| responses_usage(&u)),
         UsageFormat::Gemini => a.usage_metadata.as_ref().map(gemini::parse_usage),
     };
     let model = a
@@ -318,8 +331,10 @@ impl UsageTap {
     fn data(&mut self, data: &[u8]) {
         match self.format {
             UsageFormat::OpenAi => {
-                if let Ok(WithUsage { usage: Some(u) }) = serde_json::from_slice(data) {
-                    self.usage = Some(openai::parse_usage(&u));
+                if let Ok(WithRawUsage { usage: Some(u) }) = serde_json::from_slice(data) {
+                    if let Some(u) = openai::parse_usage_json(u.get().as_bytes()) {
+                        self.usage = Some(u);
+                    }
                 }
             }
             UsageFormat::Gemini => {

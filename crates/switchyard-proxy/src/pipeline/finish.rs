@@ -21,7 +21,6 @@ use switchyard_core::governance::estimate::estimated_usage;
 use switchyard_core::pricing::{Prices, TokenUsage};
 use switchyard_core::request_type::RequestType;
 use switchyard_core::text::{self, clip, clip_owned};
-use switchyard_translate::usage::event_text_bytes;
 
 use switchyard_runtime::error::ErrorSummary;
 use switchyard_runtime::metrics::RequestSample;
@@ -48,11 +47,9 @@ pub struct Details {
     pub usage: Option<TokenUsage>,
     /// Size of the request body, for the input estimate when the upstream reports no usage.
     pub request_bytes: usize,
-    /// Bytes of model-written text in the answer relayed so far, for the output estimate.
+    /// Bytes of model-written text in the answer, for the output estimate (a relayed stream adds
+    /// its text when it ends, and only if it reported no usage).
     pub answer_text_bytes: usize,
-    /// Stream events relayed since usage was last seen (their bytes, one after the other), their
-    /// text not counted yet (`count_unmetered_text`): only a stream that never reports usage needs it.
-    pub unmetered_events: Vec<u8>,
     /// `None`: the model has no known price (the cost is reported as unknown, never as $0).
     pub price: Option<Prices>,
     pub request_body: Option<String>,
@@ -69,15 +66,6 @@ pub struct Details {
     pub cache_hit: bool,
     /// Guardrails that matched, with their decisions (`pipeline::guard`); never the matched text.
     pub guardrails: Vec<(String, &'static str)>,
-}
-
-impl Details {
-    /// Adds the text of the events kept for the estimate to `answer_text_bytes`.
-    pub fn count_unmetered_text(&mut self) {
-        let events = std::mem::take(&mut self.unmetered_events);
-        // Whole events, so each `data:` payload is scanned as the JSON text it is.
-        self.answer_text_bytes += event_text_bytes(&events);
-    }
 }
 
 struct Observation {
@@ -282,12 +270,9 @@ impl Finisher {
     }
 }
 
-/// What a relayed stream left for the end: the text of events relayed without usage (the estimate's
-/// basis), and the logged content as text, with what guardrails matched scrubbed out.
+/// What a relayed stream left for the end: the logged content as text, with what guardrails matched
+/// scrubbed out.
 fn settle_streamed(state: &AppState, d: &mut Details) {
-    if d.usage.is_none() {
-        d.count_unmetered_text();
-    }
     if let Some((cap, bytes)) = d.streamed_content.take() {
         d.response_body = Some(capped(&bytes, cap));
     }
@@ -373,6 +358,9 @@ impl Drop for ObservedBody {
             // A body known to be complete (e.g. empty, or fully written without a final poll) counts
             // as delivered; otherwise the client left early.
             let complete = self.inner.is_end_stream();
+            // The body goes first: a relay hands what it observed to the observation as it is
+            // dropped, and the finish must see it.
+            drop(std::mem::replace(&mut self.inner, Body::empty()));
             f.finish(complete);
         }
     }

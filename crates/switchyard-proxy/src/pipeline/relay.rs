@@ -32,12 +32,35 @@ use crate::answer::StreamStart;
 /// as they pass: 512 concurrent streams keep at most 4 MB.
 const UNMETERED_MAX_BYTES: usize = 8 * 1024;
 
-/// Events relayed before usage arrived: kept in the observation until the stream ends, or (past
-/// [`UNMETERED_MAX_BYTES`]) counted one by one.
-#[derive(Clone, Copy)]
-enum Unmetered {
-    Kept,
-    Counted,
+/// What a stream relayed before usage arrived: the basis of the output estimate if usage never comes.
+/// Kept by the relay itself (no lock per event) and handed to the observation once, when the stream
+/// ends or is dropped ([`StreamObserver::settle`]).
+#[derive(Default)]
+struct Unmetered {
+    /// Whole events, kept until [`UNMETERED_MAX_BYTES`]; scanned only if usage never comes.
+    kept: Vec<u8>,
+    /// Text bytes of the events counted as they passed, once `kept` would have grown past the cap.
+    counted: usize,
+    /// Past the cap: every further event is counted as it passes.
+    counting: bool,
+}
+
+impl Unmetered {
+    fn add(&mut self, frame: &[u8]) {
+        if !self.counting && self.kept.len() + frame.len() <= UNMETERED_MAX_BYTES {
+            self.kept.extend_from_slice(frame);
+            return;
+        }
+        self.counting = true;
+        // Whole events, so each `data:` payload is scanned as the JSON text it is.
+        self.counted += event_text_bytes(&std::mem::take(&mut self.kept)) + event_text_bytes(frame);
+    }
+
+    /// The text bytes of everything relayed without usage; empties the record.
+    fn take_text_bytes(&mut self) -> usize {
+        let kept = std::mem::take(&mut self.kept);
+        std::mem::take(&mut self.counted) + event_text_bytes(&kept)
+    }
 }
 
 /// What the relay does with upstream events.
@@ -54,14 +77,15 @@ pub enum RelayMode {
 }
 
 /// Watches the frames that go to the client: usage (for logs, metrics and cost) and, when content
-/// logging is on, the text up to a cap. Writes to the request's observation as it learns things, so the
-/// record is right even when the client leaves mid-stream.
+/// logging is on, the text up to a cap. Writes usage to the request's observation as soon as it
+/// arrives, so the record is right even when the client leaves mid-stream; what was relayed without
+/// usage is handed over once, when the stream ends or the observer is dropped.
 pub struct StreamObserver {
     handle: ObsHandle,
     tap: UsageTap,
     /// Content logging: the cap and the bytes logged so far.
     content: Option<(usize, usize)>,
-    /// How events without usage are accounted for the estimate.
+    /// Events relayed while no usage has been seen.
     unmetered: Unmetered,
     /// Still looking for the model the upstream names (pass-through streams only: a translated
     /// stream's frames are the gateway's own).
@@ -74,7 +98,7 @@ impl StreamObserver {
             handle,
             tap: UsageTap::new(format),
             content: content_cap.map(|cap| (cap, 0)),
-            unmetered: Unmetered::Kept,
+            unmetered: Unmetered::default(),
             watch_model: false,
         }
     }
@@ -98,14 +122,13 @@ impl StreamObserver {
         let names_usage = self.tap.observe(frame);
         let usage = self.tap.usage();
         if usage != before {
-            self.unmetered = Unmetered::Kept;
-            self.handle.update(|d| {
-                d.usage = usage;
-                d.unmetered_events = Vec::new();
-            });
+            self.unmetered = Unmetered::default();
+            self.handle.update(|d| d.usage = usage);
         }
         if usage.is_none() {
-            self.keep_for_estimate(frame);
+            // Until the upstream reports usage, the text relayed is the estimate's basis if it never
+            // does.
+            self.unmetered.add(frame);
         }
         if let Some((cap, logged)) = &mut self.content {
             if *logged < *cap {
@@ -125,32 +148,27 @@ impl StreamObserver {
         names_usage
     }
 
-    /// Until the upstream reports usage, the text relayed is the estimate's basis if it never does.
-    /// A short stream's events are kept (copied, at most [`UNMETERED_MAX_BYTES`]) and scanned only if
-    /// usage never comes, which for most streams it does; past that bound, events are counted as
-    /// they pass.
-    fn keep_for_estimate(&mut self, frame: &[u8]) {
-        match self.unmetered {
-            Unmetered::Counted => {
-                let text = event_text_bytes(frame);
-                if text > 0 {
-                    self.handle.update(|d| d.answer_text_bytes += text);
-                }
-            }
-            Unmetered::Kept => self.handle.update(|d| {
-                if d.unmetered_events.len() + frame.len() <= UNMETERED_MAX_BYTES {
-                    d.unmetered_events.extend_from_slice(frame);
-                } else {
-                    d.count_unmetered_text();
-                    d.answer_text_bytes += event_text_bytes(frame);
-                    self.unmetered = Unmetered::Counted;
-                }
-            }),
+    /// Hands what was relayed without usage to the observation (once; later calls add nothing).
+    fn settle(&mut self) {
+        if self.tap.usage().is_some() {
+            return;
+        }
+        let text = self.unmetered.take_text_bytes();
+        if text > 0 {
+            self.handle.update(|d| d.answer_text_bytes += text);
         }
     }
 
     fn failed(&self, message: &str) {
         self.handle.update(|d| d.stream_error = Some(message.to_owned()));
+    }
+}
+
+impl Drop for StreamObserver {
+    /// A client that leaves mid-stream drops the relay before the request finishes
+    /// (`finish::ObservedBody` drops its body first), so what it relayed is still counted.
+    fn drop(&mut self) {
+        self.settle();
     }
 }
 
@@ -372,6 +390,9 @@ impl Stream for SseRelay {
                 return Poll::Ready(Some(Ok(ev)));
             }
             if this.finished {
+                if let Some(o) = &mut this.observer {
+                    o.settle();
+                }
                 return Poll::Ready(None);
             }
             match Pin::new(&mut this.upstream).poll_frame(cx) {

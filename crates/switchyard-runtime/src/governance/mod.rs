@@ -37,11 +37,13 @@ pub const CLIENT_CONFIG: &str = "client_config";
 #[derive(Default)]
 pub struct GovSnapshot {
     pub keys: Vec<Arc<VirtualKey>>,
-    by_hash: HashMap<String, Arc<VirtualKey>>,
+    by_hash: HashMap<String, Arc<VirtualKey>, foldhash::fast::RandomState>,
     pub teams: Vec<Group>,
     pub customers: Vec<Group>,
     pub price_overrides: Vec<PriceOverride>,
-    prices: HashMap<(String, String), Prices>,
+    /// Operator prices by provider, then model: looked up without building a key.
+    prices:
+        HashMap<String, HashMap<String, Prices, foldhash::fast::RandomState>, foldhash::fast::RandomState>,
     /// Every guardrail as stored (the management API's view).
     pub guardrail_list: Vec<Guardrail>,
     /// The enabled ones, compiled (the pipeline's guard phase).
@@ -53,11 +55,13 @@ impl GovSnapshot {
     fn build(data: GovernanceData, enforce: bool) -> GovSnapshot {
         let keys: Vec<Arc<VirtualKey>> = data.virtual_keys.into_iter().map(Arc::new).collect();
         let by_hash = keys.iter().map(|k| (k.value_hash.clone(), k.clone())).collect();
-        let prices = data
-            .price_overrides
-            .iter()
-            .map(|p| ((p.provider.clone(), p.model.clone()), p.prices()))
-            .collect();
+        let mut prices: HashMap<String, HashMap<String, Prices, _>, _> = HashMap::default();
+        for p in &data.price_overrides {
+            prices
+                .entry(p.provider.clone())
+                .or_default()
+                .insert(p.model.clone(), p.prices());
+        }
         GovSnapshot {
             keys,
             by_hash,
@@ -156,7 +160,8 @@ impl Governance {
     pub fn price(&self, p: &RuntimeProvider, model: &str) -> Option<Prices> {
         let snap = self.snapshot.load();
         snap.prices
-            .get(&(p.config.name.to_string(), model.to_owned()))
+            .get(p.config.name.as_str())
+            .and_then(|models| models.get(model))
             .copied()
             .or_else(|| self.currency.is_usd().then(|| list_price(p, model)).flatten())
     }

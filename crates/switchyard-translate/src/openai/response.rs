@@ -5,7 +5,8 @@ use serde_json::{json, Map, Value};
 use super::request::{assistant_parts, tool_call_json};
 use crate::canonical::{ChatResponse, FinishReason, Part, ToolCall, Usage};
 use crate::json::{
-    count, join, object, opt_array, opt_object, opt_str, parse_object, req_array, req_str, Obj,
+    count, join, lenient, object, opt_array, opt_object, opt_str, parse_object, req_array, req_str, Count,
+    Lenient, Obj,
 };
 use crate::{ResponseContext, TranslateError};
 
@@ -85,6 +86,68 @@ pub(crate) fn parse_usage(u: &Obj) -> Usage {
         count(u.get("completion_tokens")),
         detail("completion_tokens_details", "reasoning_tokens"),
     )
+}
+
+/// OpenAI's usage object as its fields, read without building a map (answers and usage chunks are
+/// metered on every request). Counts read as [`count`] reads them.
+#[derive(serde::Deserialize)]
+struct UsageFields {
+    #[serde(default)]
+    prompt_tokens: Count,
+    #[serde(default)]
+    completion_tokens: Count,
+    #[serde(default)]
+    prompt_tokens_details: Detail,
+    #[serde(default)]
+    completion_tokens_details: Detail,
+}
+
+/// A `*_tokens_details` object's counts, read as [`parse_usage`] reads them: the last of a field named
+/// twice wins, and a value that is not an object holds none.
+#[derive(Default)]
+struct Detail {
+    cached_tokens: u64,
+    reasoning_tokens: u64,
+}
+
+impl Lenient for Detail {
+    fn from_map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Detail, A::Error> {
+        let mut detail = Detail::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "cached_tokens" => detail.cached_tokens = map.next_value::<Count>()?.0,
+                "reasoning_tokens" => detail.reasoning_tokens = map.next_value::<Count>()?.0,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(detail)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Detail {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Detail, D::Error> {
+        lenient(d)
+    }
+}
+
+/// [`parse_usage`] of a usage object's JSON text (`None` when it is not an object), read field by
+/// field; an object naming a top-level field twice goes through the map reader (the last one wins
+/// there), so both always agree.
+pub(crate) fn parse_usage_json(raw: &[u8]) -> Option<Usage> {
+    if raw.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    match serde_json::from_slice::<UsageFields>(raw) {
+        Ok(u) => Some(Usage::from_cached_prompt(
+            u.prompt_tokens.0,
+            u.prompt_tokens_details.cached_tokens,
+            u.completion_tokens.0,
+            u.completion_tokens_details.reasoning_tokens,
+        )),
+        Err(_) => serde_json::from_slice::<Obj>(raw).ok().map(|u| parse_usage(&u)),
+    }
 }
 
 pub(crate) fn usage_json(u: &Usage) -> Value {

@@ -2,7 +2,7 @@ use serde_json::json;
 
 use super::error::normalize_upstream_error;
 use super::request::{parse_request, render_request};
-use super::response::{finish_from_str, finish_to_str, parse_usage, usage_json};
+use super::response::{finish_from_str, finish_to_str, parse_usage, parse_usage_json, usage_json};
 use crate::canonical::{FinishReason, Usage};
 use crate::{RequestOptions, TranslateError};
 
@@ -109,4 +109,72 @@ fn long_text_bodies_are_truncated() {
             .count()
             <= 501
     );
+}
+
+/// A JSON value of the kinds a usage field may hold in the wild, as text.
+fn any_value() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        any::<u64>().prop_map(|n| n.to_string()),
+        (0u64..1000).prop_map(|n| n.to_string()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<f64>()
+            .prop_filter("finite", |x| x.is_finite())
+            .prop_map(|x| format!("{x:?}")),
+        Just("5.0".to_owned()),
+        Just("1e3".to_owned()),
+        Just("184467440737095516160".to_owned()),
+        Just("null".to_owned()),
+        Just("true".to_owned()),
+        Just("\"12\"".to_owned()),
+    ];
+    leaf.prop_recursive(2, 12, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..3).prop_map(|v| format!("[{}]", v.join(","))),
+            proptest::collection::vec((usage_key(), inner), 0..4).prop_map(|kv| object_text(&kv)),
+        ]
+    })
+}
+
+fn usage_key() -> impl proptest::strategy::Strategy<Value = &'static str> {
+    proptest::sample::select(vec![
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "prompt_tokens_details",
+        "completion_tokens_details",
+        "cached_tokens",
+        "reasoning_tokens",
+    ])
+}
+
+fn object_text(fields: &[(&str, String)]) -> String {
+    let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+    format!("{{{}}}", body.join(", "))
+}
+
+proptest::proptest! {
+    /// The field-by-field reader and the map reader agree on any usage object: odd types, nested
+    /// details of any kind, fields named twice, unknown fields.
+    #[test]
+    fn usage_read_field_by_field_agrees_with_the_map_reader(
+        fields in proptest::collection::vec((usage_key(), any_value()), 0..7)
+    ) {
+        let text = object_text(&fields);
+        let by_map = serde_json::from_str::<crate::json::Obj>(&text).ok().map(|u| parse_usage(&u));
+        proptest::prop_assert_eq!(parse_usage_json(text.as_bytes()), by_map, "{}", text);
+    }
+}
+
+#[test]
+fn usage_of_something_other_than_an_object_is_none() {
+    for raw in ["[1, 2, 3, 4]", "5", "null", "\"usage\"", ""] {
+        assert_eq!(parse_usage_json(raw.as_bytes()), None, "{raw}");
+    }
+    let u = parse_usage_json(
+        br#"{"prompt_tokens": 10, "completion_tokens": 4,
+             "prompt_tokens_details": {"cached_tokens": 3}, "completion_tokens_details": null}"#,
+    )
+    .unwrap();
+    assert_eq!((u.input, u.cache_read, u.output), (7, 3, 4));
 }
