@@ -20,6 +20,10 @@ const KEY: &str = "sk-cli-test-0001";
 
 /// The CLIs' install prefix, installing them if needed; `Err(reason)` when that is impossible.
 fn clis() -> Result<PathBuf, String> {
+    // The tests run in parallel: one installs while the others wait. (Two installs into one prefix
+    // rewrite the executables while a test spawns them: "Text file busy".)
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
     let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("agent-clis");
     let bin = prefix.join("node_modules/.bin");
     if bin.join("claude").exists() && bin.join("codex").exists() {
