@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use http_body::Body as _;
 use hyper::body::Incoming;
@@ -269,6 +269,28 @@ impl SseRelay {
         self.guarded.pop_front()
     }
 
+    /// The next event for the client, observed; OpenAI's usage-only chunk is left out when the
+    /// client did not ask for it.
+    fn next_client_event(&mut self) -> Option<Bytes> {
+        let strip = matches!(
+            self.mode,
+            RelayMode::PassThrough {
+                strip_usage_chunk: true,
+                ..
+            }
+        );
+        loop {
+            let ev = self.next_ready()?;
+            // The observer's usage tap has searched the event for a usage object already.
+            let named = self.observer.as_mut().and_then(|o| o.observe(&ev));
+            let names_usage =
+                || named.unwrap_or_else(|| switchyard_translate::usage::names_object(&ev, b"\"usage\""));
+            if !(strip && names_usage() && is_usage_chunk(&ev)) {
+                return Some(ev);
+            }
+        }
+    }
+
     /// Frames (or translates) a chunk; `Err` with the message when one event passed the cap.
     fn push_data(&mut self, data: Bytes) -> Result<(), String> {
         let len = data.len();
@@ -372,22 +394,19 @@ impl Stream for SseRelay {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         loop {
-            if let Some(ev) = this.next_ready() {
-                // The observer's usage tap has searched the event for a usage object already.
-                let named = this.observer.as_mut().and_then(|o| o.observe(&ev));
-                let names_usage =
-                    || named.unwrap_or_else(|| switchyard_translate::usage::names_object(&ev, b"\"usage\""));
-                let strip = matches!(
-                    this.mode,
-                    RelayMode::PassThrough {
-                        strip_usage_chunk: true,
-                        ..
-                    }
-                );
-                if strip && names_usage() && is_usage_chunk(&ev) {
-                    continue;
+            if let Some(first) = this.next_client_event() {
+                // Events that are here already leave together: one write for what arrived together
+                // (no waiting for more: a lone event goes out at once).
+                let Some(second) = this.next_client_event() else {
+                    return Poll::Ready(Some(Ok(first)));
+                };
+                let mut out = BytesMut::with_capacity(2 * (first.len() + second.len()));
+                out.extend_from_slice(&first);
+                out.extend_from_slice(&second);
+                while let Some(ev) = this.next_client_event() {
+                    out.extend_from_slice(&ev);
                 }
-                return Poll::Ready(Some(Ok(ev)));
+                return Poll::Ready(Some(Ok(out.freeze())));
             }
             if this.finished {
                 if let Some(o) = &mut this.observer {
