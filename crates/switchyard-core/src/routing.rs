@@ -5,7 +5,6 @@
 //! start to end. Routing is a pure function of the snapshot, the model string and a random source.
 
 use std::cmp::Reverse;
-use std::collections::HashMap;
 
 use crate::config::{KeyConfig, ProviderConfig};
 use crate::discovery::{Listed, ModelLists};
@@ -17,7 +16,7 @@ use crate::secret::{self, Secret, SecretSource};
 pub struct RuntimeConfig {
     /// Sorted by name.
     pub providers: Vec<RuntimeProvider>,
-    index: HashMap<String, usize, foldhash::fast::RandomState>,
+    index: foldhash::HashMap<String, usize>,
 }
 
 #[derive(Debug)]

@@ -11,8 +11,9 @@ pub fn openai_endpoint(base_url: &str, path: &str) -> String {
     let versioned = last_segment.len() >= 2
         && last_segment.starts_with('v')
         && last_segment[1..].starts_with(|c: char| c.is_ascii_digit());
-    let scheme_only = base.matches('/').count() <= 2; // "https://host"
-                                                      // Built on every request: pushed into one allocation rather than through `format!`.
+    // "https://host": no path that could hold a version.
+    let scheme_only = base.matches('/').count() <= 2;
+    // Built on every request: pushed into one allocation rather than through `format!`.
     let version = if versioned && !scheme_only { "" } else { "/v1" };
     let mut url = String::with_capacity(base.len() + version.len() + path.len());
     url.push_str(base);

@@ -106,7 +106,7 @@ pub struct Metrics {
     dropped_seen: AtomicU64,
     models: Mutex<HashSet<String>>,
     /// Resolved series by the hash of their labels (`series_of`).
-    series: RwLock<HashMap<u64, Vec<Arc<Series>>, foldhash::fast::RandomState>>,
+    series: RwLock<foldhash::HashMap<u64, Vec<Arc<Series>>>>,
     series_hasher: foldhash::fast::RandomState,
 }
 

@@ -37,13 +37,12 @@ pub const CLIENT_CONFIG: &str = "client_config";
 #[derive(Default)]
 pub struct GovSnapshot {
     pub keys: Vec<Arc<VirtualKey>>,
-    by_hash: HashMap<String, Arc<VirtualKey>, foldhash::fast::RandomState>,
+    by_hash: foldhash::HashMap<String, Arc<VirtualKey>>,
     pub teams: Vec<Group>,
     pub customers: Vec<Group>,
     pub price_overrides: Vec<PriceOverride>,
     /// Operator prices by provider, then model: looked up without building a key.
-    prices:
-        HashMap<String, HashMap<String, Prices, foldhash::fast::RandomState>, foldhash::fast::RandomState>,
+    prices: foldhash::HashMap<String, foldhash::HashMap<String, Prices>>,
     /// Every guardrail as stored (the management API's view).
     pub guardrail_list: Vec<Guardrail>,
     /// The enabled ones, compiled (the pipeline's guard phase).
@@ -55,7 +54,7 @@ impl GovSnapshot {
     fn build(data: GovernanceData, enforce: bool) -> GovSnapshot {
         let keys: Vec<Arc<VirtualKey>> = data.virtual_keys.into_iter().map(Arc::new).collect();
         let by_hash = keys.iter().map(|k| (k.value_hash.clone(), k.clone())).collect();
-        let mut prices: HashMap<String, HashMap<String, Prices, _>, _> = HashMap::default();
+        let mut prices: foldhash::HashMap<String, foldhash::HashMap<String, Prices>> = Default::default();
         for p in &data.price_overrides {
             prices
                 .entry(p.provider.clone())

@@ -14,7 +14,7 @@
 pub mod health;
 pub mod limits;
 
-use std::collections::HashMap;
+use foldhash::HashMapExt;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -37,8 +37,8 @@ pub struct ProviderState {
 
 #[derive(Default)]
 struct StateMap {
-    keys: HashMap<String, Arc<KeyState>, foldhash::fast::RandomState>,
-    providers: HashMap<String, Arc<ProviderState>, foldhash::fast::RandomState>,
+    keys: foldhash::HashMap<String, Arc<KeyState>>,
+    providers: foldhash::HashMap<String, Arc<ProviderState>>,
 }
 
 /// Per-key and per-provider state of the whole gateway, following the config snapshots.
@@ -93,8 +93,8 @@ impl RuntimeState {
         let _guard = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
         let old = self.current.load_full();
         let mut next = StateMap {
-            keys: HashMap::with_capacity_and_hasher(old.keys.len(), Default::default()),
-            providers: HashMap::with_capacity_and_hasher(config.providers.len(), Default::default()),
+            keys: HashMapExt::with_capacity(old.keys.len()),
+            providers: HashMapExt::with_capacity(config.providers.len()),
         };
         for p in &config.providers {
             let sizes = p.config.concurrency_and_buffer_size;
