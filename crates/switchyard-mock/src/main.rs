@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: switchyard_alloc::Mimalloc = switchyard_alloc::Mimalloc;
 
 /// Deterministic mock LLM upstream (OpenAI / mittwald AI Hosting, Anthropic and Gemini APIs) on 127.0.0.1.
 #[derive(Parser, Debug)]

@@ -16,7 +16,7 @@ use switchyard_gateway::{ConfigStoreSetting, Gateway, LogsConfig, ServerConfig};
 // DHAT, `bench/profile.sh heap`) see every allocation.
 #[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: switchyard_alloc::Mimalloc = switchyard_alloc::Mimalloc;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum LogFormat {
