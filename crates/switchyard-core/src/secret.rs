@@ -87,7 +87,6 @@ const LENIENT_URL_SAFE: base64::engine::GeneralPurpose =
 /// Whether a header value carries `secret`: as is or in another case, percent-encoded, or inside a
 /// base64 (standard or URL-safe, padded or not) or hex token, e.g. `Basic base64(user:key)`.
 pub fn echoes_secret(value: &[u8], secret: &str) -> bool {
-    use base64::Engine as _;
     // Every encoding checked is at least as long as what it encodes, so a shorter value (most
     // headers: dates, lengths, content types) cannot carry the secret.
     if secret.len() < 4 || value.len() < secret.len() {
@@ -100,31 +99,52 @@ pub fn echoes_secret(value: &[u8], secret: &str) -> bool {
     if contains(value) || (value.contains(&b'%') && contains(&percent_decode(value))) {
         return true;
     }
-    let (std, url) = (&LENIENT_STANDARD, &LENIENT_URL_SAFE);
     // Base64 of n bytes takes at least 4n/3 characters and hex 2n: a shorter token cannot decode
     // to the secret.
     let base64_min = (needle.len() * 4).div_ceil(3);
     value
         .split(|b| b.is_ascii_whitespace() || matches!(b, b',' | b';' | b':' | b'"' | b'\''))
         .filter(|t| t.len() >= base64_min)
-        .any(|token| {
-            let hex = (token.len() % 2 == 0 && token.len() >= 2 * needle.len())
-                .then(|| {
-                    token
-                        .chunks(2)
-                        .map(|p| {
-                            std::str::from_utf8(p)
-                                .ok()
-                                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                        })
-                        .collect::<Option<Vec<u8>>>()
-                })
-                .flatten();
-            [std.decode(token).ok(), url.decode(token).ok(), hex]
-                .into_iter()
-                .flatten()
-                .any(|decoded| contains(&decoded))
-        })
+        .any(|token| token_decodes_to(token, needle.len(), &contains))
+}
+
+/// Whether `token`, read as base64 (standard or URL-safe, padded or not) or as hex, holds what
+/// `contains` looks for. A token with a byte outside an encoding's alphabet is not decoded in it
+/// (the decoder would refuse it), and a short token is decoded on the stack: most answer headers
+/// (dates, ids, content types) cost no allocation.
+fn token_decodes_to(token: &[u8], secret_len: usize, contains: &impl Fn(&[u8]) -> bool) -> bool {
+    use base64::Engine as _;
+    let in_alphabet = |extra: [u8; 2]| {
+        token
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'=' || extra.contains(&b))
+    };
+    let mut buf = [0u8; 768];
+    let decoded =
+        |engine: &base64::engine::GeneralPurpose, buf: &mut [u8]| match engine.decode_slice(token, buf) {
+            Ok(n) => contains(&buf[..n]),
+            Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+                engine.decode(token).is_ok_and(|v| contains(&v))
+            }
+            Err(base64::DecodeSliceError::DecodeError(_)) => false,
+        };
+    if in_alphabet(*b"+/") && decoded(&LENIENT_STANDARD, &mut buf) {
+        return true;
+    }
+    if in_alphabet(*b"-_") && decoded(&LENIENT_URL_SAFE, &mut buf) {
+        return true;
+    }
+    let hex = token.len().is_multiple_of(2)
+        && token.len() >= 2 * secret_len
+        && token.iter().all(u8::is_ascii_hexdigit);
+    hex && {
+        let digit = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+        let bytes: Vec<u8> = token
+            .chunks_exact(2)
+            .map(|p| digit(p[0]) << 4 | digit(p[1]))
+            .collect();
+        contains(&bytes)
+    }
 }
 
 fn percent_decode(value: &[u8]) -> Vec<u8> {
@@ -257,11 +277,22 @@ mod tests {
             format!("Basic {}", b64(&format!("user:{key}"))),
             format!("token={}", b64url(key)).replace("token=", "token "),
             format!("x {hex}"),
+            format!("x {}", hex.to_ascii_uppercase()),
+            // Longer than the decoder's stack buffer.
+            format!("Basic {}", b64(&format!("{}:{key}", "u".repeat(900)))),
             "sk%2Dlive%2Dabcdefghijkl".to_owned(),
         ] {
             assert!(echoes_secret(value.as_bytes(), key), "{value}");
         }
-        for value in ["Bearer other", "req_123", "", "c2stbGl2ZQ=="] {
+        let long_other = b64(&"u".repeat(1200));
+        for value in [
+            "Bearer other",
+            "req_123",
+            "",
+            "c2stbGl2ZQ==",
+            &long_other,
+            &hex[2..],
+        ] {
             assert!(!echoes_secret(value.as_bytes(), key), "{value}");
         }
     }
