@@ -203,6 +203,12 @@ async fn open_loopback_inference_answers_local_tools_and_refuses_other_sites() {
         let (s, b) = post(&gw, "/v1/chat/completions", &headers, chat("m/echo-model")).await;
         assert_eq!(assert_error_shape(&b, 403)["code"], code, "{headers:?}");
         assert_eq!(s, 403);
+        // The message tells the caller what to change, in one readable sentence.
+        let message = b["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("answers only local tools addressed to localhost (require virtual keys"),
+            "{message}"
+        );
     }
     // In the caller's own shape on the Anthropic surface.
     let evil = [("origin", "https://evil.example".to_owned())];

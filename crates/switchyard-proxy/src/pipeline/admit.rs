@@ -175,7 +175,8 @@ fn open_on_loopback_check(parts: &Parts) -> Result<(), GatewayError> {
     let refuse = |message: &str, code| {
         Err(GatewayError::Forbidden {
             message: format!(
-                "{message}; this gateway requires no virtual key and answers only local tools                  addressed to localhost (require virtual keys to serve browsers or other host names)"
+                "{message}; this gateway requires no virtual key and answers only local tools \
+                 addressed to localhost (require virtual keys to serve browsers or other host names)"
             ),
             code,
         })
