@@ -1,5 +1,7 @@
 //! Small typed readers over `serde_json::Value` that name the failing field.
 
+pub(crate) mod members;
+
 use serde_json::{Map, Value};
 
 use crate::TranslateError;

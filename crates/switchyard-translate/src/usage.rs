@@ -121,7 +121,7 @@ struct ModelOnly {
     model: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct WholeAnswer<'a> {
     #[serde(borrow)]
@@ -133,10 +133,50 @@ struct WholeAnswer<'a> {
     response: Option<ModelOnly>,
 }
 
+/// The members [`WholeAnswer`] reads, decoded from the answer's top-level members alone (the rest,
+/// mostly `choices`, is delimited but not decoded). `None` when the scan or a wanted member's value
+/// does not read cleanly, or a key is written with escapes or twice: serde then reads the whole body,
+/// so the outcome is serde's wherever the answer is well-formed JSON.
+fn whole_answer_by_members(body: &[u8]) -> Option<WholeAnswer<'_>> {
+    let mut a = WholeAnswer::default();
+    let mut seen = [false; 6];
+    for (key, value) in crate::json::members::top_level(body)? {
+        if key.contains(&b'\\') {
+            return None;
+        }
+        let slot = match key {
+            b"usage" => 0,
+            b"usageMetadata" => 1,
+            b"model" => 2,
+            b"modelVersion" => 3,
+            b"message" => 4,
+            b"response" => 5,
+            _ => continue,
+        };
+        if std::mem::replace(&mut seen[slot], true) {
+            return None;
+        }
+        match slot {
+            0 => a.usage = serde_json::from_slice(value).ok()?,
+            1 => a.usage_metadata = serde_json::from_slice(value).ok()?,
+            2 => a.model = serde_json::from_slice(value).ok()?,
+            3 => a.model_version = serde_json::from_slice(value).ok()?,
+            4 => a.message = serde_json::from_slice(value).ok()?,
+            _ => a.response = serde_json::from_slice(value).ok()?,
+        }
+    }
+    Some(a)
+}
+
 /// [`AnswerFacts`] of a whole answer, read in one pass over the body. A body whose other fields have
 /// unexpected types still gives its usage (read alone, as [`usage_from_json`] does).
 pub fn answer_facts(format: UsageFormat, body: &[u8]) -> AnswerFacts {
-    let Ok(a) = serde_json::from_slice::<WholeAnswer>(body) else {
+    let whole = whole_answer_by_members(body).or_else(|| serde_json::from_slice::<WholeAnswer>(body).ok());
+    facts_of(format, body, whole)
+}
+
+fn facts_of(format: UsageFormat, body: &[u8], whole: Option<WholeAnswer<'_>>) -> AnswerFacts {
+    let Some(a) = whole else {
         return AnswerFacts {
             usage: usage_from_json(format, body),
             model: None,
@@ -405,6 +445,74 @@ pub fn names_object(event: &[u8], needle: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    fn member_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            Just(json!("")),
+            "[a-z/-]{1,8}".prop_map(Value::String),
+            (0u64..5000).prop_map(Value::from),
+            Just(json!([{"index": 0, "message": {"role": "assistant", "content": "hi \"there\" {"}}])),
+            (0u64..5000, 0u64..5000).prop_map(|(i, o)| json!({"prompt_tokens": i, "completion_tokens": o,
+                "input_tokens": i, "output_tokens": o, "promptTokenCount": i, "candidatesTokenCount": o})),
+            "[a-z]{0,6}".prop_map(|m| json!({"model": m, "role": "assistant"})),
+            Just(json!({"model": 7})),
+        ]
+    }
+
+    proptest! {
+        /// Reading an answer's members alone gives what serde's reading of the whole body gives,
+        /// whatever types the members have.
+        #[test]
+        fn answer_facts_read_by_members_agree_with_serde(
+            members in prop::collection::btree_map(
+                prop::sample::select(vec!["id", "choices", "usage", "usageMetadata", "model",
+                    "modelVersion", "message", "response", "object"]),
+                member_value(),
+                0..7,
+            ),
+            format in prop::sample::select(vec![super::UsageFormat::OpenAi, super::UsageFormat::Anthropic,
+                super::UsageFormat::Responses, super::UsageFormat::Gemini]),
+            pretty in any::<bool>(),
+        ) {
+            let object: serde_json::Map<String, Value> =
+                members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let text = if pretty {
+                serde_json::to_vec_pretty(&object).unwrap()
+            } else {
+                serde_json::to_vec(&object).unwrap()
+            };
+            let by_serde = super::facts_of(format, &text, serde_json::from_slice(&text).ok());
+            prop_assert_eq!(super::answer_facts(format, &text), by_serde);
+        }
+    }
+
+    #[test]
+    fn a_member_named_twice_or_with_escapes_is_read_as_serde_reads_it() {
+        use super::{answer_facts, UsageFormat::OpenAi};
+        for body in [
+            &br#"{"model":"a","model":"b","usage":{"prompt_tokens":1}}"#[..],
+            br#"{"mod\u0065l":"escaped","usage":{"prompt_tokens":1}}"#,
+            br#"{"model":"a","choices":[1,2}"#,
+        ] {
+            let by_serde = super::facts_of(OpenAi, body, serde_json::from_slice(body).ok());
+            assert_eq!(
+                answer_facts(OpenAi, body),
+                by_serde,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(
+            answer_facts(OpenAi, br#"{"mod\u0065l":"escaped"}"#)
+                .model
+                .as_deref(),
+            Some("escaped")
+        );
+    }
+
     #[test]
     fn only_a_usage_object_counts_as_usage() {
         use super::names_object;
