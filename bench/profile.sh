@@ -5,8 +5,10 @@
 #
 #   callgrind  instructions (Ir) per request, all threads (the log writer's SQLite work included),
 #              for JSON, SSE, governed (virtual key + budget + rate limit + priced model) and translated
-#              (OpenAI client -> Anthropic wire) requests, and for floor-proxy (JSON, SSE). Same binary,
-#              same input -> same count, whatever else the machine is doing.
+#              (OpenAI client -> Anthropic wire) requests, and for floor-proxy (JSON, SSE). Split into
+#              the request path (every thread but the log writer: same binary, same input -> same
+#              count, whatever else the machine is doing) and the log writer thread (its cost per row
+#              falls with the rows per batch, which depend on timing under valgrind).
 #   rss        VmRSS idle; VmHWM under wrk at c=32 (JSON, SSE) and c=256 (JSON); VmRSS added by
 #              2,000 idle keep-alive connections. Memory depends little on CPU contention.
 #   heap       what each of 2,000 idle keep-alive connections holds, by allocation site (valgrind's
@@ -62,17 +64,31 @@ start_gateway() { # PREFIX... (e.g. valgrind --tool=callgrind): starts the gatew
     wait_health "http://127.0.0.1:$GW_PORT/health" 120
     configure_gateway "$GW_PORT" "$MOCK_PORT" "$VK"
 }
-# cg_dump PID PREFIX REQUESTS -> Ir per request since the last zero/dump (waits for the dump file)
+# cg_dump PID PREFIX REQUESTS -> "path writer": Ir per request since the last zero/dump, of every
+# thread but the log writer, and of the log writer (the thread that ran SQLite)
 cg_dump() {
     local before
     before=$(ls "$2"* 2>/dev/null | wc -l)
     callgrind_control -d "$1" >/dev/null
-    for _ in $(seq 300); do
+    for _ in $(seq 300); do # one file per thread (`--separate-threads=yes`)
         [[ $(ls "$2"* 2>/dev/null | wc -l) -gt $before ]] && break
         sleep 0.1
     done
-    sleep 0.5
-    awk -v n="$3" '/^totals:/ { print int($2 / n); exit }' "$(ls -t "$2"* | head -1)"
+    sleep 1
+    local n
+    n=$(ls "$2".* 2>/dev/null | sed -E 's/.*\.([0-9]+)(-[0-9]+)?$/\1/' | sort -n | tail -1)
+    python3 - "$3" "$2".$n-* <<'PY'
+import sys
+n=int(sys.argv[1]); req=0; wr=0
+for f in sys.argv[2:]:
+    t=0; sq=False
+    for line in open(f):
+        if line.startswith('totals:'): t=int(line.split()[1])
+        if 'sqlite3_step' in line: sq=True
+    if sq: wr+=t
+    else: req+=t
+print(f"{req//n} {wr//n}")
+PY
 }
 stop() { # PID: SIGTERM and wait (valgrind tools write their output at exit)
     kill -TERM "$1" 2>/dev/null || true
@@ -98,11 +114,9 @@ wait_health "http://127.0.0.1:$MOCK_PORT/v1/models" 20 || true
 
 callgrind() {
     log "callgrind: gateway under valgrind, $N requests per shape"
-    start_gateway valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$WORK/cg.out"
+    start_gateway valgrind --tool=callgrind --dump-instr=no --separate-threads=yes --callgrind-out-file="$WORK/cg.out"
     local shapes=(json sse governed translated)
     for s in "${shapes[@]}"; do drive "$GW_PORT" "$s" 100 2 >/dev/null; done
-    echo "| shape | switchyard Ir / request | floor-proxy Ir / request | ratio |"
-    echo "|---|---:|---:|---:|"
     declare -A sw fl
     for s in "${shapes[@]}"; do
         callgrind_control -z "$GW_PID" >/dev/null
@@ -111,7 +125,7 @@ callgrind() {
         sw[$s]=$(cg_dump "$GW_PID" "$WORK/cg.out" "$got")
     done
     stop "$GW_PID"
-    valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$WORK/fl.out" \
+    valgrind --tool=callgrind --dump-instr=no --separate-threads=yes --callgrind-out-file="$WORK/fl.out" \
         "$BIN/floor-proxy" --port "$FLOOR_PORT" --upstream "127.0.0.1:$MOCK_PORT" >"$WORK/floor.log" 2>&1 &
     local fpid=$!
     PIDS+=("$fpid")
@@ -124,9 +138,13 @@ callgrind() {
         fl[$s]=$(cg_dump "$fpid" "$WORK/fl.out" "$got")
     done
     stop "$fpid"
+    echo "| shape | switchyard Ir / request | of which the request path | of which the log writer | floor-proxy Ir / request | ratio |"
+    echo "|---|---:|---:|---:|---:|---:|"
     for s in "${shapes[@]}"; do
-        local f=${fl[$s]:-${fl[json]}}
-        printf '| %s | %s | %s | %s× |\n' "$s" "${sw[$s]}" "$f" "$(awk -v a="${sw[$s]}" -v b="$f" 'BEGIN { printf "%.2f", a / b }')"
+        local f=${fl[$s]:-${fl[json]}} path=${sw[$s]%% *} writer=${sw[$s]##* }
+        f=${f%% *}
+        printf '| %s | %s | %s | %s | %s | %s× |\n' "$s" "$((path + writer))" "$path" "$writer" "$f" \
+            "$(awk -v a="$((path + writer))" -v b="$f" 'BEGIN { printf "%.2f", a / b }')"
     done
     echo
     # PROFILE_KEEP=DIR keeps the dumps (cg.out.1..4: json, sse, governed, translated) for callgrind_annotate.
