@@ -120,18 +120,17 @@ fn token_decodes_to(token: &[u8], secret_len: usize, contains: &impl Fn(&[u8]) -
             .all(|&b| b.is_ascii_alphanumeric() || b == b'=' || extra.contains(&b))
     };
     let mut buf = [0u8; 768];
-    let decoded =
-        |engine: &base64::engine::GeneralPurpose, buf: &mut [u8]| match engine.decode_slice(token, buf) {
-            Ok(n) => contains(&buf[..n]),
-            Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
-                engine.decode(token).is_ok_and(|v| contains(&v))
-            }
-            Err(base64::DecodeSliceError::DecodeError(_)) => false,
-        };
-    if in_alphabet(*b"+/") && decoded(&LENIENT_STANDARD, &mut buf) {
+    let mut decoded = |engine: &base64::engine::GeneralPurpose| match engine.decode_slice(token, &mut buf) {
+        Ok(n) => contains(&buf[..n]),
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            engine.decode(token).is_ok_and(|v| contains(&v))
+        }
+        Err(base64::DecodeSliceError::DecodeError(_)) => false,
+    };
+    if in_alphabet(*b"+/") && decoded(&LENIENT_STANDARD) {
         return true;
     }
-    if in_alphabet(*b"-_") && decoded(&LENIENT_URL_SAFE, &mut buf) {
+    if in_alphabet(*b"-_") && decoded(&LENIENT_URL_SAFE) {
         return true;
     }
     let hex = token.len().is_multiple_of(2)

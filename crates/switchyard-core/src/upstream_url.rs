@@ -13,8 +13,8 @@ pub fn openai_endpoint(base_url: &str, path: &str) -> String {
         && last_segment[1..].starts_with(|c: char| c.is_ascii_digit());
     // "https://host": no path that could hold a version.
     let scheme_only = base.matches('/').count() <= 2;
-    // Built on every request: pushed into one allocation rather than through `format!`.
     let version = if versioned && !scheme_only { "" } else { "/v1" };
+    // Built on every request: pushed into one allocation rather than through `format!`.
     let mut url = String::with_capacity(base.len() + version.len() + path.len());
     url.push_str(base);
     url.push_str(version);

@@ -140,32 +140,30 @@ struct WholeAnswer<'a> {
 fn whole_answer_by_members(body: &[u8]) -> Option<WholeAnswer<'_>> {
     let mut a = WholeAnswer::default();
     let mut seen = [false; 6];
-    for (key, value) in crate::json::members::top_level(body)? {
+    crate::json::members::each_top_level(body, |key, value| {
         if key.contains(&b'\\') {
             return None;
         }
-        let slot = match key {
-            b"usage" => 0,
-            b"usageMetadata" => 1,
-            b"model" => 2,
-            b"modelVersion" => 3,
-            b"message" => 4,
-            b"response" => 5,
-            _ => continue,
-        };
-        if std::mem::replace(&mut seen[slot], true) {
-            return None;
+        match key {
+            b"usage" => a.usage = read_once(&mut seen[0], value)?,
+            b"usageMetadata" => a.usage_metadata = read_once(&mut seen[1], value)?,
+            b"model" => a.model = read_once(&mut seen[2], value)?,
+            b"modelVersion" => a.model_version = read_once(&mut seen[3], value)?,
+            b"message" => a.message = read_once(&mut seen[4], value)?,
+            b"response" => a.response = read_once(&mut seen[5], value)?,
+            _ => {}
         }
-        match slot {
-            0 => a.usage = serde_json::from_slice(value).ok()?,
-            1 => a.usage_metadata = serde_json::from_slice(value).ok()?,
-            2 => a.model = serde_json::from_slice(value).ok()?,
-            3 => a.model_version = serde_json::from_slice(value).ok()?,
-            4 => a.message = serde_json::from_slice(value).ok()?,
-            _ => a.response = serde_json::from_slice(value).ok()?,
-        }
-    }
+        Some(())
+    })?;
     Some(a)
+}
+
+/// A wanted member's value, unless the member was already read (serde refuses a repeated field).
+fn read_once<'a, T: Deserialize<'a>>(seen: &mut bool, value: &'a [u8]) -> Option<T> {
+    if std::mem::replace(seen, true) {
+        return None;
+    }
+    serde_json::from_slice(value).ok()
 }
 
 /// [`AnswerFacts`] of a whole answer, read in one pass over the body. A body whose other fields have
@@ -175,6 +173,8 @@ pub fn answer_facts(format: UsageFormat, body: &[u8]) -> AnswerFacts {
     facts_of(format, body, whole)
 }
 
+/// The facts of `body` as `whole` (its members, however read) gives them; without it, the usage read
+/// alone.
 fn facts_of(format: UsageFormat, body: &[u8], whole: Option<WholeAnswer<'_>>) -> AnswerFacts {
     let Some(a) = whole else {
         return AnswerFacts {

@@ -2,25 +2,25 @@
 //!
 //! Reading two or three members out of a whole answer with serde walks every byte of the rest and
 //! checks it (a chat answer is mostly `choices`, which the gateway relays untouched): more than half
-//! of the instructions spent on an answer. [`top_level`] only finds where each member's value begins
+//! of the instructions spent on an answer. [`each_top_level`] only finds where each member's value begins
 //! and ends (strings are skipped a machine word at a time, containers by their brackets); the caller
 //! decodes the few values it wants.
 
-/// One member: its key as written between the quotes (escapes left as they are) and its value's text.
-pub type Member<'a> = (&'a [u8], &'a [u8]);
-
-/// The members of the object `text` holds, in order; `None` when `text` is not one object (with
-/// whitespace around it) or ends inside it. Values are delimited, not validated: a value with a
-/// malformed inside still comes back as its bracketed text.
-pub fn top_level(text: &[u8]) -> Option<Vec<Member<'_>>> {
+/// Calls `each` with every member of the object `text` holds, in order: its key as written between
+/// the quotes (escapes left as they are) and its value's text. `None` when `text` is not one object
+/// (with whitespace around it), ends inside it, or `each` gives up by answering `None`. Values are
+/// delimited, not validated: a value with a malformed inside still comes as its bracketed text.
+pub fn each_top_level<'a>(
+    text: &'a [u8],
+    mut each: impl FnMut(&'a [u8], &'a [u8]) -> Option<()>,
+) -> Option<()> {
     let mut at = skip_ws(text, 0);
     if text.get(at) != Some(&b'{') {
         return None;
     }
     at = skip_ws(text, at + 1);
-    let mut members = Vec::with_capacity(8);
     if text.get(at) == Some(&b'}') {
-        return only_ws_after(text, at + 1).then_some(members);
+        return only_ws_after(text, at + 1).then_some(());
     }
     loop {
         if text.get(at) != Some(&b'"') {
@@ -34,11 +34,11 @@ pub fn top_level(text: &[u8]) -> Option<Vec<Member<'_>>> {
         }
         let start = skip_ws(text, at + 1);
         let end = value_end(text, start)?;
-        members.push((key, &text[start..end]));
+        each(key, &text[start..end])?;
         at = skip_ws(text, end);
         match text.get(at) {
             Some(b',') => at = skip_ws(text, at + 1),
-            Some(b'}') => return only_ws_after(text, at + 1).then_some(members),
+            Some(b'}') => return only_ws_after(text, at + 1).then_some(()),
             _ => return None,
         }
     }
@@ -110,9 +110,19 @@ fn value_end(text: &[u8], at: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::top_level;
+    use super::each_top_level;
     use proptest::prelude::*;
     use serde_json::{json, Value};
+
+    /// Every member, or `None` where [`each_top_level`] refuses the text.
+    fn top_level(text: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+        let mut members = Vec::new();
+        each_top_level(text, |key, value| {
+            members.push((key, value));
+            Some(())
+        })?;
+        Some(members)
+    }
 
     fn keys_and_values(text: &str) -> Option<Vec<(String, Value)>> {
         top_level(text.as_bytes()).map(|members| {
